@@ -1,0 +1,110 @@
+/**
+ * The wire contract with the torchbolt language server: command ids, argument shapes and the
+ * `torchbolt/runEvent` notification. Shared by the extension and the protocol test, and free of
+ * `vscode` imports so that plain Node can load it.
+ */
+
+/** Server-side command ids (workspace/executeCommand). vscode-languageclient registers these itself. */
+export const ServerCommand = {
+  fit: 'torchbolt.fit',
+  validate: 'torchbolt.validate',
+  test: 'torchbolt.test',
+  stop: 'torchbolt.stop',
+  openTensorBoard: 'torchbolt.openTensorBoard',
+  runs: 'torchbolt.runs',
+} as const;
+
+/** UI command ids contributed by the extension (never the server's ids: those would collide). */
+export const UiCommand = {
+  fit: 'torchbolt.ui.fit',
+  validate: 'torchbolt.ui.validate',
+  test: 'torchbolt.ui.test',
+  stop: 'torchbolt.ui.stop',
+  openTensorBoard: 'torchbolt.ui.openTensorBoard',
+  showRuns: 'torchbolt.ui.showRuns',
+  restartServer: 'torchbolt.ui.restartServer',
+  showLogs: 'torchbolt.ui.showLogs',
+} as const;
+
+export type RunFn = 'fit' | 'validate' | 'test';
+
+/** Argument of torchbolt.fit / validate / test. */
+export interface RunArgs {
+  uri: string;
+  position: { line: number; character: number };
+  className?: string;
+}
+
+/** Argument of torchbolt.stop (and openTensorBoard). */
+export interface StopArgs {
+  uri?: string;
+  className?: string;
+  runId?: string;
+}
+
+export const RUN_EVENT_NOTIFICATION = 'torchbolt/runEvent';
+
+export type Metrics = Record<string, number>;
+
+interface EventBase {
+  v: number;
+  t: number;
+}
+export interface RunStartedEvent extends EventBase {
+  type: 'run_started';
+  fn: string;
+  target: string;
+  max_epochs?: number | null;
+  num_training_batches?: number | null;
+}
+export interface ProgressEvent extends EventBase {
+  type: 'progress';
+  stage: 'train' | 'validate' | 'sanity_check' | 'test' | 'predict' | string;
+  epoch?: number | null;
+  batch?: number | null;
+  total?: number | null;
+  global_step?: number | null;
+  metrics?: Metrics;
+}
+export interface MetricsEvent extends EventBase {
+  type: 'metrics';
+  epoch?: number | null;
+  step?: number | null;
+  metrics?: Metrics;
+}
+export interface FinishedEvent extends EventBase {
+  type: 'finished';
+  status?: string;
+  duration_s?: number;
+  callback_metrics?: Metrics;
+  best_model_path?: string | null;
+  log_dir?: string | null;
+}
+export interface FailedEvent extends EventBase {
+  type: 'failed';
+  error_type?: string;
+  message?: string;
+}
+/** Event types this client does not know are kept (forward compatible) and ignored. */
+export interface OtherEvent extends EventBase {
+  type: string;
+  [key: string]: unknown;
+}
+export type RunEvent = RunStartedEvent | ProgressEvent | MetricsEvent | FinishedEvent | FailedEvent;
+
+export interface RunEventParams {
+  runId: string;
+  uri: string;
+  target: string;
+  event: RunEvent | OtherEvent;
+}
+
+/** initializationOptions the extension sends (and re-sends on every restart). */
+export interface InitializationOptions {
+  trusted: boolean;
+  settings: {
+    lint: { select: string[]; ignore: string[] };
+    inlayHints: { enable: boolean };
+    run: { interpreter: string | null; trainer: Record<string, unknown> };
+  };
+}
