@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -170,7 +170,7 @@ class Callback:
         self,
         trainer: Trainer,
         pl_module: LightningModule,
-        outputs: Optional[Any],
+        outputs: Any | None,
         batch: Any,
         batch_idx: int,
         dataloader_idx: int = 0,
