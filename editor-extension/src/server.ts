@@ -13,7 +13,6 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
   State,
-  TransportKind,
 } from 'vscode-languageclient/node';
 import type { Logger } from './log';
 import { type InitializationOptions, RUN_EVENT_NOTIFICATION, type RunEventParams } from './protocol';
@@ -158,8 +157,8 @@ export class ServerManager implements vscode.Disposable {
     this.initOptions = toInitializationOptions(settings, trusted, interpreter.path);
     const serverOptions: ServerOptions = {
       command: interpreter.path,
+      // No `transport`: TransportKind.stdio would append `--stdio`, which the contract does not have.
       args: ['-m', 'torchbolt_lsp'],
-      transport: TransportKind.stdio,
       options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };
     const channel = this.log.clientChannel();
@@ -187,6 +186,11 @@ export class ServerManager implements vscode.Disposable {
     try {
       await client.start();
       if (this.client !== client) return; // superseded by a newer restart
+      // start() resolves even when initialize failed; the client state says what happened
+      if (!client.isRunning()) {
+        await this.reportCrash('The torchbolt language server failed to start.');
+        return;
+      }
       this.setState('ready');
       this.log.info('language server ready');
     } catch (e) {

@@ -50,8 +50,9 @@ export class RunTracker {
   private readonly runs = new Map<string, RunState>();
 
   apply(p: RunEventParams): RunState | undefined {
+    if (!p || typeof p.runId !== 'string' || !p.event || typeof p.event !== 'object') return undefined;
     const e = p.event as Record<string, unknown> & { type: string; t?: number };
-    if (!p || typeof p.runId !== 'string' || !e || typeof e.type !== 'string') return undefined;
+    if (typeof e.type !== 'string') return undefined;
     const t = num(e.t) ?? Date.now() / 1000;
     let run = this.runs.get(p.runId);
     if (!run) {

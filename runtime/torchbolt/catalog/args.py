@@ -255,6 +255,10 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
 )
 CALLBACKS_BY_NAME: dict[str, CallbackSpec] = {c.name: c for c in CALLBACKS}
 
+#: Names a `monitor=` may use without any `self.log`: ModelCheckpoint adds the loop counters to the
+#: metrics it ranks by.
+ALWAYS_MONITORABLE: tuple[str, ...] = ("epoch", "step")
+
 #: Logger constructors (for completion and validation).
 LOGGERS: tuple[CallbackSpec, ...] = (
     CallbackSpec("TensorBoardLogger", "torchbolt.loggers", "Writes TensorBoard event files.", (

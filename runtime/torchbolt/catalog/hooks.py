@@ -298,7 +298,7 @@ HOOK_POINTS: dict[str, HookPoint] = {hp.name: hp for hp in (
     HookPoint("on_validation_start"), HookPoint("on_validation_end"),
     HookPoint("on_test_start"), HookPoint("on_test_end"),
     HookPoint("on_predict_start"), HookPoint("on_predict_end"),
-    HookPoint("on_train_epoch_start"), HookPoint("on_train_epoch_end"),
+    HookPoint("on_train_epoch_start"), HookPoint("on_train_epoch_end", monitoring_last=True),
     HookPoint("on_validation_epoch_start"), HookPoint("on_validation_epoch_end"),
     HookPoint("on_test_epoch_start"), HookPoint("on_test_epoch_end"),
     HookPoint("on_predict_epoch_start"), HookPoint("on_predict_epoch_end"),
@@ -310,7 +310,7 @@ HOOK_POINTS: dict[str, HookPoint] = {hp.name: hp for hp in (
     HookPoint("on_before_optimizer_step"),
     HookPoint("on_save_checkpoint"),
     HookPoint("on_load_checkpoint", module_first=True),
-    HookPoint("on_exception", module=False, datamodule=True),
+    HookPoint("on_exception", module=False, datamodule=True, datamodule_first=False),
 )}
 
 #: The usual number of positional arguments the Trainer passes to each step method (after self).
@@ -321,3 +321,16 @@ STEP_CALL_ARGS: dict[str, tuple[int, int]] = {
     "test_step": (1, 3),
     "predict_step": (1, 3),
 }
+
+#: Hooks that the Trainer runs with the module already in eval mode and gradients disabled (the
+#: validation, test and predict loops: `on_*_model_eval` then `torch.no_grad`/`inference_mode` around
+#: the whole loop, reference §2.3-2.4). Calling `self.eval()` or `torch.no_grad()` there is redundant.
+EVAL_MODE_HOOKS: frozenset[str] = frozenset(
+    f"{prefix}{stage}{suffix}"
+    for stage in ("validation", "test", "predict")
+    for prefix, suffix in (("", "_step"), ("on_", "_start"), ("on_", "_end"), ("on_", "_epoch_start"),
+                           ("on_", "_epoch_end"), ("on_", "_batch_start"), ("on_", "_batch_end"))
+)
+
+#: Hooks that the Trainer runs with the module already in train mode (inside the training batch loop).
+TRAIN_MODE_HOOKS: frozenset[str] = frozenset({"training_step", "on_train_batch_start", "on_train_batch_end"})

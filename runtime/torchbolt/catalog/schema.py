@@ -114,6 +114,8 @@ class HookPoint:
     module: bool = True
     datamodule: bool = False
     module_first: bool = False
+    datamodule_first: bool = True  # the DataModule runs before callbacks (setup/teardown), else after them
+    monitoring_last: bool = False  # monitoring callbacks (ModelCheckpoint, EarlyStopping) run after the module
 
 
 @dataclass(frozen=True)

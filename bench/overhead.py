@@ -1,0 +1,243 @@
+"""Per-step overhead of torchbolt (and Lightning, when installed) against a hand-written PyTorch loop.
+
+Model: MLP 32→64→10, batch 32, 1,000 steps, SGD, CPU, one thread, `self.log` of the loss every step.
+Every variant trains on the same DataLoader with the same initial weights; runs are interleaved
+(one of each variant per round) after a dropped warm-up round, and each time is the median of the
+rounds. Also measures import time in fresh interpreters. Prints a table; `--write-readme` also writes
+it into bench/README.md under "## Runtime overhead".
+
+    python bench/overhead.py [--runs 7] [--steps 1000] [--no-lightning] [--write-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+BATCH = 32
+README = Path(__file__).with_name("README.md")
+HEADING = "## Runtime overhead"
+
+
+def make_data(steps: int) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(steps * BATCH, 32, generator=g)
+    y = torch.randint(0, 10, (steps * BATCH,), generator=g)
+    return DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=False)
+
+
+def make_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def hand_written(loader: DataLoader) -> float:
+    """The baseline: what a user writes without a framework."""
+    net = make_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    start = time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def module_class(base: type) -> type:
+    """The same training step as the hand-written loop, as a LightningModule of `base`."""
+
+    class Tiny(base):  # type: ignore[misc,valid-type]
+        def __init__(self, loader: DataLoader) -> None:
+            super().__init__()
+            self.net = make_net()
+            self.loader = loader
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            x, y = batch
+            loss = F.cross_entropy(self.net(x), y)
+            self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+        def train_dataloader(self) -> DataLoader:
+            return self.loader
+
+    return Tiny
+
+
+BARE = {"logger": False, "enable_progress_bar": False, "enable_checkpointing": False,
+        "enable_model_summary": False}
+
+
+def framework_run(trainer_cls: type, module_cls: type, loader: DataLoader, bare: bool) -> float:
+    """Times Trainer construction plus fit (the whole user-visible cost) for one epoch."""
+    with tempfile.TemporaryDirectory() as root:
+        model = module_cls(loader)
+        kwargs = dict(BARE) if bare else {}
+        # Progress output goes to a buffer (not a terminal), as in CI logs; the bar still renders.
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            trainer = trainer_cls(max_epochs=1, default_root_dir=root, **kwargs)
+            trainer.fit(model)
+            elapsed = time.perf_counter() - start
+    return elapsed
+
+
+def variants(include_lightning: bool, include_torchbolt: bool = True) -> dict[str, Callable[[DataLoader], float]]:
+    out: dict[str, Callable[[DataLoader], float]] = {"hand-written loop": hand_written}
+    if include_torchbolt:
+        import torchbolt
+
+        tb_module = module_class(torchbolt.LightningModule)
+        out["torchbolt bare"] = lambda dl: framework_run(torchbolt.Trainer, tb_module, dl, bare=True)
+        out["torchbolt Trainer()"] = lambda dl: framework_run(torchbolt.Trainer, tb_module, dl, bare=False)
+    if include_lightning:
+        try:
+            import lightning.pytorch as pl
+        except ImportError:
+            print("lightning is not installed: skipping its rows", file=sys.stderr)
+        else:
+            for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+                logging.getLogger(name).setLevel(logging.ERROR)
+            pl_module = module_class(pl.LightningModule)
+            out["lightning bare"] = lambda dl: framework_run(pl.Trainer, pl_module, dl, bare=True)
+            out["lightning Trainer()"] = lambda dl: framework_run(pl.Trainer, pl_module, dl, bare=False)
+    return out
+
+
+def measure_steps(runs: int, steps: int, include_lightning: bool, include_torchbolt: bool = True
+                  ) -> dict[str, list[float]]:
+    loader = make_data(steps)
+    fns = variants(include_lightning, include_torchbolt)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(runs + 1):
+        for name, fn in fns.items():
+            elapsed = fn(loader)
+            if round_ > 0:  # round 0 warms up caches, allocator and lazy imports
+                times[name].append(elapsed)
+        if round_:
+            print(f"  round {round_}/{runs}: " + ", ".join(f"{n} {times[n][-1]:.3f}s" for n in fns),
+                  file=sys.stderr)
+    return times
+
+
+IMPORTS = {
+    "import torch": "import torch",
+    "import torch; import torchbolt": "import torch; import torchbolt",
+    "... + torchbolt.Trainer": "import torch; import torchbolt; torchbolt.Trainer; torchbolt.LightningModule",
+    "import torch; import lightning.pytorch": "import torch; import lightning.pytorch",
+}
+
+
+def time_import(statement: str) -> float:
+    code = ("import time; _t = time.perf_counter()\n" + statement.replace("; ", "\n")
+            + "\nprint(time.perf_counter() - _t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure_imports(runs: int, include_lightning: bool) -> dict[str, list[float]]:
+    names = [n for n in IMPORTS if include_lightning or "lightning" not in n]
+    if include_lightning:
+        try:
+            time_import("import lightning.pytorch")
+        except subprocess.CalledProcessError:
+            names = [n for n in names if "lightning" not in n]
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for round_ in range(runs + 1):
+        for name in names:
+            elapsed = time_import(IMPORTS[name])
+            if round_ > 0:  # the first round fills the page cache and writes .pyc files
+                times[name].append(elapsed)
+    return times
+
+
+def table(step_times: dict[str, list[float]], import_times: dict[str, list[float]], runs: int,
+          steps: int) -> str:
+    base = statistics.median(step_times["hand-written loop"])
+    lines = [
+        f"Tiny MLP 32→64→10, batch 32, {steps} steps, SGD, CPU, torch.set_num_threads(1), `self.log` of the "
+        f"loss every step; Trainer construction + fit; interleaved, median of {runs} runs after a warm-up.",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, torch {torch.__version__}.",
+        "",
+        "| variant | median (s) | min (s) | per step (µs) | ratio to hand-written |",
+        "|---|---|---|---|---|",
+    ]
+    for name, values in step_times.items():
+        med = statistics.median(values)
+        lines.append(f"| {name} | {med:.3f} | {min(values):.3f} | {med / steps * 1e6:.0f} | {med / base:.2f}× |")
+    if not import_times:
+        return "\n".join(lines)
+    lines += ["", "Import time, fresh interpreter per run (median of "
+              f"{runs}, after a warm-up run):", "",
+              "| statement | median (s) | added over `import torch` (s) |", "|---|---|---|"]
+    torch_med = statistics.median(import_times["import torch"])
+    for name, values in import_times.items():
+        med = statistics.median(values)
+        added = "—" if name == "import torch" else f"{med - torch_med:+.3f}"
+        lines.append(f"| `{name}` | {med:.3f} | {added} |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    """Replaces (or appends) this script's section of bench/README.md, leaving other sections alone."""
+    body = f"{HEADING}\n\nMeasured by `python bench/overhead.py --write-readme`.\n\n{text}\n"
+    old = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
+    start = old.find(HEADING)
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + body
+    else:
+        nxt = old.find("\n## ", start + len(HEADING))
+        new = old[:start] + body + ("\n" + old[nxt + 1:] if nxt >= 0 else "")
+    README.write_text(new, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="measured rounds (after one warm-up)")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--import-runs", type=int, default=5)
+    parser.add_argument("--no-lightning", action="store_true", help="skip the Lightning rows")
+    parser.add_argument("--no-torchbolt", action="store_true", help="skip the torchbolt rows (baselines only)")
+    parser.add_argument("--no-imports", action="store_true", help="skip the import-time table")
+    parser.add_argument("--write-readme", action="store_true", help=f"write the table into {README}")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.steps < 1:
+        parser.error("--runs and --steps must be >= 1")
+    torch.set_num_threads(1)
+    step_times = measure_steps(args.runs, args.steps, not args.no_lightning, not args.no_torchbolt)
+    import_times = {} if args.no_imports else measure_imports(args.import_runs, not args.no_lightning)
+    text = table(step_times, import_times, args.runs, args.steps)
+    print(text)
+    if args.write_readme:
+        write_readme(text)
+        print(f"\nwrote {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,431 @@
+"""Per-file facts extracted from an `ast.Module`: classes and their bases, hooks defined, logged metric
+names (with the names Lightning really produces), Trainer / callback calls with their keyword arguments,
+and `monitor=` references.
+
+Positions are LSP positions in the negotiated encoding, computed here from the source text, so the
+workspace index can answer navigation requests for files that are not open.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from torchbolt import catalog
+
+from .names import KIND_OF_BASE, bindings_from_ast, canonical, dotted_name, module_package, qualify
+
+_NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "<not a literal>"})()
+
+
+@dataclass(frozen=True)
+class Span:
+    """An LSP range: 0-based line, column in the negotiated position encoding."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def contains(self, line: int, col: int) -> bool:
+        return (self.line, self.col) <= (line, col) <= (self.end_line, self.end_col)
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """One base class as written (`pl.LightningModule`) and its qualified name through the imports."""
+
+    source: str
+    qualified: str | None  # None when not imported (a class of the same file, or unknown)
+    span: Span
+
+
+@dataclass(frozen=True)
+class MethodFacts:
+    """A method defined in a class body."""
+
+    name: str
+    span: Span  # the name
+    def_span: Span  # the whole definition
+    params: tuple[str, ...]  # without self
+    is_async: bool = False
+
+
+@dataclass(frozen=True)
+class ClassFacts:
+    """A class definition with what Lightning-related rules need to know."""
+
+    name: str
+    span: Span  # the name
+    def_span: Span
+    bases: tuple[BaseRef, ...]
+    methods: tuple[MethodFacts, ...]
+    automatic_optimization: bool | None = None  # value assigned to self.automatic_optimization, if literal
+    saves_hyperparameters: bool = False
+    init_params: tuple[str, ...] = ()
+
+    def method(self, name: str) -> MethodFacts | None:
+        return next((m for m in self.methods if m.name == name), None)
+
+    @property
+    def direct_kind(self) -> str | None:
+        """Lightning kind given by a base imported from a Lightning package (not through other classes)."""
+        for base in self.bases:
+            name = canonical(base.qualified)
+            if name in KIND_OF_BASE:
+                return KIND_OF_BASE[name]
+        return None
+
+
+@dataclass(frozen=True)
+class LoggedMetric:
+    """One name logged by `self.log` / `self.log_dict` (or `pl_module.log` in a callback)."""
+
+    name: str | None  # None when the name is computed (f-string, variable)
+    source: str  # the name expression as written
+    produced: tuple[str, ...]  # names that really appear in callback_metrics / loggers
+    span: Span  # the name literal (or the whole call when the name is dynamic)
+    call: str  # "log" | "log_dict"
+    class_name: str | None
+    hook: str | None  # enclosing method
+    on_step: bool | None  # effective value; None when the hook is not in LOG_RULES
+    on_epoch: bool | None
+    receiver: str = "self"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class KeywordFacts:
+    """A keyword argument of a call."""
+
+    name: str
+    name_span: Span
+    value_span: Span
+    value_source: str
+    value: Any = _NO_VALUE  # the literal value, or _NO_VALUE
+
+    @property
+    def has_literal(self) -> bool:
+        return self.value is not _NO_VALUE
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """A call of Trainer, a built-in callback or a logger."""
+
+    callee: str  # canonical name
+    callee_source: str
+    span: Span
+    func_span: Span
+    keywords: tuple[KeywordFacts, ...]
+    positional: tuple[Span, ...]
+    has_star_kwargs: bool
+    class_name: str | None
+    function: str | None
+
+    def keyword(self, name: str) -> KeywordFacts | None:
+        return next((k for k in self.keywords if k.name == name), None)
+
+
+@dataclass(frozen=True)
+class MonitorRef:
+    """A metric name used as `monitor=` (callbacks) or `"monitor":` (a scheduler config dict)."""
+
+    name: str
+    span: Span  # the string literal
+    source: str  # "ModelCheckpoint" | "EarlyStopping" | "lr_scheduler" | another callback name
+    class_name: str | None
+    function: str | None
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """Everything the index keeps about one file."""
+
+    path: str
+    module_name: str
+    package: str
+    bindings: dict[str, str]
+    classes: tuple[ClassFacts, ...] = ()
+    logged: tuple[LoggedMetric, ...] = ()
+    calls: tuple[CallFacts, ...] = ()
+    monitors: tuple[MonitorRef, ...] = ()
+    parsed: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def class_named(self, name: str) -> ClassFacts | None:
+        return next((c for c in self.classes if c.name == name), None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Metric names Lightning produces
+# ------------------------------------------------------------------------------------------------
+def produced_names(name: str, hook: str | None, on_step: bool | None, on_epoch: bool | None
+                   ) -> tuple[tuple[str, ...], bool | None, bool | None]:
+    """Names a `self.log(name, ...)` call produces in `hook`, with the effective on_step / on_epoch.
+
+    Explicit arguments win; otherwise the catalog's LOG_RULES default for the hook applies. When both
+    are true Lightning forks the metric into `name_step` and `name_epoch` (callback_metrics also keeps
+    the bare name, holding the epoch value). A hook outside LOG_RULES (a helper method) gives the bare
+    name and unknown levels.
+    """
+    rule = catalog.log_rule(hook) if hook else None
+    step = on_step if on_step is not None else (rule.default_on_step if rule else None)
+    epoch = on_epoch if on_epoch is not None else (rule.default_on_epoch if rule else None)
+    if step and epoch:
+        return (name, f"{name}_step", f"{name}_epoch"), step, epoch
+    return (name,), step, epoch
+
+
+# ------------------------------------------------------------------------------------------------
+# Position conversion
+# ------------------------------------------------------------------------------------------------
+class _Lines:
+    """Converts ast (1-based line, UTF-8 byte column) to LSP (line, column in `encoding`)."""
+
+    def __init__(self, text: str, encoding: str) -> None:
+        self.lines = text.splitlines()
+        self.encoding = encoding
+
+    def col(self, lineno: int, byte_col: int) -> int:
+        if not 1 <= lineno <= len(self.lines):
+            return max(0, byte_col)
+        line = self.lines[lineno - 1]
+        if line.isascii() or self.encoding == "utf-8":
+            return byte_col
+        prefix = line.encode("utf-8", "surrogatepass")[:byte_col].decode("utf-8", "ignore")
+        if self.encoding == "utf-32":
+            return len(prefix)
+        return sum(2 if ord(ch) > 0xFFFF else 1 for ch in prefix)
+
+    def span(self, node: ast.AST) -> Span:
+        lineno = getattr(node, "lineno", 1)
+        end_lineno = getattr(node, "end_lineno", None) or lineno
+        col = getattr(node, "col_offset", 0)
+        end_col = getattr(node, "end_col_offset", None)
+        end_col = col if end_col is None else end_col
+        return Span(lineno - 1, self.col(lineno, col), end_lineno - 1, self.col(end_lineno, end_col))
+
+    def name_span(self, node: ast.AST, name: str, keyword: str) -> Span:
+        """Span of the name in `def name` / `class name` (ast only locates the statement)."""
+        lineno = getattr(node, "lineno", 1)
+        if 1 <= lineno <= len(self.lines):
+            raw = self.lines[lineno - 1].encode("utf-8", "surrogatepass")
+            start = raw.find(f"{keyword} ".encode(), getattr(node, "col_offset", 0))
+            if start >= 0:
+                at = raw.find(name.encode(), start + len(keyword) + 1)
+                if at >= 0:
+                    return Span(lineno - 1, self.col(lineno, at), lineno - 1, self.col(lineno, at + len(name.encode())))
+        return self.span(node)
+
+
+# ------------------------------------------------------------------------------------------------
+# Extraction
+# ------------------------------------------------------------------------------------------------
+def extract_facts(tree: ast.Module | None, text: str, path: str = "", module_name: str = "",
+                  is_package: bool = False, encoding: str = "utf-16") -> FileFacts:
+    """Facts of one parsed file. `tree` None (unparseable) gives empty facts marked `parsed=False`."""
+    package = module_package(module_name, is_package)
+    if tree is None:
+        return FileFacts(path, module_name, package, {}, parsed=False)
+    bindings = bindings_from_ast(tree, package)
+    visitor = _Visitor(bindings, _Lines(text, encoding), text)
+    visitor.visit(tree)
+    # L2 (lint): classes passed to Trainer.fit, for the "no training_step" rule (TB102)
+    from ..lint.facts import fitted_classes
+
+    return FileFacts(path, module_name, package, bindings, tuple(visitor.classes), tuple(visitor.logged),
+                     tuple(visitor.calls), tuple(visitor.monitors), extra={"fitted": fitted_classes(tree)})
+
+
+def _literal(node: ast.AST) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except Exception:  # literal_eval raises many types (ValueError, TypeError, SyntaxError, RecursionError)
+        return _NO_VALUE
+
+
+def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
+    a = fn.args
+    names = [p.arg for p in (*a.posonlyargs, *a.args)]
+    if a.vararg:
+        names.append("*" + a.vararg.arg)
+    names += [p.arg for p in a.kwonlyargs]
+    if a.kwarg:
+        names.append("**" + a.kwarg.arg)
+    return tuple(names)
+
+
+def _str_const(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, bindings: dict[str, str], lines: _Lines, text: str) -> None:
+        self.bindings = bindings
+        self.lines = lines
+        self.text = text
+        self.classes: list[ClassFacts] = []
+        self.logged: list[LoggedMetric] = []
+        self.calls: list[CallFacts] = []
+        self.monitors: list[MonitorRef] = []
+        self._class: list[ast.ClassDef] = []
+        self._method: str | None = None  # the method of the innermost class (nested functions keep it)
+        self._method_params: tuple[str, ...] = ()
+        self._class_state: list[dict[str, Any]] = []
+
+    # --------------------------------------------------------------------------------- structure
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        bases = []
+        for b in node.bases:
+            src = dotted_name(b) or ast.unparse(b)
+            bases.append(BaseRef(src, qualify(src, self.bindings) if dotted_name(b) else None,
+                                 self.lines.span(b)))
+        methods = [
+            MethodFacts(s.name, self.lines.name_span(s, s.name, "def"), self.lines.span(s), _params(s)[1:],
+                        isinstance(s, ast.AsyncFunctionDef))
+            for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        init = next((m for m in methods if m.name == "__init__"), None)
+        state: dict[str, Any] = {"auto": None, "save_hp": False}
+        saved = (self._method, self._method_params)
+        self._class.append(node)
+        self._class_state.append(state)
+        self._method, self._method_params = None, ()
+        for stmt in node.body:
+            # class-level `automatic_optimization = False`
+            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "automatic_optimization"
+                                                    for t in stmt.targets):
+                value = _literal(stmt.value)
+                if isinstance(value, bool):
+                    state["auto"] = value
+            self.visit(stmt)
+        self._class.pop()
+        self._class_state.pop()
+        self._method, self._method_params = saved
+        self.classes.append(ClassFacts(
+            node.name, self.lines.name_span(node, node.name, "class"), self.lines.span(node), tuple(bases),
+            tuple(methods), state["auto"], state["save_hp"], init.params if init else (),
+        ))
+        for deco in node.decorator_list:
+            self.visit(deco)
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if self._method is None:
+            saved = (self._method, self._method_params)
+            self._method, self._method_params = node.name, _params(node)
+            self.generic_visit(node)
+            self._method, self._method_params = saved
+        else:
+            self.generic_visit(node)
+
+    visit_FunctionDef = _visit_function
+    visit_AsyncFunctionDef = _visit_function
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if self._class_state:
+            for target in node.targets:
+                if (isinstance(target, ast.Attribute) and target.attr == "automatic_optimization"
+                        and isinstance(target.value, ast.Name) and target.value.id == "self"):
+                    value = _literal(node.value)
+                    if isinstance(value, bool):
+                        self._class_state[-1]["auto"] = value
+        self.generic_visit(node)
+
+    # ------------------------------------------------------------------------------------ calls
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            receiver = func.value.id
+            if func.attr in ("log", "log_dict") and (receiver == "self" and self._class or receiver == "pl_module"):
+                self._log_call(node, func.attr, receiver)
+            if func.attr == "save_hyperparameters" and receiver == "self" and self._class_state:
+                self._class_state[-1]["save_hp"] = True
+        source = dotted_name(func)
+        name = canonical(qualify(source, self.bindings)) if source else None
+        if name is not None and name not in ("LightningModule", "LightningDataModule", "Callback"):
+            self._lightning_call(node, name, source or "")
+        self.generic_visit(node)
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        keys = {_str_const(k): (k, v) for k, v in zip(node.keys, node.values, strict=False) if k is not None}
+        if "monitor" in keys and ("scheduler" in keys or self._method == "configure_optimizers"):
+            value = keys["monitor"][1]
+            text = _str_const(value)
+            if text is not None:
+                self.monitors.append(MonitorRef(text, self.lines.span(value), "lr_scheduler", self._class_name,
+                                                self._method))
+        self.generic_visit(node)
+
+    @property
+    def _class_name(self) -> str | None:
+        return self._class[-1].name if self._class else None
+
+    def _kw(self, node: ast.Call, name: str) -> ast.AST | None:
+        return next((k.value for k in node.keywords if k.arg == name), None)
+
+    def _log_call(self, node: ast.Call, attr: str, receiver: str) -> None:
+        hook = self._method
+        step_node, epoch_node = self._kw(node, "on_step"), self._kw(node, "on_epoch")
+        explicit_step = _literal(step_node) if step_node is not None else None
+        explicit_epoch = _literal(epoch_node) if epoch_node is not None else None
+        explicit_step = explicit_step if isinstance(explicit_step, bool) else None
+        explicit_epoch = explicit_epoch if isinstance(explicit_epoch, bool) else None
+        note = ""
+        if hook and "dataloader_idx" in self._method_params:
+            note = ("With several eval dataloaders Lightning appends '/dataloader_idx_N' to the name "
+                    "(not predictable statically).")
+        names: list[tuple[str | None, str, ast.AST]] = []
+        if attr == "log":
+            arg = node.args[0] if node.args else self._kw(node, "name")
+            if arg is None:
+                return
+            names.append((_str_const(arg), ast.get_source_segment(self.text, arg) or "?", arg))
+        else:
+            arg = node.args[0] if node.args else self._kw(node, "dictionary")
+            if isinstance(arg, ast.Dict):
+                for key in arg.keys:
+                    if key is not None:
+                        names.append((_str_const(key), ast.get_source_segment(self.text, key) or "?", key))
+            elif isinstance(arg, ast.Call) and dotted_name(arg.func) == "dict":
+                for kw in arg.keywords:
+                    if kw.arg:
+                        names.append((kw.arg, kw.arg, kw))
+            elif arg is not None:
+                names.append((None, ast.get_source_segment(self.text, arg) or "?", arg))
+        for name, source, at in names:
+            if name is None:
+                produced: tuple[str, ...] = ()
+                step = explicit_step
+                epoch = explicit_epoch
+            else:
+                produced, step, epoch = produced_names(name, hook, explicit_step, explicit_epoch)
+            self.logged.append(LoggedMetric(name, source, produced, self.lines.span(at), attr, self._class_name,
+                                            hook, step, epoch, receiver, note))
+
+    def _lightning_call(self, node: ast.Call, name: str, source: str) -> None:
+        keywords = []
+        for kw in node.keywords:
+            if kw.arg is None:
+                continue
+            value_span = self.lines.span(kw.value)
+            # ast gives the keyword node's span from the name; the name is the first len(arg) chars
+            kspan = self.lines.span(kw)
+            name_span = Span(kspan.line, kspan.col, kspan.line, kspan.col + len(kw.arg))
+            keywords.append(KeywordFacts(kw.arg, name_span, value_span,
+                                         ast.get_source_segment(self.text, kw.value) or "", _literal(kw.value)))
+        call = CallFacts(name, source, self.lines.span(node), self.lines.span(node.func), tuple(keywords),
+                         tuple(self.lines.span(a) for a in node.args),
+                         any(k.arg is None for k in node.keywords), self._class_name, self._method)
+        self.calls.append(call)
+        spec = catalog.CALLBACKS_BY_NAME.get(name)
+        if spec is not None and spec.arg("monitor") is not None:
+            value: ast.AST | None = self._kw(node, "monitor")
+            if value is None:
+                position = [a.name for a in spec.args].index("monitor")
+                if position < len(node.args):
+                    value = node.args[position]
+            text = _str_const(value)
+            if text is not None and value is not None:
+                self.monitors.append(MonitorRef(text, self.lines.span(value), name, self._class_name, self._method))

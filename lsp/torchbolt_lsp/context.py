@@ -1,0 +1,181 @@
+"""What the client can do and what the editor asked for, read once at `initialize`.
+
+Features read this object (`server.context`), never raw client capabilities, so every capability
+decision lives in one place and can be tested without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """`settings.lint`: rule codes or prefixes to select / ignore (empty select = the defaults)."""
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """`settings.run`: interpreter for training runs (None = the server's own) and default Trainer kwargs."""
+
+    interpreter: str | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The editor's `initializationOptions.settings`, validated; unknown keys are ignored."""
+
+    lint: LintSettings = LintSettings()
+    inlay_hints_enabled: bool = True
+    run: RunSettings = RunSettings()
+
+
+@dataclass(frozen=True)
+class ClientContext:
+    """Client capabilities and initialization options that the features care about."""
+
+    client_name: str = ""
+    snippets: bool = False
+    completion_markdown: bool = False
+    hover_markdown: bool = False
+    signature_markdown: bool = False
+    label_details: bool = False
+    resolve_properties: tuple[str, ...] = ()  # completionItem fields the client can resolve lazily
+    active_parameter_support: bool = False
+    pull_diagnostics: bool = False
+    related_information: bool = False
+    code_action_literals: bool = False
+    inlay_hints: bool = False
+    inlay_hint_refresh: bool = False
+    code_lens: bool = False
+    code_lens_refresh: bool = False
+    diagnostic_refresh: bool = False
+    work_done_progress: bool = False
+    show_document: bool = False
+    watched_files_dynamic: bool = False
+    watched_files_relative_patterns: bool = False
+    configuration: bool = False
+    position_encoding: str = "utf-16"
+    hierarchical_symbols: bool = False
+    definition_link: bool = False
+    trusted: bool = False
+    settings: Settings = Settings()
+    root_paths: tuple[str, ...] = ()
+
+    @property
+    def markup_kind(self) -> types.MarkupKind:
+        """Markdown when the client renders it in hovers, else plain text."""
+        return types.MarkupKind.Markdown if self.hover_markdown else types.MarkupKind.PlainText
+
+
+def _get(obj: Any, *path: str) -> Any:
+    """Follow attribute names through optional capability objects; None when any link is missing."""
+    for name in path:
+        if obj is None:
+            return None
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def _markdown_in(formats: Any) -> bool:
+    return bool(formats) and types.MarkupKind.Markdown in formats
+
+
+def _as_bool(value: Any, default: bool) -> bool:
+    return value if isinstance(value, bool) else default
+
+
+def _as_str_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value if isinstance(v, (str, int)))
+    return ()
+
+
+def _plain(value: Any) -> Any:
+    """initializationOptions arrive as dicts or as pygls' attribute objects; normalise to dicts/lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "_asdict"):
+        return {str(k): _plain(v) for k, v in value._asdict().items()}
+    return value
+
+
+def parse_settings(options: Any) -> tuple[bool, Settings]:
+    """Read `{"trusted": bool, "settings": {...}}` from initializationOptions; bad shapes fall back to defaults."""
+    options = _plain(options)
+    if not isinstance(options, dict):
+        return False, Settings()
+    trusted = _as_bool(options.get("trusted"), False)
+    raw = options.get("settings")
+    raw = raw if isinstance(raw, dict) else {}
+    lint = raw.get("lint") if isinstance(raw.get("lint"), dict) else {}
+    hints = raw.get("inlayHints") if isinstance(raw.get("inlayHints"), dict) else {}
+    run = raw.get("run") if isinstance(raw.get("run"), dict) else {}
+    interpreter = run.get("interpreter")
+    trainer = run.get("trainer")
+    settings = Settings(
+        lint=LintSettings(select=_as_str_tuple(lint.get("select")), ignore=_as_str_tuple(lint.get("ignore"))),
+        inlay_hints_enabled=_as_bool(hints.get("enable"), True),
+        run=RunSettings(interpreter=interpreter if isinstance(interpreter, str) and interpreter else None,
+                        trainer=dict(trainer) if isinstance(trainer, dict) else {}),
+    )
+    return trusted, settings
+
+
+def build_context(params: types.InitializeParams, position_encoding: str = "utf-16") -> ClientContext:
+    """Turn the `initialize` request into a ClientContext (`position_encoding` is the one pygls negotiated)."""
+    caps = params.capabilities
+    td = caps.text_document if caps else None
+    ws = caps.workspace if caps else None
+    item = _get(td, "completion", "completion_item")
+    sig_info = _get(td, "signature_help", "signature_information")
+    trusted, settings = parse_settings(params.initialization_options)
+    roots: list[str] = []
+    from pygls.uris import to_fs_path  # local: keeps this module importable without pygls internals at top
+
+    for folder in params.workspace_folders or []:
+        path = to_fs_path(folder.uri)
+        if path:
+            roots.append(path)
+    if not roots:
+        root = (to_fs_path(params.root_uri) if params.root_uri else None) or params.root_path
+        if root:
+            roots.append(root)
+    return ClientContext(
+        client_name=(params.client_info.name if params.client_info else ""),
+        snippets=bool(_get(item, "snippet_support")),
+        completion_markdown=_markdown_in(_get(item, "documentation_format")),
+        hover_markdown=_markdown_in(_get(td, "hover", "content_format")),
+        signature_markdown=_markdown_in(_get(sig_info, "documentation_format")),
+        label_details=bool(_get(item, "label_details_support")),
+        resolve_properties=tuple(_get(item, "resolve_support", "properties") or ()),
+        active_parameter_support=bool(_get(sig_info, "active_parameter_support")),
+        pull_diagnostics=_get(td, "diagnostic") is not None,
+        related_information=bool(_get(td, "publish_diagnostics", "related_information")),
+        code_action_literals=_get(td, "code_action", "code_action_literal_support") is not None,
+        inlay_hints=_get(td, "inlay_hint") is not None,
+        inlay_hint_refresh=bool(_get(ws, "inlay_hint", "refresh_support")),
+        code_lens=_get(td, "code_lens") is not None,
+        code_lens_refresh=bool(_get(ws, "code_lens", "refresh_support")),
+        diagnostic_refresh=bool(_get(ws, "diagnostics", "refresh_support")),
+        work_done_progress=bool(_get(caps, "window", "work_done_progress")),
+        show_document=bool(_get(caps, "window", "show_document", "support")),
+        watched_files_dynamic=bool(_get(ws, "did_change_watched_files", "dynamic_registration")),
+        watched_files_relative_patterns=bool(_get(ws, "did_change_watched_files", "relative_pattern_support")),
+        configuration=bool(_get(ws, "configuration")),
+        position_encoding=position_encoding,
+        hierarchical_symbols=bool(_get(td, "document_symbol", "hierarchical_document_symbol_support")),
+        definition_link=bool(_get(td, "definition", "link_support")),
+        trusted=trusted,
+        settings=settings,
+        root_paths=tuple(roots),
+    )

@@ -1,0 +1,130 @@
+"""Quick fixes for torchbolt diagnostics, "fix all of this kind", and `source.fixAll.torchbolt`.
+
+Fix edits are computed here, on request, with libcst (`torchbolt_lsp.lint.fixes`), never on the
+didChange path. Every action carries a `WorkspaceEdit` of minimal `TextEdit`s against the document
+version the findings were computed for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ..lint import lint_source
+from ..lint.fixes import FixError, TextEdit, edits_between, fix_all, fix_edits
+from ..lint.index_bridge import project_from_index
+from ..lint.model import Finding
+from .diagnostics import SOURCE, LintState, Positions, to_diagnostic
+
+if TYPE_CHECKING:
+    from ..server import TorchboltServer
+
+log = logging.getLogger(__name__)
+
+#: The kind of the "apply every torchbolt fix" source action (editors run it on save when configured).
+FIX_ALL_KIND = f"{types.CodeActionKind.SourceFixAll.value}.torchbolt"
+
+
+def _wanted(kind: str, only: list[str] | None) -> bool:
+    """LSP filtering: an action kind is wanted when it equals or refines one of `only`."""
+    if not only:
+        return kind != FIX_ALL_KIND  # source actions only when asked for
+    return any(kind == o or kind.startswith(f"{o}.") for o in only)
+
+
+def _overlaps(f: Finding, pos: Positions, rng: types.Range) -> bool:
+    r = pos.range(f.line, f.col, f.end_line, f.end_col)
+    return (r.start.line, r.start.character) <= (rng.end.line, rng.end.character) and \
+        (rng.start.line, rng.start.character) <= (r.end.line, r.end.character)
+
+
+def _lsp_edits(edits: list[TextEdit], pos: Positions) -> list[types.TextEdit]:
+    return [types.TextEdit(range=pos.range(e.line, e.col, e.end_line, e.end_col), new_text=e.new_text)
+            for e in edits]
+
+
+def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: int, text: str,
+                    rng: types.Range, only: list[str] | None,
+                    context_diags: list[types.Diagnostic]) -> list[types.CodeAction]:
+    """All code actions for a range of one document text (runs in a worker thread)."""
+    path = ls.path_of(uri)
+    project = project_from_index(ls.index)
+
+    def lint(source: str) -> list[Finding]:
+        return lint_source(source, path, project, state.config).findings
+
+    result = lint_source(text, path, project, state.config)
+    if not result.parsed:
+        return []
+    pos = Positions(text, ls.context.position_encoding)
+    actions: list[types.CodeAction] = []
+    fixable = [f for f in result.findings if f.fixes]
+
+    def edit(edits: list[TextEdit]) -> types.WorkspaceEdit:
+        return types.WorkspaceEdit(changes={uri: _lsp_edits(edits, pos)})
+
+    def diagnostic_for(f: Finding) -> types.Diagnostic:
+        mine = to_diagnostic(f, pos)
+        for d in context_diags:
+            if d.code == f.code and d.range == mine.range:
+                return d
+        return mine
+
+    if _wanted(types.CodeActionKind.QuickFix.value, only):
+        seen_codes: set[str] = set()
+        for f in fixable:
+            if not _overlaps(f, pos, rng):
+                continue
+            for i, fix in enumerate(f.fixes):
+                try:
+                    edits = fix_edits(text, f, fix)
+                except FixError as exc:
+                    log.info("fix %s for %s not applicable: %s", fix.kind, f.code, exc)
+                    continue
+                if not edits:
+                    continue
+                actions.append(types.CodeAction(
+                    title=f"{fix.title} ({f.code})", kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic_for(f)], is_preferred=i == 0, edit=edit(edits)))
+            same = [g for g in fixable if g.code == f.code]
+            if len(same) > 1 and f.code not in seen_codes:
+                seen_codes.add(f.code)
+                try:
+                    new = fix_all(text, lint, want=lambda g, code=f.code: g.code == code)
+                except FixError:
+                    new = text
+                if new != text:
+                    actions.append(types.CodeAction(
+                        title=f"Fix all {f.code} in this file ({len(same)})", kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[diagnostic_for(g) for g in same], edit=edit(edits_between(text, new))))
+    if fixable and _wanted(FIX_ALL_KIND, only):
+        try:
+            new = fix_all(text, lint)
+        except FixError:
+            new = text
+        if new != text:
+            actions.append(types.CodeAction(title="Fix all torchbolt findings", kind=FIX_ALL_KIND,
+                                            edit=edit(edits_between(text, new))))
+    return actions
+
+
+def register(server: TorchboltServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND], resolve_provider=False))
+    async def code_action(ls: TorchboltServer, params: types.CodeActionParams) -> Any:
+        state: LintState | None = getattr(ls, "lint_state", None)
+        doc = ls.document(params.text_document.uri)
+        if doc is None or state is None:
+            return None
+        only = [str(k.value if hasattr(k, "value") else k) for k in (params.context.only or [])] or None
+        ours = [d for d in params.context.diagnostics if d.source == SOURCE]
+        if only is None and params.context.diagnostics and not ours:
+            return None  # the client asks about other tools' diagnostics only
+        snap = doc.snapshot()
+        loop = asyncio.get_running_loop()
+        actions = await loop.run_in_executor(ls.thread_pool, compute_actions, ls, state, snap.uri, snap.version,
+                                             snap.text, params.range, only, ours)
+        return actions or None

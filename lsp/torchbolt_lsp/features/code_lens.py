@@ -1,0 +1,59 @@
+"""Code lenses: Fit / Validate / Test / TensorBoard (and Stop while it runs) above each LightningModule,
+a "Fit with <Module>" above each LightningDataModule, Run above `trainer.fit(`-style calls in scripts, and,
+for clients without inlay hints, the metric hint text above each `self.log` / `monitor=` line."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ..runs.manager import manager_for
+from .inlay_hints import metric_labels
+
+if TYPE_CHECKING:
+    from ..runs.targets import Target
+    from ..server import TorchboltServer
+
+
+def _lens(line: int, col: int, end_col: int, title: str, command: str, arg: dict[str, Any]) -> types.CodeLens:
+    rng = types.Range(types.Position(line, col), types.Position(line, end_col))
+    return types.CodeLens(range=rng, command=types.Command(title=title, command=command, arguments=[arg]))
+
+
+def target_lenses(uri: str, target: Target, running: bool) -> list[types.CodeLens]:
+    """The lenses of one run target (pure: no server needed)."""
+    at = (target.line, target.col, target.end_col)
+    if target.kind == "script":
+        arg = {"uri": uri, "position": {"line": target.line, "character": target.col}}
+        lenses = [_lens(*at, f"▶ Run {os.path.basename(target.path)}", f"torchbolt.{target.fn or 'fit'}", arg)]
+    elif target.kind == "datamodule":
+        arg = {"uri": uri, "className": target.name}
+        lenses = [_lens(*at, "▶ Fit with this data", "torchbolt.fit", arg)]
+    else:
+        arg = {"uri": uri, "className": target.name}
+        lenses = [_lens(*at, "▶ Fit", "torchbolt.fit", arg), _lens(*at, "Validate", "torchbolt.validate", arg),
+                  _lens(*at, "Test", "torchbolt.test", arg)]
+    if running:
+        lenses.append(_lens(*at, "■ Stop", "torchbolt.stop", arg))
+    lenses.append(_lens(*at, "TensorBoard", "torchbolt.openTensorBoard", {"uri": uri}))
+    return lenses
+
+
+def register(server: TorchboltServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
+    def code_lens(ls: TorchboltServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        uri = params.text_document.uri
+        doc = ls.document(uri)
+        if doc is None:
+            return []
+        manager = manager_for(ls)
+        lenses: list[types.CodeLens] = []
+        for target in manager.file_targets(uri, doc.text):
+            lenses += target_lenses(uri, target, target.key in manager.active)
+        if not ls.context.inlay_hints and ls.context.settings.inlay_hints_enabled:
+            for position, label in metric_labels(ls, doc, None):
+                lenses.append(types.CodeLens(range=types.Range(position, position), command=types.Command(
+                    title=label, command="")))
+        return lenses

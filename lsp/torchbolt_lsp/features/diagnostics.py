@@ -1,0 +1,337 @@
+"""Lightning diagnostics: the lint engine (`torchbolt_lsp.lint`) run for open documents.
+
+Push or pull by client capability (read once in the context): clients with `textDocument.diagnostic`
+pull (`textDocument/diagnostic`, `workspace/diagnostic`); others get `publishDiagnostics`. In push
+mode every change is debounced (DEBOUNCE_S), linted in the thread pool on a snapshot, and dropped when
+the document moved on meanwhile. Cross-file facts come from the core's workspace index; when another
+file's lint-relevant facts change, open documents are re-linted (push) or the client is asked to
+re-pull (pull). Text that does not parse keeps the last good diagnostics instead of flickering to zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ..lint import RULES, ConfigError, LintConfig, lint_source
+from ..lint import config as lint_config
+from ..lint.facts import FileFacts
+from ..lint.index_bridge import project_from_index, translate
+from ..lint.model import Finding
+
+if TYPE_CHECKING:
+    from ..server import DocumentEvent, TorchboltServer
+
+log = logging.getLogger(__name__)
+
+#: Quiet time after the last keystroke before a document is re-linted (push mode).
+DEBOUNCE_S = 0.25
+#: `Diagnostic.source` of every torchbolt finding (code actions match on it).
+SOURCE = "torchbolt"
+#: Cap for workspace diagnostics (a huge repository must not stall the client).
+MAX_WORKSPACE_FILES = 2000
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass
+class Linted:
+    """The last lint of one document: for which version and index generation, with what result."""
+
+    version: int
+    generation: int
+    findings: list[Finding]
+    diagnostics: list[types.Diagnostic]
+    result_id: str
+    text: str
+
+
+@dataclass
+class LintState:
+    """Per-server diagnostics state (attached to the server as `server.lint_state`)."""
+
+    config: LintConfig = field(default_factory=LintConfig)
+    results: dict[str, Linted] = field(default_factory=dict)
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    generation: int = 0  # bumped when cross-file facts change
+    facts: dict[str, FileFacts] = field(default_factory=dict)  # lint view of each indexed path
+    published: int = 0  # publishDiagnostics sent (tests and the benchmark read it)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------------------
+def _units(text: str, encoding: str) -> int:
+    if encoding == "utf-32":
+        return len(text)
+    if encoding == "utf-8":
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+class Positions:
+    """Converts lint positions (1-based line, character column) to LSP positions for one text."""
+
+    def __init__(self, text: str, encoding: str) -> None:
+        self.lines = _LINE_BREAK.split(text)
+        self.encoding = encoding
+
+    def position(self, line: int, col: int) -> types.Position:
+        index = min(max(line - 1, 0), len(self.lines) - 1)
+        text = self.lines[index]
+        prefix = text[:max(col, 0)]
+        units = len(prefix) if prefix.isascii() else _units(prefix, self.encoding)
+        return types.Position(line=index, character=units)
+
+    def range(self, line: int, col: int, end_line: int, end_col: int) -> types.Range:
+        return types.Range(start=self.position(line, col), end=self.position(end_line, end_col))
+
+    def char_col(self, line0: int, units: int) -> int:
+        """Character column of an LSP column on a 0-based line."""
+        if not 0 <= line0 < len(self.lines):
+            return 0
+        text = self.lines[line0]
+        if text.isascii() or self.encoding == "utf-32":
+            return min(units, len(text))
+        count = 0
+        for i, ch in enumerate(text):
+            if count >= units:
+                return i
+            count += _units(ch, self.encoding)
+        return len(text)
+
+
+def to_diagnostic(finding: Finding, pos: Positions) -> types.Diagnostic:
+    rule = RULES.get(finding.code)
+    return types.Diagnostic(
+        range=pos.range(finding.line, finding.col, finding.end_line, finding.end_col),
+        message=finding.message,
+        severity=types.DiagnosticSeverity(int(finding.severity)),
+        code=finding.code,
+        source=SOURCE,
+        data={"name": rule.name if rule else "", "fixable": bool(finding.fixes)},
+    )
+
+
+def effective_config(root_paths: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ...]
+                     ) -> tuple[LintConfig, str | None]:
+    """`[tool.torchbolt.lint]` of the first workspace root plus the editor's settings.lint; an error text."""
+    error = None
+    base = LintConfig()
+    if root_paths:
+        try:
+            base = lint_config.load(Path(root_paths[0]))
+        except ConfigError as exc:
+            error = str(exc)
+    try:
+        return base.merged(select=list(select) or None, extend_ignore=list(ignore)), error
+    except ConfigError as exc:
+        return base, f"settings.lint: {exc}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Linting documents
+# --------------------------------------------------------------------------------------------------
+def lint_text(ls: TorchboltServer, state: LintState, uri: str, version: int, text: str) -> Linted | None:
+    """Lint one text against the workspace index (runs in a worker thread). None when it does not parse."""
+    path = ls.path_of(uri)
+    project = project_from_index(ls.index)
+    result = lint_source(text, path, project, state.config)
+    if not result.parsed:
+        return None
+    pos = Positions(text, ls.context.position_encoding)
+    diagnostics = [to_diagnostic(f, pos) for f in result.findings]
+    generation = state.generation
+    result_id = f"{version}:{generation}:{abs(hash(tuple((f.code, f.line, f.col, f.message) for f in result.findings)))}"
+    return Linted(version, generation, result.findings, diagnostics, result_id, text)
+
+
+def current(ls: TorchboltServer, state: LintState, uri: str) -> Linted | None:
+    """The cached lint of an open document when it matches its version and the index generation."""
+    doc = ls.document(uri)
+    cached = state.results.get(uri)
+    if doc is None or cached is None:
+        return None
+    if cached.version == doc.version and cached.generation == state.generation:
+        return cached
+    return None
+
+
+async def ensure_linted(ls: TorchboltServer, state: LintState, uri: str) -> Linted | None:
+    """Lint an open document now (off the event loop) unless the cache is current; keeps last good on errors."""
+    hit = current(ls, state, uri)
+    if hit is not None:
+        return hit
+    doc = ls.document(uri)
+    if doc is None:
+        return None
+    snap = doc.snapshot()
+    loop = asyncio.get_running_loop()
+    linted = await loop.run_in_executor(ls.thread_pool, lint_text, ls, state, snap.uri, snap.version, snap.text)
+    if linted is None:
+        # syntax error while typing: keep the last good diagnostics (re-stamped so pulls stay consistent)
+        old = state.results.get(uri)
+        return old
+    doc = ls.document(uri)
+    if doc is not None and doc.version == snap.version:
+        state.results[uri] = linted
+    return linted
+
+
+def _publish(ls: TorchboltServer, state: LintState, uri: str, version: int | None,
+             diagnostics: list[types.Diagnostic]) -> None:
+    state.published += 1
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics,
+                                                                         version=version))
+
+
+async def _lint_and_publish(ls: TorchboltServer, state: LintState, uri: str, delay: float) -> None:
+    if delay:
+        await asyncio.sleep(delay)
+    doc = ls.document(uri)
+    if doc is None:
+        return
+    snap = doc.snapshot()
+    hit = current(ls, state, uri)
+    if hit is not None:
+        return  # nothing changed since the last publish
+    loop = asyncio.get_running_loop()
+    linted = await loop.run_in_executor(ls.thread_pool, lint_text, ls, state, uri, snap.version, snap.text)
+    doc = ls.document(uri)
+    if doc is None or doc.version != snap.version:
+        return  # a newer version exists: its own task publishes
+    if linted is None:
+        return  # broken text: the client keeps showing the last good diagnostics
+    state.results[uri] = linted
+    _publish(ls, state, uri, snap.version, linted.diagnostics)
+
+
+def schedule(ls: TorchboltServer, state: LintState, uri: str, delay: float = DEBOUNCE_S) -> None:
+    """(Re)start the debounced lint of one document (push mode)."""
+    old = state.tasks.pop(uri, None)
+    if old is not None:
+        old.cancel()
+    try:
+        task = ls.spawn(_lint_and_publish(ls, state, uri, delay))
+    except RuntimeError:  # no running loop: unit tests driving the object directly
+        return
+    state.tasks[uri] = task
+    task.add_done_callback(lambda t, uri=uri: state.tasks.pop(uri, None) if state.tasks.get(uri) is t else None)
+
+
+def on_document(ls: TorchboltServer, state: LintState, event: DocumentEvent) -> None:
+    """Open/change/save/close of a document (called by the core on the event loop)."""
+    pull = ls.context.pull_diagnostics
+    if event.kind == "close":
+        task = state.tasks.pop(event.uri, None)
+        if task is not None:
+            task.cancel()
+        state.results.pop(event.uri, None)
+        if not pull:
+            _publish(ls, state, event.uri, None, [])  # clear the editor's markers for a closed file
+        return
+    if pull:
+        return  # the client pulls; nothing to push
+    schedule(ls, state, event.uri, DEBOUNCE_S if event.kind == "change" else 0.0)
+
+
+def on_index_change(ls: TorchboltServer, state: LintState, paths: set[str]) -> None:
+    """The core's index changed for `paths`: re-lint others when lint-relevant cross-file facts changed."""
+    changed = False
+    for path in paths:
+        facts = ls.index.get(path)
+        new = translate(facts) if facts is not None else None
+        old = state.facts.get(path)
+        if new is None:
+            changed = changed or old is not None
+            state.facts.pop(path, None)
+        elif new != old:
+            # the file's own edits already re-lint it; only a change in what others see matters
+            changed = changed or old is not None or bool(new.classes or new.logged or new.fitted)
+            state.facts[path] = new
+    if not changed:
+        return
+    state.generation += 1
+    if ls.context.pull_diagnostics:
+        if ls.context.diagnostic_refresh:
+            ls.workspace_diagnostic_refresh(None)
+        return
+    for doc in list(ls.documents):
+        if ls.path_of(doc.uri) in paths and len(paths) == 1:
+            continue  # the edited file itself: its didChange already scheduled it
+        schedule(ls, state, doc.uri)
+
+
+def _initialized(ls: TorchboltServer, state: LintState) -> None:
+    cfg, error = effective_config(ls.context.root_paths, ls.context.settings.lint.select,
+                                  ls.context.settings.lint.ignore)
+    state.config = cfg
+    if error:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,
+                                                       message=f"torchbolt lint settings: {error}"))
+    ls.index.add_listener(lambda paths: on_index_change(ls, state, paths))
+
+
+# --------------------------------------------------------------------------------------------------
+# Workspace diagnostics (pull)
+# --------------------------------------------------------------------------------------------------
+def workspace_reports(ls: TorchboltServer, state: LintState) -> list[types.WorkspaceFullDocumentDiagnosticReport]:
+    """Full reports for every indexed workspace file (open documents use their editor text)."""
+    project = project_from_index(ls.index)
+    open_docs = {ls.path_of(d.uri): d.snapshot() for d in list(ls.documents)}
+    reports = []
+    for path in sorted(set(ls.index.files()) | set(open_docs))[:MAX_WORKSPACE_FILES]:
+        snap = open_docs.get(path)
+        if snap is not None:
+            text, version, uri = snap.text, snap.version, snap.uri
+        else:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            version, uri = None, ls.uri_of(path)
+        result = lint_source(text, path, project, state.config)
+        if not result.parsed and snap is not None and (old := state.results.get(snap.uri)) is not None:
+            items = old.diagnostics
+        else:
+            pos = Positions(text, ls.context.position_encoding)
+            items = [to_diagnostic(f, pos) for f in result.findings if f.code != "TB001"]
+        reports.append(types.WorkspaceFullDocumentDiagnosticReport(uri=uri, items=items, version=version))
+    return reports
+
+
+def register(server: TorchboltServer) -> None:
+    state = LintState()
+    server.lint_state = state  # type: ignore[attr-defined]  # read by features/code_actions.py
+    server.document_listeners.append(lambda ls, event: on_document(ls, state, event))
+    server.initialized_hooks.append(lambda ls: _initialized(ls, state))
+
+    @server.feature(types.TEXT_DOCUMENT_DIAGNOSTIC, types.DiagnosticOptions(
+        identifier=SOURCE, inter_file_dependencies=True, workspace_diagnostics=True))
+    async def document_diagnostic(ls: TorchboltServer, params: types.DocumentDiagnosticParams) -> Any:
+        uri = params.text_document.uri
+        if ls.document(uri) is None:
+            return types.FullDocumentDiagnosticReport(items=[])
+        linted = await ensure_linted(ls, state, uri)
+        if linted is None:
+            return types.FullDocumentDiagnosticReport(items=[])
+        if params.previous_result_id == linted.result_id:
+            return types.UnchangedDocumentDiagnosticReport(result_id=linted.result_id)
+        return types.FullDocumentDiagnosticReport(items=linted.diagnostics, result_id=linted.result_id)
+
+    @server.feature(types.WORKSPACE_DIAGNOSTIC)
+    async def workspace_diagnostic(ls: TorchboltServer, params: types.WorkspaceDiagnosticParams) -> Any:
+        await ls.wait_index_ready()
+        loop = asyncio.get_running_loop()
+        items = await loop.run_in_executor(ls.thread_pool, workspace_reports, ls, state)
+        return types.WorkspaceDiagnosticReport(items=items)
+
+
+__all__ = ["DEBOUNCE_S", "SOURCE", "LintState", "Positions", "ensure_linted", "register", "to_diagnostic"]

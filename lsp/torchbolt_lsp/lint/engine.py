@@ -1,0 +1,238 @@
+"""The one lint engine behind the language server and `torchbolt check`.
+
+`lint_source(source, path, project, config)` parses the text once with `ast`, walks it once
+(`facts.scan`), runs every selected checker over that scan, and drops findings silenced by `# noqa`.
+Checkers live in `lint/rules/*.py`, each declared next to the rule codes it reports.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from . import facts as F
+from .config import LintConfig
+from .model import RULES, Finding, Fix, Rule, Severity, declare
+
+SYNTAX = declare("TB001", "syntax-error", "The file does not parse; Lightning rules cannot run on it.",
+                 Severity.ERROR)
+
+CheckerFn = Callable[["Context"], None]
+#: (rules a checker may report, the checker), in declaration order.
+CHECKERS: list[tuple[tuple[Rule, ...], CheckerFn]] = []
+
+
+def checks(*rules: Rule) -> Callable[[CheckerFn], CheckerFn]:
+    """Register a checker that reports the given rules (it is skipped when none of them is selected)."""
+
+    def register(fn: CheckerFn) -> CheckerFn:
+        CHECKERS.append((rules, fn))
+        return fn
+
+    return register
+
+
+@dataclass
+class Context:
+    """Everything a checker reads about the file being linted, and where it reports."""
+
+    path: str
+    source: str
+    lines: list[str]
+    tree: ast.Module
+    imports: dict[str, str]
+    star_lightning: bool
+    scan: F.Scan
+    project: F.Project
+    facts: F.FileFacts
+    findings: list[Finding] = field(default_factory=list)
+    _resolved: dict[int, F.Resolved] = field(default_factory=dict)
+    _enabled: Callable[[str], bool] = lambda code: True
+
+    # ---- names ----
+    def qualify(self, expr: ast.expr) -> str | None:
+        return F.qualify(expr, self.imports)
+
+    def lightning_name(self, expr: ast.expr) -> str | None:
+        """The last name component when `expr` refers to a Lightning/torchbolt object, else None."""
+        q = self.qualify(expr)
+        if F.is_lightning(q):
+            return q.split(".")[-1] if q else None
+        if self.star_lightning and isinstance(expr, ast.Name) and expr.id not in self.imports:
+            return expr.id
+        return None
+
+    # ---- classes ----
+    def resolved(self, cls: F.ClassNode) -> F.Resolved:
+        key = id(cls.node)
+        if key not in self._resolved:
+            node = cls.node
+            facts = next((c for c in self.facts.classes if c.line == node.lineno and c.name == node.name), None)
+            if facts is None:  # pragma: no cover - facts are built from the same scan
+                return F.Resolved(None, frozenset(cls.methods), False, False)
+            self._resolved[key] = self.project.resolve(facts)
+        return self._resolved[key]
+
+    def classes_of(self, *kinds: str) -> Iterator[tuple[F.ClassNode, F.Resolved]]:
+        for cls in self.scan.classes:
+            res = self.resolved(cls)
+            if res.kind in kinds:
+                yield cls, res
+
+    def class_kind(self, cls: F.ClassNode | None) -> str | None:
+        return self.resolved(cls).kind if cls is not None else None
+
+    # ---- positions ----
+    def char_col(self, line: int, byte_col: int) -> int:
+        """ast columns are UTF-8 byte offsets; findings use str indices."""
+        if not 1 <= line <= len(self.lines):
+            return byte_col
+        text = self.lines[line - 1]
+        if text.isascii():
+            return byte_col
+        return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+    def span(self, node: ast.AST) -> tuple[int, int, int, int]:
+        line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
+        end_line = getattr(node, "end_lineno", None) or line
+        end_col = getattr(node, "end_col_offset", None)
+        if end_col is None:
+            end_col = col
+        return line, self.char_col(line, col), end_line, self.char_col(end_line, end_col)
+
+    def name_span(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> tuple[int, int, int, int]:
+        """The range of a def/class name (not its whole body)."""
+        line = node.lineno
+        text = self.lines[line - 1] if line <= len(self.lines) else ""
+        match = re.search(rf"\b(?:def|class)\s+({re.escape(node.name)})\b", text)
+        start = match.start(1) if match else self.char_col(line, node.col_offset)
+        return line, start, line, start + len(node.name)
+
+    # ---- reporting ----
+    def enabled(self, rule: Rule) -> bool:
+        return self._enabled(rule.code)
+
+    def report(self, rule: Rule, where: ast.AST | tuple[int, int, int, int], message: str,
+               fixes: Iterable[Fix] = (), severity: Severity | None = None) -> None:
+        if not self._enabled(rule.code):
+            return
+        line, col, end_line, end_col = where if isinstance(where, tuple) else self.span(where)
+        self.findings.append(Finding(rule.code, message, severity or rule.severity, line, col, end_line,
+                                     end_col, tuple(fixes)))
+
+
+@dataclass
+class LintResult:
+    """Findings of one file (sorted), its cross-file facts, and whether it parsed."""
+
+    findings: list[Finding]
+    facts: F.FileFacts | None
+    parsed: bool = True
+
+
+def parse(source: str, path: str) -> ast.Module:
+    return ast.parse(source, filename=path, type_comments=False)
+
+
+def analyse(source: str, path: str) -> tuple[ast.Module, dict[str, str], bool, F.Scan, F.FileFacts]:
+    """Parse and scan a file: the pieces both the facts (for the index) and the rules need."""
+    tree = parse(source, path)
+    imports, star = F.import_map(tree)
+    sc = F.scan(tree)
+    return tree, imports, star, sc, F.file_facts(path, tree, sc, imports)
+
+
+def file_facts_of(source: str, path: str) -> F.FileFacts | None:
+    """Only the cross-file facts of a file (None when it does not parse)."""
+    try:
+        return analyse(source, path)[4]
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _ensure_rules_loaded() -> None:
+    from . import rules  # noqa: F401  (importing registers the checkers)
+
+
+def lint_source(source: str, path: str = "<string>", project: F.Project | None = None,
+                config: LintConfig | None = None) -> LintResult:
+    """Lint one file. With `project`, cross-file facts come from it (the file's own facts are updated in it)."""
+    _ensure_rules_loaded()
+    config = config or LintConfig()
+    try:
+        tree, imports, star, sc, facts = analyse(source, path)
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None) or 1
+        col = max((getattr(exc, "offset", None) or 1) - 1, 0)
+        msg = getattr(exc, "msg", str(exc))
+        findings = []
+        if config.enabled(SYNTAX.code, path):
+            findings.append(Finding(SYNTAX.code, f"Syntax error: {msg}; fix it so the Lightning rules can run.",
+                                    SYNTAX.severity, line, col, line, col + 1))
+        return LintResult(findings, None, parsed=False)
+    if project is None:
+        project = F.Project()
+    project.update(facts)
+    ctx = Context(path, source, source.splitlines(), tree, imports, star, sc, project, facts)
+    ctx._enabled = lambda code: config.enabled(code, path)  # type: ignore[method-assign]
+    for rules, checker in CHECKERS:
+        if any(config.enabled(r.code, path) for r in rules):
+            checker(ctx)
+    findings = apply_noqa(source, ctx.findings)
+    findings.sort(key=Finding.sort_key)
+    return LintResult(findings, facts)
+
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?", re.IGNORECASE)
+
+
+def noqa_lines(source: str) -> dict[int, frozenset[str] | None]:
+    """Line -> codes silenced there (None = every code), from real comments only (not string contents)."""
+    if "noqa" not in source.lower():
+        return {}
+    out: dict[int, frozenset[str] | None] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type != tokenize.COMMENT:
+                continue
+            match = _NOQA.search(tok.string)
+            if not match:
+                continue
+            line = tok.start[0]
+            codes = match.group("codes")
+            if codes is None:
+                out[line] = None
+            else:
+                new = frozenset(c.upper() for c in re.split(r"[\s,]+", codes.strip()) if c)
+                prev = out.get(line, frozenset())
+                out[line] = None if prev is None and line in out else (prev or frozenset()) | new
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return out
+
+
+def apply_noqa(source: str, findings: list[Finding]) -> list[Finding]:
+    """Drop findings whose first or last line carries `# noqa` or `# noqa: CODE` (a prefix works too)."""
+    marks = noqa_lines(source)
+    if not marks:
+        return findings
+
+    def silenced(f: Finding) -> bool:
+        for line in {f.line, f.end_line}:
+            if line in marks:
+                codes = marks[line]
+                if codes is None or any(f.code.startswith(c) for c in codes):
+                    return True
+        return False
+
+    return [f for f in findings if not silenced(f)]
+
+
+def rule_table() -> list[Rule]:
+    """Every declared rule, sorted by code."""
+    _ensure_rules_loaded()
+    return [RULES[c] for c in sorted(RULES)]

@@ -1,0 +1,207 @@
+"""Start the runtime's command line as a child process and read its event stream incrementally.
+
+The child gets the write end of an OS pipe (`--events fd:N`); the server reads the read end on its event
+loop. Reading is chunked: each chunk's complete lines are validated in one batch (`parse_events`), so the
+per-event cost stays a few microseconds and a flood of events never backs up the loop. stdout/stderr are
+read line by line and handed over in batches too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from torchbolt.events import Event, EventError, parse_events
+
+#: Seconds a stopped run gets to finish its step and save before it is killed (env override for tests).
+STOP_GRACE_S = float(os.environ.get("TORCHBOLT_STOP_GRACE_S", "10"))
+
+EventsCallback = Callable[[list[bytes], list[Event], list[tuple[bytes, EventError]]], None]
+OutputCallback = Callable[[str, list[str]], None]
+
+
+def trainer_flag_value(value: Any) -> str:
+    """A Trainer argument as command-line text the CLI parses back to the same value."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value)  # lists / dicts: JSON is valid YAML flow syntax
+
+
+#: Placeholder for the event pipe's descriptor in a command built before the pipe exists.
+EVENTS_PLACEHOLDER = "fd:{fd}"
+
+
+def build_command(interpreter: str, fn: str, target: str, data: str | None, trainer: Mapping[str, Any],
+                  events: str = EVENTS_PLACEHOLDER) -> list[str]:
+    """`<python> -m torchbolt <fn> <target> [--data D] [--trainer.K V ...] --events fd:N`."""
+    cmd = [interpreter, "-m", "torchbolt", fn, target]
+    if data:
+        cmd += ["--data", data]
+    for name, value in trainer.items():
+        cmd += [f"--trainer.{name}", trainer_flag_value(value)]
+    cmd += ["--events", events]
+    return cmd
+
+
+class _EventPipe(asyncio.Protocol):
+    """Splits the pipe's bytes into lines and hands each chunk's complete lines over at once."""
+
+    def __init__(self, on_events: EventsCallback) -> None:
+        self.on_events = on_events
+        self.partial = b""
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        data = self.partial + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self.partial = data
+            return
+        self.partial = data[cut + 1:]
+        lines = [ln for ln in data[:cut].split(b"\n") if ln.strip()]
+        if lines:
+            good, bad = parse_events(lines)
+            self.on_events(lines, good, bad)
+
+    def eof_received(self) -> bool | None:
+        if self.partial.strip():
+            good, bad = parse_events([self.partial])
+            self.on_events([self.partial], good, bad)
+        self.partial = b""
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class ChildRun:
+    """One child process with its event pipe and output streams."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, pipe: _EventPipe, readers: list[asyncio.Task[None]]) -> None:
+        self.proc = proc
+        self.pipe = pipe
+        self.readers = readers
+        self.stop_requested = False
+        self._kill_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def wait(self) -> int:
+        """Wait for the process to exit and its streams to drain; returns the exit status."""
+        code = await self.proc.wait()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.pipe.closed), timeout=5)
+        except asyncio.TimeoutError:
+            pass  # a grandchild kept the write end open: stop waiting for it
+        if self._kill_handle is not None:
+            self._kill_handle.cancel()
+        return code
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Ask the run to stop gracefully (SIGINT: finish the step, save, exit); kill it after `grace_s`."""
+        if self.proc.returncode is not None:
+            return
+        if self.stop_requested:  # second request: the user insists
+            self.kill()
+            return
+        self.stop_requested = True
+        try:
+            self.proc.send_signal(signal.SIGINT if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+        except ProcessLookupError:
+            return
+        self._kill_handle = asyncio.get_running_loop().call_later(STOP_GRACE_S if grace_s is None else grace_s,
+                                                                  self.kill)
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+
+
+async def _read_lines(stream: asyncio.StreamReader, name: str, on_output: OutputCallback) -> None:
+    while True:
+        try:
+            chunk = await stream.read(1 << 16)
+        except (asyncio.LimitOverrunError, ValueError):
+            continue
+        if not chunk:
+            return
+        text = chunk.decode("utf-8", "replace")
+        on_output(name, text.splitlines())
+
+
+async def start_child(cmd: Sequence[str], cwd: str, env: Mapping[str, str], on_events: EventsCallback,
+                      on_output: OutputCallback, events_fd_placeholder: str = EVENTS_PLACEHOLDER) -> ChildRun:
+    """Start `cmd` (whose events target is `fd:{fd}`, filled in here) in `cwd` with the event pipe."""
+    loop = asyncio.get_running_loop()
+    read_fd, write_fd = os.pipe()
+    os.set_inheritable(write_fd, True)
+    args = [a.replace(events_fd_placeholder, f"fd:{write_fd}") for a in cmd]
+    env = {k: v.replace(events_fd_placeholder, f"fd:{write_fd}") for k, v in env.items()}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, pass_fds=(write_fd,),
+            # own process group: a Ctrl+C in the editor's terminal does not reach it, our signal does
+            start_new_session=True)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)  # the child holds its copy; EOF arrives when the child exits
+    pipe = _EventPipe(on_events)
+    await loop.connect_read_pipe(lambda: pipe, os.fdopen(read_fd, "rb", buffering=0))
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [asyncio.ensure_future(_read_lines(proc.stdout, "stdout", on_output)),
+               asyncio.ensure_future(_read_lines(proc.stderr, "stderr", on_output))]
+    return ChildRun(proc, pipe, readers)
+
+
+def parse_python_traceback(text: str) -> tuple[list[dict[str, Any]], str, str] | None:
+    """(frames, error_type, message) of the last Python traceback printed in `text`, or None.
+
+    Used when a child dies without writing a terminal event (e.g. a crash before the CLI could report).
+    """
+    lines = text.splitlines()
+    start = max((i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call last):")),
+                default=-1)
+    if start < 0:
+        return None
+    frames: list[dict[str, Any]] = []
+    i = start + 1
+    while i < len(lines):
+        ln = lines[i]
+        stripped = ln.strip()
+        if stripped.startswith('File "'):
+            try:
+                file_part, rest = stripped[6:].split('", line ', 1)
+                line_no, _, func = rest.partition(", in ")
+                code = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith("    ") else ""
+                frames.append({"file": file_part, "line": int(line_no.split(",")[0]), "function": func or "<module>",
+                               "code": code})
+            except ValueError:
+                pass
+            i += 1
+            continue
+        if ln and not ln.startswith(" "):
+            error_type, _, message = ln.partition(":")
+            return frames, error_type.strip().rsplit(".", 1)[-1], message.strip()
+        i += 1
+    return None

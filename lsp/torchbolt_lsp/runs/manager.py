@@ -1,0 +1,801 @@
+"""The server side of runs: start, watch, stop and remember training runs for one language server.
+
+Flow of a run: a run command resolves settings and the target, checks statically that the module has
+data, starts the child (`launcher`), and then the child's events arrive in chunks. Each chunk updates the
+run's `RunRecord` and is appended to `.torchbolt/runs/<id>/events.jsonl` right away; everything the client
+sees is coalesced and sent at most every PUBLISH_INTERVAL_S:
+
+- `torchbolt/runEvent` notifications: one per event, in stream order, except that consecutive `progress`
+  events within an interval are coalesced into the latest one (they are snapshots: the skipped ones
+  carry nothing the latest lacks);
+- `$/progress` reports (message "epoch 3/10 · step 120/400 · loss 0.231", percentage);
+- `workspace/inlayHint/refresh` (or `workspace/codeLens/refresh` for clients without inlay hints) when
+  metric values changed, at most every HINT_REFRESH_INTERVAL_S.
+
+So a flood of thousands of events per second costs one batch validation per pipe chunk plus a handful of
+LSP messages per interval, and the event loop stays free for completion requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.uris import from_fs_path, to_fs_path
+from torchbolt import events as ev
+
+from . import format as fmt
+from .launcher import ChildRun, build_command, parse_python_traceback, start_child
+from .record import RunRecord
+from .settings import RunSettings, SettingsError, load_pyproject, merge_settings, trainer_arg_line
+from .store import RunStore
+from .targets import (
+    Target,
+    class_targets,
+    fallback_kind,
+    missing_data_message,
+    relative_target,
+    script_calls,
+)
+from .tensorboard import TensorBoards, logdir_for
+from .tracebacks import failure_diagnostics
+
+if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
+
+log = logging.getLogger(__name__)
+
+PUBLISH_INTERVAL_S = 0.1
+HINT_REFRESH_INTERVAL_S = 0.5
+SUMMARY_INTERVAL_S = 5.0
+STDERR_TAIL_LINES = 400
+RUN_EVENT = "torchbolt/runEvent"
+SOURCE = "torchbolt run"
+
+
+class RunCommandError(Exception):
+    """A run command that cannot proceed; the message is shown to the user as is."""
+
+
+@dataclass
+class ActiveRun:
+    """A run whose child process is alive (or whose end is being processed)."""
+
+    record: RunRecord
+    target: Target
+    folder: str
+    child: ChildRun | None = None
+    token: str | None = None
+    events_file: Any = None
+    pending: list[ev.Event] = field(default_factory=list)  # events not yet notified (progress coalesced)
+    metrics_dirty: bool = False
+    flush_handle: asyncio.TimerHandle | None = None
+    stderr_tail: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)  # child output lines not yet logged
+    last_summary: float = 0.0
+    bad_lines: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _plain(value: Any) -> Any:
+    """Command arguments arrive as dicts or pygls attribute objects; normalise to dicts/lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_asdict"):
+        return [_plain(v) for v in value]
+    if hasattr(value, "_asdict"):
+        return {str(k): _plain(v) for k, v in value._asdict().items() if k != "type" or v != "Object"}
+    return value
+
+
+def _default_metric(rec: RunRecord) -> str | None:
+    """The metric a run is compared on when it monitors none: a validation loss first, then any
+    validation metric, then any loss."""
+    names = list(rec.latest)
+    for wanted in (lambda n: "val" in n and "loss" in n, lambda n: "val" in n, lambda n: "loss" in n):
+        found = next((n for n in names if wanted(n)), None)
+        if found:
+            return found
+    return names[0] if names else None
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+class RunManager:
+    """Runs for one server: active children, the latest record per target, stored history, TensorBoards."""
+
+    def __init__(self, server: LanguageServer) -> None:
+        self.server = server
+        self.active: dict[str, ActiveRun] = {}
+        self.records: dict[str, RunRecord] = {}  # latest run per target key
+        self.history: dict[str, list[RunRecord]] = {}  # per workspace folder, oldest first
+        self.failure_diags: dict[str, dict[str, list[types.Diagnostic]]] = {}  # key -> path -> diagnostics
+        self.tensorboards = TensorBoards()
+        self._loaded: set[str] = set()
+        self._last_hint_refresh = 0.0
+        self._refresh_handle: asyncio.TimerHandle | None = None
+        self.diagnostics_listeners: list[Any] = []  # callables(paths) told when run diagnostics change
+
+    # ------------------------------------------------------------------------------------------------
+    # server facts
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def context(self) -> Any:
+        return getattr(self.server, "context", None)
+
+    @property
+    def trusted(self) -> bool:
+        ctx = self.context
+        return bool(getattr(ctx, "trusted", False))
+
+    def roots(self) -> list[str]:
+        ctx = self.context
+        roots = list(getattr(ctx, "root_paths", ()) or ())
+        if not roots:
+            ws = getattr(self.server, "workspace", None)
+            root = getattr(ws, "root_path", None) if ws is not None else None
+            roots = [root] if root else []
+        return [os.path.abspath(r) for r in roots]
+
+    def folder_for(self, path: str) -> str:
+        """The workspace folder holding `path` (the deepest one), else the file's own folder."""
+        path = os.path.abspath(path)
+        best = ""
+        for root in self.roots():
+            if (path == root or path.startswith(root.rstrip(os.sep) + os.sep)) and len(root) > len(best):
+                best = root
+        return best or os.path.dirname(path)
+
+    def _index(self) -> Any:
+        return getattr(self.server, "index", None)
+
+    def _source(self, uri: str) -> str:
+        try:
+            return self.server.workspace.get_text_document(uri).source
+        except Exception:
+            path = to_fs_path(uri)
+            if path and os.path.isfile(path):
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    return f.read()
+            raise RunCommandError(f"cannot read {uri}: open the file in the editor or save it") from None
+
+    def file_targets(self, uri: str, text: str | None = None) -> list[Target]:
+        """Runnable targets in a document: Lightning classes, then script calls outside of them."""
+        from ..analysis.facts import extract_facts
+        from ..document import parse_ast
+
+        path = to_fs_path(uri)
+        if not path:
+            return []
+        text = self._source(uri) if text is None else text
+        tree = parse_ast(text)
+        encoding = getattr(self.context, "position_encoding", "utf-16")
+        facts = extract_facts(tree, text, path, encoding=encoding)
+        index = self._index()
+        if index is not None and hasattr(index, "class_kind") and index.get(os.path.abspath(path)) is not None:
+            def kind(cls: Any) -> str | None:
+                return cls.direct_kind or index.class_kind(path, cls.name)
+        else:
+            kind = fallback_kind(facts)
+        classes = class_targets(facts, kind)
+        class_lines = [(c.def_span.line, c.def_span.end_line) for c in facts.classes]
+        calls = [t for t in script_calls(tree, path)
+                 if not any(a <= t.line <= b for a, b in class_lines)]
+        return classes + calls
+
+    def _methods(self, path: str, class_name: str, uri: str) -> set[str] | None:
+        """Methods of a class and its workspace bases; None when a base cannot be resolved (unknown)."""
+        from ..analysis.facts import extract_facts
+        from ..document import parse_ast
+
+        index = self._index()
+        if index is not None and hasattr(index, "inherited_methods") and index.get(os.path.abspath(path)):
+            methods = set(index.inherited_methods(path, class_name))
+        else:
+            methods = set()
+        text = self._source(uri)
+        facts = extract_facts(parse_ast(text), text, path)
+        cls = facts.class_named(class_name)
+        if cls is None:
+            return None
+        methods.update(m.name for m in cls.methods)
+        by_name = {c.name: c for c in facts.classes}
+        todo, seen = [cls], set()
+        while todo:
+            current = todo.pop()
+            if current.name in seen:
+                continue
+            seen.add(current.name)
+            methods.update(m.name for m in current.methods)
+            for base in current.bases:
+                if base.source in by_name:
+                    todo.append(by_name[base.source])
+                elif base.qualified is None or base.qualified.split(".")[0] not in (
+                        "lightning", "pytorch_lightning", "torchbolt"):
+                    if index is None:
+                        return None  # a base from elsewhere may define the dataloaders: don't guess
+        return methods
+
+    # ------------------------------------------------------------------------------------------------
+    # history
+    # ------------------------------------------------------------------------------------------------
+    def ensure_loaded(self, folder: str) -> None:
+        """Load stored runs of a workspace folder once (after a restart, hints show the last run again)."""
+        if folder in self._loaded:
+            return
+        self._loaded.add(folder)
+        stored = RunStore(folder).load_all()
+        self.history.setdefault(folder, [])[:0] = stored
+        for rec in stored:
+            self.records[rec.key] = rec
+
+    def records_for_path(self, path: str) -> list[RunRecord]:
+        """Latest records whose target lives in `path`; else the latest run of the folder (for files that
+        only reference metrics, such as a callback's monitor=)."""
+        folder = self.folder_for(path)
+        self.ensure_loaded(folder)
+        mine = [r for k, r in self.records.items() if _same_file(k.rsplit("::", 1)[0], path)]
+        if mine:
+            return sorted(mine, key=lambda r: r.started_at, reverse=True)
+        runs = self.history.get(folder) or []
+        return [runs[-1]] if runs else []
+
+    def metric_record(self, path: str, name: str) -> RunRecord | None:
+        """The most recent run (of this file's targets, else the folder) that reported metric `name`."""
+        for rec in self.records_for_path(path):
+            if name in rec.history or name in rec.latest:
+                return rec
+        folder = self.folder_for(path)
+        for rec in reversed(self.history.get(folder) or []):
+            if name in rec.history or name in rec.latest:
+                return rec
+        return None
+
+    # ------------------------------------------------------------------------------------------------
+    # settings
+    # ------------------------------------------------------------------------------------------------
+    def settings_for(self, folder: str, overrides: dict[str, Any] | None) -> RunSettings:
+        settings = load_pyproject(folder)
+        ctx_run = getattr(getattr(self.context, "settings", None), "run", None)
+        if ctx_run is not None:
+            layer = {"interpreter": getattr(ctx_run, "interpreter", None),
+                     "trainer": dict(getattr(ctx_run, "trainer", {}) or {})}
+            for extra in ("data", "env"):
+                if getattr(ctx_run, extra, None):
+                    layer[extra] = getattr(ctx_run, extra)
+            settings = merge_settings(settings, layer, "editor settings (run)")
+        if overrides:
+            trainer = {k: v for k, v in overrides.items() if k not in ("data", "interpreter", "env", "trainer")}
+            layer = {"trainer": {**trainer, **(overrides.get("trainer") or {})}}
+            for extra in ("data", "interpreter", "env"):
+                if extra in overrides:
+                    layer[extra] = overrides[extra]
+            settings = merge_settings(settings, layer, "command overrides")
+        return settings
+
+    # ------------------------------------------------------------------------------------------------
+    # commands
+    # ------------------------------------------------------------------------------------------------
+    def resolve_target(self, args: dict[str, Any], kinds: tuple[str, ...] = ("module", "datamodule", "script"),
+                       ) -> Target:
+        uri = args.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise RunCommandError("the command needs an argument object with 'uri' (and 'className' or 'position')")
+        targets = [t for t in self.file_targets(uri) if t.kind in kinds]
+        class_name = args.get("className")
+        if class_name:
+            for t in targets:
+                if t.name == class_name:
+                    return t
+            names = ", ".join(t.name for t in targets) or "none"
+            raise RunCommandError(f"no LightningModule or LightningDataModule named {class_name!r} in "
+                                  f"{os.path.basename(to_fs_path(uri) or uri)} (found: {names})")
+        position = args.get("position")
+        if isinstance(position, dict) and "line" in position:
+            line = int(position["line"])
+            above = [t for t in targets if t.line <= line]
+            if above:
+                return max(above, key=lambda t: t.line)
+        modules = [t for t in targets if t.kind == "module"]
+        if len(modules) == 1:
+            return modules[0]
+        if not targets:
+            raise RunCommandError(f"{os.path.basename(to_fs_path(uri) or uri)} defines no LightningModule to run")
+        raise RunCommandError("several runnable classes in this file: pass 'className' or a 'position' inside one")
+
+    def _module_for_datamodule(self, dm: Target, uri: str) -> Target:
+        """The LightningModule a DataModule's lens runs: the only one in its file, else in the workspace."""
+        same_file = [t for t in self.file_targets(uri) if t.kind == "module"]
+        if len(same_file) == 1:
+            return same_file[0]
+        index = self._index()
+        candidates: list[Target] = []
+        if not same_file and index is not None and hasattr(index, "lightning_classes"):
+            for path, cls, kind in index.lightning_classes():
+                if kind == "module":
+                    candidates.append(Target("module", cls.name, path, cls.span.line, cls.span.col, cls.span.end_col))
+        if len(candidates) == 1:
+            return candidates[0]
+        names = ", ".join(sorted(t.name for t in (same_file or candidates))) or "none found"
+        raise RunCommandError(f"which LightningModule should train on {dm.name}? ({names}) Use the Fit lens of "
+                              f"the module and set data = \"{os.path.basename(dm.path)}::{dm.name}\" under "
+                              "[tool.torchbolt.run] in pyproject.toml")
+
+    async def start(self, fn: str, raw_args: Any) -> dict[str, Any]:
+        """Start `fn` (fit/validate/test) for the target the arguments name; returns {runId, ...}."""
+        args = _plain(raw_args) or {}
+        if not isinstance(args, dict):
+            raise RunCommandError("the command argument must be an object {uri, position?, className?, overrides?}")
+        if not self.trusted:
+            raise RunCommandError("this workspace is not trusted: torchbolt does not run its code. Trust the "
+                                  "workspace in the editor to enable Fit / Validate / Test.")
+        target = self.resolve_target(args)
+        data_override: str | None = None
+        if target.kind == "datamodule":
+            data_override = relative_target(target.path, target.name, self.folder_for(target.path))
+            target = self._module_for_datamodule(target, args["uri"])
+        existing = self.active.get(target.key)
+        if existing is not None:
+            raise RunCommandError(f"{existing.record.fn} of {target.name} is already running (run "
+                                  f"{existing.record.run_id}); stop it first")
+        folder = self.folder_for(target.path)
+        self.ensure_loaded(folder)
+        overrides = args.get("overrides") if isinstance(args.get("overrides"), dict) else None
+        if data_override is not None:
+            overrides = {**(overrides or {}), "data": data_override}
+        try:
+            settings = self.settings_for(folder, overrides)
+        except SettingsError as exc:
+            raise RunCommandError(str(exc)) from None
+        uri = args["uri"]
+        if target.kind == "module":
+            methods = self._methods(target.path, target.name, uri)
+            if methods is not None:
+                problem = missing_data_message(target.name, methods, fn, settings.data,
+                                               os.path.relpath(target.path, folder))
+                if problem:
+                    raise RunCommandError(problem)
+        run_id = ev.new_run_id()
+        interpreter = settings.resolved_interpreter(folder)
+        if target.kind == "script":
+            cmd = [interpreter, target.path]
+        else:
+            cmd = build_command(interpreter, fn, relative_target(target.path, target.name, folder), settings.data,
+                                settings.trainer)
+        record = RunRecord(run_id=run_id, key=target.key, fn=fn if target.kind != "script" else target.fn or fn,
+                           uri=from_fs_path(target.path) or uri, label=target.name, command=list(cmd))
+        run = ActiveRun(record=record, target=target, folder=folder)
+        self.active[target.key] = run
+        self.records[target.key] = record
+        self.history.setdefault(folder, []).append(record)
+        self._clear_failure(target.key)
+        env = {**os.environ, **settings.env, "TORCHBOLT_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"}
+        if target.kind == "script":
+            env["TORCHBOLT_EVENTS"] = "fd:{fd}"
+        store = RunStore(folder)
+        try:
+            run.events_file = store.open_events(run_id)
+            await self._begin_progress(run)
+            run.child = await start_child(cmd, folder, env, lambda raw, good, bad: self._on_events(run, raw, good, bad),
+                                          lambda name, lines: self._on_output(run, name, lines))
+        except (OSError, ValueError) as exc:
+            self.active.pop(target.key, None)
+            record.status = "failed"
+            record.failure = {"error_type": type(exc).__name__, "message": str(exc), "frames": []}
+            self._end_progress(run, f"could not start: {exc}")
+            if run.events_file is not None:
+                run.events_file.close()
+            store.write_summary(record)
+            raise RunCommandError(f"could not start {interpreter}: {exc}. Set the run interpreter "
+                                  "([tool.torchbolt.run] interpreter, or the editor's run.interpreter setting)"
+                                  ) from None
+        self._log(types.MessageType.Info, f"[{run_id}] {' '.join(cmd)}  (in {folder})")
+        asyncio.ensure_future(self._watch(run))
+        return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd}
+
+    def stop(self, raw_args: Any) -> dict[str, Any]:
+        """Stop the active run named by runId, or the active run of the target at uri/className/position."""
+        args = _plain(raw_args) or {}
+        run = None
+        run_id = args.get("runId") if isinstance(args, dict) else None
+        if run_id:
+            run = next((r for r in self.active.values() if r.record.run_id == run_id), None)
+        elif isinstance(args, dict) and args.get("uri"):
+            try:
+                key = self.resolve_target(args).key
+            except RunCommandError:
+                key = None
+            run = self.active.get(key) if key else None
+            if run is None:  # any run started from this file
+                path = to_fs_path(args["uri"]) or ""
+                run = next((r for r in self.active.values() if _same_file(r.target.path, path)), None)
+        if run is None:
+            return {"stopped": False, "message": "no active run matches"}
+        self._request_stop(run)
+        return {"stopped": True, "runId": run.record.run_id}
+
+    def _request_stop(self, run: ActiveRun) -> None:
+        if run.child is not None:
+            run.record.status = "stopping" if run.record.active else run.record.status
+            run.child.stop()
+
+    def list_runs(self, raw_args: Any) -> dict[str, Any]:
+        """Past and active runs of the workspace (newest first), each compared with the previous run of the
+        same target on its monitored metric (or `metric` when given)."""
+        args = _plain(raw_args) or {}
+        args = args if isinstance(args, dict) else {}
+        metric = args.get("metric")
+        uri = args.get("uri")
+        folders = [self.folder_for(to_fs_path(uri) or "")] if uri else self.roots()
+        rows = []
+        for folder in folders:
+            self.ensure_loaded(folder)
+            runs = self.history.get(folder, [])
+            previous: dict[str, RunRecord] = {}
+            for rec in runs:
+                name = metric or rec.monitor or _default_metric(rec)
+                row = {"runId": rec.run_id, "target": rec.key, "label": rec.label, "fn": rec.fn,
+                       "status": rec.status, "startedAt": rec.started_at, "durationS": rec.duration_s,
+                       "epochs": rec.epochs, "globalStep": rec.global_step, "bestModelPath": rec.best_model_path,
+                       "logDir": rec.log_dir, "metric": name, "value": rec.latest.get(name) if name else None}
+                prev = previous.get(rec.key)
+                if prev is not None and name:
+                    row["previousRunId"] = prev.run_id
+                    row["previousValue"] = prev.latest.get(name)
+                    if row["value"] is not None and row["previousValue"] is not None:
+                        row["change"] = row["value"] - row["previousValue"]
+                        better = (row["change"] < 0) == (rec.mode(name) == "min")
+                        row["comparison"] = (f"{name} {fmt.format_value(row['previousValue'])} → "
+                                             f"{fmt.format_value(row['value'])} "
+                                             f"({'better' if better and row['change'] else 'worse' if row['change'] else 'same'})")
+                previous[rec.key] = rec
+                rows.append(row)
+        rows.sort(key=lambda r: r["startedAt"], reverse=True)
+        return {"runs": rows}
+
+    async def open_tensorboard(self, raw_args: Any) -> dict[str, Any]:
+        """Start (or reuse) the workspace's TensorBoard and ask the client to open it."""
+        args = _plain(raw_args) or {}
+        args = args if isinstance(args, dict) else {}
+        if not self.trusted:
+            raise RunCommandError("this workspace is not trusted: torchbolt does not start TensorBoard in it")
+        uri = args.get("uri")
+        path = to_fs_path(uri) if isinstance(uri, str) else None
+        folder = self.folder_for(path) if path else (self.roots() or [os.getcwd()])[0]
+        self.ensure_loaded(folder)
+        settings = self.settings_for(folder, None)
+        logdir = logdir_for([r.log_dir for r in self.history.get(folder, [])], folder)
+        try:
+            tb = await self.tensorboards.ensure(folder, settings.resolved_interpreter(folder), logdir,
+                                                {**os.environ, **settings.env})
+        except RuntimeError as exc:
+            raise RunCommandError(str(exc)) from None
+        if getattr(self.context, "show_document", False):
+            try:
+                await self.server.window_show_document_async(types.ShowDocumentParams(uri=tb.url, external=True))
+            except Exception as exc:  # the client refused: the URL is still in the result and the log
+                log.info("showDocument failed: %s", exc)
+        self._log(types.MessageType.Info, f"TensorBoard for {folder}: {tb.url} (logdir {tb.logdir})")
+        return {"url": tb.url, "logdir": tb.logdir}
+
+    def shutdown(self) -> None:
+        """Stop children and TensorBoards (server shutdown)."""
+        for run in list(self.active.values()):
+            if run.child is not None:
+                run.child.kill()
+        self.tensorboards.stop_all()
+
+    # ------------------------------------------------------------------------------------------------
+    # the event stream
+    # ------------------------------------------------------------------------------------------------
+    def _on_events(self, run: ActiveRun, raw: list[bytes], good: list[ev.Event],
+                   bad: list[tuple[bytes, ev.EventError]]) -> None:
+        if run.events_file is not None:
+            run.events_file.write(b"\n".join(raw) + b"\n")
+        for event in good:
+            run.record.apply(event)
+            if isinstance(event, ev.Progress) and run.pending and isinstance(run.pending[-1], ev.Progress):
+                run.pending[-1] = event  # consecutive progress snapshots: only the latest is worth sending
+            else:
+                run.pending.append(event)
+                if isinstance(event, (ev.Metrics, ev.ValidationEnd, ev.Finished)):
+                    run.metrics_dirty = True
+        if bad:
+            run.bad_lines += len(bad)
+            if run.bad_lines == len(bad):  # log the first problem only: a broken stream repeats itself
+                self._log(types.MessageType.Warning, f"[{run.record.run_id}] ignored event line: {bad[0][1]}")
+        self._schedule_flush(run)
+
+    def _on_output(self, run: ActiveRun, name: str, lines: list[str]) -> None:
+        if name == "stderr":
+            run.stderr_tail.extend(lines)
+            del run.stderr_tail[:-STDERR_TAIL_LINES]
+        run.output.extend(lines)
+        self._schedule_flush(run)
+
+    def _schedule_flush(self, run: ActiveRun) -> None:
+        if run.flush_handle is None:
+            run.flush_handle = asyncio.get_running_loop().call_later(PUBLISH_INTERVAL_S, self._flush, run)
+
+    def _flush(self, run: ActiveRun) -> None:
+        run.flush_handle = None
+        rec = run.record
+        if run.output:
+            text = "\n".join(run.output[-2000:])
+            run.output.clear()
+            self._log(types.MessageType.Log, f"[{rec.label}] {text}")
+        params_base = {"runId": rec.run_id, "uri": rec.uri, "target": rec.key}
+        for event in run.pending:
+            self.server.protocol.notify(RUN_EVENT, {**params_base, "event": event.model_dump(mode="json")})
+        run.pending.clear()
+        if run.token is not None and rec.active:
+            self.server.work_done_progress.report(run.token, types.WorkDoneProgressReport(
+                message=self._progress_message(rec), cancellable=True,
+                percentage=fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total,
+                                                   rec.global_step, rec.max_steps)))
+        if run.metrics_dirty:
+            run.metrics_dirty = False
+            self.refresh_hints()
+        now = time.monotonic()
+        if now - run.last_summary > SUMMARY_INTERVAL_S:
+            run.last_summary = now
+            self._save(run)
+
+    @staticmethod
+    def _progress_message(rec: RunRecord) -> str:
+        metrics = dict(rec.progress_metrics)
+        if not metrics:
+            metrics = {k: v for k, v in rec.latest.items() if "loss" in k}
+        return fmt.progress_message(rec.epoch, rec.max_epochs, rec.batch, rec.total, metrics, rec.stage)
+
+    def refresh_hints(self, force: bool = False) -> None:
+        """Ask the client to re-pull inlay hints (or code lenses without inlay-hint support), rate-limited."""
+        now = time.monotonic()
+        wait = HINT_REFRESH_INTERVAL_S - (now - self._last_hint_refresh)
+        if wait > 0 and not force:
+            if self._refresh_handle is None:
+                self._refresh_handle = asyncio.get_running_loop().call_later(wait, self._do_refresh)
+            return
+        self._do_refresh()
+
+    def _do_refresh(self) -> None:
+        self._refresh_handle = None
+        self._last_hint_refresh = time.monotonic()
+        ctx = self.context
+        if getattr(ctx, "inlay_hints", False):
+            if getattr(ctx, "inlay_hint_refresh", False):
+                asyncio.ensure_future(self._send_refresh("inlay"))
+        elif getattr(ctx, "code_lens_refresh", False):
+            asyncio.ensure_future(self._send_refresh("lens"))
+
+    async def _send_refresh(self, what: str) -> None:
+        try:
+            if what == "inlay":
+                await self.server.workspace_inlay_hint_refresh_async(None)
+            else:
+                await self.server.workspace_code_lens_refresh_async(None)
+        except Exception as exc:  # a client that errors on refresh still gets fresh values on the next pull
+            log.debug("refresh %s failed: %s", what, exc)
+
+    # ------------------------------------------------------------------------------------------------
+    # progress and the end of a run
+    # ------------------------------------------------------------------------------------------------
+    async def _begin_progress(self, run: ActiveRun) -> None:
+        if not getattr(self.context, "work_done_progress", False):
+            return
+        token = f"torchbolt-run-{run.record.run_id}-{uuid.uuid4().hex[:6]}"
+        try:
+            await self.server.work_done_progress.create_async(token)
+        except Exception as exc:
+            log.info("work done progress refused: %s", exc)
+            return
+        run.token = token
+        title = f"{run.record.fn.capitalize()} {run.record.label}"
+        self.server.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title=title, message="starting", percentage=0, cancellable=True))
+        future = self.server.work_done_progress.tokens.get(token)
+        if future is not None:
+            # window/workDoneProgress/cancel cancels this future: stop the run gracefully
+            future.add_done_callback(lambda f: self._request_stop(run) if f.cancelled() and run.record.active else None)
+
+    def _end_progress(self, run: ActiveRun, message: str) -> None:
+        if run.token is not None:
+            self.server.work_done_progress.end(run.token, types.WorkDoneProgressEnd(message=message))
+            run.token = None
+
+    async def _watch(self, run: ActiveRun) -> None:
+        assert run.child is not None
+        try:
+            code = await run.child.wait()
+        except Exception as exc:  # never leave a run marked active
+            log.exception("watching run %s failed", run.record.run_id)
+            code = -1
+            run.stderr_tail.append(f"server error while watching the run: {exc}")
+        if run.flush_handle is not None:
+            run.flush_handle.cancel()
+        rec = run.record
+        rec.returncode = code
+        if rec.active:  # no terminal event arrived: build one from the exit status and stderr
+            self._synthesize_end(run, code)
+        self._flush(run)
+        if run.events_file is not None:
+            run.events_file.close()
+        self.active.pop(run.target.key, None)
+        if rec.ended_at is None:
+            rec.ended_at = time.time()
+        self._save(run)
+        outcome = self._outcome(rec)
+        self._end_progress(run, outcome)
+        self.refresh_hints(force=True)
+        if rec.status == "failed":
+            self._publish_failure(run)
+            self._show(types.MessageType.Error, f"{rec.fn.capitalize()} {rec.label} failed: "
+                                                f"{(rec.failure or {}).get('error_type', 'error')}: "
+                                                f"{(rec.failure or {}).get('message', '')}".rstrip(": "))
+        elif rec.status in ("success", "interrupted"):
+            asyncio.ensure_future(self._announce(rec, outcome, run.folder))
+        run.done.set()
+
+    def _synthesize_end(self, run: ActiveRun, code: int) -> None:
+        rec = run.record
+        if run.child is not None and run.child.stop_requested and code in (0, 130, -2, 143, -15, -9):
+            rec.apply(ev.Finished(run_id=rec.run_id, status="interrupted", epochs=rec.epoch or 0,
+                                  global_step=rec.global_step, duration_s=round(time.time() - rec.started_at, 3)))
+            return
+        if code == 0:
+            rec.apply(ev.Finished(run_id=rec.run_id, status="success", epochs=rec.epoch or 0,
+                                  global_step=rec.global_step, duration_s=round(time.time() - rec.started_at, 3)))
+            return
+        parsed = parse_python_traceback("\n".join(run.stderr_tail))
+        if parsed is not None:
+            frames, error_type, message = parsed
+            failed = ev.Failed(run_id=rec.run_id, error_type=error_type, message=message or error_type,
+                               frames=[ev.Frame(**f) for f in frames], formatted="\n".join(run.stderr_tail[-60:]),
+                               phase="setup" if rec.events_seen == 0 else "run")
+        else:
+            last = next((ln for ln in reversed(run.stderr_tail) if ln.strip()), "")
+            failed = ev.Failed(run_id=rec.run_id, error_type="ExitStatus",
+                               message=f"the run exited with status {code}" + (f": {last.strip()}" if last else ""),
+                               formatted="\n".join(run.stderr_tail[-60:]),
+                               phase="setup" if rec.events_seen == 0 else "run")
+        rec.apply(failed)
+        run.pending.append(failed)
+
+    @staticmethod
+    def _outcome(rec: RunRecord) -> str:
+        if rec.status == "failed":
+            return f"failed: {(rec.failure or {}).get('error_type', 'error')}"
+        parts = ["stopped" if rec.status == "interrupted" else "done"]
+        if rec.monitor and rec.best_model_score is not None:
+            parts.append(f"best {rec.monitor} {fmt.format_value(rec.best_model_score)}")
+        if rec.epochs is not None and rec.fn == "fit":
+            parts.append(f"{rec.epochs} epoch{'s' if rec.epochs != 1 else ''}")
+        if rec.duration_s is not None:
+            parts.append(f"{rec.duration_s:.1f} s")
+        return " · ".join(parts)
+
+    async def _announce(self, rec: RunRecord, outcome: str, folder: str) -> None:
+        lines = [f"{rec.fn.capitalize()} {rec.label}: {outcome}"]
+        if rec.fn != "fit":
+            shown = ", ".join(f"{k} {fmt.format_value(v)}" for k, v in list(rec.latest.items())[:4])
+            if shown:
+                lines.append(shown)
+        if rec.best_model_path:
+            lines.append(f"checkpoint: {os.path.relpath(rec.best_model_path, folder)}")
+        if rec.log_dir:
+            lines.append(f"logs: {os.path.relpath(rec.log_dir, folder)}")
+        message = " · ".join(lines)
+        try:
+            choice = await self.server.window_show_message_request_async(types.ShowMessageRequestParams(
+                type=types.MessageType.Info, message=message, actions=[types.MessageActionItem(title="TensorBoard")]))
+        except Exception as exc:
+            log.info("showMessageRequest failed (%s); falling back to showMessage", exc)
+            self._show(types.MessageType.Info, message)
+            return
+        if choice is not None and getattr(choice, "title", None) == "TensorBoard":
+            try:
+                await self.open_tensorboard({"uri": rec.uri})
+            except RunCommandError as exc:
+                self._show(types.MessageType.Error, str(exc))
+
+    def _save(self, run: ActiveRun) -> None:
+        try:
+            RunStore(run.folder).write_summary(run.record)
+        except OSError as exc:
+            log.warning("cannot write the run summary: %s", exc)
+
+    # ------------------------------------------------------------------------------------------------
+    # failure diagnostics
+    # ------------------------------------------------------------------------------------------------
+    def _publish_failure(self, run: ActiveRun) -> None:
+        rec = run.record
+        failure = rec.failure or {}
+        try:
+            failed = ev.Failed.model_validate(failure)
+        except Exception:  # a failure recorded before any event (the child never started)
+            return
+        fallback = (run.target.path, run.target.line)
+        # A bad Trainer argument that came from pyproject.toml is also shown at its line there.
+        pyproject = os.path.join(run.folder, "pyproject.toml")
+        extra: list[tuple[str, int, str]] = []
+        for arg in rec.command:
+            if arg.startswith("--trainer."):
+                name = arg[len("--trainer."):]
+                if name in failed.message:
+                    line = trainer_arg_line(run.folder, name)
+                    if line is not None:
+                        extra.append((pyproject, line, name))
+        by_path: dict[str, list[types.Diagnostic]] = {}
+        related_ok = getattr(self.context, "related_information", True)
+        for fd in failure_diagnostics(failed, self.roots() or [run.folder], fallback):
+            diag = types.Diagnostic(
+                range=types.Range(types.Position(fd.line, 0), types.Position(fd.line, max(len(fd.code_line), 1) + 200)),
+                message=fd.message, source=SOURCE, code="run-failed",
+                severity=types.DiagnosticSeverity.Error if fd.severity == "error" else types.DiagnosticSeverity.Information,
+                related_information=[types.DiagnosticRelatedInformation(
+                    location=types.Location(uri=from_fs_path(r.path) or r.path,
+                                            range=types.Range(types.Position(r.line, 0), types.Position(r.line, 200))),
+                    message=r.message) for r in fd.related] if related_ok and fd.related else None)
+            by_path.setdefault(os.path.abspath(fd.path), []).append(diag)
+        for path, line, _name in extra:
+            by_path.setdefault(path, []).append(types.Diagnostic(
+                range=types.Range(types.Position(line, 0), types.Position(line, 200)),
+                message=f"{failed.error_type}: {failed.message}", source=SOURCE, code="run-failed",
+                severity=types.DiagnosticSeverity.Error))
+        self.failure_diags[rec.key] = by_path
+        self._diagnostics_changed(set(by_path))
+
+    def _clear_failure(self, key: str) -> None:
+        old = self.failure_diags.pop(key, None)
+        if old:
+            self._diagnostics_changed(set(old))
+
+    def diagnostics_for_path(self, path: str) -> list[types.Diagnostic]:
+        """Run-failure diagnostics currently shown in a file (merged into the server's diagnostics)."""
+        path = os.path.abspath(path)
+        out: list[types.Diagnostic] = []
+        for by_path in self.failure_diags.values():
+            out.extend(by_path.get(path, ()))
+        return out
+
+    def _diagnostics_changed(self, paths: set[str]) -> None:
+        if self.diagnostics_listeners:
+            for listener in self.diagnostics_listeners:
+                listener(paths)
+            return
+        # Nobody merges our diagnostics: publish them ourselves (push).
+        for path in paths:
+            uri = from_fs_path(path)
+            if uri:
+                self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                    uri=uri, diagnostics=self.diagnostics_for_path(path)))
+
+    # ------------------------------------------------------------------------------------------------
+    # messages
+    # ------------------------------------------------------------------------------------------------
+    def _log(self, kind: types.MessageType, message: str) -> None:
+        self.server.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def _show(self, kind: types.MessageType, message: str) -> None:
+        self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+
+_MANAGERS: dict[int, RunManager] = {}
+
+
+def manager_for(server: LanguageServer) -> RunManager:
+    """The RunManager of a server (created on first use)."""
+    mgr = _MANAGERS.get(id(server))
+    if mgr is None or mgr.server is not server:
+        mgr = RunManager(server)
+        _MANAGERS[id(server)] = mgr
+    return mgr
+

@@ -1,0 +1,145 @@
+"""Run settings: `[tool.torchbolt.run]` in the workspace's pyproject.toml, then the editor's
+`settings.run`, then the command's `overrides` (later wins, Trainer arguments merge key by key).
+
+```toml
+[tool.torchbolt.run]
+interpreter = ".venv/bin/python"    # relative paths are relative to the workspace folder
+data = "data.py::DigitsData"        # the LightningDataModule target passed as --data
+env = { CUBLAS_WORKSPACE_CONFIG = ":4096:8" }
+
+[tool.torchbolt.run.trainer]
+max_epochs = 3
+limit_train_batches = 50
+```
+
+Trainer argument names are checked against the catalog before anything is launched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from torchbolt.catalog import TRAINER_ARGS_BY_NAME, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["RunSettings", "SettingsError", "load_pyproject", "merge_settings"]
+
+_KEYS = ("interpreter", "data", "env", "trainer")
+
+
+class SettingsError(ValueError):
+    """Run settings that cannot be used; the message names the setting and how to fix it."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a run needs besides its target: interpreter, DataModule target, env and Trainer kwargs."""
+
+    interpreter: str | None = None
+    data: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    source: str = "defaults"  # where the settings came from, for messages
+
+    def resolved_interpreter(self, folder: str) -> str:
+        """The interpreter to launch: the setting (relative to the workspace folder) or the server's own."""
+        if not self.interpreter:
+            return sys.executable
+        path = os.path.expanduser(self.interpreter)
+        if os.sep in path or (os.altsep and os.altsep in path):
+            path = os.path.join(folder, path) if not os.path.isabs(path) else path
+        return path
+
+
+def _check_trainer(trainer: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in trainer.items():
+        if name not in TRAINER_ARGS_BY_NAME:
+            guess = did_you_mean(name, TRAINER_ARGS_BY_NAME)
+            hint = f"; did you mean {guess!r}?" if guess else "; see the Trainer arguments in the documentation"
+            raise SettingsError(f"{where}: {name!r} is not a Trainer argument{hint}")
+        if name in ("callbacks", "logger", "plugins", "profiler") and not isinstance(value, (str, bool, type(None))):
+            raise SettingsError(f"{where}: {name!r} cannot be set from settings (objects are not supported); "
+                                "configure it in code")
+        out[name] = value
+    return out
+
+
+def _parse_table(table: Mapping[str, Any], where: str) -> RunSettings:
+    unknown = sorted(set(table) - set(_KEYS))
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_KEYS)}")
+    interpreter = table.get("interpreter")
+    if interpreter is not None and not (isinstance(interpreter, str) and interpreter):
+        raise SettingsError(f"{where}.interpreter must be a non-empty string (a path to python)")
+    data = table.get("data")
+    if data is not None and not (isinstance(data, str) and data):
+        raise SettingsError(f"{where}.data must be a 'file.py::ClassName' or 'module:ClassName' string")
+    env = table.get("env", {})
+    if not isinstance(env, Mapping) or not all(isinstance(k, str) for k in env):
+        raise SettingsError(f"{where}.env must be a table of NAME = \"value\"")
+    trainer = table.get("trainer", {})
+    if not isinstance(trainer, Mapping):
+        raise SettingsError(f"{where}.trainer must be a table of Trainer arguments")
+    return RunSettings(interpreter=interpreter, data=data, env={k: str(v) for k, v in env.items()},
+                       trainer=_check_trainer(trainer, f"{where}.trainer"), source=where)
+
+
+def load_pyproject(folder: str | os.PathLike[str]) -> RunSettings:
+    """`[tool.torchbolt.run]` of `<folder>/pyproject.toml` (defaults when the file or table is absent)."""
+    path = Path(folder) / "pyproject.toml"
+    if not path.is_file():
+        return RunSettings()
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read it as TOML ({exc}); fix the file or remove the "
+                            "[tool.torchbolt.run] table") from None
+    table = doc.get("tool", {}).get("torchbolt", {}).get("run")
+    if table is None:
+        return RunSettings()
+    if not isinstance(table, Mapping):
+        raise SettingsError(f"{path}: [tool.torchbolt.run] must be a table")
+    return _parse_table(table, f"{path.name} [tool.torchbolt.run]")
+
+
+def merge_settings(base: RunSettings, layer: Mapping[str, Any] | None, where: str) -> RunSettings:
+    """`base` with the keys of `layer` applied (trainer and env merge by key; None values are ignored)."""
+    if not layer:
+        return base
+    extra = _parse_table({k: v for k, v in layer.items() if v is not None}, where)
+    return replace(
+        base,
+        interpreter=extra.interpreter or base.interpreter,
+        data=extra.data or base.data,
+        env={**base.env, **extra.env},
+        trainer={**base.trainer, **extra.trainer},
+        source=f"{base.source} + {where}" if base.source != "defaults" else where,
+    )
+
+
+def trainer_arg_line(folder: str | os.PathLike[str], name: str) -> int | None:
+    """0-based line of `name = ...` inside `[tool.torchbolt.run.trainer]` of the pyproject (for diagnostics)."""
+    path = Path(folder) / "pyproject.toml"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    in_table = False
+    for i, raw in enumerate(lines):
+        line = raw.strip()
+        if line.startswith("["):
+            in_table = line.replace(" ", "") == "[tool.torchbolt.run.trainer]"
+            continue
+        if in_table and line.split("=", 1)[0].strip() == name:
+            return i
+    return None

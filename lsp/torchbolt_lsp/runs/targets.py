@@ -1,0 +1,112 @@
+"""What can be run from a file: LightningModule / LightningDataModule classes and `trainer.fit(` calls in
+scripts, plus the static "where does the data come from" check done before launching.
+
+Works on the workspace index's per-file facts (`analysis.facts`), never by importing user code.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..analysis.facts import ClassFacts, FileFacts
+
+#: The dataloader hook each entry point needs.
+NEEDED_LOADER = {"fit": "train_dataloader", "validate": "val_dataloader", "test": "test_dataloader",
+                 "predict": "predict_dataloader"}
+RUN_FNS = ("fit", "validate", "test")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A runnable thing at a line: a Lightning class (`kind` module/datamodule) or a script call."""
+
+    kind: str  # "module" | "datamodule" | "script"
+    name: str  # class name, or the call text for a script (`trainer.fit`)
+    path: str
+    line: int  # 0-based line of the anchor (class name / call)
+    col: int
+    end_col: int
+    fn: str | None = None  # for script calls: which entry point the call runs
+
+    @property
+    def key(self) -> str:
+        """Identity of the target: one active run per key."""
+        return f"{self.path}::{self.name}" if self.kind != "script" else f"{self.path}::<script>"
+
+
+def class_targets(facts: FileFacts, kind_of: Callable[[ClassFacts], str | None]) -> list[Target]:
+    """Every LightningModule / LightningDataModule class defined in the file, in source order."""
+    out = []
+    for cls in facts.classes:
+        kind = kind_of(cls)
+        if kind in ("module", "datamodule"):
+            out.append(Target(kind, cls.name, facts.path, cls.span.line, cls.span.col, cls.span.end_col))
+    return out
+
+
+def script_calls(tree: ast.Module | None, path: str, trainer_names: Iterable[str] = ("trainer",)) -> list[Target]:
+    """`X.fit(` / `X.validate(` / `X.test(` calls at the file's top level or in `if __name__ == "__main__":`
+    / functions, where X was assigned from a `Trainer(...)` call or is named `trainer`."""
+    if tree is None:
+        return []
+    receivers = set(trainer_names)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            callee = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if callee == "Trainer":
+                receivers.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    out = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RUN_FNS
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in receivers):
+            out.append(Target("script", f"{node.func.value.id}.{node.func.attr}", path, node.lineno - 1,
+                              node.col_offset, node.end_col_offset or node.col_offset, fn=node.func.attr))
+    out.sort(key=lambda t: (t.line, t.col))
+    return out
+
+
+def missing_data_message(class_name: str, methods: set[str], fn: str, data: str | None,
+                         file_name: str = "") -> str | None:
+    """Why `fn` cannot get data for the module (no dataloader hook and no DataModule), or None when it can.
+
+    `methods` are the names defined by the class and its workspace bases.
+    """
+    if data:
+        return None
+    hook = NEEDED_LOADER.get(fn, "train_dataloader")
+    if hook in methods:
+        return None
+    where = f"{file_name}::DataModuleClass" if file_name else "file.py::DataModuleClass"
+    return (f"{class_name} has no {hook}() and no LightningDataModule is configured, so {fn} has no data. "
+            f"Add `def {hook}(self)` returning a torch.utils.data.DataLoader to {class_name}, or set "
+            f"`data = \"{where}\"` under [tool.torchbolt.run] in pyproject.toml "
+            f"(or pass overrides {{\"data\": ...}} with the command).")
+
+
+def fallback_kind(facts: FileFacts) -> Callable[[ClassFacts], str | None]:
+    """A kind resolver for one file without the workspace index: direct Lightning bases, then bases of the
+    same file."""
+    by_name = {c.name: c for c in facts.classes}
+
+    def kind(cls: ClassFacts, depth: int = 0) -> str | None:
+        if cls.direct_kind is not None or depth > 16:
+            return cls.direct_kind
+        for base in cls.bases:
+            parent = by_name.get(base.source)
+            if parent is not None and parent is not cls:
+                found = kind(parent, depth + 1)
+                if found:
+                    return found
+        return None
+
+    return kind
+
+
+def relative_target(path: str, name: str, folder: str) -> str:
+    """`rel/path.py::Class` as the CLI takes it (relative to the workspace folder when inside it)."""
+    rel = os.path.relpath(path, folder)
+    return f"{path if rel.startswith('..') else rel}::{name}"

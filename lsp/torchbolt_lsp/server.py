@@ -1,0 +1,426 @@
+"""The torchbolt language server: a thin router over feature modules.
+
+The core (this file) owns the document lifecycle (didOpen / didChange / didSave / didClose, watched
+files), the client context, the per-document model and the workspace index. Features live one per module
+under `torchbolt_lsp.features`, each exposing `register(server)`; a feature that fails to import or to
+register is logged and skipped, so the server always starts.
+
+For feature authors:
+- Register handlers with `@server.feature(METHOD, options)`; the handler signature is `(ls, params)`.
+  Every handler is wrapped: an exception is logged (stderr and `window/logMessage`) and answered as an
+  LSP error for requests (dropped for notifications); the server keeps serving.
+- Do NOT register the lifecycle notifications (didOpen/didChange/didSave/didClose, initialize,
+  initialized, shutdown, didChangeWatchedFiles): pygls allows one handler per method and the core owns
+  them. Subscribe instead: `server.document_listeners.append(fn)` with `fn(ls, DocumentEvent)`,
+  `server.initialized_hooks.append(fn)` with `fn(ls)` (may be async), `server.shutdown_hooks`,
+  and `server.index.add_listener(fn)` with `fn(changed_paths: set[str])` for cross-file facts.
+- Read `server.context` (ClientContext), never raw client capabilities.
+- `server.document(uri)` gives the Document (text, tree-sitter tree, ast) or None for unknown URIs;
+  answer empty, never fail, for unknown documents.
+- Hover contributors: `server.hover_contributors.append(fn)` with
+  `fn(ls, HoverTarget) -> str | None` (markdown to append); see `features/hover.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from . import __version__
+from .context import ClientContext, build_context
+from .document import Document, DocumentStore, parse_tree
+from .workspace_index import WorkspaceIndex
+
+if TYPE_CHECKING:
+    from .features.hover import HoverContributor
+
+log = logging.getLogger("torchbolt_lsp")
+
+#: Feature modules, imported in order; missing ones are skipped (teams add theirs as they land).
+FEATURES: tuple[str, ...] = (
+    "torchbolt_lsp.features.completion",
+    "torchbolt_lsp.features.hover",
+    "torchbolt_lsp.features.signature",
+    "torchbolt_lsp.features.navigation",
+    "torchbolt_lsp.features.symbols",
+    "torchbolt_lsp.features.diagnostics",
+    "torchbolt_lsp.features.code_actions",
+    "torchbolt_lsp.features.code_lens",
+    "torchbolt_lsp.features.inlay_hints",
+    "torchbolt_lsp.features.runs",
+)
+
+#: How long an open document must be quiet before its facts are re-indexed.
+INDEX_DEBOUNCE_S = 0.15
+
+#: Custom requests served by the core (used by tests and the benchmark).
+DEBUG_MODULES = "torchbolt/debugModules"
+INDEX_STATUS = "torchbolt/indexStatus"
+DEBUG_DOCUMENT = "torchbolt/debugDocument"
+#: Extra feature modules (comma-separated import paths) to load, e.g. plugins or test probes.
+EXTRA_FEATURES_ENV = "TORCHBOLT_LSP_EXTRA_FEATURES"
+
+
+@dataclass(frozen=True)
+class DocumentEvent:
+    """A lifecycle event of an open document, after the core updated its model and before indexing."""
+
+    kind: str  # "open" | "change" | "save" | "close"
+    uri: str
+    document: Document | None  # None for "close"
+
+
+DocumentListener = Callable[["TorchboltServer", DocumentEvent], None]
+Hook = Callable[["TorchboltServer"], "None | Awaitable[None]"]
+
+
+def _is_notification(method: str) -> bool:
+    entry = types.METHOD_TO_TYPES.get(method)
+    return entry is not None and entry[1] is None
+
+
+class TorchboltServer(LanguageServer):
+    """The language server with its state: context, documents, workspace index, extension points."""
+
+    def __init__(self) -> None:
+        super().__init__("torchbolt-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.context = ClientContext()
+        self.documents = DocumentStore()
+        self.index = WorkspaceIndex()
+        self.hover_contributors: list[HoverContributor] = []
+        self.document_listeners: list[DocumentListener] = []
+        self.initialized_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+        self.loaded_features: list[str] = []
+        self.failed_features: dict[str, str] = {}
+        self.handler_errors = 0
+        self._index_tasks: dict[str, asyncio.Task[None]] = {}
+        self._indexed_versions: dict[str, int] = {}
+        self._index_ready: asyncio.Future[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ---------------------------------------------------------------------------------- registration
+    def feature(self, feature_name: str, options: Any | None = None) -> Callable[[Any], Any]:
+        """Register a handler `(ls, params)`, wrapped so that an exception never takes the server down."""
+        register = super().feature(feature_name, options)
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            register(self._isolated(feature_name, fn))
+            return fn
+
+        return decorator
+
+    def _isolated(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        notification = _is_notification(name)
+
+        def failed(exc: BaseException) -> None:
+            self.handler_errors += 1
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            log.error("handler for %s failed:\n%s", name, text)
+            try:
+                self.window_log_message(types.LogMessageParams(
+                    type=types.MessageType.Error, message=f"torchbolt-lsp: {name} failed: {exc!r}\n{text}"))
+            except Exception:  # the transport may be gone during shutdown
+                log.debug("could not send logMessage", exc_info=True)
+            if not notification:
+                raise JsonRpcInternalError(f"torchbolt-lsp: {name} failed: {type(exc).__name__}: {exc}") from exc
+
+        if asyncio.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run_async(ls: TorchboltServer, params: Any) -> Any:
+                try:
+                    return await fn(ls, params)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failed(exc)
+                    return None
+
+            return run_async
+
+        @functools.wraps(fn)
+        def run(ls: TorchboltServer, params: Any) -> Any:
+            try:
+                return fn(ls, params)
+            except Exception as exc:
+                failed(exc)
+                return None
+
+        return run
+
+    # -------------------------------------------------------------------------------------- helpers
+    def document(self, uri: str) -> Document | None:
+        """The open document for a URI, or None (features answer empty for unknown documents)."""
+        return self.documents.get(uri)
+
+    @staticmethod
+    def path_of(uri: str) -> str:
+        """Filesystem path of a URI (the URI itself for non-file schemes, so it still keys the index)."""
+        try:
+            path = to_fs_path(uri)
+        except Exception:
+            path = None
+        return os.path.abspath(path) if path else uri
+
+    @staticmethod
+    def uri_of(path: str) -> str:
+        return from_fs_path(path) or path
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run a background coroutine, keeping a reference and logging its failure."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def wait_index_ready(self) -> None:
+        """Wait for the initial workspace scan (returns at once when it finished or never started)."""
+        if self._index_ready is not None:
+            await asyncio.shield(self._index_ready)
+
+    # --------------------------------------------------------------------------------- index upkeep
+    def schedule_index(self, doc: Document, delay: float = INDEX_DEBOUNCE_S) -> None:
+        """Re-index an open document's facts after it has been quiet for `delay` seconds."""
+        old = self._index_tasks.pop(doc.uri, None)
+        if old is not None:
+            old.cancel()
+        try:
+            self._index_tasks[doc.uri] = self.spawn(self._index_document(doc, delay))
+        except RuntimeError:  # no running loop (unit tests driving the server object directly)
+            self._index_now(doc, doc.version, doc.text)
+
+    async def _index_document(self, doc: Document, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        version, text = doc.version, doc.text
+        loop = asyncio.get_running_loop()
+        changed = await loop.run_in_executor(self.thread_pool, self._index_now, doc, version, text)
+        if changed:
+            self.index.notify({self.path_of(doc.uri)})
+
+    def _index_now(self, doc: Document, version: int, text: str) -> bool:
+        uri = doc.uri
+        if self.document(uri) is not doc or doc.version != version:
+            return False  # closed, reopened or edited again: a newer task will index it
+        if self._indexed_versions.get(uri) == version:
+            return False
+        path = self.path_of(uri)
+        facts = self.index.facts_for_text(path, text)
+        if self.document(uri) is not doc or doc.version != version:
+            return False
+        self.index.put(path, facts, from_open_document=True)
+        self._indexed_versions[uri] = version
+        return True
+
+    def ensure_indexed(self, doc: Document) -> None:
+        """Bring the index's facts of an open document up to its current version now (for exact answers)."""
+        if self._indexed_versions.get(doc.uri) != doc.version and self._index_now(doc, doc.version, doc.text):
+            self.index.notify({self.path_of(doc.uri)})
+
+    def _fire(self, event: DocumentEvent) -> None:
+        for listener in list(self.document_listeners):
+            try:
+                listener(self, event)
+            except Exception:
+                self.handler_errors += 1
+                log.exception("document listener %r failed on %s", listener, event.kind)
+
+
+# ------------------------------------------------------------------------------------------------
+# Lifecycle handlers (the core's own; features subscribe through the listener lists)
+# ------------------------------------------------------------------------------------------------
+def _register_core(server: TorchboltServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: TorchboltServer, params: types.InitializeParams) -> None:
+        encoding = str(ls.workspace.position_encoding or "utf-16")
+        ls.context = build_context(params, encoding)
+        ls.index = WorkspaceIndex(ls.context.root_paths, encoding)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: TorchboltServer, params: types.InitializedParams) -> None:
+        loop = asyncio.get_running_loop()
+        ls._index_ready = loop.create_future()
+        ls.spawn(_initial_scan(ls))
+        if ls.context.watched_files_dynamic:
+            ls.spawn(_watch_files(ls))
+        for hook in list(ls.initialized_hooks):
+            try:
+                result = hook(ls)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("initialized hook %r failed", hook)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: TorchboltServer, params: Any) -> None:
+        for hook in list(ls.shutdown_hooks):
+            try:
+                result = hook(ls)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: TorchboltServer, params: types.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        ls._indexed_versions.pop(item.uri, None)  # a re-open without close: versions restart
+        doc = ls.documents.open(item.uri, item.text, item.version, ls.context.position_encoding)
+        ls._fire(DocumentEvent("open", item.uri, doc))
+        ls.schedule_index(doc, delay=0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: TorchboltServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        doc = ls.document(uri)
+        if doc is None:  # a change for a document never opened: rebuild from pygls' copy
+            source = ls.workspace.get_text_document(uri).source
+            doc = ls.documents.open(uri, source, params.text_document.version or 0, ls.context.position_encoding)
+        else:
+            doc.apply_changes(params.content_changes, params.text_document.version or doc.version + 1)
+        ls._fire(DocumentEvent("change", uri, doc))
+        ls.schedule_index(doc)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: TorchboltServer, params: types.DidSaveTextDocumentParams) -> None:
+        doc = ls.document(params.text_document.uri)
+        if doc is not None and params.text is not None and params.text != doc.text:
+            doc.replace_text(params.text, doc.version)
+        ls._fire(DocumentEvent("save", params.text_document.uri, doc))
+        if doc is not None:
+            ls.schedule_index(doc, delay=0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: TorchboltServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.documents.close(uri)
+        ls._indexed_versions.pop(uri, None)
+        task = ls._index_tasks.pop(uri, None)
+        if task is not None:
+            task.cancel()
+        ls._fire(DocumentEvent("close", uri, None))
+        path = ls.path_of(uri)
+        if not ls.index.release_open(path):
+            ls.index.notify({path})
+            return
+
+        async def reread() -> None:
+            await asyncio.get_running_loop().run_in_executor(ls.thread_pool, ls.index.update_from_disk, path)
+            ls.index.notify({path})
+
+        ls.spawn(reread())
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    async def watched_files(ls: TorchboltServer, params: types.DidChangeWatchedFilesParams) -> None:
+        paths = {ls.path_of(change.uri) for change in params.changes if change.uri.endswith(".py")}
+        if not paths:
+            return
+        loop = asyncio.get_running_loop()
+
+        def refresh() -> None:
+            for path in paths:
+                ls.index.update_from_disk(path)
+
+        await loop.run_in_executor(ls.thread_pool, refresh)
+        ls.index.notify(paths)
+
+    @server.feature(DEBUG_MODULES)
+    def debug_modules(ls: TorchboltServer, params: Any) -> dict[str, Any]:
+        """Which top-level modules the server process has imported (tests assert torch is not one)."""
+        top = sorted({name.split(".")[0] for name in list(sys.modules)})
+        return {"modules": top, "torch": "torch" in sys.modules, "lightning": "lightning" in sys.modules,
+                "pid": os.getpid()}
+
+    @server.feature(DEBUG_DOCUMENT)
+    def debug_document(ls: TorchboltServer, params: Any) -> dict[str, Any] | None:
+        """The server's copy of a document and whether its incremental tree equals a fresh parse."""
+        uri = params.uri if hasattr(params, "uri") else (params or {}).get("uri")
+        doc = ls.document(str(uri))
+        if doc is None:
+            return None
+        fresh = parse_tree(doc.data) if doc.tree is not None else None
+        same = doc.tree is None or (fresh is not None and str(doc.tree.root_node) == str(fresh.root_node))
+        return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same}
+
+    @server.feature(INDEX_STATUS)
+    async def index_status(ls: TorchboltServer, params: Any) -> dict[str, Any]:
+        """Wait for the initial scan, then report what the index holds."""
+        await ls.wait_index_ready()
+        files = ls.index.files()
+        return {"ready": ls.index.ready.is_set(), "files": len(files), "generation": ls.index.generation,
+                "classes": sum(len(f.classes) for f in files.values()),
+                "features": list(ls.loaded_features), "failedFeatures": dict(ls.failed_features),
+                "handlerErrors": ls.handler_errors}
+
+
+async def _initial_scan(ls: TorchboltServer) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        changed = await loop.run_in_executor(ls.thread_pool, ls.index.scan)
+        ls.index.notify(changed)
+    finally:
+        ls.index.ready.set()
+        if ls._index_ready is not None and not ls._index_ready.done():
+            ls._index_ready.set_result(None)
+
+
+async def _watch_files(ls: TorchboltServer) -> None:
+    try:
+        await ls.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
+            id="torchbolt-watch-py", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                watchers=[types.FileSystemWatcher(glob_pattern="**/*.py")]),
+        )]))
+    except Exception as exc:  # a client may refuse; the index still follows open documents
+        log.info("file watcher registration refused: %s", exc)
+
+
+def _load_features(server: TorchboltServer, modules: tuple[str, ...]) -> None:
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # not written yet: normal while teams work in parallel
+                log.debug("feature %s not present", name)
+            else:
+                server.failed_features[name] = repr(exc)
+                log.exception("feature %s failed to import", name)
+            continue
+        except Exception as exc:
+            server.failed_features[name] = repr(exc)
+            log.exception("feature %s failed to import", name)
+            continue
+        try:
+            module.register(server)
+            server.loaded_features.append(name)
+        except Exception as exc:
+            server.failed_features[name] = repr(exc)
+            log.exception("feature %s failed to register", name)
+
+
+def create_server(features: tuple[str, ...] = FEATURES) -> TorchboltServer:
+    """A ready-to-start server with the core handlers and every available feature registered."""
+    server = TorchboltServer()
+    _register_core(server)
+    extra = tuple(name.strip() for name in os.environ.get(EXTRA_FEATURES_ENV, "").split(",") if name.strip())
+    _load_features(server, features + extra)
+    return server

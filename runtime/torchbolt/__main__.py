@@ -1,0 +1,10 @@
+"""`python -m torchbolt ...`: the same command line as the `torchbolt` script."""
+
+from __future__ import annotations
+
+import sys
+
+from torchbolt.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""EventStreamCallback: writes a run's events as versioned JSON lines (schema: `torchbolt.events`).
+
+The CLI adds it for ``--events TARGET`` or when ``TORCHBOLT_EVENTS`` is set; editors read the stream to
+show progress, metrics and failures. Per-step cost is a clock read and a comparison: progress events are
+throttled by time, writes are buffered and flushed at most every ``flush_interval`` seconds (and at
+once for events that matter: epoch ends, checkpoints, the end of the run). A closed reader never
+breaks training: the stream switches itself off on the first write error.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from torchbolt import events as ev
+from torchbolt.callbacks.callback import Callback
+
+if TYPE_CHECKING:
+    from torchbolt.core.module import LightningModule
+    from torchbolt.trainer.trainer import Trainer
+
+__all__ = ["EventStreamCallback", "open_target", "report_failure"]
+
+# Callbacks by target (kept after they close), so a failure reported by the CLI reaches the run's own
+# stream, and a run that already wrote its terminal event gets no second one.
+_LIVE: dict[str, EventStreamCallback] = {}
+
+
+def open_target(target: str | os.PathLike[str]) -> int:
+    """Open an event target for writing and return its file descriptor.
+
+    ``fd:N`` uses inherited descriptor N (a pipe from the launcher); anything else is a file path,
+    created or appended to.
+    """
+    text = os.fspath(target)
+    if text.startswith("fd:"):
+        try:
+            fd = int(text[3:])
+        except ValueError:
+            raise ValueError(f"bad event target {text!r}: expected 'fd:N' with N an integer, or a file path") from None
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise ValueError(f"event target {text!r}: file descriptor {fd} is not open in this process "
+                             "(the launcher must pass it to the child)") from None
+        return fd
+    parent = os.path.dirname(os.path.abspath(text))
+    os.makedirs(parent, exist_ok=True)
+    return os.open(text, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (list, tuple)):  # per-dataloader counts: report the total
+        value = sum(v for v in value if isinstance(v, (int, float)) and math.isfinite(v))
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    return value if isinstance(value, int) else None
+
+
+class EventStreamCallback(Callback):
+    """Streams run events to ``target`` (a file path or ``fd:N``) as JSON lines.
+
+    Args:
+        target: where to write: a path (appended to) or ``fd:N``.
+        run_id: identifier written in every event; default ``TORCHBOLT_RUN_ID`` or a fresh id.
+        target_name: what is being run (e.g. ``model.py::LitModel``), for ``run_started``.
+        progress_interval: minimum seconds between two ``progress`` events.
+        metrics_interval: minimum seconds between two step-scope ``metrics`` events.
+        flush_interval: maximum seconds a buffered event waits before it is written.
+    """
+
+    # Run after the LightningModule's on_train_epoch_end so its epoch-end logs are in the epoch's metrics.
+    _monitoring = True
+
+    def __init__(self, target: str | os.PathLike[str], run_id: str | None = None, target_name: str = "",
+                 progress_interval: float = 0.1, metrics_interval: float = 1.0, flush_interval: float = 0.25,
+                 ) -> None:
+        self.target = os.fspath(target)
+        self.run_id = run_id or os.environ.get("TORCHBOLT_RUN_ID") or ev.new_run_id()
+        self.target_name = target_name
+        self.progress_interval = progress_interval
+        self.metrics_interval = metrics_interval
+        self.flush_interval = flush_interval
+        self._fd: int | None = open_target(self.target)
+        self._owns_fd = not self.target.startswith("fd:")
+        self._buffer = bytearray()
+        self._last_flush = time.monotonic()
+        self._next_progress = 0.0
+        self._next_metrics = 0.0
+        self._start = time.monotonic()
+        self._fn = "fit"
+        self._started = False
+        self._ended = False
+        self._pending_exc: BaseException | None = None
+        self._seen_ckpts: set[str] = set()
+        self._trainer: Trainer | None = None
+        _LIVE[self.target] = self
+        atexit.register(self._at_exit)
+
+    # ------------------------------------------------------------------------------------------
+    # writing
+    # ------------------------------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        """False once the reader went away (the stream stopped; training goes on)."""
+        return self._fd is not None
+
+    def emit(self, event: ev._Event, flush: bool = False) -> None:
+        """Queue one event; write it now when ``flush`` or when the buffer is older than flush_interval."""
+        if self._fd is None:
+            return
+        self._buffer += ev.dump_event(event)
+        now = time.monotonic()
+        if flush or now - self._last_flush >= self.flush_interval or len(self._buffer) > 1 << 16:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        """Write everything buffered; a write error disables the stream instead of raising."""
+        self._last_flush = time.monotonic() if now is None else now
+        if self._fd is None or not self._buffer:
+            return
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        try:
+            done = 0
+            while done < len(data):
+                done += os.write(self._fd, data[done:] if done else data)
+        except OSError as exc:  # BrokenPipeError when the editor stopped reading
+            print(f"torchbolt: event stream {self.target} closed ({exc.strerror}); events are no longer written",
+                  file=sys.stderr)
+            self._close_fd()
+
+    def close(self) -> None:
+        """Flush and close the stream (idempotent)."""
+        self.flush()
+        self._close_fd()
+
+    def _close_fd(self) -> None:
+        # Stays in _LIVE: a later report_failure for this target must not start a second terminal event.
+        fd, self._fd = self._fd, None
+        if fd is not None and self._owns_fd:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------------------------------
+    # helpers reading the Trainer (only at throttled moments: these may sync tensors)
+    # ------------------------------------------------------------------------------------------
+    def _counters(self, trainer: Trainer) -> tuple[int, int]:
+        return int(getattr(trainer, "current_epoch", 0) or 0), int(getattr(trainer, "global_step", 0) or 0)
+
+    def _check_checkpoints(self, trainer: Trainer) -> None:
+        cb = getattr(trainer, "checkpoint_callback", None)
+        if cb is None:
+            return
+        epoch, step = self._counters(trainer)
+        monitor = getattr(cb, "monitor", None)
+        for kind, attr in (("best", "best_model_path"), ("last", "last_model_path")):
+            path = getattr(cb, attr, "") or ""
+            if not path or path in self._seen_ckpts or not os.path.exists(path):
+                continue
+            self._seen_ckpts.add(path)
+            score = getattr(cb, "best_model_score", None) if kind == "best" else None
+            if score is None and kind == "last":
+                score = getattr(cb, "current_score", None)
+            self.emit(ev.CheckpointSaved(run_id=self.run_id, path=os.path.abspath(path), kind=kind, monitor=monitor,
+                                         score=self._score(score), epoch=epoch, global_step=step), flush=True)
+
+    @staticmethod
+    def _score(value: Any) -> float | None:
+        if value is None:
+            return None
+        try:
+            return ev.finite_or_none(float(value.item() if hasattr(value, "item") else value))
+        except (TypeError, ValueError):
+            return None
+
+    def _total(self, trainer: Trainer, stage: str) -> int | None:
+        attr = {"train": "num_training_batches", "validate": "num_val_batches", "test": "num_test_batches",
+                "sanity_check": "num_sanity_val_batches", "predict": "num_predict_batches"}[stage]
+        return _int_or_none(getattr(trainer, attr, None))
+
+    def _progress(self, trainer: Trainer, stage: ev.Stage, batch_idx: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_progress:
+            return
+        first = self._next_progress == 0.0  # the first report of an epoch goes out at once
+        self._next_progress = now + self.progress_interval
+        epoch, step = self._counters(trainer)
+        metrics = ev.metric_floats(getattr(trainer, "progress_bar_metrics", {}) or {})
+        self.emit(ev.Progress(run_id=self.run_id, stage=stage, epoch=epoch, batch=batch_idx + 1,
+                              total=self._total(trainer, stage), global_step=step, metrics=metrics), flush=first)
+
+    # ------------------------------------------------------------------------------------------
+    # hooks
+    # ------------------------------------------------------------------------------------------
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._trainer = trainer
+        self._fn = stage if stage in ("fit", "validate", "test", "predict") else "fit"
+        self._start = time.monotonic()
+        if self._started:
+            return
+        self._started = True
+        from torchbolt import __version__
+
+        self.emit(ev.RunStarted(
+            run_id=self.run_id, fn=self._fn, target=self.target_name or type(pl_module).__name__,
+            max_epochs=_int_or_none(getattr(trainer, "max_epochs", None)),
+            max_steps=_int_or_none(getattr(trainer, "max_steps", None)),
+            num_training_batches=_int_or_none(getattr(trainer, "num_training_batches", None)),
+            log_dir=self._log_dir(trainer), pid=os.getpid(), torchbolt_version=__version__), flush=True)
+
+    @staticmethod
+    def _log_dir(trainer: Trainer) -> str | None:
+        try:
+            log_dir = trainer.log_dir
+        except Exception:  # a logger without a folder yet: not worth failing the run for
+            return None
+        return os.path.abspath(log_dir) if log_dir else None
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch, _ = self._counters(trainer)
+        self.emit(ev.EpochStarted(run_id=self.run_id, epoch=epoch, total=self._total(trainer, "train")), flush=True)
+        self._next_progress = 0.0  # the first batch of each epoch is always reported
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self._progress(trainer, "train", batch_idx)
+        now = time.monotonic()
+        if now >= self._next_metrics:
+            self._next_metrics = now + self.metrics_interval
+            epoch, step = self._counters(trainer)
+            metrics = ev.metric_floats(getattr(trainer, "logged_metrics", {}) or {})
+            if metrics:
+                self.emit(ev.Metrics(run_id=self.run_id, epoch=epoch, step=step, scope="step", metrics=metrics))
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        stage: ev.Stage = "sanity_check" if getattr(trainer, "sanity_checking", False) else "validate"
+        self._progress(trainer, stage, batch_idx)
+
+    def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._progress(trainer, "test", batch_idx)
+
+    def on_predict_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                             batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._progress(trainer, "predict", batch_idx)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if getattr(trainer, "sanity_checking", False):
+            return
+        epoch, step = self._counters(trainer)
+        metrics = ev.metric_floats(getattr(trainer, "callback_metrics", {}) or {})
+        self.emit(ev.ValidationEnd(run_id=self.run_id, stage="validate", epoch=epoch, global_step=step,
+                                   metrics=metrics), flush=True)
+        self._check_checkpoints(trainer)
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch, step = self._counters(trainer)
+        metrics = ev.metric_floats(getattr(trainer, "callback_metrics", {}) or {})
+        self.emit(ev.ValidationEnd(run_id=self.run_id, stage="test", epoch=epoch, global_step=step,
+                                   metrics=metrics), flush=True)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch, step = self._counters(trainer)
+        metrics = ev.metric_floats(getattr(trainer, "logged_metrics", {}) or {})
+        self.emit(ev.Metrics(run_id=self.run_id, epoch=epoch, step=step, scope="epoch", metrics=metrics), flush=True)
+        self._check_checkpoints(trainer)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check_checkpoints(trainer)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        # The terminal event waits for teardown (or process exit), so checkpoints that other callbacks
+        # write while handling the exception are reported before it.
+        self._pending_exc = exception
+        self.flush()
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.finish(trainer)
+
+    # ------------------------------------------------------------------------------------------
+    # the end of the run
+    # ------------------------------------------------------------------------------------------
+    def finish(self, trainer: Trainer | None = None, exception: BaseException | None = None) -> None:
+        """Write the run's terminal event (``finished`` or ``failed``) once, then close the stream."""
+        if self._ended or self._fd is None:
+            return
+        trainer = trainer or self._trainer
+        exc = exception or self._pending_exc
+        if trainer is not None:
+            self._check_checkpoints(trainer)
+        interrupted = isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, SystemExit) and exc.code not in (0, None)) or bool(getattr(trainer, "interrupted", False))
+        if exc is not None and not interrupted:
+            self.report_exception(exc, phase="run")
+            return
+        self._ended = True
+        epoch, step = self._counters(trainer) if trainer is not None else (0, 0)
+        cb = getattr(trainer, "checkpoint_callback", None)
+        best = getattr(cb, "best_model_path", "") or None
+        # current_epoch counts completed epochs once fit is over (Lightning semantics)
+        epochs = epoch
+        self.emit(ev.Finished(
+            run_id=self.run_id, status="interrupted" if interrupted else "success", epochs=epochs, global_step=step,
+            duration_s=round(time.monotonic() - self._start, 3),
+            callback_metrics=ev.metric_floats(getattr(trainer, "callback_metrics", {}) or {}),
+            best_model_path=os.path.abspath(best) if best else None,
+            best_model_score=self._score(getattr(cb, "best_model_score", None)),
+            monitor=getattr(cb, "monitor", None), log_dir=self._log_dir(trainer) if trainer is not None else None,
+        ), flush=True)
+        self.close()
+
+    def report_exception(self, exc: BaseException, phase: str = "setup") -> None:
+        """Write a ``failed`` event for ``exc`` and close the stream (the CLI calls this for errors that
+        happen before training starts, such as an import error or a bad Trainer argument)."""
+        if self._ended or self._fd is None:
+            return
+        self._ended = True
+        # Once the run started, even a "setup" report (from the CLI's error handler) happened in the run.
+        where = "setup" if phase == "setup" and not self._started else "run"
+        self.emit(ev.failed_from_exception(exc, self.run_id, where), flush=True)
+        self.close()
+
+    def _at_exit(self) -> None:
+        # Entry points that raise may skip teardown; the process exit still writes the terminal event.
+        try:
+            if self._started and not self._ended:
+                self.finish()
+            else:
+                self.flush()
+        except Exception as exc:  # exiting anyway: say why the stream is incomplete, don't mask the exit
+            print(f"torchbolt: could not finish the event stream {self.target}: {exc}", file=sys.stderr)
+
+
+def report_failure(target: str | os.PathLike[str], exc: BaseException, target_name: str = "") -> None:
+    """Report an exception that ends the process to the event stream at `target` as a ``failed`` event.
+
+    The CLI calls this from its error handlers. When the run's EventStreamCallback exists it writes the
+    event (at most one terminal event per run); otherwise (the failure came before the Trainer was built:
+    an import error in the user's file, a bad argument) a ``failed`` event with phase "setup" is written
+    directly. Never raises: reporting must not hide the original error.
+    """
+    try:
+        live = _LIVE.get(os.fspath(target))
+        if live is not None:
+            live.report_exception(exc, phase="setup")  # no-op when the run already ended
+            return
+        stream = EventStreamCallback(target, target_name=target_name)
+        stream.report_exception(exc, phase="setup")
+    except Exception as err:  # the stream is a side channel: the caller still reports `exc` itself
+        print(f"torchbolt: could not write the failure to the event stream {target}: {err}", file=sys.stderr)

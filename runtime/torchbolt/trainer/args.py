@@ -1,0 +1,210 @@
+"""Validation of Trainer arguments against the catalog, into a frozen pydantic `TrainerConfig`.
+
+Every check reads `catalog.TRAINER_ARGS` (accepted types, allowed values, numeric constraints) and
+`catalog.REMOVED_TRAINER_ARGS`; nothing here lists arguments a second time. pydantic is imported on the
+first Trainer() only, so `import torchbolt` stays cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from torchbolt.catalog import REMOVED_TRAINER_ARGS, TRAINER_ARGS, TRAINER_ARGS_BY_NAME, Arg, did_you_mean
+from torchbolt.utilities.exceptions import TrainerArgumentError
+
+# Arguments whose allowed values the hardware plan checks (it also knows which ones this build runs).
+_HARDWARE_ARGS = frozenset({"accelerator", "strategy", "devices", "precision", "num_nodes"})
+_LIMIT_ARGS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+               "overfit_batches", "val_check_interval")
+
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, float),
+    "str": lambda v: isinstance(v, str),
+    "none": lambda v: v is None,
+    "timedelta": lambda v: isinstance(v, dt.timedelta),
+    "dict": lambda v: isinstance(v, Mapping),
+    "list": lambda v: isinstance(v, (list, tuple)),
+    "path": lambda v: isinstance(v, os.PathLike),
+    "callable": callable,
+    "object": lambda v: v is not None and not isinstance(v, (bool, int, float, str, Mapping, list, tuple)),
+}
+_TYPE_WORDS = {"bool": "bool", "int": "int", "float": "float", "str": "str", "none": "None",
+               "timedelta": "timedelta", "dict": "dict", "list": "list", "path": "path",
+               "callable": "callable", "object": "an object"}
+
+
+def _describe_types(arg: Arg) -> str:
+    return " or ".join(_TYPE_WORDS[t] for t in arg.types)
+
+
+def _fmt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_ALT = re.compile(
+    r"^(?:(?P<type>int|float)\s+)?(?:(?P<op>>=|<=|>|<)\s*(?P<num>-?\d+(?:\.\d+)?)|in\s*(?P<lo_b>[\[(])\s*"
+    r"(?P<lo>-?\d+(?:\.\d+)?)\s*,\s*(?P<hi>-?\d+(?:\.\d+)?)\s*(?P<hi_b>[\])])|(?P<eq>-?\d+(?:\.\d+)?))$"
+)
+
+
+def satisfies(constraint: str, value: Any) -> bool:
+    """Whether a number meets a catalog constraint such as '>= -1', '-1 or >= 1' or 'int >= 0 or float in [0.0, 1.0]'."""
+    if not constraint or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    for alt in constraint.split(" or "):
+        m = _ALT.match(alt.strip())
+        if m is None:
+            raise ValueError(f"catalog constraint {constraint!r} is not understood (alternative {alt!r})")
+        kind = m.group("type")
+        if kind == "int" and not isinstance(value, int):
+            continue
+        if kind == "float" and not isinstance(value, float):
+            continue
+        if m.group("op"):
+            num = float(m.group("num"))
+            ok = {">=": value >= num, "<=": value <= num, ">": value > num, "<": value < num}[m.group("op")]
+        elif m.group("eq"):
+            ok = value == float(m.group("eq"))
+        else:
+            lo, hi = float(m.group("lo")), float(m.group("hi"))
+            ok = (value >= lo if m.group("lo_b") == "[" else value > lo) and (
+                value <= hi if m.group("hi_b") == "]" else value < hi)
+        if ok:
+            return True
+    return False
+
+
+def unknown_argument_error(name: str) -> TrainerArgumentError:
+    """The error for a Trainer keyword that 2.x does not have: removed (with replacement) or misspelled."""
+    removed = REMOVED_TRAINER_ARGS.get(name)
+    if removed is not None:
+        return TrainerArgumentError(
+            f"Trainer(`{name}`) was removed in Lightning {removed.removed_in}: {removed.replacement}."
+        )
+    suggestion = did_you_mean(name, TRAINER_ARGS_BY_NAME)
+    hint = f" Did you mean `{suggestion}`?" if suggestion else ""
+    return TrainerArgumentError(
+        f"Trainer() got an unexpected keyword argument `{name}`.{hint} Valid arguments: "
+        f"{', '.join(a.name for a in TRAINER_ARGS)}."
+    )
+
+
+def _normalize(name: str, value: Any) -> Any:
+    # Lightning accepts integral floats above 1 (e.g. 10.0) as batch counts for limits and intervals.
+    if name in _LIMIT_ARGS and isinstance(value, float) and value > 1 and value.is_integer():
+        return int(value)
+    return value
+
+
+def parse_max_time(value: Any) -> dt.timedelta | None:
+    """max_time as a timedelta: from 'DD:HH:MM:SS', a timedelta, or a dict of timedelta arguments."""
+    if value is None or isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+            raise TrainerArgumentError(
+                f"Trainer(max_time={value!r}) is invalid: write it as 'DD:HH:MM:SS', e.g. '00:12:00:00'."
+            )
+        days, hours, minutes, seconds = (int(p) for p in parts)
+        return dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if isinstance(value, Mapping):
+        try:
+            return dt.timedelta(**value)
+        except TypeError as exc:
+            raise TrainerArgumentError(
+                f"Trainer(max_time={value!r}) is invalid: the dict must hold timedelta arguments such as "
+                f"{{'hours': 1, 'minutes': 30}} ({exc})."
+            ) from None
+    raise TrainerArgumentError(f"Trainer(max_time={_fmt(value)}) must be 'DD:HH:MM:SS', a timedelta or a dict.")
+
+
+def check_argument(arg: Arg, value: Any) -> Any:
+    """Validate one argument value against its catalog record; returns the (normalized) value."""
+    value = _normalize(arg.name, value)
+    if arg.types and not any(_TYPE_CHECKS[t](value) for t in arg.types):
+        allowed = f" Allowed values: {', '.join(map(repr, arg.choices))}." if arg.choices else ""
+        raise TrainerArgumentError(
+            f"Trainer({arg.name}={_fmt(value)}) has type {type(value).__name__}; expected {_describe_types(arg)}."
+            f"{allowed}"
+        )
+    if arg.name in _HARDWARE_ARGS:
+        return value  # resolve_plan checks names and values, and knows what this build supports
+    if arg.choices and not arg.choices_open and value is not None:
+        candidates = arg.choices
+        probe = value.lower() if isinstance(value, str) else value
+        if probe not in candidates:
+            hint = ""
+            if isinstance(value, str):
+                close = did_you_mean(value, [c for c in candidates if isinstance(c, str)])
+                hint = f" Did you mean {close!r}?" if close else ""
+            raise TrainerArgumentError(
+                f"Trainer({arg.name}={_fmt(value)}) is invalid. Allowed values: "
+                f"{', '.join(map(repr, candidates))}.{hint}"
+            )
+        if isinstance(value, str):
+            value = probe
+    if arg.constraint and not satisfies(arg.constraint, value):
+        raise TrainerArgumentError(
+            f"Trainer({arg.name}={_fmt(value)}) is out of range: it must be {arg.constraint}."
+        )
+    if arg.name == "max_time":
+        parse_max_time(value)
+    return value
+
+
+def check_barebones(values: Mapping[str, Any]) -> None:
+    """barebones=True turns off per-step features; enabling one of them explicitly is a contradiction."""
+    if not values.get("barebones"):
+        return
+    conflicts = []
+    for name in ("enable_checkpointing", "enable_progress_bar", "enable_model_summary"):
+        if values.get(name):
+            conflicts.append(f"{name}=True")
+    if values.get("logger") not in (None, False):
+        conflicts.append(f"logger={_fmt(values['logger'])}")
+    if values.get("log_every_n_steps") not in (None, 0):
+        conflicts.append(f"log_every_n_steps={values['log_every_n_steps']}")
+    if values.get("num_sanity_val_steps") not in (None, 0):
+        conflicts.append(f"num_sanity_val_steps={values['num_sanity_val_steps']}")
+    if values.get("fast_dev_run"):
+        conflicts.append(f"fast_dev_run={values['fast_dev_run']!r}")
+    if values.get("detect_anomaly"):
+        conflicts.append("detect_anomaly=True")
+    if values.get("profiler") is not None:
+        conflicts.append(f"profiler={_fmt(values['profiler'])}")
+    if conflicts:
+        raise TrainerArgumentError(
+            f"Trainer(barebones=True) turns off every per-step feature, so it cannot be combined with "
+            f"{', '.join(conflicts)}; remove barebones=True or those arguments."
+        )
+
+
+@lru_cache(maxsize=1)
+def config_model() -> type:
+    """The pydantic model of a validated Trainer configuration, built from the catalog (cached)."""
+    from pydantic import ConfigDict, create_model
+
+    fields: dict[str, Any] = {a.name: (Any, a.default) for a in TRAINER_ARGS}
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "TrainerConfig",
+        __config__=ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid"),
+        **fields,
+    )
+
+
+def validate_trainer_args(values: dict[str, Any], unknown: Mapping[str, Any]) -> Any:
+    """Check every Trainer argument; return a frozen TrainerConfig (pydantic) of the normalized values."""
+    for name in unknown:
+        raise unknown_argument_error(name)
+    checked = {name: check_argument(TRAINER_ARGS_BY_NAME[name], value) for name, value in values.items()}
+    check_barebones(checked)
+    return config_model()(**checked)

@@ -1,0 +1,135 @@
+"""The one place that calls hooks: datamodule, callbacks and module, in the catalog's documented order.
+
+`HOOK_POINTS` in the catalog declares, per hook point, who is called and in which order. The table of
+bound methods is computed once per entry point, keeping only hooks that are overridden, so a hook
+point nobody implements costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from torchbolt.catalog import HOOK_POINTS
+
+if TYPE_CHECKING:
+    from torchbolt.callbacks.callback import Callback
+    from torchbolt.core.datamodule import LightningDataModule
+    from torchbolt.core.module import LightningModule
+    from torchbolt.trainer.trainer import Trainer
+
+_MISSING = object()
+
+
+class RunContext:
+    """Per-call context read by `self.log`: the hook being run. A plain object, so writes are cheap."""
+
+    __slots__ = ("fx",)
+
+    def __init__(self) -> None:
+        self.fx: str | None = None
+
+
+def is_overridden(obj: Any, name: str, base: type) -> bool:
+    """True when `obj` provides its own `name` (on its class or instance) instead of `base`'s default."""
+    if obj is None:
+        return False
+    inst = getattr(obj, "__dict__", {}).get(name, _MISSING)
+    if inst is not _MISSING:
+        return callable(inst)
+    attr = getattr(type(obj), name, None)
+    if attr is None or not callable(attr):
+        return False
+    return attr is not getattr(base, name, None)
+
+
+# (kind, bound method): kind 0 = callback (called with trainer and module first), 1 = module, 2 = datamodule.
+_Call = tuple[int, Callable[..., Any]]
+_CALLBACK, _MODULE, _DATAMODULE = 0, 1, 2
+
+
+class HookDispatcher:
+    """Calls hook points in order; see the module docstring."""
+
+    def __init__(self, trainer: Trainer, ctx: RunContext) -> None:
+        self._trainer = trainer
+        self._ctx = ctx
+        self._table: dict[str, tuple[_Call, ...]] = {}
+        self._module: LightningModule | None = None
+
+    def bind(
+        self,
+        module: LightningModule | None,
+        datamodule: LightningDataModule | None,
+        callbacks: Sequence[Callback],
+    ) -> None:
+        """Compute, for every hook point, the overridden hooks to call, in the documented order."""
+        from torchbolt.callbacks.callback import Callback
+        from torchbolt.core.datamodule import LightningDataModule
+        from torchbolt.core.module import LightningModule
+
+        self._module = module
+        table: dict[str, tuple[_Call, ...]] = {}
+        for name, point in HOOK_POINTS.items():
+            dm_calls: list[_Call] = []
+            if point.datamodule and is_overridden(datamodule, name, LightningDataModule):
+                dm_calls.append((_DATAMODULE, getattr(datamodule, name)))
+            plain_cbs: list[_Call] = []
+            monitoring_cbs: list[_Call] = []
+            if point.callbacks:
+                for cb in callbacks:
+                    if is_overridden(cb, name, Callback):
+                        target = monitoring_cbs if point.monitoring_last and getattr(cb, "_monitoring", False) \
+                            else plain_cbs
+                        target.append((_CALLBACK, getattr(cb, name)))
+            mod_calls: list[_Call] = []
+            if point.module and is_overridden(module, name, LightningModule):
+                mod_calls.append((_MODULE, getattr(module, name)))
+            if point.module_first:
+                ordered = mod_calls + plain_cbs + monitoring_cbs
+            else:
+                ordered = plain_cbs + mod_calls + monitoring_cbs
+            ordered = dm_calls + ordered if point.datamodule_first else ordered + dm_calls
+            if ordered:
+                table[name] = tuple(ordered)
+        self._table = table
+
+    def has(self, name: str) -> bool:
+        """Whether anybody implements hook point `name` (lets the loop skip building arguments)."""
+        return name in self._table
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Run hook point `name`: each implementer in order, with `self.log` context set to `name`.
+
+        Returns what the module's hook returned (None when the module does not implement it).
+        """
+        calls = self._table.get(name)
+        if calls is None:
+            return None
+        ctx = self._ctx
+        prev = ctx.fx
+        ctx.fx = name
+        trainer = self._trainer
+        module = self._module
+        result = None
+        try:
+            for kind, fn in calls:
+                if kind == _CALLBACK:
+                    fn(trainer, module, *args)
+                elif kind == _MODULE:
+                    result = fn(*args)
+                else:
+                    fn(*args)
+        finally:
+            ctx.fx = prev
+        return result
+
+    def call_module(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the module's own hook or method `name` (overridden or default) and return its result."""
+        ctx = self._ctx
+        prev = ctx.fx
+        ctx.fx = name
+        try:
+            return getattr(self._module, name)(*args, **kwargs)
+        finally:
+            ctx.fx = prev

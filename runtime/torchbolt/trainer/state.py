@@ -1,0 +1,262 @@
+"""Explicit run state: what the Trainer is doing, and the loop progress counters checkpoints hold.
+
+Nothing outside the Trainer writes these; checkpoints read and restore them through `LoopState.state_dict()`
+/ `load_state_dict()`, in Lightning's `loops` format so that Lightning and torchbolt checkpoints interoperate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class _StrEnum(str, Enum):
+    def __str__(self) -> str:
+        return self.value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.value == other.lower()
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+class TrainerFn(_StrEnum):
+    """The entry point being run."""
+
+    FITTING = "fit"
+    VALIDATING = "validate"
+    TESTING = "test"
+    PREDICTING = "predict"
+
+
+class RunningStage(_StrEnum):
+    """The loop currently running inside an entry point."""
+
+    TRAINING = "train"
+    SANITY_CHECKING = "sanity_check"
+    VALIDATING = "validate"
+    TESTING = "test"
+    PREDICTING = "predict"
+
+    @property
+    def evaluating(self) -> bool:
+        return self in (RunningStage.VALIDATING, RunningStage.TESTING, RunningStage.SANITY_CHECKING)
+
+    @property
+    def dataloader_prefix(self) -> str | None:
+        if self == RunningStage.SANITY_CHECKING:
+            return "val"
+        if self == RunningStage.VALIDATING:
+            return "val"
+        return self.value
+
+
+class TrainerStatus(_StrEnum):
+    """Whether the Trainer is idle, running, done or was interrupted."""
+
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def stopped(self) -> bool:
+        return self in (TrainerStatus.FINISHED, TrainerStatus.INTERRUPTED)
+
+
+@dataclass
+class TrainerState:
+    """`trainer.state`: status, entry point (fn) and running stage."""
+
+    status: TrainerStatus = TrainerStatus.INITIALIZING
+    fn: TrainerFn | None = None
+    stage: RunningStage | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == TrainerStatus.FINISHED
+
+    @property
+    def stopped(self) -> bool:
+        return self.status.stopped
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress counters (Lightning's loops/progress.py format)
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class ReadyCompleted:
+    """Counts of items made ready and completed."""
+
+    ready: int = 0
+    completed: int = 0
+
+    def reset(self) -> None:
+        self.ready = 0
+        self.completed = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        for key in self.__dict__:
+            if key in state:
+                setattr(self, key, int(state[key]))
+
+
+@dataclass
+class StartedTracker(ReadyCompleted):
+    """Adds a `started` count."""
+
+    started: int = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.started = 0
+
+
+@dataclass
+class ProcessedTracker(StartedTracker):
+    """Adds a `processed` count."""
+
+    processed: int = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.processed = 0
+
+
+def _ordered(tracker: ReadyCompleted) -> dict[str, int]:
+    order = ("ready", "started", "processed", "completed")
+    return {k: getattr(tracker, k) for k in order if hasattr(tracker, k)}
+
+
+@dataclass
+class Progress:
+    """A `total` tracker (over the whole run) and a `current` one (reset per epoch / loop run)."""
+
+    total: ReadyCompleted
+    current: ReadyCompleted
+
+    @classmethod
+    def make(cls, tracker: type[ReadyCompleted]) -> Progress:
+        return cls(tracker(), tracker())
+
+    def increment(self, what: str) -> None:
+        setattr(self.total, what, getattr(self.total, what) + 1)
+        setattr(self.current, what, getattr(self.current, what) + 1)
+
+    def reset_current(self) -> None:
+        self.current.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"total": _ordered(self.total), "current": _ordered(self.current)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.total.load_state_dict(state.get("total", {}))
+        self.current.load_state_dict(state.get("current", {}))
+
+
+@dataclass
+class BatchProgress(Progress):
+    """Batch counters plus whether the last batch of the epoch was reached."""
+
+    is_last_batch: bool = False
+
+    @classmethod
+    def make(cls, tracker: type[ReadyCompleted] = ProcessedTracker) -> BatchProgress:
+        return cls(tracker(), tracker())
+
+    def reset_current(self) -> None:
+        super().reset_current()
+        self.is_last_batch = False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "is_last_batch": self.is_last_batch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.is_last_batch = bool(state.get("is_last_batch", False))
+
+
+@dataclass
+class OptimizerProgress:
+    """Optimizer step and zero_grad counters of automatic optimization."""
+
+    step: Progress = field(default_factory=lambda: Progress.make(ReadyCompleted))
+    zero_grad: Progress = field(default_factory=lambda: Progress.make(StartedTracker))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": {"step": self.step.state_dict(), "zero_grad": self.zero_grad.state_dict()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        opt = state.get("optimizer", {})
+        self.step.load_state_dict(opt.get("step", {}))
+        self.zero_grad.load_state_dict(opt.get("zero_grad", {}))
+
+
+@dataclass
+class FitProgress:
+    """Counters of trainer.fit: epochs, batches, optimizer steps, scheduler steps, in-fit validation batches."""
+
+    epoch: Progress = field(default_factory=lambda: Progress.make(ProcessedTracker))
+    batch: BatchProgress = field(default_factory=BatchProgress.make)
+    scheduler: Progress = field(default_factory=lambda: Progress.make(ReadyCompleted))
+    optim: OptimizerProgress = field(default_factory=OptimizerProgress)
+    manual_step: Progress = field(default_factory=lambda: Progress.make(ReadyCompleted))
+    val_batch: BatchProgress = field(default_factory=BatchProgress.make)
+    batches_that_stepped: int = 0
+    # Extra state torchbolt keeps for exact mid-epoch resume (ignored by Lightning when it loads the file).
+    resume: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoopState:
+    """All progress counters of a Trainer; `state_dict()` is the checkpoint's `loops` entry."""
+
+    fit: FitProgress = field(default_factory=FitProgress)
+    validate_batch: BatchProgress = field(default_factory=BatchProgress.make)
+    test_batch: BatchProgress = field(default_factory=BatchProgress.make)
+    predict_batch: BatchProgress = field(default_factory=BatchProgress.make)
+
+    def state_dict(self) -> dict[str, Any]:
+        fit = self.fit
+        return {
+            "fit_loop": {
+                "state_dict": dict(fit.resume),
+                "epoch_loop.state_dict": {"_batches_that_stepped": fit.batches_that_stepped},
+                "epoch_loop.batch_progress": fit.batch.state_dict(),
+                "epoch_loop.scheduler_progress": fit.scheduler.state_dict(),
+                "epoch_loop.automatic_optimization.state_dict": {},
+                "epoch_loop.automatic_optimization.optim_progress": fit.optim.state_dict(),
+                "epoch_loop.manual_optimization.state_dict": {},
+                "epoch_loop.manual_optimization.optim_step_progress": fit.manual_step.state_dict(),
+                "epoch_loop.val_loop.state_dict": {},
+                "epoch_loop.val_loop.batch_progress": fit.val_batch.state_dict(),
+                "epoch_progress": fit.epoch.state_dict(),
+            },
+            "validate_loop": {"state_dict": {}, "batch_progress": self.validate_batch.state_dict()},
+            "test_loop": {"state_dict": {}, "batch_progress": self.test_batch.state_dict()},
+            "predict_loop": {"state_dict": {}, "batch_progress": self.predict_batch.state_dict()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        fit_state = state.get("fit_loop", {})
+        fit = self.fit
+        fit.resume = dict(fit_state.get("state_dict", {}) or {})
+        fit.batches_that_stepped = int(
+            fit_state.get("epoch_loop.state_dict", {}).get("_batches_that_stepped", 0)
+        )
+        fit.batch.load_state_dict(fit_state.get("epoch_loop.batch_progress", {}))
+        fit.scheduler.load_state_dict(fit_state.get("epoch_loop.scheduler_progress", {}))
+        fit.optim.load_state_dict(fit_state.get("epoch_loop.automatic_optimization.optim_progress", {}))
+        fit.manual_step.load_state_dict(fit_state.get("epoch_loop.manual_optimization.optim_step_progress", {}))
+        fit.val_batch.load_state_dict(fit_state.get("epoch_loop.val_loop.batch_progress", {}))
+        fit.epoch.load_state_dict(fit_state.get("epoch_progress", {}))
+        for key, progress in (("validate_loop", self.validate_batch), ("test_loop", self.test_batch),
+                              ("predict_loop", self.predict_batch)):
+            progress.load_state_dict(state.get(key, {}).get("batch_progress", {}))

@@ -1,0 +1,157 @@
+"""The server side of runs end to end with a synthetic runtime (no torch): progress, notifications, hints,
+history, refusals. The real runtime is exercised in test_e2e_runtime.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lsprotocol import types
+
+from runs_support import fake_interpreter, lsp_session, write_workspace
+
+
+async def test_fake_fit_streams_progress_events_and_hints(tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "40")
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id = result["runId"]
+        await s.wait_for(lambda: s.events_of(run_id, "finished"))
+        await s.wait_for(lambda: s.message_requests)
+        kinds = [e["type"] for e in s.events_of(run_id)]
+        assert kinds[0] == "run_started" and kinds[-1] == "finished"
+        assert kinds.count("validation_end") == 2 and "progress" in kinds
+        (token,) = [t for t in s.client.progress_reports if str(t).startswith("torchbolt-run-")]
+        reports = s.client.progress_reports[token]
+        assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].title == "Fit LitModel"
+        assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+        assert "Fit LitModel: done" in s.message_requests[0].message
+        hints = await s.client.text_document_inlay_hint_async(types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(types.Position(0, 0), types.Position(100, 0))))
+        labels = [h.label for h in hints]
+        assert any(label.startswith("val_loss 0.25 ↓") for label in labels), labels
+        summary = json.loads((root / ".torchbolt" / "runs" / run_id / "summary.json").read_text())
+        assert summary["status"] == "success"
+        lines = (root / ".torchbolt" / "runs" / run_id / "events.jsonl").read_bytes().splitlines()
+        assert len(lines) == 1 + 2 + 80 + 2 + 2 + 1  # every event is stored
+        assert 1 <= kinds.count("progress") <= 80  # notifications: consecutive progress may be coalesced
+
+
+async def test_untrusted_workspace_refuses_to_run(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws")
+    async with lsp_session(root, trusted=False, run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        assert "not trusted" in result["error"]
+        await s.wait_for(lambda: any("not trusted" in m.message for m in s.client.messages))
+        assert not (root / ".torchbolt").exists()  # nothing was launched or recorded
+
+
+async def test_module_without_data_gets_a_message_not_a_run(tmp_path: Path) -> None:
+    model = ("import torchbolt as pl\n\n\nclass NoData(pl.LightningModule):\n"
+             "    def training_step(self, batch, batch_idx):\n        return batch.sum()\n")
+    root = write_workspace(tmp_path / "ws", model=model)
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "position": {"line": 4, "character": 8}})
+        assert "NoData has no train_dataloader()" in result["error"]
+        assert "[tool.torchbolt.run]" in result["error"]
+        # with a DataModule configured the same module runs
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "NoData",
+                                                   "overrides": {"data": "model.py::Whatever"}})
+        assert "runId" in result
+        await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
+
+
+async def test_bad_trainer_setting_is_refused_before_launch(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws")
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel",
+                                                   "overrides": {"max_epoch": 2}})
+        assert "'max_epoch' is not a Trainer argument; did you mean 'max_epochs'?" in result["error"]
+
+
+async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "100000")
+    monkeypatch.setenv("FAKE_RATE", "2000")
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        params = types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
+        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard"]
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        again = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        assert "already running" in again["error"]  # one active run per target
+        await s.wait_for(lambda: s.events_of(result["runId"], "progress"))
+        titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
+        assert "■ Stop" in titles
+        stopped = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
+        assert stopped == {"stopped": True, "runId": result["runId"]}
+        await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
+        assert s.events_of(result["runId"], "finished")[0]["status"] == "interrupted"
+        await s.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd)
+                                     for rs in s.client.progress_reports.values() for r in rs))
+        titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
+        assert "■ Stop" not in titles
+
+
+async def test_cancelling_progress_stops_the_run_and_a_stuck_run_is_killed(tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "4")
+    monkeypatch.setenv("FAKE_MODE", "hang")
+    monkeypatch.setenv("TORCHBOLT_STOP_GRACE_S", "1")
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.wait_for(lambda: any(e["batch"] == 3 for e in s.events_of(result["runId"], "progress")))
+        (token,) = [t for t in s.client.progress_reports if str(t).startswith("torchbolt-run-")]
+        s.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        await s.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd) for r in s.client.progress_reports[token]))
+        runs = await s.command("torchbolt.runs", {"uri": uri})
+        row = next(r for r in runs["runs"] if r["runId"] == result["runId"])
+        # the fake ignores SIGINT while hanging: it was killed after the grace period, and says so
+        assert row["status"] == "interrupted"
+        summary = json.loads((root / ".torchbolt" / "runs" / result["runId"] / "summary.json").read_text())
+        assert summary["returncode"] == -9
+
+
+async def test_restart_shows_the_stored_run_and_runs_compares(tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "5")
+    interpreter = fake_interpreter(root)
+    async with lsp_session(root, run={"interpreter": interpreter}) as s:
+        uri = await s.open()
+        first = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.wait_for(lambda: s.events_of(first["runId"], "finished"))
+        second = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel",
+                                                   "overrides": {"env": {"FAKE_EPOCHS": "4"}}})
+        await s.wait_for(lambda: s.events_of(second["runId"], "finished"))
+    async with lsp_session(root, run={"interpreter": interpreter}) as s:
+        uri = await s.open()
+        hints = await s.client.text_document_inlay_hint_async(types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(types.Position(0, 0), types.Position(100, 0))))
+        labels = [h.label for h in hints]
+        assert any(label.startswith("val_loss 0.125 ↓") for label in labels), labels  # 0.5 / 4 epochs
+        runs = (await s.command("torchbolt.runs", {"uri": uri}))["runs"]
+        assert [r["runId"] for r in runs] == [second["runId"], first["runId"]]
+        assert runs[0]["previousRunId"] == first["runId"]
+        assert runs[0]["metric"] == "val_loss" and "0.25 → 0.125 (better)" in runs[0]["comparison"]
+
+
+async def test_clients_without_inlay_hints_get_the_values_as_code_lenses(tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "5")
+    async with lsp_session(root, profile="visual-studio-code", run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.wait_for(lambda: s.events_of(result["runId"], "finished") and s.lens_refreshes > 0)
+        lenses = await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        assert any(lens.command.title.startswith("val_loss 0.25") for lens in lenses)
+        assert s.hint_refreshes == 0  # the client has no inlay hints: nothing is sent for them
