@@ -167,12 +167,14 @@ async function waitHttp(url, deadline) {
   }
   throw new Error(`timed out waiting for ${url}`);
 }
+/** Thrown from an `until` condition to stop waiting at once (the awaited state can no longer come). */
+class Fatal extends Error {}
 /** Polls `fn` until it returns a truthy value; returns it, or throws `what` after `ms`. */
 async function until(what, fn, ms = stepTimeout, every = 250) {
   const deadline = Date.now() + ms;
   let last;
   for (;;) {
-    try { last = await fn(); } catch (e) { last = undefined; }
+    try { last = await fn(); } catch (e) { if (e instanceof Fatal) throw e; last = undefined; }
     if (last) return last;
     if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
     await sleep(every);
@@ -336,6 +338,7 @@ async function main() {
     }, 15000).catch(() => null);
     await shot(page, 'diagnostic.png', { media: true });
     await page.keyboard.press('Escape');
+    await runCommand(page, 'View: Close Panel').catch(() => {});
     return { problem: row, hover };
   });
 
@@ -387,6 +390,10 @@ async function main() {
     }, runTimeout, 100).catch(() => null);
     if (running) await shot(page, 'fit-running.png');
     const hint = await until('an inline train_loss value after self.log("train_loss", ...)', async () => {
+      const st = await statusItem(page);
+      if (st && /Fit LitModel/.test(st.text) && !st.icons.some((i) => /sync|check|loading/.test(i))) {
+        throw new Fatal(`the run did not complete: status bar "${st.text}" (${st.icons.join(',')})`);
+      }
       return page.evaluate(() => {
         const lines = [...document.querySelectorAll('.editor-group-container.active .view-line')];
         const line = lines.find((l) => (l.textContent || '').replace(/\u00a0/g, ' ').includes('self.log("train_loss"'));
@@ -397,10 +404,14 @@ async function main() {
       const st = await statusItem(page);
       throw new Error(`${e.message}; status item: ${st && st.text}`);
     });
-    const done = await until('the status bar to show the finished run', async () => {
+    // Completed = the run finished successfully ($(check)), not stopped or failed.
+    const done = await until('the status bar to show the run finished successfully', async () => {
       const st = await statusItem(page);
-      return st && st.icons.includes('codicon-check') && /Fit LitModel/.test(st.text) ? st.text : null;
-    }, 30000).catch(() => null);
+      if (st && /Fit LitModel/.test(st.text) && !st.icons.some((i) => /sync|check|loading/.test(i))) {
+        throw new Fatal(`the run did not complete: status bar "${st.text}" (${st.icons.join(',')})`);
+      }
+      return st && st.icons.includes('codicon-check') && /Fit LitModel · done/.test(st.text) ? st.text : null;
+    }, runTimeout);
     await shot(page, 'fit.png', { media: true });
     return { lens: lens.titles, status_running: running, inline: hint, status_done: done };
   });

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { Logger } from './log';
 import { type RunArgs, type RunFn, ServerCommand, type StopArgs, UiCommand } from './protocol';
 import type { ServerManager } from './server';
-import { fnLabel, formatNumber, pickMetric, type RunState } from './status';
+import { fnLabel, formatNumber, pickMetric, type RunState, shortTarget } from './status';
 import { ensureTrustedForRun } from './trust';
 
 /** Builds the torchbolt.fit/validate/test argument from a document URI and a cursor. */
@@ -58,6 +58,7 @@ interface ServerRun {
   status?: string;
   uri?: string;
   fn?: string;
+  detail?: string;
 }
 
 /** Accepts the server's torchbolt.runs answer as an array or `{runs: [...]}`, with runId or run_id. */
@@ -70,7 +71,15 @@ export function normalizeServerRuns(result: unknown): ServerRun[] {
     const runId = typeof o.runId === 'string' ? o.runId : typeof o.run_id === 'string' ? o.run_id : undefined;
     if (!runId) continue;
     const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
-    out.push({ runId, target: str('target'), status: str('status'), uri: str('uri'), fn: str('fn') });
+    const target = str('target');
+    out.push({
+      runId,
+      target: target ? shortTarget(target) : str('label'),
+      status: str('status'),
+      uri: str('uri'),
+      fn: str('fn'),
+      detail: [str('comparison'), str('logDir')].filter(Boolean).join(' · ') || undefined,
+    });
   }
   return out;
 }
@@ -137,8 +146,14 @@ export function registerCommands(context: vscode.ExtensionContext, server: Serve
     const target: StopArgs = arg ?? (current ? { runId: current.runId, uri: current.uri } : uri ? { uri } : {});
     try {
       const result = await server.executeCommand(ServerCommand.openTensorBoard, [target]);
+      // The server asks the client to open the URL itself (window/showDocument); offer it here too.
       const url = urlOf(result);
-      if (url) await vscode.env.openExternal(vscode.Uri.parse(url));
+      if (url) {
+        log.info(`TensorBoard: ${url}`);
+        void vscode.window.showInformationMessage(`torchbolt: TensorBoard is at ${url}`, 'Open in Browser').then((pick) => {
+          if (pick) void vscode.env.openExternal(vscode.Uri.parse(url));
+        });
+      }
       return result;
     } catch (e) {
       reportError('Open TensorBoard', e);
@@ -164,7 +179,7 @@ export function registerCommands(context: vscode.ExtensionContext, server: Serve
     }));
     for (const s of fromServer) {
       if (known.has(s.runId)) continue;
-      items.push({ label: `${fnLabel(s.fn ?? 'fit')} ${s.target ?? s.runId}`, description: s.status ?? '', detail: s.uri, runId: s.runId, running: s.status === 'running', uri: s.uri });
+      items.push({ label: `${fnLabel(s.fn ?? 'fit')} ${s.target ?? s.runId}`, description: s.status ?? '', detail: s.detail ?? s.uri, runId: s.runId, running: s.status === 'running', uri: s.uri });
     }
     if (items.length === 0) {
       const pick = await vscode.window.showInformationMessage('torchbolt: no runs yet. Click "Fit" above a LightningModule to start one.', 'Show Logs');

@@ -13,7 +13,10 @@ export type RunStatus = 'running' | 'finished' | 'stopped' | 'failed';
 export interface RunState {
   runId: string;
   uri: string;
+  /** Display name: the class name (the server may send a qualified `file.py::Class` target). */
   target: string;
+  /** The server's target id, as sent. */
+  targetId: string;
   fn: string;
   status: RunStatus;
   stage?: string;
@@ -43,6 +46,12 @@ function metricsOf(v: unknown): Metrics {
   return out;
 }
 
+/** `model.py::LitModel` or `pkg.mod:LitModel` -> `LitModel`; a bare class name stays as it is. */
+export function shortTarget(target: string): string {
+  const parts = String(target ?? '').split(/::|:/).filter(Boolean);
+  return parts.length ? parts[parts.length - 1]! : String(target ?? '');
+}
+
 const STOPPED_STATUSES = new Set(['stopped', 'interrupted', 'cancelled', 'canceled', 'killed']);
 
 /** Folds run events into state, one entry per runId. Unknown event types are ignored. */
@@ -56,14 +65,14 @@ export class RunTracker {
     const t = num(e.t) ?? Date.now() / 1000;
     let run = this.runs.get(p.runId);
     if (!run) {
-      run = { runId: p.runId, uri: p.uri, target: p.target, fn: 'fit', status: 'running', metrics: {}, updatedAt: t };
+      run = { runId: p.runId, uri: p.uri, target: shortTarget(p.target), targetId: p.target, fn: 'fit', status: 'running', metrics: {}, updatedAt: t };
       this.runs.set(p.runId, run);
     }
     run.updatedAt = t;
     switch (e.type) {
       case 'run_started':
         run.fn = typeof e.fn === 'string' ? e.fn : run.fn;
-        run.target = typeof e.target === 'string' ? e.target : run.target;
+        run.target = typeof e.target === 'string' ? shortTarget(e.target) : run.target;
         run.maxEpochs = num(e.max_epochs);
         run.total = num(e.num_training_batches);
         run.startedAt = t;

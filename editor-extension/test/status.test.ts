@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import type { RunEventParams } from '../src/protocol';
-import { formatNumber, formatStatus, pickMetric, RunTracker, StatusBar } from '../src/status';
+import { formatNumber, formatStatus, pickMetric, RunTracker, shortTarget, StatusBar } from '../src/status';
 import { mock } from './vscode-mock';
 
 const base = { runId: 'r1', uri: 'file:///ws/model.py', target: 'LitModel' };
@@ -83,6 +83,16 @@ describe('runEvent -> status bar text', () => {
     runs.markAllLost();
     assert.equal(runs.active().length, 0);
     assert.equal(formatStatus('crashed', true, runs.current()).text, '$(error) torchbolt: server crashed');
+  });
+
+  it('shows the class name of a qualified target (model.py::LitModel)', () => {
+    assert.equal(shortTarget('model.py::LitModel'), 'LitModel');
+    assert.equal(shortTarget('pkg.models:LitModel'), 'LitModel');
+    assert.equal(shortTarget('LitModel'), 'LitModel');
+    const runs = new RunTracker();
+    runs.apply({ ...base, target: 'model.py::LitModel', event: { v: 1, t: 1, type: 'run_started', fn: 'fit', target: 'model.py::LitModel', max_epochs: 2 } });
+    assert.equal(formatStatus('ready', true, runs.current()).text, '$(sync~spin) Fit LitModel');
+    assert.equal(runs.current()!.targetId, 'model.py::LitModel');
   });
 
   it('formats numbers compactly and picks the loss', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { registerCommands } from '../src/commands';
+import { normalizeServerRuns, registerCommands, urlOf } from '../src/commands';
 import { Logger } from '../src/log';
 import { ServerCommand, UiCommand } from '../src/protocol';
 import type { ServerManager } from '../src/server';
@@ -116,5 +116,16 @@ describe('workspace trust', () => {
     mock.onDidOpenTextDocument.fire({ languageId: 'python' });
     assert.equal(starts, 1);
     await mgr.dispose();
+  });
+
+  it("reads the server's runs list and TensorBoard answers", () => {
+    assert.deepEqual(normalizeServerRuns({ runs: [{ runId: 'a', target: 'm.py::M', fn: 'fit', status: 'success', logDir: '/l', comparison: 'loss 0.3 → 0.2 (better)' }, { nope: 1 }] }), [
+      { runId: 'a', target: 'M', status: 'success', uri: undefined, fn: 'fit', detail: 'loss 0.3 → 0.2 (better) · /l' },
+    ]);
+    assert.deepEqual(normalizeServerRuns([{ run_id: 'b', label: 'Fit M' }]).map((r) => [r.runId, r.target]), [['b', 'Fit M']]);
+    assert.deepEqual(normalizeServerRuns(null), []);
+    assert.equal(urlOf({ url: 'http://127.0.0.1:6006/', logdir: '/x' }), 'http://127.0.0.1:6006/');
+    assert.equal(urlOf('http://127.0.0.1:6006/'), 'http://127.0.0.1:6006/');
+    assert.equal(urlOf({ started: true }), undefined);
   });
 });

@@ -24,6 +24,7 @@ For feature authors:
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import importlib
 import logging
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInternalError
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import from_fs_path, to_fs_path
 
 from . import __version__
@@ -87,6 +89,26 @@ DocumentListener = Callable[["TorchboltServer", DocumentEvent], None]
 Hook = Callable[["TorchboltServer"], "None | Awaitable[None]"]
 
 
+class TorchboltProtocol(LanguageServerProtocol):
+    """pygls' protocol with a didChange that cannot corrupt the core's copy of the text.
+
+    pygls clamps out-of-range change positions *in place* while updating its own copy (its line split
+    also differs from LSP's: it breaks at U+0085, U+2028, ...), so the params it hands on would no
+    longer describe the client's edit. pygls updates from a deep copy here, and a failure there is
+    logged instead of swallowing the notification.
+    """
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        try:
+            for change in copy.deepcopy(params.content_changes):
+                self.workspace.update_text_document(params.text_document, change)
+        except Exception:
+            log.exception("pygls could not apply a change to its copy of %s", params.text_document.uri)
+        if (user_handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield user_handler, (params,), None
+
+
 def _is_notification(method: str) -> bool:
     entry = types.METHOD_TO_TYPES.get(method)
     return entry is not None and entry[1] is None
@@ -96,7 +118,8 @@ class TorchboltServer(LanguageServer):
     """The language server with its state: context, documents, workspace index, extension points."""
 
     def __init__(self) -> None:
-        super().__init__("torchbolt-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("torchbolt-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=TorchboltProtocol)
         self.context = ClientContext()
         self.documents = DocumentStore()
         self.index = WorkspaceIndex()
@@ -251,7 +274,8 @@ class TorchboltServer(LanguageServer):
 def _register_core(server: TorchboltServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: TorchboltServer, params: types.InitializeParams) -> None:
-        encoding = str(ls.workspace.position_encoding or "utf-16")
+        negotiated = ls.workspace.position_encoding
+        encoding = str(getattr(negotiated, "value", negotiated) or "utf-16")  # "utf-8" | "utf-16" | "utf-32"
         ls.context = build_context(params, encoding)
         ls.index = WorkspaceIndex(ls.context.root_paths, encoding)
 

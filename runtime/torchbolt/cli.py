@@ -358,22 +358,30 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _split_dotted(extra: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Collects --model.X / --data.X options (space or '=' separated) left over by argparse."""
+def _split_dotted(argv: Sequence[str]) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Takes --model.X / --data.X options (space or '=' separated) out of `argv` before argparse sees it.
+
+    Done first so that their values are never mistaken for the positional TARGET; unknown
+    --trainer.X options are reported here too, with the catalog's did-you-mean or 1.x replacement.
+    """
     found: dict[str, dict[str, str]] = {"model": {}, "data": {}}
-    items = list(extra)
+    rest: list[str] = []
+    items = list(argv)
     i = 0
     while i < len(items):
         token = items[i]
+        if token == "--":
+            rest.extend(items[i:])
+            break
+        if token.startswith("--trainer."):
+            name = token[len("--trainer."):].split("=", 1)[0]
+            if name not in TRAINER_ARGS_BY_NAME:
+                raise UsageError(_unknown_trainer_arg(name))
         prefix = next((p for p in found if token.startswith(f"--{p}.")), None)
         if prefix is None:
-            if token.startswith("--trainer."):
-                raise UsageError(_unknown_trainer_arg(token[len("--trainer."):].split("=", 1)[0]))
-            hint = did_you_mean(token.split("=", 1)[0], ["--data", "--config", "--print-config", "--events",
-                                                         "--ckpt_path", "--seed_everything"])
-            raise UsageError(f"unrecognized argument {token!r}"
-                             + (f"; did you mean {hint!r}?" if hint else "")
-                             + " (options look like --trainer.NAME VALUE, --model.NAME VALUE)")
+            rest.append(token)
+            i += 1
+            continue
         key = token[len(prefix) + 3:]
         if "=" in key:
             key, value = key.split("=", 1)
@@ -386,7 +394,18 @@ def _split_dotted(extra: Sequence[str]) -> dict[str, dict[str, str]]:
             raise UsageError(f"{token}: {key!r} is not an argument name")
         found[prefix][key] = value
         i += 1
-    return found
+    return rest, found
+
+
+def _reject_extra(extra: Sequence[str]) -> None:
+    """Reports the first argument argparse did not recognise, with a did-you-mean."""
+    if not extra:
+        return
+    token = extra[0]
+    hint = did_you_mean(token.split("=", 1)[0], ["--data", "--config", "--print-config", "--events",
+                                                 "--ckpt_path", "--seed_everything"])
+    raise UsageError(f"unrecognized argument {token!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                     + " (options look like --trainer.NAME VALUE, --model.NAME VALUE)")
 
 
 def _unknown_trainer_arg(name: str) -> str:
@@ -472,8 +491,9 @@ class RunConfig:
 def resolve_config(command: str, argv: Sequence[str]) -> RunConfig:
     """Parses `argv` (after the command) into a RunConfig, loading the target classes to check init args."""
     parser = build_parser(command)
-    ns, extra = parser.parse_known_args(list(argv))
-    dotted = _split_dotted(extra)
+    rest, dotted = _split_dotted(argv)
+    ns, extra = parser.parse_known_args(rest)
+    _reject_extra(extra)
     opts = vars(ns)
 
     merged: dict[str, Any] = {"trainer": {}, "model": (None, {}), "data": (None, {}), "ckpt_path": None,

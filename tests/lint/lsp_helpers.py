@@ -9,7 +9,7 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-TIMEOUT_S = 20.0
+TIMEOUT_S = float(__import__('os').environ.get('LINT_LSP_TIMEOUT', '20'))
 
 
 def record_publishes(client: LanguageClient) -> list[types.PublishDiagnosticsParams]:

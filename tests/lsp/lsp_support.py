@@ -8,6 +8,70 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+PROFILES = ["visual-studio-code", "neovim@v0.11"]
+
+#: Files of the shared test workspace (a package with cross-file inheritance, a training script).
+WORKSPACE: dict[str, str] = {
+    "pkg/__init__.py": "from .base import BaseModule\n",
+    "pkg/base.py": '''
+        import lightning.pytorch as pl
+        from lightning.pytorch.callbacks import Callback
+
+
+        class BaseModule(pl.LightningModule):
+            def training_step(self, batch, batch_idx):
+                loss = self(batch)
+                self.log("train_loss", loss, on_epoch=True)
+                return loss
+
+
+        class BaseCallback(Callback):
+            pass
+    ''',
+    "pkg/models.py": '''
+        from pkg.base import BaseModule
+
+
+        class Classifier(BaseModule):
+            def validation_step(self, batch, batch_idx):
+                self.log("val_loss", 0.5)
+                self.log_dict({"val_acc": 1.0, "val_f1": 0.9})
+    ''',
+    "pkg/reexport_user.py": '''
+        from pkg import BaseModule
+
+
+        class Reexported(BaseModule):
+            pass
+    ''',
+    "scripts/helpers.py": '''
+        import pytorch_lightning as ptl
+
+
+        class ScriptBase(ptl.LightningDataModule):
+            pass
+    ''',
+    "scripts/train.py": '''
+        from helpers import ScriptBase
+        import lightning as L
+        from lightning.pytorch.callbacks import ModelCheckpoint, EarlyStopping
+
+        trainer = L.Trainer(max_epochs=3, callbacks=[ModelCheckpoint(monitor="val_loss")])
+        stopper = EarlyStopping(monitor="train_loss_epoch")
+    ''',
+    ".venv/lib/ignored.py": "class Ignored:\n    pass\n",
+}
+
+
+def write_workspace(root: Path, files: dict[str, str]) -> Path:
+    """Create the files (dedented) under root."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    (root / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    return root
+
 
 class Editor:
     """Opens documents and finds positions by a `|` cursor marker in the text."""

@@ -37,8 +37,17 @@ FRAGMENTS = st.sampled_from([
 TEXT = st.lists(st.one_of(FRAGMENTS, st.text(max_size=6)), max_size=4).map("".join)
 
 
-def _utf16_len(s: str) -> int:
-    return len(s.encode("utf-16-le", "surrogatepass")) // 2
+def _units(ch: str, encoding: str) -> int:
+    """Length of a character in the negotiated position encoding."""
+    if encoding == "utf-8":
+        return len(ch.encode("utf-8", "surrogatepass"))
+    if encoding == "utf-32":
+        return 1
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def _units_len(s: str, encoding: str) -> int:
+    return sum(_units(ch, encoding) for ch in s)
 
 
 def _lines(text: str) -> list[str]:
@@ -47,8 +56,8 @@ def _lines(text: str) -> list[str]:
     return re.split(r"\r\n|\r|\n", text)
 
 
-def _offset(text: str, line: int, character: int) -> int:
-    """Character offset of an LSP (UTF-16) position, clamped like the server does."""
+def _offset(text: str, line: int, character: int, encoding: str) -> int:
+    """Character offset of an LSP position, clamped like the server does."""
     import re
 
     starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
@@ -59,7 +68,7 @@ def _offset(text: str, line: int, character: int) -> int:
     for i, ch in enumerate(lines[line]):
         if units >= character:
             return starts[line] + i
-        units += 2 if ord(ch) > 0xFFFF else 1
+        units += _units(ch, encoding)
     return starts[line] + len(lines[line])
 
 
@@ -108,6 +117,8 @@ async def _request(client: Any, uri: str, text: str, kind: str, line: int, chara
 
 async def _run_sequence(client: Any, number: int, base: str, steps: list[tuple[str, Any]]) -> None:
     uri = (client.workspace_root / f"fuzz_{number}.py").as_uri()
+    encoding = client.position_encoding
+    assert encoding in ("utf-8", "utf-16", "utf-32")
     text = base
     version = 1
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
@@ -125,14 +136,13 @@ async def _run_sequence(client: Any, number: int, base: str, steps: list[tuple[s
             line, character, dline, dchar, new = arg
             lines = _lines(text)
             line = min(line, len(lines) - 1)
-            character = min(character, _utf16_len(lines[line]))
+            character = min(character, _units_len(lines[line], encoding))
             end_line = min(line + dline, len(lines) - 1)
-            end_char = min(dchar if end_line != line else character + dchar, _utf16_len(lines[end_line]))
-            start = _offset(text, line, character)
-            end = max(start, _offset(text, end_line, end_char))
+            end_char = min(dchar if end_line != line else character + dchar, _units_len(lines[end_line], encoding))
+            start = _offset(text, line, character, encoding)
+            end = max(start, _offset(text, end_line, end_char, encoding))
             if end == start:
                 end_line, end_char = line, character
-            # do not split a surrogate pair or a \r\n (clients never do)
             text = text[:start] + new + text[end:]
             change = types.TextDocumentContentChangePartial(
                 range=types.Range(start=types.Position(line=line, character=character),
@@ -141,7 +151,7 @@ async def _run_sequence(client: Any, number: int, base: str, steps: list[tuple[s
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=[change]))
     state = await client.protocol.send_request_async("torchbolt/debugDocument", {"uri": uri})
     assert state.version == version
-    assert state.text == text, (base, steps)
+    assert state.text == text, (base, steps, encoding)
     assert state.treeMatchesFullParse, (base, steps)
     client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
+from lsp_support import PROFILES, WORKSPACE, write_workspace
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
-from conftest import PROFILES, WORKSPACE, write_workspace
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -30,9 +29,11 @@ async def probe_client(request: pytest.FixtureRequest, lsp_client: LanguageClien
     (root / "bad_utf8.py").write_bytes(b"import lightning as L\nx = '\xff\xfe broken'\nclass A(L.LightningModule):\n"
                                        b"    pass\n")
     lsp_client.workspace_root = root  # type: ignore[attr-defined]
-    await lsp_client.initialize_session(types.InitializeParams(
+    result = await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities(request.param), root_uri=root.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")]))
+    negotiated = result.capabilities.position_encoding
+    lsp_client.position_encoding = str(getattr(negotiated, "value", negotiated) or "utf-16")  # type: ignore[attr-defined]
     await lsp_client.protocol.send_request_async("torchbolt/indexStatus", {})
     yield
     await lsp_client.shutdown_session()
@@ -170,3 +171,16 @@ async def test_torch_never_imported(probe_client):
     maps = Path(f"/proc/{info.pid}/maps")
     if maps.exists():
         assert "libtorch" not in maps.read_text()
+
+
+async def test_non_ascii_columns_follow_negotiated_encoding(probe_client):
+    prefix = 'import lightning as L\nL.Trainer(precision="😀", acc'
+    uri = _open(probe_client, "non_ascii.py", prefix + ")\n")
+    line = 'L.Trainer(precision="😀", acc'
+    encoding = probe_client.position_encoding
+    width = {"utf-8": len(line.encode()), "utf-16": len(line.encode("utf-16-le")) // 2, "utf-32": len(line)}[encoding]
+    result = await probe_client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=1, character=width)))
+    item = next(i for i in result.items if i.label == "accelerator=")
+    assert item.text_edit.range.start.character == width - 3
+    assert item.text_edit.range.end.character == width

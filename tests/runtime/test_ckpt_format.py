@@ -20,7 +20,7 @@ Model, Data = torchbolt_classes()
 
 FULL_KEYS = ["epoch", "global_step", "pytorch-lightning_version", "torchbolt_version", "state_dict", "loops",
              "callbacks", "optimizer_states", "lr_schedulers", "hparams_name", "hyper_parameters",
-             "datamodule_hparams_name", "datamodule_hyper_parameters", "RegressionData", "user_key"]
+             "datamodule_hparams_name", "datamodule_hyper_parameters", Data.__qualname__, "user_key"]
 
 
 class OrderRecorder(Callback):
@@ -74,7 +74,7 @@ def test_checkpoint_keys_and_contents(tmp_path: pathlib.Path) -> None:
     assert ckpt["hparams_name"] == "kwargs"
     assert ckpt["hyper_parameters"] == {"hidden": 5, "lr": 0.03, "dropout": 0.1, "features": 6}
     assert ckpt["datamodule_hyper_parameters"] == {"batch_size": 12, "n": 48}
-    assert ckpt["RegressionData"] == {"counter": 0}
+    assert ckpt[Data.__qualname__] == {"counter": 0}
     assert ckpt["user_key"] == {"epoch_seen": 2}
     for key, value in model.state_dict().items():
         assert torch.equal(ckpt["state_dict"][key], value)
@@ -96,7 +96,7 @@ def test_weights_only_checkpoint(tmp_path: pathlib.Path) -> None:
     ckpt = safe_load(tmp_path / "w.ckpt")
     assert [k for k in ckpt] == ["epoch", "global_step", "pytorch-lightning_version", "torchbolt_version",
                                  "state_dict", "loops", "hparams_name", "hyper_parameters",
-                                 "datamodule_hparams_name", "datamodule_hyper_parameters", "RegressionData",
+                                 "datamodule_hparams_name", "datamodule_hyper_parameters", Data.__qualname__,
                                  "user_key"]
     assert log == []  # callbacks neither save state nor see the hook for a weights-only file
     with pytest.raises(KeyError, match="save_weights_only"):

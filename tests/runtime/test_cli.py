@@ -227,7 +227,7 @@ def test_events_stream(tmp_path: Path) -> None:
             "--trainer.max_epochs", "1", "--trainer.logger", "false", "--trainer.enable_checkpointing", "false"]
     out = torchbolt(*args, "--events", str(events), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    kinds = [json.loads(line)["event"] for line in events.read_text().splitlines()]
+    kinds = [json.loads(line)["type"] for line in events.read_text().splitlines()]
     assert kinds[0] == "run_started" and kinds[-1] == "finished"
     env_events = tmp_path / "env.jsonl"
     out = torchbolt(*args, cwd=tmp_path, env={"TORCHBOLT_EVENTS": str(env_events)})

@@ -156,6 +156,9 @@ class Case:
     scheduler: str | None = None  # "step" | "epoch" | "plateau"
     rich_logging: bool = False
     lr: float = 0.1
+    skip_batch: int | None = None  # training_step returns None for this batch_idx (no optimizer step)
+    end_epoch_at: tuple[int, int] | None = None  # (epoch, batch_idx) where on_train_batch_start returns -1
+    entry: str = "fit"  # or "validate" | "test" | "predict" (run on a fresh module, no fit)
 
 
 def _dataset(n: int, seed: int) -> TensorDataset:
@@ -203,6 +206,8 @@ def make_module_class(engine: Engine) -> type:
                 return None
             loss = F.mse_loss(self(x), y) + 0.01 * self.head.weight.pow(2).sum()
             self.losses.append(loss.detach().clone())
+            if batch_idx == self.case.skip_batch:
+                return None
             self.log("train_loss", loss, prog_bar=True)
             if self.case.rich_logging:
                 self.log("train_both", loss, on_step=True, on_epoch=True, prog_bar=True)
@@ -221,6 +226,27 @@ def make_module_class(engine: Engine) -> type:
                 self.log("val_weighted", loss, batch_size=len(x))
                 self.log("val_min", loss, reduce_fx="min", prog_bar=True)
             return {"val": loss}
+
+        def on_train_batch_start(self, batch: Any, batch_idx: int) -> Any:
+            if (self.current_epoch, batch_idx) == self.case.end_epoch_at:
+                return -1
+            return None
+
+        def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+            x, y = batch
+            loss = F.mse_loss(self(x), y)
+            self.log("test_loss", loss)
+            self.log("test_max", loss, reduce_fx="max", prog_bar=True)
+            return loss
+
+        def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+            return self(batch[0])
+
+        def test_dataloader(self) -> Any:
+            return self.val_dataloader()
+
+        def predict_dataloader(self) -> Any:
+            return self.val_dataloader()
 
         def on_train_epoch_end(self) -> None:
             if self.case.rich_logging:
@@ -272,6 +298,7 @@ class Outcome:
     callback_metrics: dict[str, float]
     logged_metrics: dict[str, float]
     progress_bar_metrics: dict[str, float]
+    returned: Any = None
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -289,7 +316,12 @@ def run_case(engine_name: str, case: Case, root: Any) -> Outcome:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer.fit(module)
+        if case.entry == "fit":
+            returned = trainer.fit(module)
+        elif case.entry == "predict":
+            returned = trainer.predict(module)
+        else:
+            returned = getattr(trainer, case.entry)(module, verbose=False)
     return Outcome(
         calls=module.calls,
         losses=module.losses,
@@ -299,6 +331,7 @@ def run_case(engine_name: str, case: Case, root: Any) -> Outcome:
         callback_metrics=_floats(trainer.callback_metrics),
         logged_metrics=_floats(trainer.logged_metrics),
         progress_bar_metrics=_floats(trainer.progress_bar_metrics),
+        returned=returned,
     )
 
 
@@ -312,7 +345,8 @@ def assert_same(ours: Outcome, ref: Outcome) -> None:
                                               lineterm="", n=2))
         pytest.fail(f"hook order differs from Lightning:\n{diff}")
     assert len(ours.losses) == len(ref.losses), "number of training steps differs"
-    torch.testing.assert_close(torch.stack(ours.losses), torch.stack(ref.losses), atol=ATOL, rtol=0)
+    if ref.losses:
+        torch.testing.assert_close(torch.stack(ours.losses), torch.stack(ref.losses), atol=ATOL, rtol=0)
     assert ours.weights.keys() == ref.weights.keys()
     for key in ref.weights:
         torch.testing.assert_close(ours.weights[key], ref.weights[key], atol=ATOL, rtol=0, msg=key)
@@ -322,6 +356,14 @@ def assert_same(ours: Outcome, ref: Outcome) -> None:
         assert sorted(mine) == sorted(theirs), f"{attr} keys differ"
         for key in theirs:
             assert mine[key] == pytest.approx(theirs[key], abs=ATOL), f"{attr}[{key!r}]"
+    if isinstance(ref.returned, list) and ref.returned and isinstance(ref.returned[0], dict):
+        assert len(ours.returned) == len(ref.returned)  # validate/test: one dict per dataloader
+        for mine_d, theirs_d in zip(ours.returned, ref.returned, strict=True):
+            assert mine_d == pytest.approx(theirs_d, abs=ATOL)
+    elif ref.returned is not None:
+        torch.testing.assert_close(ours.returned, ref.returned, atol=ATOL, rtol=0)
+    else:
+        assert ours.returned is None
 
 
 CASES = [
@@ -343,6 +385,14 @@ CASES = [
     Case("log_two_val_loaders", rich_logging=True, val_loaders=2, train_batches=2),
     Case("check_val_every_2_epochs", trainer={"check_val_every_n_epoch": 2, "max_epochs": 3}),
     Case("max_steps", trainer={"max_steps": 5, "max_epochs": -1}, train_batches=3),
+    Case("clip_by_value", trainer={"gradient_clip_val": 0.01, "gradient_clip_algorithm": "value"}, lr=0.5),
+    Case("training_step_returns_none", skip_batch=1),
+    Case("on_train_batch_start_returns_minus_one", end_epoch_at=(0, 2)),
+    Case("reload_dataloaders_every_epoch", trainer={"reload_dataloaders_every_n_epochs": 1, "max_epochs": 3}),
+    Case("validate_entry_point", entry="validate", val_loaders=2),
+    Case("test_entry_point", entry="test"),
+    Case("test_with_limit", entry="test", trainer={"limit_test_batches": 1}, val_loaders=2),
+    Case("predict_entry_point", entry="predict"),
 ]
 
 

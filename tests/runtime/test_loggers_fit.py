@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 import torch
+import torchbolt
 import yaml
 from ckpt_models import read_metrics_csv, trainer_kwargs
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.utils.data import DataLoader
-
-import torchbolt
 from torchbolt import Trainer
 from torchbolt.callbacks import LearningRateMonitor, ModelCheckpoint
 from torchbolt.loggers import CSVLogger, Logger, TensorBoardLogger
@@ -77,7 +76,7 @@ def _fit(pl: Any, root: pathlib.Path, **kw: Any) -> tuple[Any, Any, Any, Any]:
     kwargs.update(kw)
     trainer = pl.Trainer(**kwargs)
     trainer.fit(model)
-    return model, trainer, loggers[0], loggers[1]
+    return model, trainer, loggers[0], loggers[1] if len(loggers) > 1 else None
 
 
 def _expected_from_module(model: Any) -> dict[str, list[tuple[int, float]]]:

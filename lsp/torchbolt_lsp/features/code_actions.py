@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: The kind of the "apply every torchbolt fix" source action (editors run it on save when configured).
 FIX_ALL_KIND = f"{types.CodeActionKind.SourceFixAll.value}.torchbolt"
+#: Kind prefix of the run actions other features add (L3: source.torchbolt.fit, ...).
+RUN_KIND = "source.torchbolt"
 
 
 def _wanted(kind: str, only: list[str] | None) -> bool:
@@ -113,18 +115,20 @@ def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: in
 
 def register(server: TorchboltServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
-        code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND], resolve_provider=False))
+        code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND, RUN_KIND], resolve_provider=False))
     async def code_action(ls: TorchboltServer, params: types.CodeActionParams) -> Any:
         state: LintState | None = getattr(ls, "lint_state", None)
         doc = ls.document(params.text_document.uri)
         if doc is None or state is None:
             return None
+        # source actions of other features (L3: Fit / Validate / Test / Stop / TensorBoard of the target here)
+        extra = [a for provider in list(state.extra_actions) for a in provider(ls, params)]
         only = [str(k.value if hasattr(k, "value") else k) for k in (params.context.only or [])] or None
         ours = [d for d in params.context.diagnostics if d.source == SOURCE]
         if only is None and params.context.diagnostics and not ours:
-            return None  # the client asks about other tools' diagnostics only
+            return extra or None  # the client asks about other tools' diagnostics only
         snap = doc.snapshot()
         loop = asyncio.get_running_loop()
         actions = await loop.run_in_executor(ls.thread_pool, compute_actions, ls, state, snap.uri, snap.version,
                                              snap.text, params.range, only, ours)
-        return actions or None
+        return [*(actions or []), *extra] or None

@@ -62,6 +62,11 @@ class LintState:
     generation: int = 0  # bumped when cross-file facts change
     facts: dict[str, FileFacts] = field(default_factory=dict)  # lint view of each indexed path
     published: int = 0  # publishDiagnostics sent (tests and the benchmark read it)
+    # Diagnostics of other features merged into every answer (L3: run failures): fn(uri) -> diagnostics.
+    extra: list[Any] = field(default_factory=list)
+    extra_generation: int = 0  # bumped when an extra provider's diagnostics change (pull result ids)
+    # Code actions of other features (L3: run actions): fn(ls, CodeActionParams) -> list[CodeAction].
+    extra_actions: list[Any] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,8 +192,34 @@ async def ensure_linted(ls: TorchboltServer, state: LintState, uri: str) -> Lint
 def _publish(ls: TorchboltServer, state: LintState, uri: str, version: int | None,
              diagnostics: list[types.Diagnostic]) -> None:
     state.published += 1
+    diagnostics = [*diagnostics, *extra_diagnostics(state, uri)]
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics,
                                                                          version=version))
+
+
+def extra_diagnostics(state: LintState, uri: str) -> list[types.Diagnostic]:
+    """Diagnostics other features contribute for a document (see LintState.extra)."""
+    out: list[types.Diagnostic] = []
+    for provider in state.extra:
+        try:
+            out.extend(provider(uri))
+        except Exception:
+            log.exception("extra diagnostics provider %r failed", provider)
+    return out
+
+
+def extra_changed(ls: TorchboltServer, state: LintState, uris: set[str]) -> None:
+    """An extra provider's diagnostics changed for `uris`: push them merged with the lint results, or
+    ask a pull client to re-pull (files it does not pull, like pyproject.toml, are pushed)."""
+    state.extra_generation += 1
+    pull = ls.context.pull_diagnostics
+    for uri in uris:
+        if pull and ls.document(uri) is not None:
+            continue
+        linted = state.results.get(uri)
+        _publish(ls, state, uri, None, linted.diagnostics if linted is not None else [])
+    if pull and ls.context.diagnostic_refresh:
+        ls.workspace_diagnostic_refresh(None)
 
 
 async def _lint_and_publish(ls: TorchboltServer, state: LintState, uri: str, delay: float) -> None:
@@ -321,10 +352,12 @@ def register(server: TorchboltServer) -> None:
             return types.FullDocumentDiagnosticReport(items=[])
         linted = await ensure_linted(ls, state, uri)
         if linted is None:
-            return types.FullDocumentDiagnosticReport(items=[])
-        if params.previous_result_id == linted.result_id:
-            return types.UnchangedDocumentDiagnosticReport(result_id=linted.result_id)
-        return types.FullDocumentDiagnosticReport(items=linted.diagnostics, result_id=linted.result_id)
+            return types.FullDocumentDiagnosticReport(items=extra_diagnostics(state, uri))
+        result_id = f"{linted.result_id}.{state.extra_generation}"
+        if params.previous_result_id == result_id:
+            return types.UnchangedDocumentDiagnosticReport(result_id=result_id)
+        return types.FullDocumentDiagnosticReport(items=[*linted.diagnostics, *extra_diagnostics(state, uri)],
+                                                  result_id=result_id)
 
     @server.feature(types.WORKSPACE_DIAGNOSTIC)
     async def workspace_diagnostic(ls: TorchboltServer, params: types.WorkspaceDiagnosticParams) -> Any:

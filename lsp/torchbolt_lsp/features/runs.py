@@ -47,6 +47,15 @@ def register(server: TorchboltServer) -> None:
     hover = getattr(server, "hover_contributors", None)
     if hover is not None:
         hover.append(metric_hover)
+    # Run failures and run actions are merged into the diagnostics / code actions features' answers.
+    lint_state = getattr(server, "lint_state", None)
+    if lint_state is not None:
+        from . import diagnostics as diagnostics_feature
+
+        lint_state.extra.append(lambda uri: manager.diagnostics_for_path(server.path_of(uri)))
+        lint_state.extra_actions.append(run_code_actions)
+        manager.diagnostics_listeners.append(
+            lambda paths: diagnostics_feature.extra_changed(server, lint_state, {server.uri_of(p) for p in paths}))
 
     def make_run(fn: str):
         async def run_command(ls: Any, *args: Any) -> dict[str, Any]:

@@ -28,6 +28,9 @@ class ConfigError(ValueError):
 
 
 def _prefixes(values: Iterable[str], where: str) -> tuple[str, ...]:
+    from .engine import rule_table
+
+    rule_table()  # make sure every rule is declared before validating codes against them
     out = []
     for raw in values:
         if not isinstance(raw, str):

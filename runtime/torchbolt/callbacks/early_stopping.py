@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
 from torchbolt.callbacks.callback import Callback
 from torchbolt.callbacks.checkpoint import is_fitting
 from torchbolt.utilities.exceptions import MisconfigurationException

@@ -99,6 +99,7 @@ class EventStreamCallback(Callback):
         self._ended = False
         self._pending_exc: BaseException | None = None
         self._seen_ckpts: set[str] = set()
+        self._saved_at: tuple[int, int] | None = None
         self._trainer: Trainer | None = None
         _LIVE[self.target] = self
         atexit.register(self._at_exit)
@@ -161,6 +162,8 @@ class EventStreamCallback(Callback):
         if cb is None:
             return
         epoch, step = self._counters(trainer)
+        if self._saved_at is not None:  # the counters the checkpoint itself recorded (see on_save_checkpoint)
+            epoch, step = self._saved_at
         monitor = getattr(cb, "monitor", None)
         for kind, attr in (("best", "best_model_path"), ("last", "last_model_path")):
             path = getattr(cb, attr, "") or ""
@@ -172,6 +175,7 @@ class EventStreamCallback(Callback):
                 score = getattr(cb, "current_score", None)
             self.emit(ev.CheckpointSaved(run_id=self.run_id, path=os.path.abspath(path), kind=kind, monitor=monitor,
                                          score=self._score(score), epoch=epoch, global_step=step), flush=True)
+        self._saved_at = None
 
     @staticmethod
     def _score(value: Any) -> float | None:
@@ -225,7 +229,15 @@ class EventStreamCallback(Callback):
             return None
         return os.path.abspath(log_dir) if log_dir else None
 
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        # Called while a checkpoint is being written (its path is not known yet): keep the epoch and step it
+        # records; the path is picked up from the checkpoint callback at the next hook.
+        epoch, step = checkpoint.get("epoch"), checkpoint.get("global_step")
+        if isinstance(epoch, int) and isinstance(step, int):
+            self._saved_at = (epoch, step)
+
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check_checkpoints(trainer)  # a save at the end of the previous epoch, after our epoch-end hook
         epoch, _ = self._counters(trainer)
         self.emit(ev.EpochStarted(run_id=self.run_id, epoch=epoch, total=self._total(trainer, "train")), flush=True)
         self._next_progress = 0.0  # the first batch of each epoch is always reported
@@ -298,8 +310,11 @@ class EventStreamCallback(Callback):
         exc = exception or self._pending_exc
         if trainer is not None:
             self._check_checkpoints(trainer)
-        interrupted = isinstance(exc, KeyboardInterrupt) or (
-            isinstance(exc, SystemExit) and exc.code not in (0, None)) or bool(getattr(trainer, "interrupted", False))
+        if exc is not None:  # Trainer.interrupted is also true after an error: the exception type decides
+            interrupted = isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit)
+                                                                 and exc.code not in (0, None))
+        else:
+            interrupted = bool(getattr(trainer, "interrupted", False))
         if exc is not None and not interrupted:
             self.report_exception(exc, phase="run")
             return

@@ -12,11 +12,13 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import torch
+
 from torchbolt.callbacks.callback import Callback
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 if TYPE_CHECKING:
     from torch.optim import Optimizer
+
     from torchbolt.trainer.trainer import Trainer
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
+
 from torchbolt.callbacks.checkpoint import (
     Checkpoint,
     checks_on_train_epoch_end,

@@ -143,7 +143,7 @@ class CombinedTrainLoader:
                     iters[i] = iter(self.loaders[i])
                     batch.append(next(iters[i]))
             produced += 1
-            yield dict(zip(self.keys, batch)) if self.keys is not None else batch
+            yield dict(zip(self.keys, batch, strict=True)) if self.keys is not None else batch
 
 
 def as_train_loader(source: Any) -> Any:

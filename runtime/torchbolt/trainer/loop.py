@@ -29,7 +29,7 @@ from torchbolt.trainer.data import (
 )
 from torchbolt.trainer.dispatch import is_overridden
 from torchbolt.trainer.metrics import Results
-from torchbolt.trainer.state import RunningStage, TrainerFn
+from torchbolt.trainer.state import RunningStage
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 if TYPE_CHECKING:
@@ -281,6 +281,9 @@ class Loop:
         self._resume = trainer._resume_position()
         progress.epoch.current.completed = progress.epoch.current.processed
         if self._resume is None or self._resume.get("epoch_finished", True):
+            if self._resume is not None and self._resume.get("rng") is not None:
+                # resuming at an epoch boundary: continue the random streams where the checkpoint left them
+                restore_rng(self._resume["rng"])
             # Lightning creates the first epoch's iterator here, before on_train_start (RNG draw order).
             self._open_train_iter()
         if self.val_loaders is None and self.should_check_val_epoch():
@@ -407,11 +410,20 @@ class Loop:
         if resume is not None and resume.get("epoch") == epoch and not resume.get("epoch_finished", False):
             skip = int(resume.get("batches_done", 0))
         results = self.results("train")
+        tail_pending = False
         if skip:
             # Mid-epoch resume: on_train_epoch_start already ran before the checkpoint was written.
+            assert resume is not None
+            if resume.get("results") is not None:
+                results.load_state_dict(resume["results"])  # the epoch's running reductions so far
             metrics.activate(results)
             metrics.set_on_step(True)
-            self._fast_forward(resume, skip)  # type: ignore[arg-type]
+            self._fast_forward(resume, skip)
+            tail_pending = bool(resume.get("tail_pending", False))
+            if tail_pending:
+                # written in on_train_batch_end: that batch trained, its completion is still to come
+                self.trainer._progress.fit.batch.current.completed = skip - 1
+                self._batches_done_in_epoch = skip - 1
         else:
             progress.epoch.increment("ready")
             progress.batch.reset_current()
@@ -427,6 +439,8 @@ class Loop:
 
         self._epoch_running = True
         try:
+            if tail_pending:
+                self.finish_batch(results, self.module.automatic_optimization)
             self.batch_loop(results)
         finally:
             self._epoch_running = False
@@ -480,7 +494,6 @@ class Loop:
         hooks = trainer._hooks
         progress = trainer._progress.fit
         batch_progress = progress.batch
-        metrics = trainer._metrics
         module = self.module
         automatic = module.automatic_optimization
         collect_outputs = self._legacy("training_epoch_end")
@@ -528,26 +541,46 @@ class Loop:
             if collect_outputs and output is not None:
                 self._epoch_outputs.append(output)
             if has_batch_end:
-                hooks.call("on_train_batch_end", output, batch, batch_idx)
-            batch_progress.increment("completed")
-            self._batches_done_in_epoch = batch_progress.current.completed
-            if not (automatic and self.should_accumulate()):
-                if trainer._should_log_step():
-                    self.log_metrics(results.metrics(True)[1])
-            results.batch = None
-            # -- after the batch: validation when due, plateau schedulers, step counter ------------------
-            if self.should_check_val():
-                trainer.validating = True
-                if not self.should_accumulate():
-                    hooks.call_module("on_validation_model_zero_grad")
-                self.run_evaluation(RunningStage.VALIDATING, in_fit=True)
-                trainer.training = True
-                metrics.activate(results)
-                metrics.set_on_step(True)
-            self.update_lr_schedulers("step", plateau=True)
+                # a checkpoint written from here must let a resumed run finish this batch (see finish_batch)
+                self._in_batch_end = True
+                try:
+                    hooks.call("on_train_batch_end", output, batch, batch_idx)
+                finally:
+                    self._in_batch_end = False
+            self.finish_batch(results, automatic)
+
+    _in_batch_end = False
+
+    def finish_batch(self, results: Results, automatic: bool) -> None:
+        """What follows on_train_batch_end: step logging, validation when due, plateau schedulers, step counter.
+
+        Also run by an exact resume from a checkpoint written in on_train_batch_end, so the resumed run
+        logs and validates exactly what the uninterrupted run did after that point.
+        """
+        trainer = self.trainer
+        hooks = trainer._hooks
+        progress = trainer._progress.fit
+        batch_progress = progress.batch
+        metrics = trainer._metrics
+        batch_progress.increment("completed")
+        self._batches_done_in_epoch = batch_progress.current.completed
+        if not (automatic and self.should_accumulate()):
+            if trainer._should_log_step():
+                self.log_metrics(results.metrics(True)[1])
+        results.batch = None
+        # -- after the batch: validation when due, plateau schedulers, step counter ------------------
+        if self.should_check_val():
+            trainer.validating = True
             if not self.should_accumulate():
-                progress.batches_that_stepped += 1
-            trainer._check_signal()
+                hooks.call_module("on_validation_model_zero_grad")
+            self.run_evaluation(RunningStage.VALIDATING, in_fit=True)
+            trainer.training = True
+            metrics.activate(results)
+            metrics.set_on_step(True)
+        self.update_lr_schedulers("step", plateau=True)
+        if not self.should_accumulate():
+            progress.batches_that_stepped += 1
+        trainer._check_signal()
 
     def epoch_training_done(self) -> bool:
         trainer = self.trainer

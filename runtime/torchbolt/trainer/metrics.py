@@ -204,6 +204,43 @@ class Results(dict):  # type: ignore[type-arg]
             if fx is None or metric.meta.fx == fx:
                 metric.reset()
 
+    def state_dict(self) -> list[dict[str, Any]]:
+        """The running values of plain (tensor) metrics, for an exact mid-epoch resume.
+
+        Plain data only (tensors, numbers, strings, tuples), so the safe checkpoint loader reads it;
+        torchmetrics objects keep their own state and are left out.
+        """
+        state: list[dict[str, Any]] = []
+        for key, metric in self.items():
+            if not metric.is_tensor:
+                continue
+            meta = metric.meta
+            state.append({
+                "key": key,
+                "meta": {slot: getattr(meta, slot) for slot in MetricMeta.__slots__ if slot != "forked"}
+                | {"args_key": tuple(v if isinstance(v, (bool, int, float, str, type(None))) else repr(v)
+                                     for v in meta.args_key)},
+                "step_value": metric.step_value,
+                "pending": [(value, size) for value, size in metric.pending],
+                "total": metric.total,
+                "count": metric.count,
+                "has_reset": metric.has_reset,
+            })
+        return state
+
+    def load_state_dict(self, state: list[dict[str, Any]]) -> None:
+        """Restore what `state_dict` captured (replacing entries with the same keys)."""
+        for entry in state:
+            meta = MetricMeta(**entry["meta"])
+            metric = ResultMetric(meta, is_tensor=True)
+            metric.step_value = entry["step_value"]
+            metric.pending = [(value, int(size)) for value, size in entry["pending"]]
+            metric.total = entry["total"]
+            metric.count = int(entry["count"])
+            metric.has_reset = bool(entry["has_reset"])
+            key = entry["key"]
+            self[tuple(key) if isinstance(key, list) else key] = metric
+
     def cached_batch_size(self, meta: MetricMeta) -> int:
         if self.batch_size is not None:
             return self.batch_size

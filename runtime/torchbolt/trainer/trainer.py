@@ -566,12 +566,18 @@ class Trainer:
         loop = self._loop
         fit = self._progress.fit
         in_batches = self.state.fn == TrainerFn.FITTING and self.training and loop._epoch_running
+        # written from on_train_batch_end: that batch has trained; the resumed run finishes it (exact resume)
+        tail_pending = in_batches and loop._in_batch_end
         fit.resume = {
             "epoch": fit.epoch.current.processed if in_batches else max(fit.epoch.current.processed - 1, 0),
-            "batches_done": loop._batches_done_in_epoch if in_batches else 0,
+            "batches_done": (fit.batch.current.processed if tail_pending else loop._batches_done_in_epoch)
+            if in_batches else 0,
             "epoch_finished": not in_batches,
+            "tail_pending": tail_pending,
             "rng": capture_rng(),
         }
+        if in_batches:
+            fit.resume["results"] = loop.results("train").state_dict()
         if loop._epoch_start_rng is not None and in_batches:
             fit.resume["epoch_start_rng"] = loop._epoch_start_rng
         return self._progress.state_dict()
@@ -590,8 +596,6 @@ class Trainer:
                     "batches_done": 0 if finished else fit.batch.current.processed,
                     "epoch_finished": finished,
                 }
-                if finished:
-                    fit.epoch.current.processed = max(fit.epoch.current.processed, fit.epoch.current.completed + 1)
             self._resume_state = resume
 
     def _resume_position(self) -> dict[str, Any] | None:

@@ -224,7 +224,9 @@ def _check_value(ctx: Context, owner: str, arg: Arg, kw: ast.keyword) -> None:
         allowed = [c for c in arg.choices if isinstance(c, str)]
         aliases = {k: v for k, v in PRECISION_ALIASES.items() if isinstance(k, str)} if arg.name == "precision" else {}
         if value not in arg.choices and value not in aliases:
-            guess = did_you_mean(value, [*allowed, *aliases])
+            # "fp16"/"fp32": the number is what matters, so try it without the prefix first
+            bare = value.removeprefix("fp") if arg.name == "precision" else value
+            guess = bare if bare in allowed or bare in aliases else did_you_mean(value, [*allowed, *aliases])
             guess = aliases.get(guess, guess) if guess else None
             fixes = [Fix("replace_string", f"Use '{guess}'", {"span": span, "value": guess})] if guess else []
             ctx.report(INVALID_CHOICE, kw.value,

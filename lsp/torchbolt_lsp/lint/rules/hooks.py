@@ -92,7 +92,9 @@ def check_misspelled(ctx: Context) -> None:
         for name, fn in cls.methods.items():
             if name in names or name.startswith("_") or name in _MEMBER_NAMES or name in REMOVED_HOOKS:
                 continue
-            guess = did_you_mean(name, names, cutoff=0.8)
+            # Lightning spells "val" out in hook names (val_dataloader is the exception): try that first
+            expanded = name.replace("val_", "validation_") if "validation" not in name else name
+            guess = expanded if expanded in names else did_you_mean(name, names, cutoff=0.8)
             if guess is None or name.startswith(guess + "_") or guess.startswith(name + "_"):
                 continue  # `validation_step_shared` is a helper, not a typo
             if guess in cls.methods:
@@ -160,6 +162,10 @@ def _is_static(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in fn.decorator_list)
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _signature_problem(name, hook, positional, required, varargs, kw_required, varkw) -> str | None:
     if kw_required:
         return (f"`{name}` has required keyword-only parameter(s) {', '.join(kw_required)} that the Trainer "
@@ -170,7 +176,7 @@ def _signature_problem(name, hook, positional, required, varargs, kw_required, v
             return (f"`{name}` has no batch parameter, but the Trainer calls it with the batch; "
                     f"write `def {name}(self, batch, batch_idx)`.")
         if required > most:
-            return (f"`{name}` requires {required} arguments but the Trainer passes at most {most} "
+            return (f"`{name}` requires {_n(required, 'argument')} but the Trainer passes at most {most} "
                     f"(batch, batch_idx{', dataloader_idx' if most > 2 else ''}); give the extra ones defaults.")
         return None
     params = [p for p in hook.params if p.kind == "positional"]
@@ -185,10 +191,10 @@ def _signature_problem(name, hook, positional, required, varargs, kw_required, v
     passed_min = sum(1 for p in params if p.default is None)
     passed_max = len(params)
     if required > passed_max:
-        return (f"`{name}` requires {required} arguments but the Trainer passes {passed_max} "
+        return (f"`{name}` requires {_n(required, 'argument')} but the Trainer passes {passed_max} "
                 f"({', '.join(p.name for p in params) or 'none'}); use `{hook.signature(annotated=False)[4:]}`.")
     if not varargs and len(positional) < passed_min:
-        return (f"`{name}` accepts {len(positional)} arguments but the Trainer passes {passed_min} "
+        return (f"`{name}` accepts {_n(len(positional), 'argument')} but the Trainer passes {passed_min} "
                 f"({', '.join(p.name for p in params)}); use `{hook.signature(annotated=False)[4:]}`.")
     return None
 

@@ -1,0 +1,175 @@
+"""End to end: the real server starts the real runtime (same venv) on a tiny LightningModule."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from runs_support import MODEL, lsp_session, write_workspace
+
+from torchbolt_lsp.runs import format as fmt
+
+pytestmark = pytest.mark.slow
+
+
+def _hint_labels(hints: list[types.InlayHint] | None) -> list[str]:
+    return [h.label if isinstance(h.label, str) else "".join(p.value for p in h.label) for h in hints or []]
+
+
+async def _all_hints(s, uri: str) -> list[str]:
+    return _hint_labels(await s.client.text_document_inlay_hint_async(types.InlayHintParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(types.Position(0, 0), types.Position(200, 0)))))
+
+
+async def test_fit_completes_with_progress_hints_and_summary(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws")
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id = result["runId"]
+        await s.wait_for(lambda: s.message_requests, timeout=180)
+        finished = s.events_of(run_id, "finished")[0]
+        assert finished["status"] == "success" and finished["epochs"] == 3
+
+        (token,) = [t for t in s.client.progress_reports if str(t).startswith("torchbolt-run-")]
+        reports = s.client.progress_reports[token]
+        assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].title == "Fit LitModel"
+        assert any(isinstance(r, types.WorkDoneProgressReport) and r.message.startswith("epoch ")
+                   for r in reports)
+        assert isinstance(reports[-1], types.WorkDoneProgressEnd) and reports[-1].message.startswith("done")
+
+        # the hints carry the very values the event stream reported at the end of the run
+        labels = await _all_hints(s, uri)
+        val = fmt.format_value(finished["callback_metrics"]["val_loss"])
+        assert any(label.startswith(f"val_loss {val} ") for label in labels), (labels, val)
+        train = fmt.format_value(finished["callback_metrics"]["train_loss"])
+        assert any(label.startswith(f"train_loss {train}") for label in labels), (labels, train)
+
+        message = s.message_requests[0]
+        assert message.message.startswith("Fit LitModel: done · 3 epochs")
+        assert "checkpoint: lightning_logs/version_0/checkpoints/epoch=2-step=24.ckpt" in message.message
+        assert "logs: lightning_logs/version_0" in message.message
+        assert [a.title for a in message.actions] == ["TensorBoard"]
+        assert os.path.isfile(finished["best_model_path"])
+
+        # hover on the metric name shows its values per epoch and the checkpoint
+        line = next(i for i, t in enumerate(MODEL.splitlines()) if '"val_loss"' in t)
+        col = MODEL.splitlines()[line].index("val_loss") + 2
+        hover = await s.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, col)))
+        text = hover.contents.value
+        assert f"in run `{run_id}`" in text and "| 2 |" in text and "best checkpoint" in text
+
+
+async def test_stop_ends_the_run_gracefully_with_a_complete_checkpoint(tmp_path: Path) -> None:
+    slow = MODEL.replace("        loss = torch.nn.functional.mse_loss(self.layer(x), y)\n",
+                         "        loss = torch.nn.functional.mse_loss(self.layer(x), y)\n"
+                         "        import time; time.sleep(0.02)\n", 1)
+    slow += ("\n    def configure_callbacks(self):\n"
+             "        from torchbolt.callbacks import OnExceptionCheckpoint\n"
+             "        return [OnExceptionCheckpoint(dirpath='stopped')]\n")
+    root = write_workspace(tmp_path / "ws", model=slow, trainer={"max_epochs": 1000})
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id = result["runId"]
+        await s.wait_for(lambda: any(e["stage"] == "train" and e["epoch"] >= 1
+                                     for e in s.events_of(run_id, "progress")), timeout=180)
+        assert (await s.command("torchbolt.stop", {"runId": run_id}))["stopped"] is True
+        await s.wait_for(lambda: s.events_of(run_id, "finished") or s.events_of(run_id, "failed"), timeout=60)
+        await s.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd)
+                                     for rs in s.client.progress_reports.values() for r in rs))
+        finished = s.events_of(run_id, "finished")
+        assert finished and finished[0]["status"] == "interrupted", s.events_of(run_id)
+        runs = (await s.command("torchbolt.runs", {"uri": uri}))["runs"]
+        assert runs[0]["status"] == "interrupted"
+    # the child is gone, and its checkpoint loads completely
+    with pytest.raises(ProcessLookupError):
+        os.kill(result["pid"], 0)
+    ckpt = root / "stopped" / "on_exception.ckpt"
+    import torch
+
+    data = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert {"state_dict", "epoch", "global_step", "optimizer_states", "loops"} <= set(data)
+    assert set(data["state_dict"]) == {"layer.weight", "layer.bias"}
+    assert data["global_step"] > 8
+
+
+async def test_failing_fit_puts_a_diagnostic_at_the_raising_line(tmp_path: Path) -> None:
+    broken = MODEL.replace("        return loss\n",
+                           "        if batch_idx == 2:\n            raise ValueError('loss went sideways')\n"
+                           "        return loss\n", 1)
+    root = write_workspace(tmp_path / "ws", model=broken)
+    raising = next(i for i, t in enumerate(broken.splitlines()) if "raise ValueError" in t)
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.wait_for(lambda: s.client.diagnostics.get(uri), timeout=180)
+        failed = s.events_of(result["runId"], "failed")[0]
+        assert failed["error_type"] == "ValueError" and failed["phase"] == "run"
+        (diag,) = [d for d in s.client.diagnostics[uri] if d.source == "torchbolt run"]
+        assert diag.range.start.line == raising
+        assert diag.message == "ValueError: loss went sideways (during the run)"
+        assert diag.severity == types.DiagnosticSeverity.Error
+        assert any("failed: ValueError" in m.message for m in s.client.messages)
+
+        # the next run of the target clears it
+        (root / "model.py").write_text(MODEL)
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.wait_for(lambda: not [d for d in s.client.diagnostics.get(uri, ()) if d.source == "torchbolt run"])
+        await s.wait_for(lambda: s.events_of(result["runId"], "finished"), timeout=180)
+
+
+async def test_failures_before_training_are_reported_the_same_way(tmp_path: Path) -> None:
+    broken = "import not_installed_anywhere\n" + MODEL
+    root = write_workspace(tmp_path / "ws", model=broken)
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.wait_for(lambda: s.client.diagnostics.get(uri), timeout=120)
+        failed = s.events_of(result["runId"], "failed")[0]
+        assert failed["phase"] == "setup" and failed["error_type"] == "ModuleNotFoundError"
+        (diag,) = [d for d in s.client.diagnostics[uri] if d.source == "torchbolt run"]
+        assert diag.range.start.line == 0 and "before training started" in diag.message
+
+    # a bad Trainer argument value from pyproject.toml: shown at the class and at the setting
+    root = write_workspace(tmp_path / "ws2", trainer={"accelerator": "tpu9"})
+    pyproject_uri = (root / "pyproject.toml").as_uri()
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.wait_for(lambda: s.client.diagnostics.get(uri) and s.client.diagnostics.get(pyproject_uri),
+                         timeout=120)
+        (diag,) = s.client.diagnostics[uri]
+        class_line = next(i for i, t in enumerate(MODEL.splitlines()) if t.startswith("class LitModel"))
+        assert diag.range.start.line == class_line and "invalid accelerator" in diag.message
+        (setting,) = s.client.diagnostics[pyproject_uri]
+        toml_line = (root / "pyproject.toml").read_text().splitlines()[setting.range.start.line]
+        assert toml_line.startswith("accelerator")
+
+
+async def test_tensorboard_starts_on_loopback_and_is_shown(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws")
+    (root / "lightning_logs").mkdir()
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.openTensorBoard", {"uri": uri})
+        url = result["url"]
+        assert url.startswith("http://127.0.0.1:")
+        assert s.client.shown_documents[-1].uri == url and s.client.shown_documents[-1].external
+        again = await s.command("torchbolt.openTensorBoard", {"uri": uri})
+        assert again["url"] == url  # one TensorBoard per workspace
+
+        def get() -> int:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status
+
+        assert await asyncio.get_running_loop().run_in_executor(None, get) == 200
+    # stopped with the server
+    with pytest.raises(OSError):
+        await asyncio.get_running_loop().run_in_executor(None, get)

@@ -1,0 +1,231 @@
+"""Every Trainer argument is validated: wrong types, out-of-range values, removed and misspelled names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+
+from torchbolt import catalog
+from torchbolt.trainer.args import satisfies
+from torchbolt.trainer.hardware import HardwarePlan, resolve_plan
+from torchbolt.trainer.trainer import Trainer
+from torchbolt.utilities.exceptions import MisconfigurationException, TrainerArgumentError, UnsupportedHardwareError
+
+QUIET = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+
+
+def _accepts(types: tuple[str, ...], value: object) -> bool:
+    simple = (bool, int, float, str, dict, list, tuple, type(None))
+    checks = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, float),
+        "str": isinstance(value, str),
+        "none": value is None,
+        "timedelta": isinstance(value, dt.timedelta),
+        "dict": isinstance(value, dict),
+        "list": isinstance(value, (list, tuple)),
+        "path": isinstance(value, os.PathLike),
+        "callable": callable(value),
+        "object": not isinstance(value, simple),
+    }
+    return any(checks[t] for t in types)
+
+
+_CANDIDATES: list[object] = [1.5, "nonsense", {"a": 1}, 3, [1, 2], True, object()]
+
+
+def _wrong_type_value(arg: catalog.Arg) -> object:
+    for value in _CANDIDATES:
+        if not _accepts(arg.types, value):
+            return value
+    raise AssertionError(f"no wrong-typed candidate for {arg.name}")
+
+
+@pytest.mark.parametrize("arg", catalog.TRAINER_ARGS, ids=lambda a: a.name)
+def test_wrong_type_names_argument_value_and_expected_types(arg: catalog.Arg) -> None:
+    value = _wrong_type_value(arg)
+    with pytest.raises(TrainerArgumentError) as info:
+        Trainer(**{arg.name: value})
+    text = str(info.value)
+    assert f"{arg.name}=" in text
+    assert repr(value)[:20] in text
+    assert "expected" in text
+    if arg.choices:
+        assert "Allowed values" in text
+
+
+_OUT_OF_RANGE = {
+    "num_nodes": 0, "fast_dev_run": -1, "max_epochs": -2, "min_epochs": -1, "max_steps": -2, "min_steps": -1,
+    "limit_train_batches": 1.5, "limit_val_batches": -0.5, "limit_test_batches": -1, "limit_predict_batches": 2.5,
+    "overfit_batches": 1.5, "val_check_interval": 0, "check_val_every_n_epoch": 0, "num_sanity_val_steps": -2,
+    "log_every_n_steps": -1, "accumulate_grad_batches": 0, "gradient_clip_val": -1.0,
+    "reload_dataloaders_every_n_epochs": -1,
+}
+
+
+@pytest.mark.parametrize("arg", [a for a in catalog.TRAINER_ARGS if a.constraint and a.name != "devices"],
+                         ids=lambda a: a.name)
+def test_out_of_range_names_the_constraint(arg: catalog.Arg) -> None:
+    value = _OUT_OF_RANGE[arg.name]
+    assert not satisfies(arg.constraint, value)
+    with pytest.raises(TrainerArgumentError) as info:
+        Trainer(**{arg.name: value})
+    text = str(info.value)
+    assert f"{arg.name}={value!r}" in text
+    assert arg.constraint in text
+
+
+@pytest.mark.parametrize("arg", [a for a in catalog.TRAINER_ARGS if a.choices and not a.choices_open
+                                 and a.name not in ("accelerator", "strategy", "precision", "profiler")],
+                         ids=lambda a: a.name)
+def test_value_outside_choices_lists_the_allowed_values(arg: catalog.Arg) -> None:
+    with pytest.raises(TrainerArgumentError) as info:
+        Trainer(**{arg.name: "bogus"})
+    text = str(info.value)
+    assert f"{arg.name}='bogus'" in text
+    for choice in arg.choices:
+        assert repr(choice) in text
+
+
+@pytest.mark.parametrize("name", sorted(catalog.REMOVED_TRAINER_ARGS))
+def test_removed_arguments_state_the_replacement(name: str) -> None:
+    removed = catalog.REMOVED_TRAINER_ARGS[name]
+    with pytest.raises(TypeError) as info:  # TrainerArgumentError is a TypeError, like Python's own
+        Trainer(**{name: 1})
+    text = str(info.value)
+    assert name in text and "removed" in text
+    assert removed.replacement in text
+
+
+@pytest.mark.parametrize(("typo", "suggestion"), [("max_epoch", "max_epochs"), ("gradient_clip", "gradient_clip_val"),
+                                                  ("acumulate_grad_batches", "accumulate_grad_batches"),
+                                                  ("limit_val_batch", "limit_val_batches")])
+def test_misspelled_argument_gets_did_you_mean(typo: str, suggestion: str) -> None:
+    with pytest.raises(TrainerArgumentError, match=f"Did you mean `{suggestion}`"):
+        Trainer(**{typo: 1})
+
+
+def test_unknown_argument_without_close_match_lists_valid_names() -> None:
+    with pytest.raises(TrainerArgumentError) as info:
+        Trainer(zzzqqq=1)
+    assert "Did you mean" not in str(info.value)
+    assert "max_epochs" in str(info.value)
+
+
+def test_accepted_values_resolve_to_lightning_defaults() -> None:
+    with pytest.warns(UserWarning, match="max_epochs"):
+        trainer = Trainer(**QUIET)
+    assert trainer.max_epochs == 1000 and trainer.min_epochs == 0
+    assert trainer.limit_train_batches == 1.0 and trainer.val_check_interval == 1.0
+    assert trainer.num_sanity_val_steps == 2 and trainer.log_every_n_steps == 50
+    assert trainer.precision == "32-true"
+    assert Trainer(max_steps=10, **QUIET).max_epochs == -1
+    assert Trainer(max_epochs=1, min_steps=5, **QUIET).min_epochs == 1
+    assert Trainer(max_epochs=1, limit_train_batches=10.0, **QUIET).limit_train_batches == 10
+    assert Trainer(max_epochs=1, num_sanity_val_steps=-1, **QUIET).num_sanity_val_steps == float("inf")
+    assert Trainer(max_epochs=1, gradient_clip_algorithm="VALUE", **QUIET).gradient_clip_algorithm == "value"
+
+
+def test_config_is_a_frozen_pydantic_model() -> None:
+    trainer = Trainer(max_epochs=3, **QUIET)
+    dumped = trainer.config.model_dump()
+    assert dumped["max_epochs"] == 3 and set(dumped) == {a.name for a in catalog.TRAINER_ARGS}
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
+        trainer.config.max_epochs = 4
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(barebones=True, enable_checkpointing=True), dict(barebones=True, enable_progress_bar=True),
+    dict(barebones=True, enable_model_summary=True), dict(barebones=True, logger=True),
+    dict(barebones=True, fast_dev_run=True), dict(barebones=True, detect_anomaly=True),
+    dict(barebones=True, log_every_n_steps=5), dict(barebones=True, num_sanity_val_steps=2),
+])
+def test_barebones_conflicts_name_the_conflicting_argument(kwargs: dict[str, object]) -> None:
+    other = next(k for k in kwargs if k != "barebones")
+    with pytest.raises(TrainerArgumentError, match=other):
+        Trainer(**kwargs)
+
+
+def test_barebones_turns_features_off() -> None:
+    trainer = Trainer(barebones=True, max_epochs=1)
+    assert trainer.loggers == [] and trainer.callbacks == []
+    assert trainer.log_every_n_steps == 0 and trainer.num_sanity_val_steps == 0
+
+
+def test_max_time_formats() -> None:
+    assert Trainer(max_time="00:01:00:00", **QUIET).max_time == dt.timedelta(hours=1)
+    assert Trainer(max_time={"minutes": 5}, **QUIET).max_time == dt.timedelta(minutes=5)
+    with pytest.raises(TrainerArgumentError, match="DD:HH:MM:SS"):
+        Trainer(max_time="1 hour", **QUIET)
+    with pytest.raises(TrainerArgumentError, match="timedelta arguments"):
+        Trainer(max_time={"fortnights": 1}, **QUIET)
+
+
+def test_callbacks_and_loggers_must_have_the_right_kind() -> None:
+    with pytest.raises(MisconfigurationException, match="not a Callback"):
+        Trainer(callbacks=[object()], max_epochs=1)
+    with pytest.raises(MisconfigurationException, match="not a logger"):
+        Trainer(logger=object(), max_epochs=1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Hardware plan: a pure function, tested as a table
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("kwargs", "plan"), [
+    ({}, HardwarePlan()),
+    ({"accelerator": "cpu", "devices": 1}, HardwarePlan()),
+    ({"accelerator": "CPU", "devices": "1"}, HardwarePlan()),
+    ({"devices": -1}, HardwarePlan()),
+    ({"devices": [0]}, HardwarePlan()),
+    ({"strategy": "single_device"}, HardwarePlan()),
+    ({"precision": 32}, HardwarePlan()),
+    ({"precision": "64-true"}, HardwarePlan(precision="64-true")),
+    ({"precision": 64}, HardwarePlan(precision="64-true")),
+    ({"precision": "bf16-mixed"}, HardwarePlan(precision="bf16-mixed")),
+])
+def test_plan_table(kwargs: dict[str, object], plan: HardwarePlan) -> None:
+    assert resolve_plan(**kwargs) == plan  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "needle"), [
+    ({"accelerator": "gpu"}, UnsupportedHardwareError, "runs on one CPU device"),
+    ({"accelerator": "cuda"}, UnsupportedHardwareError, "accelerator='cpu'"),
+    ({"accelerator": "tpu"}, UnsupportedHardwareError, "CPU"),
+    ({"accelerator": "gpux"}, TrainerArgumentError, "Available names are: auto, cpu, cuda, gpu, mps, tpu"),
+    ({"strategy": "ddp"}, UnsupportedHardwareError, "strategy='auto'"),
+    ({"strategy": "dp"}, TrainerArgumentError, "replacement is strategy='ddp'"),
+    ({"strategy": "nope"}, TrainerArgumentError, "invalid strategy name"),
+    ({"devices": 2}, UnsupportedHardwareError, "devices=1"),
+    ({"devices": 0}, UnsupportedHardwareError, "not a valid input"),
+    ({"devices": []}, UnsupportedHardwareError, "selects no device"),
+    ({"devices": "0,1"}, UnsupportedHardwareError, "2 devices"),
+    ({"num_nodes": 2}, UnsupportedHardwareError, "num_nodes=1"),
+    ({"precision": "fp16"}, TrainerArgumentError, "Allowed precision values"),
+    ({"precision": "transformer-engine"}, UnsupportedHardwareError, "supports"),
+])
+def test_plan_errors(kwargs: dict[str, object], error: type[Exception], needle: str) -> None:
+    with pytest.raises(error, match=needle.replace("(", r"\(").replace("[", r"\[")):
+        resolve_plan(**kwargs)  # type: ignore[arg-type]
+
+
+def test_plan_precision_aliases_warn_where_lightning_warns() -> None:
+    with pytest.warns(UserWarning, match="historical"):
+        assert resolve_plan(precision=16).precision == "bf16-mixed"
+    with pytest.warns(UserWarning, match="bf16-mixed"):
+        assert resolve_plan(precision="16-mixed").precision == "bf16-mixed"
+
+
+def test_plan_error_mentions_a_present_gpu() -> None:
+    with pytest.raises(UnsupportedHardwareError, match="a GPU is present"):
+        resolve_plan(accelerator="gpu", env={"cuda_available": True})
+
+
+def test_trainer_uses_the_plan() -> None:
+    with pytest.raises(UnsupportedHardwareError):
+        Trainer(accelerator="gpu", max_epochs=1)
+    assert Trainer(accelerator="auto", devices="auto", max_epochs=1, **QUIET).precision == "32-true"
+    with pytest.raises(MisconfigurationException, match="profiler"):
+        Trainer(profiler="simple", max_epochs=1)
