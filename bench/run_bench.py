@@ -129,14 +129,20 @@ class Session:
         return start, result["runId"]
 
 
-def import_torch_s() -> float:
+def import_torch_s(first_optimizer: bool = False) -> float:
+    """Wall time of a fresh interpreter importing torch (and, optionally, building its first optimizer,
+    which imports torch._dynamo lazily: a cost every torch training script pays)."""
+    code = "import torch"
+    if first_optimizer:
+        code += "; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"
     start = time.perf_counter()
-    subprocess.run([PYTHON, "-c", "import torch"], check=True)
+    subprocess.run([PYTHON, "-c", code], check=True)
     return time.perf_counter() - start
 
 
-async def first_step(root: Path, repeats: int) -> list[tuple[float, float, float]]:
-    """(import torch s, command→run_started s, command→first step event s) per repeat."""
+async def first_step(root: Path, repeats: int) -> list[tuple[float, float, float, float]]:
+    """(import torch s, command→run_started s, command→first step event s, import torch + first optimizer s)
+    per repeat, measured alternately so machine load affects all alike."""
     rows = []
     trainer = {"max_epochs": 1, "enable_progress_bar": False, "enable_model_summary": False,
                "enable_checkpointing": False, "logger": False}
@@ -144,14 +150,14 @@ async def first_step(root: Path, repeats: int) -> list[tuple[float, float, float
         for _ in range(repeats):
             torch_s = import_torch_s()
             start, run_id = await s.fit()
-            await s.wait(lambda: s.of(run_id, "finished") or s.of(run_id, "failed"))
+            await s.wait(lambda run_id=run_id: s.of(run_id, "finished") or s.of(run_id, "failed"))
             failed = s.of(run_id, "failed")
             if failed:
                 raise RuntimeError(f"benchmark run failed: {failed[0][1]['message']}")
             started = s.of(run_id, "run_started")[0][1]["t"] - start
             step = next(e for _, e in s.events if e.get("run_id") == run_id and e.get("type") == "progress"
                         and e.get("stage") == "train")
-            rows.append((torch_s, started, step["t"] - start))
+            rows.append((torch_s, started, step["t"] - start, import_torch_s(first_optimizer=True)))
     return rows
 
 
@@ -190,6 +196,32 @@ async def throughput(root: Path, rate: int, seconds: float) -> dict[str, float]:
             "completion_busy_p95_ms": 1000 * (statistics.quantiles(busy, n=20)[-1] if len(busy) > 1 else busy[0])}
 
 
+def callback_cost(steps: int = 200_000, repeats: int = 5) -> tuple[float, float]:
+    """(µs per on_train_batch_end of EventStreamCallback, µs per call of a no-op Callback hook), medians."""
+    from types import SimpleNamespace
+
+    from torchbolt.callbacks.callback import Callback
+    from torchbolt.callbacks.event_stream import EventStreamCallback
+
+    trainer = SimpleNamespace(current_epoch=0, global_step=0, num_training_batches=steps, progress_bar_metrics={"loss": 0.5},
+                              logged_metrics={"loss": 0.5}, sanity_checking=False)
+    ours, base = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):
+            cb = EventStreamCallback(os.path.join(tmp, "e.jsonl"), run_id="bench")
+            noop = Callback()
+            t0 = time.perf_counter()
+            for i in range(steps):
+                cb.on_train_batch_end(trainer, None, None, None, i)
+            ours.append((time.perf_counter() - t0) / steps * 1e6)
+            t0 = time.perf_counter()
+            for i in range(steps):
+                noop.on_train_batch_end(trainer, None, None, None, i)
+            base.append((time.perf_counter() - t0) / steps * 1e6)
+            cb.close()
+    return statistics.median(ours), statistics.median(base)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -212,8 +244,18 @@ async def main() -> None:
             print(f"| {'import torch (fresh interpreter)':<44} | {torch_s:>8.2f} |")
             print(f"| {'command -> run_started event':<44} | {started_s:>8.2f} |")
             print(f"| {'command -> first training-step event':<44} | {step_s:>8.2f} |")
+            optim_s = statistics.median(r[3] for r in rows)
+            print(f"| {'import torch + first optimizer (plain torch)':<44} | {optim_s:>8.2f} |")
             print(f"| {'first step - import torch (target <= 1.5)':<44} | {step_s - torch_s:>8.2f} |")
+            print(f"| {'first step - (import torch + first optimizer)':<44} | {step_s - optim_s:>8.2f} |")
             print(f"ratio first-step / import-torch: {step_s / torch_s:.2f}x")
+        ours, base = callback_cost()
+        print("\nEventStreamCallback per training step (200,000 calls, median of 5):")
+        print(f"| {'hook':<46} | {'µs/step':>8} |")
+        print(f"|{'-' * 48}|{'-' * 10}|")
+        print(f"| {'EventStreamCallback.on_train_batch_end':<46} | {ours:>8.3f} |")
+        print(f"| {'no-op Callback.on_train_batch_end (baseline)':<46} | {base:>8.3f} |")
+        print(f"added per step: {ours - base:.3f} µs ({ours / base:.1f}x a no-op hook call)")
         print(f"\nEvent throughput through the server ({args.seconds:.0f} s of progress events per rate):")
         head = ("rate/s", "achieved/s", "sent", "stored", "notifs", "lag p50 ms", "lag p95 ms", "lag max ms",
                 "end lag ms", "compl idle ms", "compl busy ms", "busy p95 ms")

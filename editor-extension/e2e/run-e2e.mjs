@@ -13,6 +13,8 @@
 //   3. in tour.py, `def ` in a LightningModule body completes training_step  -> completion.png
 //   4. model.py's "Fit" code lens is clicked; the run finishes and the inlay hint after
 //      self.log("train_loss", ...) shows a value (/train_loss [0-9.]+/)         -> fit.png
+//   5. a settings change to an interpreter whose server dies restarts the server; the crash shows
+//      the last log lines with a Restart action; restoring the setting brings it back -> crash.png
 // Prints a JSON result (also OUT/result.json). Exit: 0 all checks passed, 1 a check failed, 2 harness error.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -338,7 +340,8 @@ async function main() {
     }, 15000).catch(() => null);
     await shot(page, 'diagnostic.png', { media: true });
     await page.keyboard.press('Escape');
-    await runCommand(page, 'View: Close Panel').catch(() => {});
+    await runCommand(page, 'View: Hide Panel').catch(() => runCommand(page, 'View: Close Panel')).catch(() => page.keyboard.press('Escape'));
+    await until('the panel to close', async () => !(await page.locator('.markers-panel').isVisible().catch(() => false)), 5000).catch(() => log('panel still open'));
     return { problem: row, hover };
   });
 
@@ -414,6 +417,45 @@ async function main() {
     }, runTimeout);
     await shot(page, 'fit.png', { media: true });
     return { lens: lens.titles, status_running: running, inline: hint, status_done: done };
+  });
+
+  await step('crash_and_recover', async () => {
+    // A settings change restarts the server (debounced); an interpreter whose server dies at once must
+    // produce an error with the last log lines and a Restart action, then recover on the next change.
+    const fake = path.join(runDir, 'crashing-python');
+    fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = -c ] && exit 0\necho "Traceback (most recent call last):" >&2\n' +
+      'echo "RuntimeError: simulated server crash (e2e)" >&2\nexit 3\n', { mode: 0o755 });
+    // Through the Settings editor, as a user would (code-server does not notice settings.json written behind its back).
+    await runCommand(page, 'Preferences: Open User Settings');
+    const search = page.locator('.settings-editor .suggest-input-container .monaco-editor').first();
+    await search.waitFor({ state: 'visible', timeout: 15000 });
+    await search.click();
+    await page.keyboard.type('torchbolt.interpreter', { delay: 10 });
+    const field = page.locator('.settings-editor .setting-item-text input').first();
+    await field.waitFor({ state: 'visible', timeout: 15000 });
+    const setInterpreter = async (value) => {
+      await field.fill(value);
+      await field.press('Tab');
+    };
+    await setInterpreter(fake);
+    const toast = await until('the crash notification with a Restart action', async () => {
+      const toasts = page.locator('.notifications-toasts .notification-toast', { hasText: 'simulated server crash' });
+      if (!(await toasts.count())) return null;
+      const t = toasts.first();
+      const buttons = await t.locator('.monaco-button').allTextContents();
+      return buttons.some((b) => /Restart/.test(b)) ? { text: nbsp(await t.textContent()), buttons } : null;
+    }, 60000);
+    const crashed = await until('the status bar to show the crash', async () => {
+      const st = await statusItem(page);
+      return st && /server crashed/.test(st.text) ? st.text : null;
+    }, 10000);
+    await shot(page, 'crash.png', { media: true });
+    await setInterpreter(python);
+    const recovered = await until('the server to come back after the settings change', async () => {
+      const st = await statusItem(page);
+      return st && !/crashed|not installed/.test(st.text) && st.icons.some((i) => /zap|check/.test(i)) ? st.text : null;
+    }, 60000);
+    return { notification: toast.text.slice(0, 400), buttons: toast.buttons, status_crashed: crashed, status_recovered: recovered };
   });
 }
 

@@ -31,7 +31,13 @@ import { fnLabel, formatDuration, formatNumber, pickMetric, type ServerState, ty
 import { isTrusted, onTrustGranted } from './trust';
 
 export const CLIENT_ID = 'torchbolt'; // vscode-languageclient reads `torchbolt.trace.server` from this id
-const CRASH_LOG_LINES = 20;
+export const CRASH_LOG_LINES = 20;
+export const CRASH_ACTIONS = ['Restart', 'Show Logs'] as const;
+
+/** The crash notification's text: what happened, then the last log lines (the server's stderr). */
+export function crashMessage(headline: string, tail: string[]): string {
+  return tail.length ? `${headline}\n\nLast log lines:\n${tail.join('\n')}` : `${headline} The log is empty.`;
+}
 
 export class ServerManager implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -41,6 +47,7 @@ export class ServerManager implements vscode.Disposable {
   private readonly scheduler: RestartScheduler;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly runEvents = new vscode.EventEmitter<RunEventParams>();
+  private readonly stateChanged = new vscode.EventEmitter<ServerState>();
   private pythonWatch: vscode.Disposable | undefined;
   interpreter: Interpreter | undefined;
   initOptions: InitializationOptions | undefined;
@@ -56,6 +63,7 @@ export class ServerManager implements vscode.Disposable {
     );
     this.disposables.push(
       this.runEvents,
+      this.stateChanged,
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (affectsServer(e)) this.scheduleRestart('settings changed');
       }),
@@ -106,6 +114,21 @@ export class ServerManager implements vscode.Disposable {
   private setState(state: ServerState): void {
     this.state = state;
     this.status.setServer(state, isTrusted());
+    this.stateChanged.fire(state);
+  }
+
+  /** Resolves once the server is no longer starting (or after `ms`). */
+  private settled(ms = 60000): Promise<void> {
+    if (this.state !== 'starting') return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const sub = this.stateChanged.event((s) => s !== 'starting' && done());
+      function done() {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve();
+      }
+    });
   }
 
   private async restart(reason: string): Promise<void> {
@@ -239,7 +262,7 @@ export class ServerManager implements vscode.Disposable {
     await new Promise((r) => setTimeout(r, 300));
     const tail = this.log.tail(CRASH_LOG_LINES);
     this.log.error(headline);
-    const pick = await vscode.window.showErrorMessage(`${headline}\n\nLast log lines:\n${tail.join('\n')}`, 'Restart', 'Show Logs');
+    const pick = await vscode.window.showErrorMessage(crashMessage(headline, tail), ...CRASH_ACTIONS);
     if (pick === 'Restart') await this.restartNow('restart after crash');
     else if (pick === 'Show Logs') this.log.show();
   }
@@ -288,6 +311,7 @@ export class ServerManager implements vscode.Disposable {
   /** workspace/executeCommand on the server. Starts the server first if needed. */
   async executeCommand(command: string, args: unknown[]): Promise<unknown> {
     await this.ensureStarted();
+    await this.settled();
     const client = this.client;
     if (!client || this.state !== 'ready') {
       const pick = await vscode.window.showErrorMessage(

@@ -92,15 +92,12 @@ describe('protocol: the real torchbolt language server', { timeout: RUN_TIMEOUT_
   function waitForEvent(pred: (e: RunEventParams) => boolean, ms: number, what: string): Promise<RunEventParams> {
     return withTimeout(
       new Promise<RunEventParams>((resolve) => {
-        const check = () => {
+        const check = (): void => {
           const hit = events.find(pred);
-          if (hit) {
-            resolve(hit);
-            return true;
-          }
-          return false;
+          if (hit) resolve(hit);
+          else eventWaiters.push(check); // waiters are one-shot: wait for the next event again
         };
-        if (!check()) eventWaiters.push(() => void check());
+        check();
       }),
       ms,
       what,

@@ -88,6 +88,11 @@ class WorkspaceIndex:
         self._kind_cache: dict[tuple[str, str], str | None] = {}
         self.generation = 0
         self.ready = threading.Event()  # set when the initial scan finished
+        self._cancelled = threading.Event()
+
+    def cancel_scan(self) -> None:
+        """Stop a running scan after the current file (at shutdown, so the process can exit at once)."""
+        self._cancelled.set()
 
     # ----------------------------------------------------------------------------------- listeners
     def add_listener(self, listener: Listener) -> None:
@@ -109,6 +114,8 @@ class WorkspaceIndex:
         """Index every Python file under the roots (blocking; run it in a worker thread)."""
         changed: set[str] = set()
         for path in iter_python_files(self.roots):
+            if self._cancelled.is_set():
+                break
             if self.update_from_disk(path, notify=False):
                 changed.add(path)
         self.ready.set()

@@ -139,15 +139,15 @@ def test_extract_facts():
     assert trainer.keyword("max_epochs").value == 3 and trainer.has_star_kwargs
     assert not trainer.keyword("callbacks").has_literal
     span = trainer.keyword("max_epochs").name_span
-    line = FACTS_SRC.lstrip("\n").splitlines()[span.line] if False else FACTS_SRC.splitlines()[span.line]
+    line = FACTS_SRC.splitlines()[span.line]
     assert line[span.col:span.end_col] == "max_epochs"
 
 
 def test_facts_columns_in_utf16_and_utf8():
     src = 'import lightning as L\nx = "😀"; t = L.Trainer(max_epochs=1)\n'
-    for encoding, col in (("utf-16", 16), ("utf-8", 18), ("utf-32", 15)):
+    for encoding, col in (("utf-16", 24), ("utf-8", 26), ("utf-32", 23)):
         facts = extract_facts(ast.parse(src), src, encoding=encoding)
-        assert facts.calls[0].keyword("max_epochs").name_span.col == col + 10
+        assert facts.calls[0].keyword("max_epochs").name_span.col == col
 
 
 # ----------------------------------------------------------------------------------- cursor context
@@ -246,7 +246,8 @@ def test_incremental_tree_equals_full_parse(edits):
     ("x = L.Trainer(max_epochs=3, acc\nprint(1)\n", True),
     ("def f(:\n", True),
     ("\x00\x01", False),
-    ("(" * 200 + "\n", False),
+    ("(" * 200 + "\n", True),  # the offending line becomes `pass`
+    ("x = (\n" * 3 + "\x00", False),
 ])
 def test_parse_ast_repair(text, parses):
     assert (parse_ast(text) is not None) is parses
@@ -328,7 +329,7 @@ def test_iter_python_files_skips(tmp_path):
 @pytest.mark.parametrize(("profile", "snippets", "pull", "inlay"), [
     ("visual-studio-code", True, False, False),
     ("neovim@v0.11", True, True, True),
-    ("neovim@v0.7", True, False, False),
+    ("neovim@v0.7", False, False, False),
 ])
 def test_client_context_from_profiles(profile, snippets, pull, inlay):
     ctx = build_context(types.InitializeParams(capabilities=client_capabilities(profile), root_uri="file:///w"))

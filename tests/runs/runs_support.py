@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -155,6 +155,7 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool =
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     config = ClientServerConfig(server_command=[PYTHON, "-m", "torchbolt_lsp"], server_env=env)
     client = await config.start()
+    _fix_code_action_parsing(client)
     session = Session(client, root)
 
     @client.feature("torchbolt/runEvent")
@@ -191,6 +192,19 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool =
     finally:
         await client.shutdown_session()
         await client.stop()
+
+
+def _fix_code_action_parsing(client: LanguageClient) -> None:
+    """lsprotocol 2025.0.0's client-side hook parses every CodeAction that carries a `command` as a bare
+    Command (it only checks the key, not that its value is a string, as VS Code does); use the spec's rule."""
+    converter = client.protocol._converter
+
+    def hook(obj: Any, _: type) -> types.Command | types.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], hook)  # noqa: UP007
 
 
 def _wrap(client: LanguageClient, method: str, session: Session) -> None:

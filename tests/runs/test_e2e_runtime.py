@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import textwrap
 import urllib.request
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 from runs_support import MODEL, lsp_session, write_workspace
-
 from torchbolt_lsp.runs import format as fmt
 
 pytestmark = pytest.mark.slow
@@ -18,6 +18,19 @@ pytestmark = pytest.mark.slow
 
 def _hint_labels(hints: list[types.InlayHint] | None) -> list[str]:
     return [h.label if isinstance(h.label, str) else "".join(p.value for p in h.label) for h in hints or []]
+
+
+async def _run_diagnostics(s, uri: str) -> list[types.Diagnostic]:
+    """The run-failure diagnostics of a document, pulled like the client does (neovim 0.11 pulls)."""
+    report = await s.client.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+    return [d for d in report.items if d.source == "torchbolt run"]
+
+
+async def _ended(s, run_id: str) -> None:
+    await s.wait_for(lambda: s.events_of(run_id, "finished") or s.events_of(run_id, "failed"), timeout=180)
+    await s.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd) for t, rs in s.client.progress_reports.items()
+                                 if run_id in str(t) for r in rs), timeout=30)
 
 
 async def _all_hints(s, uri: str) -> list[str]:
@@ -109,10 +122,10 @@ async def test_failing_fit_puts_a_diagnostic_at_the_raising_line(tmp_path: Path)
     async with lsp_session(root) as s:
         uri = await s.open()
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
-        await s.wait_for(lambda: s.client.diagnostics.get(uri), timeout=180)
+        await _ended(s, result["runId"])
         failed = s.events_of(result["runId"], "failed")[0]
         assert failed["error_type"] == "ValueError" and failed["phase"] == "run"
-        (diag,) = [d for d in s.client.diagnostics[uri] if d.source == "torchbolt run"]
+        (diag,) = await _run_diagnostics(s, uri)
         assert diag.range.start.line == raising
         assert diag.message == "ValueError: loss went sideways (during the run)"
         assert diag.severity == types.DiagnosticSeverity.Error
@@ -121,8 +134,9 @@ async def test_failing_fit_puts_a_diagnostic_at_the_raising_line(tmp_path: Path)
         # the next run of the target clears it
         (root / "model.py").write_text(MODEL)
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
-        await s.wait_for(lambda: not [d for d in s.client.diagnostics.get(uri, ()) if d.source == "torchbolt run"])
-        await s.wait_for(lambda: s.events_of(result["runId"], "finished"), timeout=180)
+        assert await _run_diagnostics(s, uri) == []
+        await _ended(s, result["runId"])
+        assert s.events_of(result["runId"], "finished")
 
 
 async def test_failures_before_training_are_reported_the_same_way(tmp_path: Path) -> None:
@@ -131,10 +145,10 @@ async def test_failures_before_training_are_reported_the_same_way(tmp_path: Path
     async with lsp_session(root) as s:
         uri = await s.open()
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
-        await s.wait_for(lambda: s.client.diagnostics.get(uri), timeout=120)
+        await _ended(s, result["runId"])
         failed = s.events_of(result["runId"], "failed")[0]
         assert failed["phase"] == "setup" and failed["error_type"] == "ModuleNotFoundError"
-        (diag,) = [d for d in s.client.diagnostics[uri] if d.source == "torchbolt run"]
+        (diag,) = await _run_diagnostics(s, uri)
         assert diag.range.start.line == 0 and "before training started" in diag.message
 
     # a bad Trainer argument value from pyproject.toml: shown at the class and at the setting
@@ -143,11 +157,11 @@ async def test_failures_before_training_are_reported_the_same_way(tmp_path: Path
     async with lsp_session(root) as s:
         uri = await s.open()
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
-        await s.wait_for(lambda: s.client.diagnostics.get(uri) and s.client.diagnostics.get(pyproject_uri),
-                         timeout=120)
-        (diag,) = s.client.diagnostics[uri]
+        await _ended(s, result["runId"])
+        (diag,) = await _run_diagnostics(s, uri)
         class_line = next(i for i, t in enumerate(MODEL.splitlines()) if t.startswith("class LitModel"))
         assert diag.range.start.line == class_line and "invalid accelerator" in diag.message
+        await s.wait_for(lambda: s.client.diagnostics.get(pyproject_uri))  # not a pulled document: pushed
         (setting,) = s.client.diagnostics[pyproject_uri]
         toml_line = (root / "pyproject.toml").read_text().splitlines()[setting.range.start.line]
         assert toml_line.startswith("accelerator")
@@ -173,3 +187,25 @@ async def test_tensorboard_starts_on_loopback_and_is_shown(tmp_path: Path) -> No
     # stopped with the server
     with pytest.raises(OSError):
         await asyncio.get_running_loop().run_in_executor(None, get)
+
+
+async def test_a_script_trainer_fit_call_runs_with_events(tmp_path: Path) -> None:
+    script = MODEL + textwrap.dedent('''
+
+        if __name__ == "__main__":
+            trainer = pl.Trainer(max_epochs=1, enable_progress_bar=False, enable_model_summary=False, logger=False)
+            trainer.fit(LitModel())
+        ''')
+    root = write_workspace(tmp_path / "ws", model=script)
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        lenses = await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        (run_lens,) = [lens for lens in lenses if lens.command.title == "▶ Run model.py"]
+        fit_line = next(i for i, t in enumerate(script.splitlines()) if "trainer.fit(" in t)
+        assert run_lens.range.start.line == fit_line
+        result = await s.command(run_lens.command.command, run_lens.command.arguments[0])
+        await _ended(s, result["runId"])
+        assert result["command"][1:] == [str(root / "model.py")]
+        finished = s.events_of(result["runId"], "finished")
+        assert finished and finished[0]["status"] == "success" and finished[0]["global_step"] == 8

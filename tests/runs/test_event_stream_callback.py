@@ -8,7 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from torchbolt import events as ev
 from torchbolt.callbacks.event_stream import EventStreamCallback, report_failure
 

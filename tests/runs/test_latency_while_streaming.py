@@ -30,6 +30,9 @@ async def test_completion_latency_stays_bounded_during_an_event_flood(tmp_path: 
             await s.client.text_document_completion_async(params)
             latencies.append(time.perf_counter() - start)
         await s.wait_for(lambda: s.events_of(run_id, "finished"), timeout=60)
+        # the progress ends once the child exited and its event log was closed
+        await s.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd)
+                                     for rs in s.client.progress_reports.values() for r in rs))
         stored = (root / ".torchbolt" / "runs" / run_id / "events.jsonl").read_bytes().count(b"\n")
     assert stored == 1 + 2 + 20_000 + 2 + 2 + 1  # nothing was dropped
     assert len(latencies) >= 20

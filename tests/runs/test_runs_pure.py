@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from torchbolt import events as ev
 from torchbolt_lsp.analysis.facts import extract_facts
 from torchbolt_lsp.runs import format as fmt

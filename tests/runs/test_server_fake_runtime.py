@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from lsprotocol import types
-
 from runs_support import fake_interpreter, lsp_session, write_workspace
 
 
@@ -155,3 +154,32 @@ async def test_clients_without_inlay_hints_get_the_values_as_code_lenses(tmp_pat
             types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
         assert any(lens.command.title.startswith("val_loss 0.25") for lens in lenses)
         assert s.hint_refreshes == 0  # the client has no inlay hints: nothing is sent for them
+
+
+async def test_run_actions_are_code_actions_and_datamodule_lens_runs_the_module(tmp_path: Path, monkeypatch) -> None:
+    model = (MODEL_WITH_DATA := (
+        "import torchbolt as pl\n\n\nclass Digits(pl.LightningDataModule):\n    def train_dataloader(self):\n"
+        "        return []\n\n\nclass Net(pl.LightningModule):\n    def training_step(self, batch, batch_idx):\n"
+        "        self.log('loss', 1.0)\n        return None\n"))
+    assert MODEL_WITH_DATA
+    root = write_workspace(tmp_path / "ws", model=model)
+    monkeypatch.setenv("FAKE_STEPS", "3")
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+        uri = await s.open()
+        actions = await s.client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(types.Position(10, 8), types.Position(10, 8)),
+            context=types.CodeActionContext(diagnostics=[], only=["source.torchbolt"])))
+        assert [(a.title, a.kind) for a in actions] == [
+            ("Fit Net", "source.torchbolt.fit"), ("Validate Net", "source.torchbolt.validate"),
+            ("Test Net", "source.torchbolt.test"), ("Open TensorBoard", "source.torchbolt.tensorboard")]
+        lenses = await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        (dm_lens,) = [lens for lens in lenses if lens.range.start.line == 3 and "data" in lens.command.title]
+        result = await s.command(dm_lens.command.command, dm_lens.command.arguments[0])
+        # the DataModule's lens fits the file's only LightningModule on it
+        assert result["target"].endswith("model.py::Net")
+        assert result["command"][4:7] == ["model.py::Net", "--data", "model.py::Digits"]
+        await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
+        # the child's output reached the client's log
+        await s.wait_for(lambda: any("fake runtime started" in m.message for m in s.client.log_messages))

@@ -39,8 +39,8 @@ CHILD = textwrap.dedent(
         def training_step(self, batch, batch_idx):
             note("step_start", step=self.global_step)
             if self.global_step == 2:
-                print("READY", flush=True)
-            time.sleep(step_seconds)
+                print("READY", flush=True)  # the parent signals while this step sleeps
+                time.sleep(step_seconds)
             loss = self.layer(batch).sum()
             note("step_end", step=self.global_step)
             return loss
@@ -76,7 +76,7 @@ CHILD = textwrap.dedent(
 
     trainer = torchbolt.Trainer(
         default_root_dir=root, max_epochs=1, logger=[Recorder()], enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
+        enable_model_summary=False, num_sanity_val_steps=0,
         callbacks=[Hooks(), OnExceptionCheckpoint(root, filename="interrupted")],
     )
     trainer.fit(Slow(), datamodule=Data())
@@ -105,7 +105,7 @@ def _run_until_ready(tmp_path: pathlib.Path, step_seconds: float) -> subprocess.
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_after_current_step_and_cleans_up(tmp_path: pathlib.Path, sig: int, code: int) -> None:
-    proc = _run_until_ready(tmp_path, step_seconds=0.3)
+    proc = _run_until_ready(tmp_path, step_seconds=1.0)
     proc.send_signal(sig)  # arrives while step 2 sleeps
     _, err = proc.communicate(timeout=120)
     # KeyboardInterrupt escaping Python ends the process by SIGINT (-2); SystemExit(143) for SIGTERM

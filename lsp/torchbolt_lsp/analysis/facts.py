@@ -9,6 +9,7 @@ workspace index can answer navigation requests for files that are not open.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from torchbolt import catalog
 
 from .names import KIND_OF_BASE, bindings_from_ast, canonical, dotted_name, module_package, qualify
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "<not a literal>"})()
 
 
@@ -185,8 +187,21 @@ class _Lines:
     """Converts ast (1-based line, UTF-8 byte column) to LSP (line, column in `encoding`)."""
 
     def __init__(self, text: str, encoding: str) -> None:
-        self.lines = text.splitlines()
+        # split like the tokenizer does (not str.splitlines, which also breaks at \x0c, \x1c, \u2028...)
+        self.lines = _LINE_BREAK.split(text)
         self.encoding = encoding
+
+    def segment(self, node: ast.AST) -> str:
+        """Source text of a node (ast.get_source_segment re-splits the whole file on every call)."""
+        lineno, end_lineno = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        col, end_col = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if None in (lineno, end_lineno, col, end_col) or not 1 <= lineno <= end_lineno <= len(self.lines):
+            return ""
+        raw = [line.encode("utf-8", "surrogatepass") for line in self.lines[lineno - 1:end_lineno]]
+        if len(raw) == 1:
+            return raw[0][col:end_col].decode("utf-8", "replace")
+        raw[0], raw[-1] = raw[0][col:], raw[-1][:end_col]
+        return b"\n".join(raw).decode("utf-8", "replace")
 
     def col(self, lineno: int, byte_col: int) -> int:
         if not 1 <= lineno <= len(self.lines):
@@ -230,7 +245,7 @@ def extract_facts(tree: ast.Module | None, text: str, path: str = "", module_nam
     if tree is None:
         return FileFacts(path, module_name, package, {}, parsed=False)
     bindings = bindings_from_ast(tree, package)
-    visitor = _Visitor(bindings, _Lines(text, encoding), text)
+    visitor = _Visitor(dict(bindings), _Lines(text, encoding), text, package)
     visitor.visit(tree)
     # L2 (lint): classes passed to Trainer.fit, for the "no training_step" rule (TB102)
     from ..lint.facts import fitted_classes
@@ -262,8 +277,9 @@ def _str_const(node: ast.AST | None) -> str | None:
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, bindings: dict[str, str], lines: _Lines, text: str) -> None:
+    def __init__(self, bindings: dict[str, str], lines: _Lines, text: str, package: str = "") -> None:
         self.bindings = bindings
+        self.package = package
         self.lines = lines
         self.text = text
         self.classes: list[ClassFacts] = []
@@ -333,6 +349,13 @@ class _Visitor(ast.NodeVisitor):
                         self._class_state[-1]["auto"] = value
         self.generic_visit(node)
 
+    def visit_Import(self, node: ast.Import) -> None:
+        # imports inside functions (`def main(): import lightning as L`) bind for the code after them
+        self.bindings.update(bindings_from_ast(ast.Module(body=[node], type_ignores=[])))
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self.bindings.update(bindings_from_ast(ast.Module(body=[node], type_ignores=[]), self.package))
+
     # ------------------------------------------------------------------------------------ calls
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -381,19 +404,19 @@ class _Visitor(ast.NodeVisitor):
             arg = node.args[0] if node.args else self._kw(node, "name")
             if arg is None:
                 return
-            names.append((_str_const(arg), ast.get_source_segment(self.text, arg) or "?", arg))
+            names.append((_str_const(arg), self.lines.segment(arg) or "?", arg))
         else:
             arg = node.args[0] if node.args else self._kw(node, "dictionary")
             if isinstance(arg, ast.Dict):
                 for key in arg.keys:
                     if key is not None:
-                        names.append((_str_const(key), ast.get_source_segment(self.text, key) or "?", key))
+                        names.append((_str_const(key), self.lines.segment(key) or "?", key))
             elif isinstance(arg, ast.Call) and dotted_name(arg.func) == "dict":
                 for kw in arg.keywords:
                     if kw.arg:
                         names.append((kw.arg, kw.arg, kw))
             elif arg is not None:
-                names.append((None, ast.get_source_segment(self.text, arg) or "?", arg))
+                names.append((None, self.lines.segment(arg) or "?", arg))
         for name, source, at in names:
             if name is None:
                 produced: tuple[str, ...] = ()
@@ -414,7 +437,7 @@ class _Visitor(ast.NodeVisitor):
             kspan = self.lines.span(kw)
             name_span = Span(kspan.line, kspan.col, kspan.line, kspan.col + len(kw.arg))
             keywords.append(KeywordFacts(kw.arg, name_span, value_span,
-                                         ast.get_source_segment(self.text, kw.value) or "", _literal(kw.value)))
+                                         self.lines.segment(kw.value) or "", _literal(kw.value)))
         call = CallFacts(name, source, self.lines.span(node), self.lines.span(node.func), tuple(keywords),
                          tuple(self.lines.span(a) for a in node.args),
                          any(k.arg is None for k in node.keywords), self._class_name, self._method)

@@ -65,10 +65,30 @@ def absolute_module(module: str | None, level: int, package: str) -> str | None:
     return ".".join(base) or None
 
 
-def bindings_from_ast(tree: ast.AST, package: str = "") -> dict[str, str]:
-    """Local name -> qualified name for every import in the module (any depth; later imports win)."""
+def _import_statements(tree: ast.AST) -> list[ast.stmt]:
+    """Imports at module level, also inside if / try / with blocks (not inside functions)."""
+    out: list[ast.stmt] = []
+    todo = list(getattr(tree, "body", [tree]))
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.append(node)
+        elif isinstance(node, (ast.If, ast.Try, ast.With)) or type(node).__name__ == "TryStar":
+            for field in ("body", "orelse", "finalbody"):
+                todo.extend(getattr(node, field, []))
+            for handler in getattr(node, "handlers", []):
+                todo.extend(handler.body)
+    return out
+
+
+def bindings_from_ast(tree: ast.AST, package: str = "", nested: bool = False) -> dict[str, str]:
+    """Local name -> qualified name for the module's imports (later imports win).
+
+    Module-level imports (including those under if / try / with) by default; `nested=True` also reads
+    imports inside functions and classes (slower: walks the whole tree).
+    """
     out: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in (ast.walk(tree) if nested else _import_statements(tree)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:

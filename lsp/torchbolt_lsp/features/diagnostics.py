@@ -24,6 +24,7 @@ from ..lint import config as lint_config
 from ..lint.facts import FileFacts
 from ..lint.index_bridge import project_from_index, translate
 from ..lint.model import Finding
+from ..lint.worker import BrokenProcessPool, LintPool, lint_job
 
 if TYPE_CHECKING:
     from ..server import DocumentEvent, TorchboltServer
@@ -62,6 +63,7 @@ class LintState:
     generation: int = 0  # bumped when cross-file facts change
     facts: dict[str, FileFacts] = field(default_factory=dict)  # lint view of each indexed path
     published: int = 0  # publishDiagnostics sent (tests and the benchmark read it)
+    pool: LintPool = field(default_factory=LintPool)
     # Diagnostics of other features merged into every answer (L3: run failures): fn(uri) -> diagnostics.
     extra: list[Any] = field(default_factory=list)
     extra_generation: int = 0  # bumped when an extra provider's diagnostics change (pull result ids)
@@ -143,18 +145,32 @@ def effective_config(root_paths: tuple[str, ...], select: tuple[str, ...], ignor
 # --------------------------------------------------------------------------------------------------
 # Linting documents
 # --------------------------------------------------------------------------------------------------
-def lint_text(ls: TorchboltServer, state: LintState, uri: str, version: int, text: str) -> Linted | None:
-    """Lint one text against the workspace index (runs in a worker thread). None when it does not parse."""
-    path = ls.path_of(uri)
-    project = project_from_index(ls.index)
-    result = lint_source(text, path, project, state.config)
-    if not result.parsed:
-        return None
+def to_linted(ls: TorchboltServer, state: LintState, version: int, generation: int, text: str,
+              findings: list[Finding]) -> Linted:
+    """Cache entry with LSP diagnostics for findings computed on `text`."""
     pos = Positions(text, ls.context.position_encoding)
-    diagnostics = [to_diagnostic(f, pos) for f in result.findings]
+    diagnostics = [to_diagnostic(f, pos) for f in findings]
+    digest = abs(hash(tuple((f.code, f.line, f.col, f.end_line, f.end_col, f.message) for f in findings)))
+    return Linted(version, generation, findings, diagnostics, f"{version}:{generation}:{digest}", text)
+
+
+async def lint_off_loop(ls: TorchboltServer, state: LintState, uri: str, version: int, text: str
+                        ) -> Linted | None:
+    """Lint in the worker process (thread pool when unavailable); None when the text does not parse."""
+    loop = asyncio.get_running_loop()
     generation = state.generation
-    result_id = f"{version}:{generation}:{abs(hash(tuple((f.code, f.line, f.col, f.message) for f in result.findings)))}"
-    return Linted(version, generation, result.findings, diagnostics, result_id, text)
+    files = project_from_index(ls.index).files
+    executor = state.pool.executor(ls.thread_pool)
+    try:
+        parsed, findings = await loop.run_in_executor(executor, lint_job, text, ls.path_of(uri), files,
+                                                      state.config)
+    except BrokenProcessPool:
+        state.pool.broken()
+        parsed, findings = await loop.run_in_executor(ls.thread_pool, lint_job, text, ls.path_of(uri), files,
+                                                      state.config)
+    if not parsed:
+        return None
+    return to_linted(ls, state, version, generation, text, findings)
 
 
 def current(ls: TorchboltServer, state: LintState, uri: str) -> Linted | None:
@@ -177,8 +193,7 @@ async def ensure_linted(ls: TorchboltServer, state: LintState, uri: str) -> Lint
     if doc is None:
         return None
     snap = doc.snapshot()
-    loop = asyncio.get_running_loop()
-    linted = await loop.run_in_executor(ls.thread_pool, lint_text, ls, state, snap.uri, snap.version, snap.text)
+    linted = await lint_off_loop(ls, state, snap.uri, snap.version, snap.text)
     if linted is None:
         # syntax error while typing: keep the last good diagnostics (re-stamped so pulls stay consistent)
         old = state.results.get(uri)
@@ -232,8 +247,7 @@ async def _lint_and_publish(ls: TorchboltServer, state: LintState, uri: str, del
     hit = current(ls, state, uri)
     if hit is not None:
         return  # nothing changed since the last publish
-    loop = asyncio.get_running_loop()
-    linted = await loop.run_in_executor(ls.thread_pool, lint_text, ls, state, uri, snap.version, snap.text)
+    linted = await lint_off_loop(ls, state, uri, snap.version, snap.text)
     doc = ls.document(uri)
     if doc is None or doc.version != snap.version:
         return  # a newer version exists: its own task publishes
@@ -300,6 +314,7 @@ def on_index_change(ls: TorchboltServer, state: LintState, paths: set[str]) -> N
 
 
 def _initialized(ls: TorchboltServer, state: LintState) -> None:
+    state.pool.start()
     cfg, error = effective_config(ls.context.root_paths, ls.context.settings.lint.select,
                                   ls.context.settings.lint.ignore)
     state.config = cfg
@@ -343,6 +358,7 @@ def register(server: TorchboltServer) -> None:
     server.lint_state = state  # type: ignore[attr-defined]  # read by features/code_actions.py
     server.document_listeners.append(lambda ls, event: on_document(ls, state, event))
     server.initialized_hooks.append(lambda ls: _initialized(ls, state))
+    server.shutdown_hooks.append(lambda ls: state.pool.shutdown())
 
     @server.feature(types.TEXT_DOCUMENT_DIAGNOSTIC, types.DiagnosticOptions(
         identifier=SOURCE, inter_file_dependencies=True, workspace_diagnostics=True))

@@ -88,8 +88,8 @@ def register(server: TorchboltServer) -> None:
 def run_code_actions(ls: TorchboltServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     """Fit / Validate / Test / Stop / TensorBoard for the run target enclosing the range (the code-actions
     feature merges these into its answer)."""
-    only = params.context.only
-    if only and not any(str(k).startswith("source") for k in only):
+    only = [str(getattr(k, "value", k)) for k in (params.context.only or ())]
+    if only and not any(k.startswith("source") for k in only):
         return []
     manager = manager_for(ls)
     try:
@@ -116,7 +116,7 @@ def run_code_actions(ls: TorchboltServer, params: types.CodeActionParams) -> lis
                                     command=types.Command(title="TensorBoard", command="torchbolt.openTensorBoard",
                                                           arguments=[{"uri": params.text_document.uri}])))
     if only:
-        actions = [a for a in actions if any(str(a.kind).startswith(str(k)) for k in only)]
+        actions = [a for a in actions if any(str(a.kind).startswith(k) for k in only)]
     return actions
 
 

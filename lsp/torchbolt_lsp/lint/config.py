@@ -1,9 +1,9 @@
 """Which rules run where: `[tool.torchbolt.lint]` in pyproject.toml, editor settings, command-line flags.
 
 Codes are selected by prefix (`TB1` selects every hooks rule, `TB101` one rule, `TB`/`ALL` everything).
-A code runs when the longest matching prefix among `select` is at least as long as the longest
-matching prefix among `ignore` (ruff's rule), so `select = ["TB1"], ignore = ["TB103"]` works, and
-so does `ignore = ["TB1"], select = ["TB101"]`.
+A code runs when the longest matching prefix among `select` is longer than the longest matching
+prefix among `ignore` (the more specific entry wins; on a tie, ignore wins), so
+`select = ["TB1"], ignore = ["TB103"]` works, and so does `ignore = ["TB1"], select = ["TB101"]`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class LintConfig:
         """Whether `code` is reported for a file at `path`."""
         sel = max((len(p) for p in self.select if code.startswith(p)), default=-1)
         ign = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
-        if sel < 0 or ign > sel:
+        if sel < 0 or ign >= sel:
             return False
         if path and self.per_file_ignores:
             rel = self._relative(path)

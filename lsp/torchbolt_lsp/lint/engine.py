@@ -51,6 +51,8 @@ class Context:
     facts: F.FileFacts
     findings: list[Finding] = field(default_factory=list)
     _resolved: dict[int, F.Resolved] = field(default_factory=dict)
+    _names: dict[int, str | None] = field(default_factory=dict)
+    _by_class: dict[int, list[F.CallSite]] | None = None
     _enabled: Callable[[str], bool] = lambda code: True
 
     # ---- names ----
@@ -59,6 +61,12 @@ class Context:
 
     def lightning_name(self, expr: ast.expr) -> str | None:
         """The last name component when `expr` refers to a Lightning/torchbolt object, else None."""
+        key = id(expr)
+        if key not in self._names:
+            self._names[key] = self._lightning_name(expr)
+        return self._names[key]
+
+    def _lightning_name(self, expr: ast.expr) -> str | None:
         q = self.qualify(expr)
         if F.is_lightning(q):
             return q.split(".")[-1] if q else None
@@ -82,6 +90,16 @@ class Context:
             res = self.resolved(cls)
             if res.kind in kinds:
                 yield cls, res
+
+    def calls_in(self, cls: F.ClassNode) -> list[F.CallSite]:
+        """The calls inside one class (grouped once per file)."""
+        if self._by_class is None:
+            groups: dict[int, list[F.CallSite]] = {}
+            for site in self.scan.calls:
+                if site.cls is not None:
+                    groups.setdefault(id(site.cls), []).append(site)
+            self._by_class = groups
+        return self._by_class.get(id(cls), [])
 
     def class_kind(self, cls: F.ClassNode | None) -> str | None:
         return self.resolved(cls).kind if cls is not None else None
@@ -141,9 +159,8 @@ def parse(source: str, path: str) -> ast.Module:
 def analyse(source: str, path: str) -> tuple[ast.Module, dict[str, str], bool, F.Scan, F.FileFacts]:
     """Parse and scan a file: the pieces both the facts (for the index) and the rules need."""
     tree = parse(source, path)
-    imports, star = F.import_map(tree)
     sc = F.scan(tree)
-    return tree, imports, star, sc, F.file_facts(path, tree, sc, imports)
+    return tree, sc.imports, sc.star_lightning, sc, F.file_facts(path, tree, sc, sc.imports)
 
 
 def file_facts_of(source: str, path: str) -> F.FileFacts | None:

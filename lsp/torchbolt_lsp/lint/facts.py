@@ -22,35 +22,6 @@ BASE_KINDS = {"LightningModule": "module", "LightningDataModule": "datamodule", 
 # --------------------------------------------------------------------------------------------------
 # Imports
 # --------------------------------------------------------------------------------------------------
-def import_map(tree: ast.Module) -> tuple[dict[str, str], bool]:
-    """Local name -> qualified name for every import in the file, and whether a Lightning `*` import exists.
-
-    Imports anywhere in the file count (people import inside functions); later ones win.
-    """
-    names: dict[str, str] = {}
-    star = False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    names[alias.asname] = alias.name
-                else:
-                    root = alias.name.split(".")[0]
-                    names[root] = root
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:
-                if alias.name == "*":
-                    star = star or node.module.split(".")[0] in LIGHTNING_ROOTS
-                else:
-                    names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        elif isinstance(node, ast.ImportFrom) and node.level > 0:
-            # relative imports refer to workspace modules; keep the bare name for the project lookup
-            for alias in node.names:
-                if alias.name != "*":
-                    names[alias.asname or alias.name] = f".{node.module or ''}.{alias.name}".replace("..", ".")
-    return names, star
-
-
 def dotted(expr: ast.expr) -> str | None:
     """`a.b.c` for a Name/Attribute chain, else None."""
     parts: list[str] = []
@@ -113,60 +84,105 @@ class Scan:
     calls: list[CallSite] = field(default_factory=list)
     withs: list[tuple[ast.With | ast.AsyncWith, ClassNode | None, ast.AST | None]] = field(default_factory=list)
     fit_args: list[tuple[ast.expr, dict[str, str]]] = field(default_factory=list)  # first arg of .fit(), binds
+    imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
+    star_lightning: bool = False  # `from lightning.pytorch import *`
+    assigned_to: dict[int, str] = field(default_factory=dict)  # id(call) -> name in `name = call(...)`
+    manual_classes: set[int] = field(default_factory=set)  # id(ClassDef) setting self.automatic_optimization=False
+
+
+#: Node types that can hold nothing the rules look for (leaves, operators, contexts): never descended into.
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Name, ast.Constant)
+
+
+def _record_import(node: ast.Import | ast.ImportFrom, out: Scan) -> None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                out.imports[alias.asname] = alias.name
+            else:
+                root = alias.name.split(".")[0]
+                out.imports[root] = root
+    elif node.level == 0 and node.module:
+        for alias in node.names:
+            if alias.name == "*":
+                out.star_lightning = out.star_lightning or node.module.split(".")[0] in LIGHTNING_ROOTS
+            else:
+                out.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    else:  # relative: a workspace module; keep the bare name for the project lookup
+        for alias in node.names:
+            if alias.name != "*":
+                out.imports[alias.asname or alias.name] = f".{node.module or ''}.{alias.name}".replace("..", ".")
 
 
 def scan(tree: ast.Module) -> Scan:
-    """Walk the module once, keeping each node's enclosing class and class method."""
-    out = Scan()
-    # variable name -> class name it was bound to by `x = ClassName(...)`, per function scope
-    binds_stack: list[dict[str, str]] = [{}]
+    """Walk the module once (iteratively, in source order), keeping each node's class and class method.
 
-    def visit(node: ast.AST, cls: ClassNode | None, method: ast.AST | None, top: ast.stmt | None) -> None:
-        if isinstance(node, ast.ClassDef):
-            info = ClassNode(node, top=top)
+    Imports anywhere in the file are recorded too (people import inside functions; later ones win).
+    """
+    out = Scan()
+    ClassDef, FunctionDef, AsyncFunctionDef, Lambda = ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda
+    Call, Assign, With, AsyncWith, Attribute = ast.Call, ast.Assign, ast.With, ast.AsyncWith, ast.Attribute
+    # (node, class, method, top-level statement, binds of the current scope)
+    stack: list[tuple[ast.AST, ClassNode | None, ast.AST | None, ast.stmt, dict[str, str]]] = []
+    module_binds: dict[str, str] = {}
+    for stmt in reversed(tree.body):
+        stack.append((stmt, None, None, stmt, module_binds))
+    while stack:
+        node, cls, method, top, binds = stack.pop()
+        kind = type(node)
+        if kind is ClassDef:
+            info = ClassNode(node, top=top)  # type: ignore[arg-type]
             out.classes.append(info)
-            for stmt in node.body:
-                if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            for stmt in node.body:  # type: ignore[attr-defined]
+                if isinstance(stmt, FunctionDef | AsyncFunctionDef):
                     info.methods[stmt.name] = stmt
-                elif isinstance(stmt, ast.Assign):
+                elif isinstance(stmt, Assign):
                     for target in stmt.targets:
                         if isinstance(target, ast.Name):
                             info.assigns[target.id] = stmt.value
                 elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
                     info.assigns[stmt.target.id] = stmt.value
-            for child in ast.iter_child_nodes(node):
-                visit(child, info, None, top)
-            return
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            inner_method = method
-            if method is None and cls is not None and not isinstance(node, ast.Lambda):
-                inner_method = node
-            binds_stack.append({})
-            for child in ast.iter_child_nodes(node):
-                visit(child, cls, inner_method, top)
-            binds_stack.pop()
-            return
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            name = dotted(node.value.func)
-            if name:
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        binds_stack[-1][target.id] = name.split(".")[-1]
-        elif isinstance(node, ast.Call):
+            cls, method = info, None
+        elif kind is FunctionDef or kind is AsyncFunctionDef or kind is Lambda:
+            if method is None and cls is not None and kind is not Lambda:
+                method = node
+            binds = {}
+        elif kind is Assign:
+            value = node.value  # type: ignore[attr-defined]
+            if type(value) is Call:
+                name = dotted(value.func)
+                if name:
+                    for target in node.targets:  # type: ignore[attr-defined]
+                        if type(target) is ast.Name:
+                            binds[target.id] = name.split(".")[-1]
+                            out.assigned_to[id(value)] = target.id
+            elif cls is not None and type(value) is ast.Constant and value.value is False:
+                for target in node.targets:  # type: ignore[attr-defined]
+                    if type(target) is Attribute and target.attr == "automatic_optimization" \
+                            and type(target.value) is ast.Name and target.value.id == "self":
+                        out.manual_classes.add(id(cls.node))
+        elif kind is Call:
             out.calls.append(CallSite(node, cls, method))  # type: ignore[arg-type]
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr == "fit":
-                arg = node.args[0] if node.args else next(
-                    (k.value for k in node.keywords if k.arg == "model"), None)
+            func = node.func  # type: ignore[attr-defined]
+            if type(func) is Attribute and func.attr == "fit":
+                arg = node.args[0] if node.args else next(  # type: ignore[attr-defined]
+                    (k.value for k in node.keywords if k.arg == "model"), None)  # type: ignore[attr-defined]
                 if arg is not None:
-                    out.fit_args.append((arg, dict(binds_stack[-1])))
-        elif isinstance(node, ast.With | ast.AsyncWith):
-            out.withs.append((node, cls, method))
-        for child in ast.iter_child_nodes(node):
-            visit(child, cls, method, top)
-
-    for stmt in tree.body:
-        visit(stmt, None, None, stmt)
+                    out.fit_args.append((arg, dict(binds)))
+        elif kind is With or kind is AsyncWith:
+            out.withs.append((node, cls, method))  # type: ignore[arg-type]
+        elif kind is ast.Import or kind is ast.ImportFrom:
+            _record_import(node, out)  # type: ignore[arg-type]
+            continue
+        # children, pushed in reverse so they pop in source order
+        for name in reversed(node._fields):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in reversed(value):
+                    if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                        stack.append((item, cls, method, top, binds))
+            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                stack.append((value, cls, method, top, binds))
     return out
 
 
@@ -233,7 +249,7 @@ def file_facts(path: str, tree: ast.Module, sc: Scan, imports: dict[str, str]) -
     for info in sc.classes:
         bases = tuple(q for q in (qualify(b, imports) for b in info.node.bases) if q)
         classes.append(ClassFacts(info.node.name, path, info.node.lineno, bases, frozenset(info.methods),
-                                  sets_manual_optimization(info)))
+                                  sets_manual_optimization(info, sc)))
     logged: set[str] = set()
     patterns: list[str] = []
     dynamic = False
@@ -267,21 +283,14 @@ def file_facts(path: str, tree: ast.Module, sc: Scan, imports: dict[str, str]) -
     return FileFacts(path, tuple(classes), frozenset(logged), tuple(patterns), dynamic, frozenset(fitted))
 
 
-def sets_manual_optimization(info: ClassNode) -> bool:
+def sets_manual_optimization(info: ClassNode, sc: Scan) -> bool:
     """Whether the class turns automatic optimization off (attribute, `self.` assignment or property)."""
     value = info.assigns.get("automatic_optimization")
     if isinstance(value, ast.Constant) and value.value is False:
         return True
     if "automatic_optimization" in info.methods:
         return True  # a property override: trust the user
-    for method in info.methods.values():
-        for node in ast.walk(method):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is False:
-                for target in node.targets:
-                    if (isinstance(target, ast.Attribute) and target.attr == "automatic_optimization"
-                            and isinstance(target.value, ast.Name) and target.value.id == "self"):
-                        return True
-    return False
+    return id(info.node) in sc.manual_classes
 
 
 @dataclass(frozen=True)

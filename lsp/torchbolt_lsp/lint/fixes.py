@@ -161,7 +161,30 @@ def apply_fixes(source: str, requests: Sequence[tuple[Finding, Fix]]) -> str:
     result = "".join(out_lines)
     if text_edits:
         result = apply_edits(result, text_edits)
+    for module in sorted({f.data["add_import"] for fs in by_region.values() for f in fs if f.data.get("add_import")}):
+        result = add_import(result, module)
     return result
+
+
+def add_import(source: str, module: str) -> str:
+    """`import module` after the module docstring and `from __future__` imports (no-op if present)."""
+    tree = ast.parse(source)
+    if any(isinstance(n, ast.Import) and any(a.name == module and a.asname is None for a in n.names)
+           for n in tree.body):
+        return source
+    after = 0
+    for stmt in tree.body:
+        is_doc = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
+            stmt.value.value, str) and stmt is tree.body[0]
+        if is_doc or (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"):
+            after = stmt.end_lineno or after
+        else:
+            if isinstance(stmt, ast.Import | ast.ImportFrom):
+                after = stmt.lineno - 1  # join the existing import block
+            break
+    lines = source.splitlines(keepends=True)
+    lines.insert(after, f"import {module}\n")
+    return "".join(lines)
 
 
 def _non_overlapping(edits: list[TextEdit]) -> list[TextEdit]:

@@ -110,6 +110,10 @@ class ChildRun:
             pass  # a grandchild kept the write end open: stop waiting for it
         if self._kill_handle is not None:
             self._kill_handle.cancel()
+        # Close the exited child's transport now, not when it is garbage-collected after the loop is gone.
+        transport = getattr(self.proc, "_transport", None)
+        if transport is not None:
+            transport.close()
         return code
 
     def stop(self, grace_s: float | None = None) -> None:

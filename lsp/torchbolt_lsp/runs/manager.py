@@ -491,6 +491,10 @@ class RunManager:
         for run in list(self.active.values()):
             if run.child is not None:
                 run.child.kill()
+            if run.events_file is not None and not run.events_file.closed:
+                run.events_file.close()  # what was received is kept
+            run.record.status = "interrupted" if run.record.active else run.record.status
+            self._save(run)
         self.tensorboards.stop_all()
 
     # ------------------------------------------------------------------------------------------------
@@ -633,10 +637,11 @@ class RunManager:
             rec.ended_at = time.time()
         self._save(run)
         outcome = self._outcome(rec)
+        if rec.status == "failed":  # diagnostics first: when the progress ends, they are in place
+            self._publish_failure(run)
         self._end_progress(run, outcome)
         self.refresh_hints(force=True)
         if rec.status == "failed":
-            self._publish_failure(run)
             self._show(types.MessageType.Error, f"{rec.fn.capitalize()} {rec.label} failed: "
                                                 f"{(rec.failure or {}).get('error_type', 'error')}: "
                                                 f"{(rec.failure or {}).get('message', '')}".rstrip(": "))

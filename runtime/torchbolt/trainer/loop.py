@@ -318,7 +318,10 @@ class Loop:
     def should_check_val_epoch(self) -> bool:
         trainer = self.trainer
         every = trainer.check_val_every_n_epoch
-        return trainer.enable_validation and (every is None or (trainer.current_epoch + 1) % every == 0)
+        # Inside the batch loop this runs after every batch: use the value computed at epoch start
+        # (the sources cannot change mid-epoch) instead of re-inspecting the module each time.
+        enabled = self._val_enabled_epoch if self._epoch_running else trainer.enable_validation
+        return enabled and (every is None or (trainer.current_epoch + 1) % every == 0)
 
     def setup_train_data(self) -> None:
         """Request the training dataloader (at the start, or again when a reload is due)."""
@@ -377,6 +380,7 @@ class Loop:
 
     _iter_fresh = False
     _epoch_running = False
+    _val_enabled_epoch = False
 
     def _next_batch(self) -> Any:
         """The next training batch (StopIteration at the end); tracks whether it is the last one."""
@@ -426,7 +430,11 @@ class Loop:
                 self._batches_done_in_epoch = skip - 1
         else:
             progress.epoch.increment("ready")
+            # per-epoch ("current") counters restart, as in Lightning's checkpoints
             progress.batch.reset_current()
+            progress.scheduler.reset_current()
+            progress.optim.step.reset_current()
+            progress.optim.zero_grad.reset_current()
             self._batches_done_in_epoch = 0
             metrics.activate(results)
             metrics.set_on_step(True)
@@ -437,6 +445,7 @@ class Loop:
         self._iter_fresh = False
         self._epoch_outputs = []
 
+        self._val_enabled_epoch = trainer.enable_validation
         self._epoch_running = True
         try:
             if tail_pending:

@@ -345,6 +345,11 @@ class MetricsHub:
         trainer = self._trainer
         fx = trainer._ctx.fx
         if results is None:
+            if fx in LOG_FORBIDDEN:
+                raise MisconfigurationException(
+                    f"You can't `self.log()` inside `{fx}`: the Trainer does not record metrics there. Log from "
+                    "training_step, validation_step, test_step, or an on_train/validation/test epoch hook."
+                )
             if fx is not None and (fx.startswith("on_predict") or fx == "predict_step"):
                 raise MisconfigurationException(
                     f"You can't `self.log()` inside `{fx}`: predict hooks do not support logging. Return the "

@@ -297,6 +297,13 @@ class Trainer:
             from torchbolt.callbacks.model_summary import ModelSummary
 
             found.append(ModelSummary())
+        # A script run from the editor (L3) streams run events through its own Trainer when the launcher
+        # set TORCHBOLT_EVENTS; the CLI adds the callback itself, so it is never added twice.
+        events_target = os.environ.get("TORCHBOLT_EVENTS")
+        if events_target and not any(type(cb).__name__ == "EventStreamCallback" for cb in found):
+            from torchbolt.callbacks.event_stream import EventStreamCallback
+
+            found.append(EventStreamCallback(events_target))
         return _checkpoints_last(found)
 
     def _init_loggers(self, logger: Any, barebones: bool) -> list[Any]:

@@ -35,7 +35,7 @@ class TypoCallback(Callback):
     def on_train_epoch_ned(self, trainer, pl_module):  # positive (callback hook)
         pass
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_validation_epoch_end(self, trainer, pl_module):  # near miss: a real callback hook
         pass
 
 

@@ -30,6 +30,9 @@ class Sigs(L.LightningModule):
     def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):  # near miss
         pass
 
+    def on_test_batch_start(self, batch, batch_idx, dataloader_idx):  # positive: 1.x required index
+        pass
+
 
 class SigCallback(Callback):
     def setup(self, trainer, pl_module):  # positive: no stage

@@ -9,8 +9,8 @@ class Modes(L.LightningModule):
             out = self(batch)
         return out
 
-    @torch.no_grad()
-    def test_step(self, batch, batch_idx):  # positive (decorator)
+    @torch.no_grad()  # positive (decorator)
+    def test_step(self, batch, batch_idx):
         return self(batch)
 
     def training_step(self, batch, batch_idx):

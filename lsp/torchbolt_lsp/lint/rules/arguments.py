@@ -149,11 +149,7 @@ def _rewrite(ctx: Context, call: ast.Call, kw: ast.keyword, template: str) -> Fi
 
 
 def _assigned_name(ctx: Context, call: ast.Call) -> str | None:
-    for node in ast.walk(ctx.tree):
-        if isinstance(node, ast.Assign) and node.value is call and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name):
-            return node.targets[0].id
-    return None
+    return ctx.scan.assigned_to.get(id(call))
 
 
 @checks(UNKNOWN_KWARG, REMOVED_KWARG, LEGACY_PRECISION, REMOVED_STRATEGY, INVALID_CHOICE, WRONG_TYPE, OUT_OF_RANGE)

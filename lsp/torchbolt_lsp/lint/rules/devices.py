@@ -57,8 +57,8 @@ def check_fixed_device(ctx: Context) -> None:
         call = site.call
         func = call.func
         target = _fix_target(site, kind)
-        span = ctx.span(call)
         if isinstance(func, ast.Attribute) and func.attr == "cuda" and ctx.qualify(func.value) != "torch":
+            span = ctx.span(call)
             if call.args or call.keywords:
                 fixes = []
             elif target == "remove":
@@ -84,6 +84,7 @@ def check_fixed_device(ctx: Context) -> None:
             device = call.args[0] if call.args else next(
                 (k.value for k in call.keywords if k.arg == "device"), None)
             if device is not None and _cuda_literal(ctx, device):
+                span = ctx.span(call)
                 only = len(call.args) + len(call.keywords) == 1
                 if target == "remove" and only:
                     fixes = [Fix("drop_method_call", "Remove .to(...) (the Trainer moves it)", {"span": span})]
@@ -98,6 +99,7 @@ def check_fixed_device(ctx: Context) -> None:
             continue
         for kw in call.keywords:
             if kw.arg == "device" and _cuda_literal(ctx, kw.value):
+                span = ctx.span(call)
                 if target == "remove":
                     fixes = [Fix("drop_keyword", "Remove device= (the Trainer moves the module)",
                                  {"span": span, "keyword": "device"})]

@@ -70,7 +70,8 @@ def check_required_hooks(ctx: Context) -> None:
                        f"`{cls.node.name}` defines training_step but no configure_optimizers, so fit fails "
                        "before the first batch; add configure_optimizers returning an optimizer.",
                        [Fix("add_configure_optimizers", "Add configure_optimizers (Adam over self.parameters())",
-                            {"class_line": cls.node.lineno, "class": cls.node.name})])
+                            {"class_line": cls.node.lineno, "class": cls.node.name,
+                             "add_import": "" if ctx.imports.get("torch") == "torch" else "torch"})])
         if "training_step" not in res.methods and cls.node.name in fitted:
             present = [h for h in (*_EVAL_STEPS, "configure_optimizers") if h in res.methods]
             if present:
@@ -190,6 +191,13 @@ def _signature_problem(name, hook, positional, required, varargs, kw_required, v
         return None
     passed_min = sum(1 for p in params if p.default is None)
     passed_max = len(params)
+    names = [p.name for p in params]
+    if "dataloader_idx" in names and not varargs:
+        at = names.index("dataloader_idx")
+        user_required = positional[:required]
+        if params[at].default is not None and at < len(user_required):
+            return (f"`{name}` requires `{user_required[at].arg}`, but the Trainer passes dataloader_idx only "
+                    f"when there are several dataloaders; give it a default (`{user_required[at].arg}=0`).")
     if required > passed_max:
         return (f"`{name}` requires {_n(required, 'argument')} but the Trainer passes {passed_max} "
                 f"({', '.join(p.name for p in params) or 'none'}); use `{hook.signature(annotated=False)[4:]}`.")

@@ -23,10 +23,10 @@ MANUAL_API = declare(
     Severity.ERROR, fixable=True)
 
 
-def _optimizer_names(fn: ast.AST) -> set[str]:
-    """Local names bound to `self.optimizers()` (or unpacked from it) inside the function."""
+def _optimizer_names(nodes: list[ast.AST]) -> set[str]:
+    """Local names bound to `self.optimizers()` (or unpacked from it) among a function's nodes."""
     names: set[str] = set()
-    for node in ast.walk(fn):
+    for node in nodes:
         if isinstance(node, ast.Assign) and _is_optimizers_call(node.value):
             for target in node.targets:
                 for sub in ast.walk(target):
@@ -63,11 +63,13 @@ def check_optimization_mode(ctx: Context) -> None:
         if not res.manual_optimization:
             auto_off = Fix("disable_automatic_optimization", "Switch to manual optimization "
                            "(self.automatic_optimization = False)", {"class_line": cls.node.lineno})
-            manual_intent = step is not None and any(
-                isinstance(n, ast.Attribute) and n.attr == "manual_backward" for n in ast.walk(step))
+            nodes = list(ast.walk(step)) if step is not None else []
+            manual_intent = any(isinstance(n, ast.Attribute) and n.attr == "manual_backward" for n in nodes)
+            steps_itself = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                               and n.func.attr == "step" for n in nodes)
             if step is not None and not manual_intent:  # with manual_backward, TB302 says it all
-                local = _optimizer_names(step)
-                for node in ast.walk(step):
+                local = _optimizer_names(nodes)
+                for node in nodes:
                     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                         continue
                     attr = node.func.attr
@@ -89,9 +91,7 @@ def check_optimization_mode(ctx: Context) -> None:
                                     {"span": ctx.span(node)}),
                                 Fix("to_manual_optimization", "Switch to manual optimization",
                                     {"class_line": cls.node.lineno, "method": "training_step"})])
-            for site in ctx.scan.calls:
-                if site.cls is not cls:
-                    continue
+            for site in ctx.calls_in(cls):
                 func = site.call.func
                 if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
                         and func.value.id == "self"):
@@ -100,9 +100,7 @@ def check_optimization_mode(ctx: Context) -> None:
                     ctx.report(MANUAL_API, site.call,
                                "self.manual_backward raises under automatic optimization; set "
                                "self.automatic_optimization = False in __init__.", [auto_off])
-                elif func.attr == "optimizers" and site.method is step and step is not None and any(
-                        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step"
-                        for n in ast.walk(step)):
+                elif func.attr == "optimizers" and site.method is step and steps_itself:
                     ctx.report(MANUAL_API, site.call,
                                "training_step steps self.optimizers() itself while automatic optimization is on, "
                                "so every batch is stepped twice; set self.automatic_optimization = False.",

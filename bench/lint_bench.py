@@ -1,0 +1,286 @@
+"""Diagnostics benchmark: editor latency on a 3,000-line file and `torchbolt check` on 200 files.
+
+1. Starts the real server (`python -m torchbolt_lsp`) with a pygls client using the VS Code capability
+   profile (push diagnostics), opens a generated ~3,000-line Lightning file, then makes >= 20 edits.
+   For each edit it measures the time from sending the last didChange to receiving the
+   publishDiagnostics for that version, minus the server's debounce (DEBOUNCE_S). Reports p50/p95.
+   Side by side: the engine alone (`lint_source`) and `ast.parse` on the same text, in this process.
+2. Runs `python -m torchbolt_lsp.lint` (= `torchbolt check`) on 200 generated files, 3 times (median
+   wall time, interpreter start included), next to a baseline that only reads and `ast.parse`s them.
+
+Prints a table against the targets (<= 150 ms p95 after the debounce; <= 3 s for 200 files) and writes
+it into bench/README.md under the "Diagnostics" heading (`--no-write` to skip).
+
+    .venv/bin/python bench/lint_bench.py [--edits 30] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TARGET_P95_MS = 150.0
+TARGET_CHECK_S = 3.0
+
+BLOCK = '''
+class Model{i}(L.LightningModule):
+    """Block {i}: a small classifier with the usual hooks."""
+
+    def __init__(self, lr: float = 1e-3, hidden: int = 64):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+        self.validation_step_outputs = []
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.log("train_loss_{i}", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.validation_step_outputs.append(loss)
+        self.log("val_loss_{i}", loss, prog_bar=True)
+        self.log("val_acc_{i}", (logits.argmax(-1) == y).float().mean())
+
+    def on_validation_epoch_end(self):
+        mean = torch.stack(self.validation_step_outputs).mean()
+        self.log("val_mean_{i}", mean)
+        self.validation_step_outputs.clear()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+        return {{"optimizer": optimizer, "lr_scheduler": {{"scheduler": scheduler, "monitor": "val_loss_{i}"}}}}
+
+
+class Data{i}(L.LightningDataModule):
+    def __init__(self, batch_size: int = 32):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def setup(self, stage: str):
+        self.train_set = TensorDataset(torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,)))
+        self.val_set = TensorDataset(torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,)))
+
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=self.batch_size)
+
+
+def train_{i}():
+    trainer = L.Trainer(max_epochs=3, accelerator="auto", precision="bf16-mixed",
+                        callbacks=[ModelCheckpoint(monitor="val_loss_{i}", mode="min")])
+    trainer.fit(Model{i}(), datamodule=Data{i}())
+'''
+
+HEADER = '''"""Generated benchmark module."""
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+'''
+
+
+def generate(lines: int) -> str:
+    """A Lightning file of about `lines` lines (whole blocks)."""
+    parts = [HEADER]
+    i = 0
+    while sum(p.count("\n") for p in parts) < lines:
+        parts.append(BLOCK.format(i=i))
+        i += 1
+    return "".join(parts)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Editor latency
+# --------------------------------------------------------------------------------------------------
+async def editor_latency(text: str, edits: int) -> tuple[list[float], float]:
+    from lsprotocol import types
+    from pygls.lsp.client import LanguageClient
+    from pytest_lsp import client_capabilities
+
+    sys.path.insert(0, str(ROOT / "lsp"))
+    from torchbolt_lsp.features.diagnostics import DEBOUNCE_S
+
+    client = LanguageClient("lint-bench", "1")
+    waiting: dict[int, asyncio.Future[float]] = {}
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def published(params: types.PublishDiagnosticsParams) -> None:
+        fut = waiting.get(params.version or -1)
+        if fut is not None and not fut.done():
+            fut.set_result(time.perf_counter())
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams) -> None:
+        return None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = root / "big_module.py"
+        path.write_text(text)
+        uri = path.as_uri()
+        await client.start_io(sys.executable, "-m", "torchbolt_lsp")
+        await client.initialize_async(types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"), root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="bench")]))
+        client.initialized(types.InitializedParams())
+        await client.protocol.send_request_async("torchbolt/indexStatus", {})
+        loop = asyncio.get_running_loop()
+        waiting[1] = loop.create_future()
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=uri, language_id="python", version=1, text=text)))
+        await asyncio.wait_for(waiting[1], 60)
+        lines = text.split("\n")
+        latencies = []
+        for n in range(edits):
+            version = n + 2
+            # a realistic keystroke: change one literal in the middle of the file (alternating findings)
+            target = next(i for i, ln in enumerate(lines) if "max_epochs=3" in ln or "max_epoch=3" in ln) \
+                if n == 0 else target  # noqa: F821 - assigned on the first round
+            old = lines[target]
+            new = old.replace("max_epochs=3", "max_epoch=3") if "max_epochs=3" in old else \
+                old.replace("max_epoch=3", "max_epochs=3")
+            lines[target] = new
+            start_col = 0
+            waiting[version] = loop.create_future()
+            sent = time.perf_counter()
+            client.text_document_did_change(types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(line=target, character=start_col),
+                                      end=types.Position(line=target, character=len(old))),
+                    text=new)]))
+            got = await asyncio.wait_for(waiting[version], 60)
+            latencies.append((got - sent - DEBOUNCE_S) * 1000)
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+    return latencies, DEBOUNCE_S
+
+
+def engine_only(text: str, runs: int = 7) -> tuple[float, float]:
+    """Median ms of `lint_source` and of `ast.parse` alone on the same text, side by side."""
+    import ast
+
+    from torchbolt_lsp.lint import lint_source
+
+    lint_source(text, "warmup.py")
+    lint_ms, parse_ms = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        ast.parse(text)
+        parse_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        lint_source(text, "big_module.py")
+        lint_ms.append((time.perf_counter() - t) * 1000)
+    return statistics.median(lint_ms), statistics.median(parse_ms)
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. torchbolt check on 200 files
+# --------------------------------------------------------------------------------------------------
+def check_200(runs: int = 3) -> tuple[float, float, int]:
+    baseline_code = ("import ast, pathlib, sys\n"
+                     "for p in sorted(pathlib.Path(sys.argv[1]).rglob('*.py')):\n"
+                     "    ast.parse(p.read_text())\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for i in range(200):
+            sub = root / f"pkg{i // 20}"
+            sub.mkdir(exist_ok=True)
+            (sub / f"mod_{i}.py").write_text(HEADER + BLOCK.format(i=i))
+        total_lines = sum(p.read_text().count("\n") for p in root.rglob("*.py"))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lsp"), str(ROOT / "runtime")])}
+        check, base = [], []
+        for _ in range(runs):
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "torchbolt_lsp.lint", str(root)], capture_output=True,
+                                  text=True, env=env)
+            check.append(time.perf_counter() - t)
+            if proc.returncode != 0:
+                raise SystemExit(f"torchbolt check failed on generated code:\n{proc.stdout[-2000:]}{proc.stderr}")
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", baseline_code, str(root)], check=True)
+            base.append(time.perf_counter() - t)
+        return statistics.median(check), statistics.median(base), total_lines
+
+
+def write_readme(table: str) -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    section = f"## Diagnostics\n\n{table}\n"
+    pattern = re.compile(r"^## Diagnostics\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _m: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    readme.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edits", type=int, default=30, help="edits to time (>= 20)")
+    parser.add_argument("--lines", type=int, default=3000)
+    parser.add_argument("--no-write", action="store_true", help="do not update bench/README.md")
+    args = parser.parse_args()
+    text = generate(args.lines)
+    n_lines = text.count("\n")
+    latencies, debounce = asyncio.run(editor_latency(text, max(args.edits, 20)))
+    lint_ms, parse_ms = engine_only(text)
+    check_s, base_s, check_lines = check_200()
+    p50, p95 = pct(latencies, 50), pct(latencies, 95)
+    rows = [
+        ("publishDiagnostics after debounce, p50", f"{p50:.0f} ms", "", ""),
+        ("publishDiagnostics after debounce, p95", f"{p95:.0f} ms", f"<= {TARGET_P95_MS:.0f} ms",
+         "ok" if p95 <= TARGET_P95_MS else "MISSED"),
+        ("engine alone (lint_source), median", f"{lint_ms:.0f} ms", "", f"{lint_ms / parse_ms:.1f}x ast.parse"),
+        ("ast.parse alone (baseline), median", f"{parse_ms:.0f} ms", "", ""),
+        ("`torchbolt check` on 200 files, median of 3", f"{check_s:.2f} s", f"<= {TARGET_CHECK_S:.0f} s",
+         "ok" if check_s <= TARGET_CHECK_S else "MISSED"),
+        ("read + ast.parse the same 200 files (baseline)", f"{base_s:.2f} s", "",
+         f"check = {check_s / base_s:.1f}x baseline"),
+    ]
+    head = ("| measurement | value | target | note |\n|---|---:|---|---|\n")
+    body = "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)
+    meta = textwrap.dedent(f"""
+        Command: `.venv/bin/python bench/lint_bench.py` ({len(latencies)} edits on a generated {n_lines}-line file,
+        debounce {debounce * 1000:.0f} ms subtracted; 200 files = {check_lines} lines; {os.cpu_count()} CPUs,
+        Python {sys.version.split()[0]}). Latency is measured at a pygls client over stdio, VS Code profile
+        (push diagnostics).
+    """).strip()
+    table = head + body + "\n" + meta
+    print(table)
+    if not args.no_write:
+        write_readme(table)
+
+
+if __name__ == "__main__":
+    main()

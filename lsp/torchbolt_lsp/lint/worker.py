@@ -1,0 +1,91 @@
+"""Linting in a helper process, so the language server's event loop and threads keep the GIL.
+
+A 3,000-line file costs the engine about one `ast.parse` plus a walk (~100 ms of pure Python); in a
+thread that competes with the server's own work on a 2-core machine. `LintPool` runs it in one
+spawned worker process (no torch; the engine only needs the torch-free catalog) and falls back to
+the calling thread when a process cannot be started or dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from .config import LintConfig
+from .engine import lint_source
+from .facts import FileFacts, Project
+from .model import Finding
+
+log = logging.getLogger(__name__)
+
+
+def lint_job(text: str, path: str, files: Mapping[str, FileFacts], config: LintConfig
+             ) -> tuple[bool, list[Finding]]:
+    """Lint one text against a snapshot of the workspace facts: (parsed, findings). Runs in the worker."""
+    project = Project()
+    project.files.update(files)
+    result = lint_source(text, path, project, config)
+    return result.parsed, result.findings
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the server process is gone (a killed server must not leave workers behind)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _init_worker(parent: int) -> None:
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    from . import rules  # noqa: F401  (declare the rules before the first job)
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+class LintPool:
+    """One lint worker process, started lazily; `executor()` says where a job runs."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._failed = False
+
+    def start(self) -> None:
+        """Start the worker now (the first lint then does not pay the process start)."""
+        if self._pool is not None or self._failed or os.environ.get("TORCHBOLT_LINT_IN_PROCESS") == "1":
+            return
+        try:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(os.getpid(),))
+            self._pool.submit(_warm)
+        except (OSError, RuntimeError) as exc:
+            log.warning("lint worker process unavailable (%s); linting in threads", exc)
+            self._failed = True
+            self._pool = None
+
+    def executor(self, fallback: Executor) -> Executor:
+        return self._pool if self._pool is not None else fallback
+
+    def broken(self) -> None:
+        """The worker died: lint in threads from now on."""
+        log.warning("lint worker process died; linting in threads")
+        self._failed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+__all__ = ["BrokenProcessPool", "LintPool", "lint_job"]

@@ -1,0 +1,17 @@
+import torch
+from lightning.pytorch import LightningModule
+
+
+class Net(LightningModule):
+    """A tiny model."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)  # keep this comment
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch).sum()
+
+
+def unrelated():
+    return 1

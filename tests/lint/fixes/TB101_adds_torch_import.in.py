@@ -1,0 +1,10 @@
+"""A module without a torch import."""
+
+from __future__ import annotations
+
+import lightning as L
+
+
+class Net(L.LightningModule):
+    def training_step(self, batch, batch_idx):
+        return self(batch).sum()
