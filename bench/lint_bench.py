@@ -163,22 +163,21 @@ async def editor_latency(text: str, edits: int) -> tuple[list[float], float]:
         await asyncio.wait_for(waiting[1], 60)
         lines = text.split("\n")
         latencies = []
+        # a realistic keystroke: retype one keyword in the middle of the file (a finding comes and goes)
+        middle = len(lines) // 2
+        target = next(i for i, ln in enumerate(lines) if i >= middle and "max_epochs=3" in ln)
         for n in range(edits):
             version = n + 2
-            # a realistic keystroke: change one literal in the middle of the file (alternating findings)
-            target = next(i for i, ln in enumerate(lines) if "max_epochs=3" in ln or "max_epoch=3" in ln) \
-                if n == 0 else target  # noqa: F821 - assigned on the first round
             old = lines[target]
             new = old.replace("max_epochs=3", "max_epoch=3") if "max_epochs=3" in old else \
                 old.replace("max_epoch=3", "max_epochs=3")
             lines[target] = new
-            start_col = 0
             waiting[version] = loop.create_future()
             sent = time.perf_counter()
             client.text_document_did_change(types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
                 content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(line=target, character=start_col),
+                    range=types.Range(start=types.Position(line=target, character=0),
                                       end=types.Position(line=target, character=len(old))),
                     text=new)]))
             got = await asyncio.wait_for(waiting[version], 60)
@@ -276,7 +275,17 @@ def main() -> None:
         Python {sys.version.split()[0]}). Latency is measured at a pygls client over stdio, VS Code profile
         (push diagnostics).
     """).strip()
-    table = head + body + "\n" + meta
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    notes = textwrap.dedent(f"""
+        Load average at the end of the run: {load:.1f} on {os.cpu_count()} CPUs (other sessions share the
+        machine). The editor latency is {p50 / lint_ms:.1f}x the engine-alone median of the same run: the lint
+        itself runs in the server's helper process, so what is left is the debounce timer firing late on a
+        busy event loop, inter-process hand-off, and the CPU the core's workspace index spends re-parsing
+        the same file 150 ms after each change. The engine is {lint_ms / parse_ms:.1f}x one `ast.parse` of the
+        file, so on a quiet machine (ast.parse of 3,000 lines ~ 85 ms, reference/lsp-notes.md section 5.2)
+        the p95 target is within reach; on this loaded box it is not met.
+    """).strip()
+    table = head + body + "\n" + meta + "\n\n" + notes
     print(table)
     if not args.no_write:
         write_readme(table)

@@ -431,11 +431,16 @@ async function main() {
     await search.waitFor({ state: 'visible', timeout: 15000 });
     await search.click();
     await page.keyboard.type('torchbolt.interpreter', { delay: 10 });
-    const field = page.locator('.settings-editor .setting-item-text input').first();
+    const item = page.locator('.settings-editor .setting-item-contents', { hasText: 'Torchbolt: Interpreter' }).first();
+    await until('the search to show only torchbolt.interpreter', async () =>
+      (await page.locator('.settings-editor .setting-item-contents:visible').count()) === 1 && (await item.isVisible()), 15000);
+    const field = item.locator('input').first();
     await field.waitFor({ state: 'visible', timeout: 15000 });
     const setInterpreter = async (value) => {
+      await field.click();
       await field.fill(value);
       await field.press('Tab');
+      await until(`the field to read ${value}`, async () => (await field.inputValue()) === value, 5000);
     };
     await setInterpreter(fake);
     const toast = await until('the crash notification with a Restart action', async () => {
@@ -450,12 +455,19 @@ async function main() {
       return st && /server crashed/.test(st.text) ? st.text : null;
     }, 10000);
     await shot(page, 'crash.png', { media: true });
+    // The Restart action restarts (and, with this interpreter, reports the crash again).
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'simulated server crash' }).first()
+      .locator('.monaco-button', { hasText: 'Restart' }).first().click();
+    await until('the crash toast to close', async () =>
+      (await page.locator('.notifications-toasts .notification-toast', { hasText: 'simulated server crash' }).count()) === 0, 10000);
+    const again = await until('a second crash report after Restart', async () =>
+      (await page.locator('.notifications-toasts .notification-toast', { hasText: 'simulated server crash' }).count()) > 0, 30000);
     await setInterpreter(python);
     const recovered = await until('the server to come back after the settings change', async () => {
       const st = await statusItem(page);
       return st && !/crashed|not installed/.test(st.text) && st.icons.some((i) => /zap|check/.test(i)) ? st.text : null;
     }, 60000);
-    return { notification: toast.text.slice(0, 400), buttons: toast.buttons, status_crashed: crashed, status_recovered: recovered };
+    return { notification: toast.text.slice(0, 200), buttons: toast.buttons, status_crashed: crashed, restart_action_reran: again, status_recovered: recovered };
   });
 }
 

@@ -38,6 +38,8 @@ export class LineBuffer {
 export class Logger implements vscode.Disposable {
   readonly channel: vscode.LogOutputChannel;
   readonly buffer = new LineBuffer();
+  /** Only what the server process wrote to stderr: the most telling part of a crash report. */
+  readonly serverOutput = new LineBuffer();
 
   constructor(name = 'torchbolt') {
     this.channel = vscode.window.createOutputChannel(name, { log: true });
@@ -58,22 +60,36 @@ export class Logger implements vscode.Disposable {
     this.channel.error(msg);
   }
 
+  /** The last `n` lines of the server's stderr, or of the whole log when the server wrote nothing. */
   tail(n = 20): string[] {
-    return this.buffer.tail(n);
+    const server = this.serverOutput.tail(n);
+    return server.length ? server : this.buffer.tail(n);
+  }
+
+  /** Forget the previous server's lines (called on every restart). */
+  clearTail(): void {
+    this.buffer.clear();
+    this.serverOutput.clear();
   }
 
   show(): void {
     this.channel.show(true);
   }
 
-  /** An OutputChannel for the LanguageClient: writes to the log channel and records the lines. */
-  clientChannel(): vscode.OutputChannel {
+  /**
+   * An OutputChannel for the LanguageClient: writes to the log channel and records the lines. With
+   * `serverStderr`, `append()` calls (which vscode-languageclient makes only for the server's stderr
+   * on its outputChannel) are also kept apart for crash reports.
+   */
+  clientChannel(serverStderr = false): vscode.OutputChannel {
     const ch = this.channel;
     const buf = this.buffer;
+    const stderr = serverStderr ? this.serverOutput : undefined;
     return {
       name: ch.name,
       append(value: string) {
         buf.push(value);
+        stderr?.push(value);
         ch.append(value);
       },
       appendLine(value: string) {

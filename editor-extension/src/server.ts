@@ -36,7 +36,8 @@ export const CRASH_ACTIONS = ['Restart', 'Show Logs'] as const;
 
 /** The crash notification's text: what happened, then the last log lines (the server's stderr). */
 export function crashMessage(headline: string, tail: string[]): string {
-  return tail.length ? `${headline}\n\nLast log lines:\n${tail.join('\n')}` : `${headline} The log is empty.`;
+  const lines = tail.map((l) => (l.length > 200 ? `${l.slice(0, 197)}...` : l));
+  return lines.length ? `${headline}\n\nLast log lines:\n${lines.join('\n')}` : `${headline} The log is empty.`;
 }
 
 export class ServerManager implements vscode.Disposable {
@@ -132,6 +133,7 @@ export class ServerManager implements vscode.Disposable {
   }
 
   private async restart(reason: string): Promise<void> {
+    this.log.clearTail(); // a crash report quotes this server's lines, not the previous one's
     this.log.info(`(re)starting the language server: ${reason}`);
     await this.stopClient();
     await this.start();
@@ -184,16 +186,21 @@ export class ServerManager implements vscode.Disposable {
       args: ['-m', 'torchbolt_lsp'],
       options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };
-    const channel = this.log.clientChannel();
+    const channel = this.log.clientChannel(true);
     const clientOptions: LanguageClientOptions = {
       documentSelector: [
         { scheme: 'file', language: 'python' },
         { scheme: 'untitled', language: 'python' },
       ],
       outputChannel: channel,
-      traceOutputChannel: channel,
+      traceOutputChannel: this.log.clientChannel(false),
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: this.initOptions,
+      // Our crash report (below) says it once, with the server's output; no extra toast from the client.
+      initializationFailedHandler: (error) => {
+        this.log.error(`initialize failed: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      },
       errorHandler: {
         error: (_error, _message, count) => ({ action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true }),
         closed: () => {
@@ -211,13 +218,14 @@ export class ServerManager implements vscode.Disposable {
       if (this.client !== client) return; // superseded by a newer restart
       // start() resolves even when initialize failed; the client state says what happened
       if (!client.isRunning()) {
-        await this.reportCrash('The torchbolt language server failed to start.');
+        void this.reportCrash('The torchbolt language server failed to start.');
         return;
       }
       this.setState('ready');
       this.log.info('language server ready');
     } catch (e) {
-      if (this.client === client) await this.reportCrash(`The torchbolt language server failed to start: ${String(e)}`);
+      this.log.error(`start failed: ${String(e)}`);
+      if (this.client === client) void this.reportCrash('The torchbolt language server failed to start.');
     }
   }
 

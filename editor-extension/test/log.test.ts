@@ -19,6 +19,7 @@ describe('crash reporting', () => {
     mock.reset();
     const log = new Logger();
     const ch = log.clientChannel();
+    log.info('(re)starting the language server');
     for (let i = 1; i <= 30; i++) ch.append(`stderr ${i}\n`);
     ch.appendLine('[Error] Connection to server got closed.');
     const tail = log.tail(CRASH_LOG_LINES);
@@ -29,5 +30,20 @@ describe('crash reporting', () => {
     const msg = crashMessage('The torchbolt language server stopped unexpectedly.', tail);
     assert.match(msg, /^The torchbolt language server stopped unexpectedly\.\n\nLast log lines:\nstderr 12\n/);
     assert.deepEqual([...CRASH_ACTIONS], ['Restart', 'Show Logs']);
+  });
+
+  it("prefers the server's own stderr over the client's messages, and forgets it on restart", () => {
+    mock.reset();
+    const log = new Logger();
+    const ch = log.clientChannel(true);
+    ch.append('Traceback (most recent call last):\n');
+    ch.appendLine('[Error] Server initialization failed. write EPIPE');
+    ch.append('RuntimeError: boom\n');
+    log.info('(re)starting');
+    assert.deepEqual(log.tail(), ['Traceback (most recent call last):', 'RuntimeError: boom']);
+    log.clearTail();
+    log.info('(re)starting again');
+    assert.deepEqual(log.tail(), ['(re)starting again'], 'no server output yet: the general log');
+    assert.match(crashMessage('x', ['y'.repeat(500)]), /y{197}\.\.\.$/);
   });
 });

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Version written in every event's ``v`` field; bump on incompatible changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 Stage = Literal["train", "validate", "test", "predict", "sanity_check"]
 Fn = Literal["fit", "validate", "test", "predict"]

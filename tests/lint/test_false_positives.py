@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from torchbolt_lsp.lint import LintConfig, Project, file_facts_of
-from torchbolt_lsp.lint.cli import check_paths, iter_python_files
+from torchbolt_lsp.lint.cli import check_paths, internal_errors, iter_python_files
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -31,6 +31,7 @@ def test_corpus_has_no_findings():
     reports, _, _ = check_paths(files, LintConfig())
     findings = [f"{r.path}:{f.line}:{f.col + 1} {f.code} {f.message}" for r in reports for f in r.findings]
     assert findings == []
+    assert internal_errors == []  # no checker crashed on any file
 
 
 def test_corpus_is_seen_as_lightning_code():

@@ -39,7 +39,9 @@ def test_every_rule_has_a_case_file():
 def test_case(case: Path):
     code = case.stem
     source = case.read_text()
-    findings = lint_source(source, str(case), Project(), LintConfig(select=(code,))).findings
+    result = lint_source(source, str(case), Project(), LintConfig(select=(code,)))
+    assert result.errors == []
+    findings = result.findings
     expected_file = case.with_suffix(".txt")
     if UPDATE:
         expected_file.write_text(render(findings))

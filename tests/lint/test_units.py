@@ -153,3 +153,16 @@ def test_readme_documents_every_rule():
         assert f"| `{rule.code}` | {rule.name} |" in readme, rule.code
     for family in FAMILIES:
         assert f"`{family}xx`" in readme
+
+
+def test_a_crashing_checker_is_isolated(monkeypatch):
+    from torchbolt_lsp.lint import engine
+
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    rule = RULES["TB101"]
+    monkeypatch.setattr(engine, "CHECKERS", [((rule,), broken), *engine.CHECKERS])
+    result = lint_source("import lightning as L\nt = L.Trainer(gpus=1)\n", "x.py")
+    assert result.errors == ["broken: RuntimeError: boom"]
+    assert [f.code for f in result.findings] == ["TB502"]  # the other checkers still ran

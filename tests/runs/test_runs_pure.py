@@ -246,6 +246,13 @@ def test_targets_resolve_same_file_bases_and_script_calls() -> None:
     assert (call.kind, call.fn, call.line) == ("script", "fit", 20)
 
 
+def test_needed_loader_comes_from_the_catalog() -> None:
+    from torchbolt_lsp.runs.targets import needed_loader
+
+    assert [needed_loader(fn) for fn in ("fit", "validate", "test", "predict")] == [
+        "train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader"]
+
+
 def test_missing_data_message_says_what_to_add() -> None:
     message = missing_data_message("LitModel", {"training_step"}, "fit", None, "model.py")
     assert "LitModel has no train_dataloader()" in message and "def train_dataloader(self)" in message

@@ -13,10 +13,17 @@ from runs_support import fake_interpreter, lsp_session, write_workspace
 async def test_fake_fit_streams_progress_events_and_hints(tmp_path: Path, monkeypatch) -> None:
     root = write_workspace(tmp_path / "ws")
     monkeypatch.setenv("FAKE_STEPS", "40")
-    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+    editor = {"interpreter": fake_interpreter(root), "trainer": {"max_epochs": 7, "limit_val_batches": 2}}
+    async with lsp_session(root, run=editor) as s:
         uri = await s.open()
-        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel",
+                                                   "overrides": {"limit_val_batches": 1}})
         run_id = result["runId"]
+        # pyproject (max_epochs 3) < editor settings (7) < command overrides (limit_val_batches 1)
+        flags = result["command"][result["command"].index("model.py::LitModel") + 1:]
+        assert flags[flags.index("--trainer.max_epochs") + 1] == "7"
+        assert flags[flags.index("--trainer.limit_val_batches") + 1] == "1"
+        assert flags[flags.index("--trainer.enable_progress_bar") + 1] == "false"
         await s.wait_for(lambda: s.events_of(run_id, "finished"))
         await s.wait_for(lambda: s.message_requests)
         kinds = [e["type"] for e in s.events_of(run_id)]
@@ -62,6 +69,13 @@ async def test_module_without_data_gets_a_message_not_a_run(tmp_path: Path) -> N
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "NoData",
                                                    "overrides": {"data": "model.py::Whatever"}})
         assert "runId" in result
+        await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
+        # a base class from an installed package may define the loaders: no static verdict, the run starts
+        (root / "mixed.py").write_text("import torchbolt as pl\nfrom somepkg import LoadersMixin\n\n\n"
+                                       "class Mixed(LoadersMixin, pl.LightningModule):\n    pass\n")
+        mixed = await s.open("mixed.py")
+        result = await s.command("torchbolt.fit", {"uri": mixed, "className": "Mixed"})
+        assert "runId" in result, result
         await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
 
 
@@ -157,11 +171,9 @@ async def test_clients_without_inlay_hints_get_the_values_as_code_lenses(tmp_pat
 
 
 async def test_run_actions_are_code_actions_and_datamodule_lens_runs_the_module(tmp_path: Path, monkeypatch) -> None:
-    model = (MODEL_WITH_DATA := (
-        "import torchbolt as pl\n\n\nclass Digits(pl.LightningDataModule):\n    def train_dataloader(self):\n"
-        "        return []\n\n\nclass Net(pl.LightningModule):\n    def training_step(self, batch, batch_idx):\n"
-        "        self.log('loss', 1.0)\n        return None\n"))
-    assert MODEL_WITH_DATA
+    model = ("import torchbolt as pl\n\n\nclass Digits(pl.LightningDataModule):\n    def train_dataloader(self):\n"
+             "        return []\n\n\nclass Net(pl.LightningModule):\n    def training_step(self, batch, batch_idx):\n"
+             "        self.log('loss', 1.0)\n        return None\n")
     root = write_workspace(tmp_path / "ws", model=model)
     monkeypatch.setenv("FAKE_STEPS", "3")
     async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
-
 import torchbolt as tb
+from torch.utils.data import DataLoader, TensorDataset
 
 QUIET: dict[str, Any] = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False,
                              enable_model_summary=False)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from torchbolt import catalog
 from torchbolt.catalog import REQUIRED
 

@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 import torch
+import torchbolt as tb
 from _tb_helpers import QUIET, Tiny, loader, trainer
 from torch.utils.data import DataLoader, TensorDataset
-
-import torchbolt as tb
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 

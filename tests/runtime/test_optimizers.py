@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 import torch
 from _tb_helpers import Tiny, loader, trainer
-
 from torchbolt.core.optimizer import LightningOptimizer, MockOptimizer
 from torchbolt.utilities.exceptions import MisconfigurationException
 

@@ -6,12 +6,15 @@ import datetime as dt
 import os
 
 import pytest
-
 from torchbolt import catalog
 from torchbolt.trainer.args import satisfies
 from torchbolt.trainer.hardware import HardwarePlan, resolve_plan
 from torchbolt.trainer.trainer import Trainer
-from torchbolt.utilities.exceptions import MisconfigurationException, TrainerArgumentError, UnsupportedHardwareError
+from torchbolt.utilities.exceptions import (
+    MisconfigurationException,
+    TrainerArgumentError,
+    UnsupportedHardwareError,
+)
 
 QUIET = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
 

@@ -17,7 +17,7 @@ from ..lint import lint_source
 from ..lint.fixes import FixError, TextEdit, edits_between, fix_all, fix_edits
 from ..lint.index_bridge import project_from_index
 from ..lint.model import Finding
-from .diagnostics import SOURCE, LintState, Positions, to_diagnostic
+from .diagnostics import SOURCE, LintState, Positions, current, to_diagnostic
 
 if TYPE_CHECKING:
     from ..server import TorchboltServer
@@ -49,21 +49,29 @@ def _lsp_edits(edits: list[TextEdit], pos: Positions) -> list[types.TextEdit]:
 
 
 def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: int, text: str,
-                    rng: types.Range, only: list[str] | None,
-                    context_diags: list[types.Diagnostic]) -> list[types.CodeAction]:
-    """All code actions for a range of one document text (runs in a worker thread)."""
+                    rng: types.Range, only: list[str] | None, context_diags: list[types.Diagnostic],
+                    cached: list[Finding] | None = None) -> list[types.CodeAction]:
+    """All code actions for a range of one document text (runs in a worker thread).
+
+    `cached` are the findings the diagnostics feature computed for this exact text, when it has them
+    (editors ask for code actions on every cursor move: no re-lint then).
+    """
     path = ls.path_of(uri)
     project = project_from_index(ls.index)
 
     def lint(source: str) -> list[Finding]:
         return lint_source(source, path, project, state.config).findings
 
-    result = lint_source(text, path, project, state.config)
-    if not result.parsed:
-        return []
+    if cached is not None:
+        findings = cached
+    else:
+        result = lint_source(text, path, project, state.config)
+        if not result.parsed:
+            return []
+        findings = result.findings
     pos = Positions(text, ls.context.position_encoding)
     actions: list[types.CodeAction] = []
-    fixable = [f for f in result.findings if f.fixes]
+    fixable = [f for f in findings if f.fixes]
 
     def edit(edits: list[TextEdit]) -> types.WorkspaceEdit:
         return types.WorkspaceEdit(changes={uri: _lsp_edits(edits, pos)})
@@ -86,6 +94,9 @@ def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: in
                 except FixError as exc:
                     log.info("fix %s for %s not applicable: %s", fix.kind, f.code, exc)
                     continue
+                except Exception:  # a bug in one fix must not hide the other actions
+                    log.exception("fix %s for %s failed", fix.kind, f.code)
+                    continue
                 if not edits:
                     continue
                 actions.append(types.CodeAction(
@@ -96,7 +107,8 @@ def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: in
                 seen_codes.add(f.code)
                 try:
                     new = fix_all(text, lint, want=lambda g, code=f.code: g.code == code)
-                except FixError:
+                except Exception:
+                    log.exception("fix all %s failed", f.code)
                     new = text
                 if new != text:
                     actions.append(types.CodeAction(
@@ -105,7 +117,8 @@ def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: in
     if fixable and _wanted(FIX_ALL_KIND, only):
         try:
             new = fix_all(text, lint)
-        except FixError:
+        except Exception:
+            log.exception("fix all failed")
             new = text
         if new != text:
             actions.append(types.CodeAction(title="Fix all torchbolt findings", kind=FIX_ALL_KIND,
@@ -128,7 +141,11 @@ def register(server: TorchboltServer) -> None:
         if only is None and params.context.diagnostics and not ours:
             return extra or None  # the client asks about other tools' diagnostics only
         snap = doc.snapshot()
+        hit = current(ls, state, snap.uri)
+        cached = hit.findings if hit is not None and hit.text == snap.text else None
+        if cached is not None and not any(f.fixes for f in cached):
+            return extra or None  # nothing fixable: answer at once (this runs on every cursor move)
         loop = asyncio.get_running_loop()
         actions = await loop.run_in_executor(ls.thread_pool, compute_actions, ls, state, snap.uri, snap.version,
-                                             snap.text, params.range, only, ours)
+                                             snap.text, params.range, only, ours, cached)
         return [*(actions or []), *extra] or None

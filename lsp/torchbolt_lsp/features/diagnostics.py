@@ -353,6 +353,17 @@ def workspace_reports(ls: TorchboltServer, state: LintState) -> list[types.Works
     return reports
 
 
+async def _other_documents_indexed(ls: TorchboltServer, uri: str, timeout: float = 2.0) -> None:
+    """Let pending index updates of other open documents land, so a pull sees current cross-file facts.
+
+    A pull client without refresh support only re-pulls on its own triggers; answering from facts that
+    are a few milliseconds stale would leave a stale report on screen until the next edit.
+    """
+    pending = [t for u, t in list(getattr(ls, "_index_tasks", {}).items()) if u != uri and not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def register(server: TorchboltServer) -> None:
     state = LintState()
     server.lint_state = state  # type: ignore[attr-defined]  # read by features/code_actions.py
@@ -366,6 +377,7 @@ def register(server: TorchboltServer) -> None:
         uri = params.text_document.uri
         if ls.document(uri) is None:
             return types.FullDocumentDiagnosticReport(items=[])
+        await _other_documents_indexed(ls, uri)
         linted = await ensure_linted(ls, state, uri)
         if linted is None:
             return types.FullDocumentDiagnosticReport(items=extra_diagnostics(state, uri))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -57,7 +58,7 @@ def register(server: TorchboltServer) -> None:
         manager.diagnostics_listeners.append(
             lambda paths: diagnostics_feature.extra_changed(server, lint_state, {server.uri_of(p) for p in paths}))
 
-    def make_run(fn: str):
+    def make_run(fn: str) -> Callable[..., Awaitable[dict[str, Any]]]:
         async def run_command(ls: Any, *args: Any) -> dict[str, Any]:
             try:
                 return await manager.start(fn, _first(args))

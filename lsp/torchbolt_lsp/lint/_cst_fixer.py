@@ -103,6 +103,24 @@ class Fixer(cst.CSTTransformer):
         for fix in self._matching("rename_def", line=line, old=original.name.value):
             updated = updated.with_changes(name=cst.Name(fix.data["new"]))
             self.applied.add(id(fix))
+        for fix in self._matching("remove_param", line=line):
+            params = [p for p in updated.params.params if p.name.value not in fix.data["params"]]
+            if params:
+                params[-1] = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            updated = updated.with_changes(params=updated.params.with_changes(params=params))
+            self.applied.add(id(fix))
+        for fix in self._matching("remove_decorator"):
+            kept = [new for old, new in zip(original.decorators, updated.decorators, strict=True)
+                    if self._span(old.decorator) != tuple(fix.data["span"])]
+            if len(kept) != len(updated.decorators):
+                first_lines = updated.decorators[0].leading_lines if updated.decorators else ()
+                if kept:
+                    kept[0] = kept[0].with_changes(leading_lines=first_lines)
+                    updated = updated.with_changes(decorators=kept)
+                else:
+                    updated = updated.with_changes(decorators=[], leading_lines=[*updated.leading_lines,
+                                                                                  *first_lines])
+                self.applied.add(id(fix))
         if self._fn_stack:
             return updated
         for fix in self._class_fixes(("migrate_epoch_end",)):
@@ -207,6 +225,21 @@ class Fixer(cst.CSTTransformer):
             if tuple(fix.data["span"]) == span:
                 self.applied.add(id(fix))
                 return cst.RemoveFromParent()
+        return updated
+
+    def leave_With(self, original: cst.With, updated: cst.With
+                   ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        if len(original.items) != 1 or not isinstance(updated.body, cst.IndentedBlock):
+            return updated
+        span = self._span(original.items[0].item)
+        for fix in self._matching("unwrap_with"):
+            if tuple(fix.data["span"]) == span and original.items[0].asname is None:
+                self.applied.add(id(fix))
+                body = list(updated.body.body)
+                if body:
+                    first = body[0]
+                    body[0] = first.with_changes(leading_lines=[*updated.leading_lines, *first.leading_lines])
+                return cst.FlattenSentinel(body)
         return updated
 
     def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:

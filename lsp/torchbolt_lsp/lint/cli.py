@@ -33,6 +33,10 @@ class UsageError(Exception):
     """A bad command line or configuration (exit code 2)."""
 
 
+#: Checker crashes of the last `check_paths` run (a bug in torchbolt; exit code 2).
+internal_errors: list[str] = []
+
+
 @dataclass
 class FileReport:
     path: Path
@@ -115,8 +119,12 @@ def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = Fals
     reports: list[FileReport] = []
     fixed = 0
     diffs = 0
+    internal_errors.clear()
     for p, src in sources.items():
         result = lint_source(src, str(p), project, cfg)
+        for error in result.errors:
+            print(f"torchbolt check: internal error in {p}: {error} (please report it)", file=sys.stderr)
+            internal_errors.append(error)
         if (fix or diff_out is not None) and any(f.fixes for f in result.findings):
             from .fixes import FixError, fix_all
 
@@ -259,6 +267,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         format_github(reports, stdout)
     else:
         format_sarif(reports, stdout)
+    if internal_errors:
+        return 2
     return 1 if any(r.findings for r in reports) else 0
 
 

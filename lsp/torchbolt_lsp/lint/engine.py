@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import io
+import logging
 import re
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from . import facts as F
 from .config import LintConfig
 from .model import RULES, Finding, Fix, Rule, Severity, declare
+
+log = logging.getLogger(__name__)
 
 SYNTAX = declare("TB001", "syntax-error", "The file does not parse; Lightning rules cannot run on it.",
                  Severity.ERROR)
@@ -150,6 +153,7 @@ class LintResult:
     findings: list[Finding]
     facts: F.FileFacts | None
     parsed: bool = True
+    errors: list[str] = field(default_factory=list)  # checkers that crashed (a bug; logged)
 
 
 def parse(source: str, path: str) -> ast.Module:
@@ -196,12 +200,17 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
     project.update(facts)
     ctx = Context(path, source, source.splitlines(), tree, imports, star, sc, project, facts)
     ctx._enabled = lambda code: config.enabled(code, path)  # type: ignore[method-assign]
+    errors: list[str] = []
     for rules, checker in CHECKERS:
         if any(config.enabled(r.code, path) for r in rules):
-            checker(ctx)
+            try:
+                checker(ctx)
+            except Exception as exc:  # one broken checker must not take every diagnostic down
+                log.exception("lint checker %s failed on %s", checker.__name__, path)
+                errors.append(f"{checker.__name__}: {type(exc).__name__}: {exc}")
     findings = apply_noqa(source, ctx.findings)
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings, facts)
+    return LintResult(findings, facts, errors=errors)
 
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?", re.IGNORECASE)

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -125,7 +124,7 @@ class ChildRun:
             return
         self.stop_requested = True
         try:
-            self.proc.send_signal(signal.SIGINT if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
+            self.proc.send_signal(signal.SIGINT)  # POSIX: the event pipe (pass_fds) needs it anyway
         except ProcessLookupError:
             return
         self._kill_handle = asyncio.get_running_loop().call_later(STOP_GRACE_S if grace_s is None else grace_s,

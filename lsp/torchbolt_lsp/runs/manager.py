@@ -19,12 +19,14 @@ LSP messages per interval, and the event loop stays free for completion requests
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
@@ -90,7 +92,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)) and not hasattr(value, "_asdict"):
         return [_plain(v) for v in value]
     if hasattr(value, "_asdict"):
-        return {str(k): _plain(v) for k, v in value._asdict().items() if k != "type" or v != "Object"}
+        items: dict[str, Any] = cast(Any, value)._asdict()
+        return {str(k): _plain(v) for k, v in items.items() if k != "type" or v != "Object"}
     return value
 
 
@@ -98,8 +101,8 @@ def _default_metric(rec: RunRecord) -> str | None:
     """The metric a run is compared on when it monitors none: a validation loss first, then any
     validation metric, then any loss."""
     names = list(rec.latest)
-    for wanted in (lambda n: "val" in n and "loss" in n, lambda n: "val" in n, lambda n: "loss" in n):
-        found = next((n for n in names if wanted(n)), None)
+    for parts in (("val", "loss"), ("val",), ("loss",)):
+        found = next((n for n in names if all(p in n for p in parts)), None)
         if found:
             return found
     return names[0] if names else None
@@ -123,6 +126,8 @@ class RunManager:
         self._last_hint_refresh = 0.0
         self._refresh_handle: asyncio.TimerHandle | None = None
         self.diagnostics_listeners: list[Any] = []  # callables(paths) told when run diagnostics change
+        # Children run in their own session (no SIGHUP when the editor dies): end them when the server ends.
+        atexit.register(self.shutdown)
 
     # ------------------------------------------------------------------------------------------------
     # server facts
@@ -167,24 +172,39 @@ class RunManager:
                     return f.read()
             raise RunCommandError(f"cannot read {uri}: open the file in the editor or save it") from None
 
-    def file_targets(self, uri: str, text: str | None = None) -> list[Target]:
-        """Runnable targets in a document: Lightning classes, then script calls outside of them."""
+    def _facts(self, uri: str, text: str | None) -> tuple[str, Any, Any] | None:
+        """(path, ast tree, file facts) of a document: the open document's cached ast when it is current."""
         from ..analysis.facts import extract_facts
         from ..document import parse_ast
 
         path = to_fs_path(uri)
         if not path:
-            return []
-        text = self._source(uri) if text is None else text
-        tree = parse_ast(text)
-        encoding = getattr(self.context, "position_encoding", "utf-16")
-        facts = extract_facts(tree, text, path, encoding=encoding)
-        index = self._index()
-        if index is not None and hasattr(index, "class_kind") and index.get(os.path.abspath(path)) is not None:
-            def kind(cls: Any) -> str | None:
-                return cls.direct_kind or index.class_kind(path, cls.name)
+            return None
+        doc = self.server.document(uri) if hasattr(self.server, "document") else None
+        if doc is not None and (text is None or text == doc.text):
+            text, tree = doc.text, doc.ast_module()
         else:
-            kind = fallback_kind(facts)
+            text = self._source(uri) if text is None else text
+            tree = parse_ast(text)
+        encoding = getattr(self.context, "position_encoding", "utf-16")
+        return path, tree, extract_facts(tree, text, path, encoding=encoding)
+
+    def file_targets(self, uri: str, text: str | None = None) -> list[Target]:
+        """Runnable targets in a document: Lightning classes, then script calls outside of them."""
+        found = self._facts(uri, text)
+        if found is None:
+            return []
+        path, tree, facts = found
+        index = self._index()
+        local = fallback_kind(facts)
+        kind: Callable[[Any], str | None]
+        if index is not None and hasattr(index, "class_kind"):
+            def kind(cls: Any) -> str | None:
+                # the index resolves bases across files; a class typed since its last update is resolved locally
+                found: str | None = cls.direct_kind or index.class_kind(path, cls.name) or local(cls)
+                return found
+        else:
+            kind = local
         classes = class_targets(facts, kind)
         class_lines = [(c.def_span.line, c.def_span.end_line) for c in facts.classes]
         calls = [t for t in script_calls(tree, path)
@@ -192,22 +212,20 @@ class RunManager:
         return classes + calls
 
     def _methods(self, path: str, class_name: str, uri: str) -> set[str] | None:
-        """Methods of a class and its workspace bases; None when a base cannot be resolved (unknown)."""
-        from ..analysis.facts import extract_facts
-        from ..document import parse_ast
+        """Methods of a class and its bases in the workspace; None when some base cannot be followed (a class
+        from an installed package may define the dataloaders: the static check then stays silent)."""
+        from ..analysis.names import LIGHTNING_ROOTS
 
-        index = self._index()
-        if index is not None and hasattr(index, "inherited_methods") and index.get(os.path.abspath(path)):
-            methods = set(index.inherited_methods(path, class_name))
-        else:
-            methods = set()
-        text = self._source(uri)
-        facts = extract_facts(parse_ast(text), text, path)
+        found = self._facts(uri, None)
+        if found is None:
+            return None
+        _, _, facts = found
         cls = facts.class_named(class_name)
         if cls is None:
             return None
-        methods.update(m.name for m in cls.methods)
+        index = self._index()
         by_name = {c.name: c for c in facts.classes}
+        methods: set[str] = set()
         todo, seen = [cls], set()
         while todo:
             current = todo.pop()
@@ -216,12 +234,18 @@ class RunManager:
             seen.add(current.name)
             methods.update(m.name for m in current.methods)
             for base in current.bases:
+                qualified = base.qualified or ""
                 if base.source in by_name:
                     todo.append(by_name[base.source])
-                elif base.qualified is None or base.qualified.split(".")[0] not in (
-                        "lightning", "pytorch_lightning", "torchbolt"):
-                    if index is None:
-                        return None  # a base from elsewhere may define the dataloaders: don't guess
+                elif any(qualified == root or qualified.startswith(root + ".") for root in LIGHTNING_ROOTS):
+                    continue  # Lightning's own class: defines no dataloaders
+                elif index is not None and hasattr(index, "base_classes"):
+                    hits = [c for _, c in index.base_classes(path, current) if c.name == base.source.split(".")[-1]]
+                    if not hits:
+                        return None
+                    methods.update(index.inherited_methods(path, current.name))
+                else:
+                    return None
         return methods
 
     # ------------------------------------------------------------------------------------------------
@@ -442,7 +466,7 @@ class RunManager:
             previous: dict[str, RunRecord] = {}
             for rec in runs:
                 name = metric or rec.monitor or _default_metric(rec)
-                row = {"runId": rec.run_id, "target": rec.key, "label": rec.label, "fn": rec.fn,
+                row: dict[str, Any] = {"runId": rec.run_id, "target": rec.key, "label": rec.label, "fn": rec.fn,
                        "status": rec.status, "startedAt": rec.started_at, "durationS": rec.duration_s,
                        "epochs": rec.epochs, "globalStep": rec.global_step, "bestModelPath": rec.best_model_path,
                        "logDir": rec.log_dir, "metric": name, "value": rec.latest.get(name) if name else None}
@@ -487,10 +511,13 @@ class RunManager:
         return {"url": tb.url, "logdir": tb.logdir}
 
     def shutdown(self) -> None:
-        """Stop children and TensorBoards (server shutdown)."""
+        """Stop children and TensorBoards (server shutdown, and process exit without a shutdown request)."""
         for run in list(self.active.values()):
             if run.child is not None:
-                run.child.kill()
+                try:
+                    run.child.kill()
+                except Exception:  # at interpreter exit the loop may be gone; the process is what matters
+                    log.debug("could not kill run %s", run.record.run_id, exc_info=True)
             if run.events_file is not None and not run.events_file.closed:
                 run.events_file.close()  # what was received is kept
             run.record.status = "interrupted" if run.record.active else run.record.status

@@ -12,7 +12,8 @@ max_epochs = 3
 limit_train_batches = 50
 ```
 
-Trainer argument names are checked against the catalog before anything is launched.
+Trainer argument names are checked against the catalog before anything is launched; values are checked by
+the runtime's command line (objects such as callbacks take its `{class_path, init_args}` form).
 """
 
 from __future__ import annotations
@@ -67,9 +68,6 @@ def _check_trainer(trainer: Mapping[str, Any], where: str) -> dict[str, Any]:
             guess = did_you_mean(name, TRAINER_ARGS_BY_NAME)
             hint = f"; did you mean {guess!r}?" if guess else "; see the Trainer arguments in the documentation"
             raise SettingsError(f"{where}: {name!r} is not a Trainer argument{hint}")
-        if name in ("callbacks", "logger", "plugins", "profiler") and not isinstance(value, (str, bool, type(None))):
-            raise SettingsError(f"{where}: {name!r} cannot be set from settings (objects are not supported); "
-                                "configure it in code")
         out[name] = value
     return out
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from .record import RunRecord
 
@@ -28,7 +29,7 @@ class RunStore:
     def run_dir(self, run_id: str) -> Path:
         return self.root / run_id
 
-    def open_events(self, run_id: str):  # -> BinaryIO
+    def open_events(self, run_id: str) -> BinaryIO:
         """Open the run's events.jsonl for appending (creates the folder)."""
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)

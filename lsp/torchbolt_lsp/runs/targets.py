@@ -11,11 +11,20 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from torchbolt.catalog import MODULE_HOOKS
+
 from ..analysis.facts import ClassFacts, FileFacts
 
-#: The dataloader hook each entry point needs.
-NEEDED_LOADER = {"fit": "train_dataloader", "validate": "val_dataloader", "test": "test_dataloader",
-                 "predict": "predict_dataloader"}
+
+def needed_loader(fn: str) -> str:
+    """The dataloader hook an entry point cannot do without, from the catalog: among the module's
+    `*_dataloader` hooks that `fn` calls, the one specific to it (fit also asks for val_dataloader, but
+    only train_dataloader is required)."""
+    loaders = [h for h in MODULE_HOOKS if h.name.endswith("_dataloader") and fn in h.entry_points]
+    if not loaders:
+        raise ValueError(f"no dataloader hook runs in {fn!r}")
+    return min(loaders, key=lambda h: len(h.entry_points)).name
+
 RUN_FNS = ("fit", "validate", "test")
 
 
@@ -77,7 +86,7 @@ def missing_data_message(class_name: str, methods: set[str], fn: str, data: str 
     """
     if data:
         return None
-    hook = NEEDED_LOADER.get(fn, "train_dataloader")
+    hook = needed_loader(fn)
     if hook in methods:
         return None
     where = f"{file_name}::DataModuleClass" if file_name else "file.py::DataModuleClass"

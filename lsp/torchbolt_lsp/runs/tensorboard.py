@@ -122,7 +122,7 @@ class TensorBoards:
             if tb.alive:
                 try:
                     tb.proc.terminate()
-                except ProcessLookupError:
+                except Exception:  # already gone, or the loop closed at interpreter exit
                     pass
         self.running.clear()
 

@@ -26,7 +26,12 @@ _LAZY = {
     "EventStreamCallback": "torchbolt.callbacks.event_stream",
 }
 
-__all__ = ["Callback", *sorted(_LAZY)]
+__all__ = [
+    "Callback", "Checkpoint", "EarlyStopping", "EventStreamCallback", "GradientAccumulationScheduler",
+    "LambdaCallback", "LearningRateMonitor", "ModelCheckpoint", "ModelSummary", "OnExceptionCheckpoint",
+    "ProgressBar", "TQDMProgressBar", "Timer",
+]
+assert set(__all__) == {"Callback", *_LAZY}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from torchbolt import events as ev
 from torchbolt.callbacks.callback import Callback
@@ -94,7 +94,7 @@ class EventStreamCallback(Callback):
         self._next_progress = 0.0
         self._next_metrics = 0.0
         self._start = time.monotonic()
-        self._fn = "fit"
+        self._fn: ev.Fn = "fit"
         self._started = False
         self._ended = False
         self._pending_exc: BaseException | None = None
@@ -165,7 +165,9 @@ class EventStreamCallback(Callback):
         if self._saved_at is not None:  # the counters the checkpoint itself recorded (see on_save_checkpoint)
             epoch, step = self._saved_at
         monitor = getattr(cb, "monitor", None)
-        for kind, attr in (("best", "best_model_path"), ("last", "last_model_path")):
+        kinds: tuple[tuple[Literal["best", "last"], str], ...] = (("best", "best_model_path"),
+                                                                  ("last", "last_model_path"))
+        for kind, attr in kinds:
             path = getattr(cb, attr, "") or ""
             if not path or path in self._seen_ckpts or not os.path.exists(path):
                 continue
@@ -207,7 +209,7 @@ class EventStreamCallback(Callback):
     # ------------------------------------------------------------------------------------------
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._trainer = trainer
-        self._fn = stage if stage in ("fit", "validate", "test", "predict") else "fit"
+        self._fn = cast(ev.Fn, stage) if stage in ("fit", "validate", "test", "predict") else "fit"
         self._start = time.monotonic()
         if self._started:
             return
@@ -334,14 +336,14 @@ class EventStreamCallback(Callback):
         ), flush=True)
         self.close()
 
-    def report_exception(self, exc: BaseException, phase: str = "setup") -> None:
+    def report_exception(self, exc: BaseException, phase: Literal["setup", "run"] = "setup") -> None:
         """Write a ``failed`` event for ``exc`` and close the stream (the CLI calls this for errors that
         happen before training starts, such as an import error or a bad Trainer argument)."""
         if self._ended or self._fd is None:
             return
         self._ended = True
         # Once the run started, even a "setup" report (from the CLI's error handler) happened in the run.
-        where = "setup" if phase == "setup" and not self._started else "run"
+        where: Literal["setup", "run"] = "setup" if phase == "setup" and not self._started else "run"
         self.emit(ev.failed_from_exception(exc, self.run_id, where), flush=True)
         self.close()
 

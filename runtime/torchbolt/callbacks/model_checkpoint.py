@@ -193,7 +193,6 @@ class ModelCheckpoint(Checkpoint):
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         """Step- and time-based saves."""
-        skip_state = self._should_skip_saving_checkpoint(trainer)
         skip_batch = self._every_n_train_steps < 1 or trainer.global_step % self._every_n_train_steps != 0
         skip_time = True
         now = time.monotonic()
@@ -218,7 +217,8 @@ class ModelCheckpoint(Checkpoint):
             # the epoch's last batch with validation right after: rank by the fresh validation value
             self._defer_save_until_validation = True
             return
-        if skip_state:
+        # Checked last: this runs after every batch and the cheap step/time tests above usually return first.
+        if self._should_skip_saving_checkpoint(trainer):
             return
         self._save_topk_checkpoint(trainer, candidates)
         self._save_last_checkpoint(trainer, candidates)

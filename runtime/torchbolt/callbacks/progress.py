@@ -173,13 +173,15 @@ class TQDMProgressBar(ProgressBar):
         self._total = total
         self._n = 0
         self._t0 = self._last_draw = time.monotonic()
+        # Decided once per bar, not per batch: the per-batch path is a counter and, now and then, a clock read.
+        self._interval = TTY_REFRESH_S if self.is_tty else PLAIN_HEARTBEAT_S
 
     def _due(self) -> bool:
         """Whether a redraw is due now: every `refresh_rate` batches, and not more often than the throttle."""
         if self._n % self._refresh_rate:
             return False
         now = time.monotonic()
-        if now - self._last_draw < (TTY_REFRESH_S if self.is_tty else PLAIN_HEARTBEAT_S):
+        if now - self._last_draw < self._interval:
             return False
         self._last_draw = now
         return True
@@ -205,7 +207,8 @@ class TQDMProgressBar(ProgressBar):
 
     def _train_metrics(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
-        loss = self._last_loss
+        outputs = self._last_loss
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None:
             metrics["loss"] = loss
         metrics.update(self.get_metrics(trainer, pl_module))
@@ -227,13 +230,11 @@ class TQDMProgressBar(ProgressBar):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if self.is_disabled:
+        if not self._enabled:
             return
         self._n += 1
-        # Keep a reference only; converting to float (a device sync) waits for the next redraw.
-        if isinstance(outputs, dict):
-            self._last_loss = outputs.get("loss")
-        elif outputs is not None:
+        # Keep a reference only; reading the loss (a device sync) waits for the next redraw.
+        if outputs is not None:
             self._last_loss = outputs
         if self._due():
             self._write_line(self._bar_text(self._train_desc, self._train_metrics(trainer, pl_module)), False)

@@ -58,9 +58,9 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     def trainer(self) -> Trainer:
         """The Trainer running this module; RuntimeError when the module is not attached to one."""
         trainer = self.__dict__.get("_trainer")
-        if trainer is None:
+        if trainer is None and not self.__dict__.get("_jit_is_scripting", False):
             raise RuntimeError(f"{self.__class__.__qualname__} is not attached to a `Trainer`.")
-        return trainer
+        return trainer  # type: ignore[return-value]
 
     @trainer.setter
     def trainer(self, trainer: Trainer | None) -> None:
@@ -513,6 +513,8 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         """Compile to TorchScript by scripting (default) or tracing; save to `file_path` when given."""
         mode = self.training
         self.eval()
+        # TorchScript inspects every attribute; the detached `trainer` property must not raise meanwhile.
+        object.__setattr__(self, "_jit_is_scripting", True)
         try:
             if method == "script":
                 module = torch.jit.script(self, **kwargs)
@@ -526,6 +528,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
             else:
                 raise ValueError(f"to_torchscript(method={method!r}): method must be 'script' or 'trace'.")
         finally:
+            object.__setattr__(self, "_jit_is_scripting", False)
             self.train(mode)
         if file_path is not None:
             torch.jit.save(module, str(file_path))

@@ -147,8 +147,9 @@ class Progress:
         return cls(tracker(), tracker())
 
     def increment(self, what: str) -> None:
-        setattr(self.total, what, getattr(self.total, what) + 1)
-        setattr(self.current, what, getattr(self.current, what) + 1)
+        # Called several times per step: plain dict updates instead of getattr/setattr pairs.
+        self.total.__dict__[what] += 1
+        self.current.__dict__[what] += 1
 
     def reset_current(self) -> None:
         self.current.reset()
@@ -221,7 +222,7 @@ class LoopState:
     fit: FitProgress = field(default_factory=FitProgress)
     validate_batch: BatchProgress = field(default_factory=BatchProgress.make)
     test_batch: BatchProgress = field(default_factory=BatchProgress.make)
-    predict_batch: BatchProgress = field(default_factory=BatchProgress.make)
+    predict_batch: Progress = field(default_factory=lambda: Progress.make(ProcessedTracker))  # no is_last_batch
 
     def state_dict(self) -> dict[str, Any]:
         fit = self.fit

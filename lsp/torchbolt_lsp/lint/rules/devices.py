@@ -23,7 +23,7 @@ FIXED_DEVICE = declare(
 REDUNDANT_MODE = declare(
     "TB202", "redundant-mode-switch",
     "self.train()/self.eval()/torch.no_grad() inside a hook where the Trainer already does it.",
-    Severity.WARNING)
+    Severity.WARNING, fixable=True)
 
 #: Methods that run before the Trainer moves the module, where a device is wrong rather than fixed.
 _INIT_METHODS = ("__init__",)
@@ -122,13 +122,16 @@ def check_redundant_modes(ctx: Context) -> None:
         func = site.call.func
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             continue
+        remove = [Fix("remove_statement", f"Remove self.{func.attr}()", {"span": ctx.span(site.call)})]
         if func.attr == "eval" and not site.call.args and name in EVAL_MODE_HOOKS:
             ctx.report(REDUNDANT_MODE, site.call,
-                       f"The Trainer already puts the module in eval mode before `{name}`; remove self.eval().")
+                       f"The Trainer already puts the module in eval mode before `{name}`; remove self.eval().",
+                       remove)
         elif func.attr == "train" and name in TRAIN_MODE_HOOKS and (
                 not site.call.args or (isinstance(site.call.args[0], ast.Constant) and site.call.args[0].value)):
             ctx.report(REDUNDANT_MODE, site.call,
-                       f"The Trainer already puts the module in train mode before `{name}`; remove self.train().")
+                       f"The Trainer already puts the module in train mode before `{name}`; remove self.train().",
+                       remove)
     for with_node, cls, method in ctx.scan.withs:
         name = getattr(method, "name", None)
         if name not in EVAL_MODE_HOOKS or ctx.class_kind(cls) != "module":
@@ -137,9 +140,11 @@ def check_redundant_modes(ctx: Context) -> None:
             expr = item.context_expr
             if isinstance(expr, ast.Call) and (ctx.qualify(expr.func) or "").split(".")[-1] in _GRAD_OFF \
                     and (ctx.qualify(expr.func) or "").startswith("torch"):
+                fixes = [Fix("unwrap_with", f"Remove the `with {ctx.qualify(expr.func)}()` block (keep its body)",
+                             {"span": ctx.span(expr)})] if len(with_node.items) == 1 else []
                 ctx.report(REDUNDANT_MODE, expr,
                            f"The Trainer already disables gradients around `{name}`; remove this "
-                           f"`with {ctx.qualify(expr.func)}()` block.")
+                           f"`with {ctx.qualify(expr.func)}()` block.", fixes)
     for cls, _res in ctx.classes_of("module"):
         for name, fn in cls.methods.items():
             if name not in EVAL_MODE_HOOKS:
@@ -149,4 +154,5 @@ def check_redundant_modes(ctx: Context) -> None:
                 q = ctx.qualify(target) or ""
                 if q.startswith("torch") and q.split(".")[-1] in _GRAD_OFF:
                     ctx.report(REDUNDANT_MODE, dec,
-                               f"The Trainer already disables gradients around `{name}`; remove @{q}.")
+                               f"The Trainer already disables gradients around `{name}`; remove @{q}.",
+                               [Fix("remove_decorator", f"Remove @{q}", {"span": ctx.span(dec)})])

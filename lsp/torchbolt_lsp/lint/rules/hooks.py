@@ -42,7 +42,7 @@ REMOVED_HOOK = declare(
 REMOVED_PARAM = declare(
     "TB106", "removed-hook-parameter",
     "A hook or method uses a 1.x parameter (optimizer_idx, outputs, ...) that 2.x no longer passes.",
-    Severity.ERROR)
+    Severity.ERROR, fixable=True)
 NO_LOSS = declare(
     "TB107", "training-step-returns-nothing",
     "training_step returns nothing under automatic optimization, so no optimizer step ever happens.",
@@ -136,9 +136,13 @@ def check_signatures(ctx: Context) -> None:
                 if name == "training_step" and "optimizer_idx" in removed:
                     extra = (" With several optimizers, set self.automatic_optimization = False and step them "
                              "in training_step via self.optimizers().")
+                used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+                fixes = [] if extra or used & set(removed) else [
+                    Fix("remove_param", f"Remove the {', '.join(removed)} parameter",
+                        {"line": fn.lineno, "params": tuple(removed)})]
                 ctx.report(REMOVED_PARAM, ctx.name_span(fn),
                            f"`{name}` no longer receives {', '.join(removed)} in Lightning 2.x, so the call fails; "
-                           f"use `{expected}`.{extra}")
+                           f"use `{expected}`.{extra}", fixes)
                 continue
             problem = _signature_problem(name, hook, positional, required, varargs, kw_required, varkw)
             if problem:
