@@ -7,6 +7,10 @@ issue's targets. Prints a table and, with --write-readme, puts it under the "Lan
 heading of bench/README.md.
 
     .venv/bin/python bench/lsp_latency.py [--requests 300] [--starts 5] [--write-readme]
+
+`initialize` is also measured for an empty pygls server, alternating with ours, as the floor that
+Python + pygls + lsprotocol imports set on this machine. LSP_BENCH_SERVER="cmd args" benchmarks another
+server command.
 """
 
 from __future__ import annotations
@@ -177,6 +181,22 @@ async def start(root: Path) -> tuple[LanguageClient, float]:
     return client, elapsed
 
 
+BASELINE_SERVER = ("from pygls.lsp.server import LanguageServer; "
+                   "LanguageServer('baseline', '1').start_io()")
+
+
+async def baseline_initialize() -> float:
+    """Seconds from process start to the `initialize` answer of an empty pygls server (the floor)."""
+    client = LanguageClient("torchbolt-bench", "1")
+    t0 = time.perf_counter()
+    await client.start_io(sys.executable, "-c", BASELINE_SERVER)
+    await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    elapsed = time.perf_counter() - t0
+    client.initialized(types.InitializedParams())
+    await stop(client)
+    return elapsed
+
+
 async def stop(client: LanguageClient) -> None:
     await client.shutdown_async(None)
     client.exit(None)
@@ -196,18 +216,17 @@ async def run(requests: int, starts: int) -> list[tuple[str, float, float, str]]
         big.write_text(text)
         uri = big.as_uri()
 
-        init_times = []
-        for _ in range(starts):
+        init_times, base_times = [], []
+        for _ in range(starts):  # alternate with the baseline so both see the same machine load
+            base_times.append(await baseline_initialize())
             client, elapsed = await start(root)
             init_times.append(elapsed)
-            t_stop = time.perf_counter()
             await stop(client)
-            print(f"start {elapsed:.2f} s, stop {time.perf_counter() - t_stop:.2f} s", file=sys.stderr)
 
         client, _ = await start(root)
         t_index = time.perf_counter()
         status = await client.protocol.send_request_async("torchbolt/indexStatus", {})
-        print(f"initial index of {status.files} files: {time.perf_counter() - t_index:.2f} s", file=sys.stderr)
+        index_s = time.perf_counter() - t_index
         assert status.ready, status
         doc = types.TextDocumentIdentifier(uri=uri)
         where = positions(text)
@@ -256,9 +275,10 @@ async def run(requests: int, starts: int) -> list[tuple[str, float, float, str]]
         ("hover p95 (ms)", percentile(hover, 95), 15, f"{requests} requests"),
         ("signature help p95 (ms)", percentile(signature, 95), 15, f"{requests} requests"),
         ("initialize from process start (ms)", statistics.median(init_times) * 1000, 1000,
-         f"median of {starts} starts"),
+         f"median of {starts} starts; empty pygls server: {statistics.median(base_times) * 1000:.0f} ms"),
         ("first completion after opening (ms)", first_ms, 100, "didOpen + completion, 3,000 lines"),
-        ("server RSS, 200-file workspace (MB)", memory, 150, f"{status.files} files indexed + big file open"),
+        ("server RSS, 200-file workspace (MB)", memory, 150,
+         f"{status.files} files indexed (initial scan {index_s:.1f} s) + big file open"),
     ]
 
 

@@ -13,14 +13,16 @@ import ast
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import tree_sitter as ts
 import tree_sitter_python as tsp
 from lsprotocol import types
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+T = TypeVar("T")
 #: Files larger than this are kept as text only: no tree-sitter tree, no ast (answers stay empty, fast).
 MAX_PARSE_CHARS = 4_000_000
 #: How many offending lines the ast repair replaces with `pass` before giving up.
@@ -106,6 +108,8 @@ class Document:
         self._ast_version: int | None = None  # version the ast was last attempted for
         self.ast_is_current = False  # True when the last attempt parsed (possibly after repair)
         self._lock = threading.Lock()
+        self._memo: dict[str, tuple[int, object]] = {}
+        self._text_id = 0
         self._reparse_full()
 
     # ----------------------------------------------------------------------------------------- text
@@ -122,6 +126,20 @@ class Document:
         if self._line_starts is None:
             self._line_starts = [0, *(m.end() for m in _LINE_BREAK.finditer(self.text))]
         return self._line_starts
+
+    @property
+    def lines(self) -> list[str]:
+        """The LSP lines of the text, without line breaks (cached per version)."""
+        return self.memo("lines", lambda: _LINE_BREAK.split(self.text))
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """A value derived from the current text, computed once per version (for per-request helpers)."""
+        entry = self._memo.get(key)
+        if entry is not None and entry[0] == self._text_id:
+            return entry[1]  # type: ignore[no-any-return]
+        value = compute()
+        self._memo[key] = (self._text_id, value)
+        return value
 
     def line_count(self) -> int:
         return len(self.line_starts)
@@ -147,7 +165,7 @@ class Document:
             return len(self.text)
         text = self.line_text(line)
         start = starts[line]
-        if self.encoding == "utf-32":
+        if self.encoding == "utf-32" or text.isascii():
             return start + max(0, min(character, len(text)))
         units = 0
         for i, ch in enumerate(text):
@@ -162,7 +180,7 @@ class Document:
         starts = self.line_starts
         line = bisect_right(starts, offset) - 1
         prefix = self.text[starts[line]:offset]
-        if self.encoding == "utf-32":
+        if self.encoding == "utf-32" or prefix.isascii():
             return types.Position(line=line, character=len(prefix))
         return types.Position(line=line, character=sum(_units(ch, self.encoding) for ch in prefix))
 
@@ -242,6 +260,7 @@ class Document:
         self.text = text
         self._line_starts = None
         self._bytes = None
+        self._text_id += 1
 
     def _reparse_full(self) -> None:
         self.tree = parse_tree(self.data) if len(self.text) <= MAX_PARSE_CHARS else None

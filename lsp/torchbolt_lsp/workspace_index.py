@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .analysis.facts import ClassFacts, FileFacts, LoggedMetric, MonitorRef, extract_facts
+from .analysis.facts import CallFacts, ClassFacts, FileFacts, LoggedMetric, MonitorRef, extract_facts
 from .analysis.names import KIND_OF_BASE, canonical
 from .document import parse_ast
 
@@ -86,6 +86,7 @@ class WorkspaceIndex:
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._kind_cache: dict[tuple[str, str], str | None] = {}
+        self._metric_cache: tuple[int, dict[str, list[tuple[str, LoggedMetric]]]] | None = None
         self.generation = 0
         self.ready = threading.Event()  # set when the initial scan finished
         self._cancelled = threading.Event()
@@ -337,17 +338,27 @@ class WorkspaceIndex:
         return out
 
     def metric_names(self) -> dict[str, list[tuple[str, LoggedMetric]]]:
-        """Produced metric name -> the log calls producing it."""
+        """Produced metric name -> the log calls producing it (cached until the index changes)."""
+        generation = self.generation
+        cached = self._metric_cache
+        if cached is not None and cached[0] == generation:
+            return cached[1]
         out: dict[str, list[tuple[str, LoggedMetric]]] = {}
         for path, metric in self.logged_metrics():
             for name in metric.produced:
                 out.setdefault(name, []).append((path, metric))
+        self._metric_cache = (generation, out)
         return out
 
     def metric_definitions(self, name: str) -> list[tuple[str, LoggedMetric]]:
         """The log calls that produce `name` (a `/dataloader_idx_N` suffix is ignored)."""
         base = name.split("/dataloader_idx_")[0]
         return self.metric_names().get(base, [])
+
+    def calls(self, callee: str | None = None) -> list[tuple[str, CallFacts]]:
+        """Trainer / callback / logger calls across the workspace (all, or those of one canonical callee)."""
+        return [(path, call) for path, facts in self.files().items() for call in facts.calls
+                if callee is None or call.callee == callee]
 
     def monitor_refs(self, name: str | None = None) -> list[tuple[str, MonitorRef]]:
         """`monitor=` references (all, or those naming `name`)."""

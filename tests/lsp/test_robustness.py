@@ -29,6 +29,12 @@ async def probe_client(request: pytest.FixtureRequest, lsp_client: LanguageClien
     (root / "bad_utf8.py").write_bytes(b"import lightning as L\nx = '\xff\xfe broken'\nclass A(L.LightningModule):\n"
                                        b"    pass\n")
     lsp_client.workspace_root = root  # type: ignore[attr-defined]
+    lsp_client.registrations = []  # type: ignore[attr-defined]
+
+    @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def on_register(params: types.RegistrationParams) -> None:
+        lsp_client.registrations.extend(params.registrations)  # type: ignore[attr-defined]
+
     result = await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities(request.param), root_uri=root.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")]))
@@ -184,3 +190,15 @@ async def test_non_ascii_columns_follow_negotiated_encoding(probe_client):
     item = next(i for i in result.items if i.label == "accelerator=")
     assert item.text_edit.range.start.character == width - 3
     assert item.text_edit.range.end.character == width
+
+
+async def test_file_watcher_registered_when_the_client_supports_it(probe_client):
+    await probe_client.protocol.send_request_async("torchbolt/indexStatus", {})
+    dynamic = probe_client.capabilities.workspace.did_change_watched_files.dynamic_registration
+    methods = [r.method for r in probe_client.registrations]
+    if dynamic:
+        assert methods.count(types.WORKSPACE_DID_CHANGE_WATCHED_FILES) == 1
+        options = next(r for r in probe_client.registrations).register_options
+        assert options["watchers"][0]["globPattern"] == "**/*.py"
+    else:
+        assert types.WORKSPACE_DID_CHANGE_WATCHED_FILES not in methods

@@ -118,6 +118,13 @@ class Session:
         finally:
             self._waiters.remove((cond, fut))
 
+    async def ended(self, run_id: str, timeout: float = 180.0) -> None:
+        """Wait until a run's terminal event arrived and its progress ended (the child has exited)."""
+        await self.wait_for(lambda: self.events_of(run_id, "finished") or self.events_of(run_id, "failed"), timeout)
+        await self.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd)
+                                        for t, rs in self.client.progress_reports.items() if run_id in str(t)
+                                        for r in rs), timeout)
+
     def events_of(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         out = []
         for params in self.run_events:
@@ -150,7 +157,7 @@ def _plain(value: Any) -> Any:
 
 @asynccontextmanager
 async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool = True,
-                      run: dict[str, Any] | None = None) -> AsyncIterator[Session]:
+                      run: dict[str, Any] | None = None, diagnostic_refresh: bool = False) -> AsyncIterator[Session]:
     """Start the real server (repo venv) on `root`, initialize it, yield a Session, shut it down."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     config = ClientServerConfig(server_command=[PYTHON, "-m", "torchbolt_lsp"], server_env=env)
@@ -183,8 +190,11 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool =
                    types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_DOCUMENT):
         _wrap(client, method, session)
 
+    capabilities = client_capabilities(profile)
+    if diagnostic_refresh:  # a pull client that also accepts workspace/diagnostic/refresh (VS Code does)
+        capabilities.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
     await client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities(profile), root_uri=root.as_uri(),
+        capabilities=capabilities, root_uri=root.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
         initialization_options={"trusted": trusted, "settings": {"run": run or {}}}))
     try:

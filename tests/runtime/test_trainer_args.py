@@ -232,3 +232,16 @@ def test_trainer_uses_the_plan() -> None:
     assert Trainer(accelerator="auto", devices="auto", max_epochs=1, **QUIET).precision == "32-true"
     with pytest.raises(MisconfigurationException, match="profiler"):
         Trainer(profiler="simple", max_epochs=1)
+
+
+def test_default_callbacks_and_max_time_timer() -> None:
+    from torchbolt.callbacks import ModelCheckpoint, ModelSummary, Timer, TQDMProgressBar
+
+    trainer = Trainer(max_time={"seconds": 30}, logger=False)
+    kinds = [type(cb) for cb in trainer.callbacks]
+    assert kinds == [Timer, TQDMProgressBar, ModelSummary, ModelCheckpoint]
+    assert trainer.max_epochs == -1  # a Timer bounds the run, so no 1000-epoch default
+    assert trainer.checkpoint_callback is trainer.callbacks[-1]
+    assert trainer.progress_bar_callback is trainer.callbacks[1]
+    with pytest.raises(MisconfigurationException, match="enable_checkpointing=False"):
+        Trainer(callbacks=[ModelCheckpoint()], enable_checkpointing=False, max_epochs=1)

@@ -20,7 +20,7 @@ _COMPOUND = frozenset({
     "elif_clause", "else_clause", "for_statement", "while_statement", "try_statement", "except_clause",
     "finally_clause", "with_statement", "match_statement", "case_clause",
 })
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _IDENT_TAIL = re.compile(r"[A-Za-z_0-9]*$")
 _KEYWORD_ARG = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$", re.S)
 _DEF_LINE = re.compile(r"^([ \t]*)(async[ \t]+)?def[ \t]+([A-Za-z_0-9]*)$")
@@ -115,7 +115,7 @@ def scan(text: str, start: int, end: int) -> ScanState:
 
 
 def _line_end(text: str, i: int) -> int:
-    m = re.compile(r"\r\n|\r|\n").search(text, i)
+    m = _LINE_BREAK.search(text, i)
     return m.start() if m else len(text)
 
 
@@ -319,12 +319,18 @@ def _rest_of_call(text: str, offset: int) -> str:
     return text[offset:i]
 
 
-def cursor_context(text: str, tree: ts.Tree | None, offset: int) -> CursorContext:
-    """Analyse the cursor at character `offset` of `text` (clamped)."""
+def cursor_context(text: str, tree: ts.Tree | None, offset: int, lines: list[str] | None = None,
+                   line_no: int | None = None) -> CursorContext:
+    """Analyse the cursor at character `offset` of `text` (clamped).
+
+    `lines` (the LSP lines) and `line_no` (the cursor's line) may be passed when the caller has them
+    cached; otherwise they are computed from the text.
+    """
     offset = max(0, min(offset, len(text)))
     line_start = max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
     line_prefix = text[line_start:offset]
-    line_no = len(re.findall(r"\r\n|\r|\n", text[:line_start]))
+    if line_no is None:
+        line_no = len(_LINE_BREAK.findall(text, 0, line_start))
     m = _IDENT_TAIL.search(line_prefix)
     word = m.group(0) if m else ""
     if word and word[0].isdigit():
@@ -361,7 +367,8 @@ def cursor_context(text: str, tree: ts.Tree | None, offset: int) -> CursorContex
             if dm:
                 dict_key, dict_value_text = dm.group(2), dm.group(3)
 
-    lines = text.splitlines() or [""]
+    if lines is None:
+        lines = _LINE_BREAK.split(text)
     indent_here = _indent_of(line_prefix) if not line_prefix.strip() or _DEF_LINE.match(line_prefix) \
         or _BARE_LINE.match(line_prefix) else _indent_of(line_prefix)
     klass, function, function_indent = _enclosing(lines, line_no, indent_here if line_prefix.strip() or

@@ -60,7 +60,8 @@ def bindings_for(ls: TorchboltServer, doc: Document, path: str) -> dict[str, str
     """Import bindings of a document: tree-sitter's current view over the index's last parse."""
     facts = ls.index.get(path)
     out = dict(facts.bindings) if facts else {}
-    out.update(top_level_bindings(doc.tree, doc.data, facts.package if facts else ""))
+    package = facts.package if facts else ""
+    out.update(doc.memo("bindings:" + package, lambda: top_level_bindings(doc.tree, doc.data, package)))
     return out
 
 
@@ -86,7 +87,8 @@ def situation(ls: TorchboltServer, uri: str, position: types.Position) -> Situat
         return None
     path = ls.path_of(uri)
     offset = doc.offset_at(position.line, position.character)
-    ctx = cursor_context(doc.text, doc.tree, offset)
+    line = min(max(position.line, 0), doc.line_count() - 1)
+    ctx = cursor_context(doc.text, doc.tree, offset, doc.lines, line)
     bindings = bindings_for(ls, doc, path)
     kind = None
     if ctx.klass is not None:

@@ -50,7 +50,7 @@ def hook_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionItem
     ctx = sit.ctx
     if sit.kind is None or ctx.klass is None:
         return []
-    lines = sit.doc.text.splitlines()
+    lines = sit.doc.lines
     defined = class_methods_in_text(lines, ctx.klass.line, ctx.klass.indent)
     current = lines[ctx.line] if ctx.line < len(lines) else ""
     m = re.match(r"\s*(?:async\s+)?def\s+(\w+)\s*\(", current)
@@ -194,7 +194,7 @@ def member_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionIt
     """LightningModule members after `self.` (or `pl_module.` in a callback)."""
     assert sit.ctx.member is not None
     _, partial = sit.ctx.member
-    start = sit.ctx.offset - len(partial)
+    rng = _range(sit, sit.ctx.offset - len(partial))
     items = []
     for order, member in enumerate(catalog.MODULE_MEMBERS):
         is_method = member.kind == "method"
@@ -206,7 +206,7 @@ def member_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionIt
             sort_text=f"0{order:04d}", filter_text=member.name,
             insert_text_format=(types.InsertTextFormat.Snippet if is_method and ls.context.snippets
                                 else types.InsertTextFormat.PlainText),
-            text_edit=types.TextEdit(range=_range(sit, start), new_text=snippet),
+            text_edit=types.TextEdit(range=rng, new_text=snippet),
         ))
     return items
 

@@ -223,17 +223,25 @@ def extra_diagnostics(state: LintState, uri: str) -> list[types.Diagnostic]:
     return out
 
 
+def extras_pulled(ls: TorchboltServer) -> bool:
+    """Whether extra diagnostics travel in pull answers: only for pull clients that accept a refresh request
+    (others would not see a change until their next pull, so they get them pushed)."""
+    return bool(ls.context.pull_diagnostics and ls.context.diagnostic_refresh)
+
+
 def extra_changed(ls: TorchboltServer, state: LintState, uris: set[str]) -> None:
-    """An extra provider's diagnostics changed for `uris`: push them merged with the lint results, or
-    ask a pull client to re-pull (files it does not pull, like pyproject.toml, are pushed)."""
+    """An extra provider's diagnostics changed for `uris`: push them merged with the lint results (push
+    clients), ask a pull client to re-pull, or push only the extras to a pull client without refresh
+    (its lint results keep coming from pulls). Files a client does not pull (pyproject.toml) are pushed."""
     state.extra_generation += 1
-    pull = ls.context.pull_diagnostics
+    pulled = extras_pulled(ls)
     for uri in uris:
-        if pull and ls.document(uri) is not None:
+        if pulled and ls.document(uri) is not None:
             continue
         linted = state.results.get(uri)
-        _publish(ls, state, uri, None, linted.diagnostics if linted is not None else [])
-    if pull and ls.context.diagnostic_refresh:
+        lint = linted.diagnostics if linted is not None and not ls.context.pull_diagnostics else []
+        _publish(ls, state, uri, None, lint)
+    if pulled:
         ls.workspace_diagnostic_refresh(None)
 
 
@@ -380,11 +388,12 @@ def register(server: TorchboltServer) -> None:
         await _other_documents_indexed(ls, uri)
         linted = await ensure_linted(ls, state, uri)
         if linted is None:
-            return types.FullDocumentDiagnosticReport(items=extra_diagnostics(state, uri))
+            return types.FullDocumentDiagnosticReport(items=extra_diagnostics(state, uri) if extras_pulled(ls) else [])
         result_id = f"{linted.result_id}.{state.extra_generation}"
         if params.previous_result_id == result_id:
             return types.UnchangedDocumentDiagnosticReport(result_id=result_id)
-        return types.FullDocumentDiagnosticReport(items=[*linted.diagnostics, *extra_diagnostics(state, uri)],
+        extra = extra_diagnostics(state, uri) if extras_pulled(ls) else []
+        return types.FullDocumentDiagnosticReport(items=[*linted.diagnostics, *extra],
                                                   result_id=result_id)
 
     @server.feature(types.WORKSPACE_DIAGNOSTIC)

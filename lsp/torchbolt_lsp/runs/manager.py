@@ -659,7 +659,8 @@ class RunManager:
         self._flush(run)
         if run.events_file is not None:
             run.events_file.close()
-        self.active.pop(run.target.key, None)
+        if self.active.get(run.target.key) is run:
+            del self.active[run.target.key]
         if rec.ended_at is None:
             rec.ended_at = time.time()
         self._save(run)

@@ -275,6 +275,7 @@ class Loop:
                 restore_rng(rng)
 
         trainer.state.stage = RunningStage.TRAINING
+        self._epoch_running = False
         self.setup_train_data()
         if self.num_training_batches == 0 or trainer.limit_train_batches == 0:
             return
@@ -414,7 +415,7 @@ class Loop:
         if resume is not None and resume.get("epoch") == epoch and not resume.get("epoch_finished", False):
             skip = int(resume.get("batches_done", 0))
         results = self.results("train")
-        tail_pending = False
+        tail_pending = val_tail_pending = False
         if skip:
             # Mid-epoch resume: on_train_epoch_start already ran before the checkpoint was written.
             assert resume is not None
@@ -424,6 +425,7 @@ class Loop:
             metrics.set_on_step(True)
             self._fast_forward(resume, skip)
             tail_pending = bool(resume.get("tail_pending", False))
+            val_tail_pending = bool(resume.get("val_tail_pending", False))
             if tail_pending:
                 # written in on_train_batch_end: that batch trained, its completion is still to come
                 self.trainer._progress.fit.batch.current.completed = skip - 1
@@ -446,13 +448,15 @@ class Loop:
         self._epoch_outputs = []
 
         self._val_enabled_epoch = trainer.enable_validation
+        # stays True when the batch loop raises, so a checkpoint written by on_exception (OnExceptionCheckpoint)
+        # records the mid-epoch position; fit() clears it at the start of the next run
         self._epoch_running = True
-        try:
-            if tail_pending:
-                self.finish_batch(results, self.module.automatic_optimization)
-            self.batch_loop(results)
-        finally:
-            self._epoch_running = False
+        if tail_pending:
+            self.finish_batch(results, self.module.automatic_optimization)
+        elif val_tail_pending:
+            self.finish_after_validation()
+        self.batch_loop(results)
+        self._epoch_running = False
 
         # ---- epoch end -------------------------------------------------------------------------
         metrics.set_on_step(False)
@@ -586,9 +590,15 @@ class Loop:
             trainer.training = True
             metrics.activate(results)
             metrics.set_on_step(True)
+        self.finish_after_validation()
+
+    def finish_after_validation(self) -> None:
+        """The end of a batch after its validation; an exact resume from a checkpoint written during that
+        validation (ModelCheckpoint in on_validation_end) runs just this part."""
+        trainer = self.trainer
         self.update_lr_schedulers("step", plateau=True)
         if not self.should_accumulate():
-            progress.batches_that_stepped += 1
+            trainer._progress.fit.batches_that_stepped += 1
         trainer._check_signal()
 
     def epoch_training_done(self) -> bool:

@@ -572,15 +572,19 @@ class Trainer:
         """The `loops` entry of a checkpoint, including what exact mid-epoch resume needs."""
         loop = self._loop
         fit = self._progress.fit
-        in_batches = self.state.fn == TrainerFn.FITTING and self.training and loop._epoch_running
+        # inside an epoch's batch loop, including a validation run in the middle of it
+        in_batches = self.state.fn == TrainerFn.FITTING and loop._epoch_running
         # written from on_train_batch_end: that batch has trained; the resumed run finishes it (exact resume)
         tail_pending = in_batches and loop._in_batch_end
+        # written during the validation that follows a batch: the resumed run finishes what comes after it
+        val_tail_pending = in_batches and not tail_pending and bool(self.validating)
         fit.resume = {
             "epoch": fit.epoch.current.processed if in_batches else max(fit.epoch.current.processed - 1, 0),
             "batches_done": (fit.batch.current.processed if tail_pending else loop._batches_done_in_epoch)
             if in_batches else 0,
             "epoch_finished": not in_batches,
             "tail_pending": tail_pending,
+            "val_tail_pending": val_tail_pending,
             "rng": capture_rng(),
         }
         if in_batches:
