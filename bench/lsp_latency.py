@@ -89,7 +89,7 @@ class Data{n}(pl.LightningDataModule):
         return DataLoader(self.val_set, batch_size=self.batch_size)
 '''
 
-HEADER = '''import torch
+HEADER = """import torch
 import torch.nn.functional as F
 import torchmetrics
 from torch import nn
@@ -97,9 +97,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-'''
+"""
 
-TAIL = '''
+TAIL = """
 
 def main():
     model = Classifier0()
@@ -107,7 +107,7 @@ def main():
                          callbacks=[ModelCheckpoint(monitor="val_loss_0", mode="min"),
                                     EarlyStopping(monitor="val_loss_0", patience=3)])
     trainer.fit(model, datamodule=Data0())
-'''
+"""
 
 
 def big_file(lines: int = 3000) -> str:
@@ -129,7 +129,9 @@ def workspace(root: Path, files: int = 200) -> Path:
     for i in range(files - 1):
         # chains of up to 5 classes across files, like project base classes
         base = "pl.LightningModule" if i % 5 == 0 else f"Base{i - 1}"
-        imports = HEADER if i % 5 == 0 else HEADER + f"from proj.m{i - 1} import Classifier{i - 1} as Base{i - 1}\n"
+        imports = (
+            HEADER if i % 5 == 0 else HEADER + f"from proj.m{i - 1} import Classifier{i - 1} as Base{i - 1}\n"
+        )
         body = MODULE_TEMPLATE.format(n=i).replace("(pl.LightningModule)", f"({base})", 1)
         (pkg / f"m{i}.py").write_text(imports + body)
     return root
@@ -147,9 +149,14 @@ def positions(text: str) -> dict[str, list[types.Position]]:
     for i, line in enumerate(lines):
         if "self.log(" in line:
             out["completion"].append(types.Position(line=i, character=line.index("self.") + 5))  # self.
-            out["signature"].append(types.Position(line=i, character=line.index("on_step") if "on_step" in line
-                                                   else line.index("(") + 1))
-        m = re.match(r"    def (training_step|validation_step|configure_optimizers|setup|train_dataloader)\b", line)
+            out["signature"].append(
+                types.Position(
+                    line=i, character=line.index("on_step") if "on_step" in line else line.index("(") + 1
+                )
+            )
+        m = re.match(
+            r"    def (training_step|validation_step|configure_optimizers|setup|train_dataloader)\b", line
+        )
         if m:
             out["hover"].append(types.Position(line=i, character=8))  # a hook definition
         if 'self.log("' in line:
@@ -164,25 +171,38 @@ async def start(root: Path) -> tuple[LanguageClient, float]:
     """Start the server and answer `initialize`; returns the client and seconds from process start."""
     client = LanguageClient("torchbolt-bench", "1")
     t0 = time.perf_counter()
-    await client.start_io(*(os.environ["LSP_BENCH_SERVER"].split() if os.environ.get("LSP_BENCH_SERVER")
-                            else [sys.executable, "-m", "torchbolt_lsp"]))
+    await client.start_io(
+        *(
+            os.environ["LSP_BENCH_SERVER"].split()
+            if os.environ.get("LSP_BENCH_SERVER")
+            else [sys.executable, "-m", "torchbolt_lsp"]
+        )
+    )
     caps = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(
-            completion=types.CompletionClientCapabilities(completion_item=types.ClientCompletionItemOptions(
-                snippet_support=True, documentation_format=[types.MarkupKind.Markdown],
-                resolve_support=types.ClientCompletionItemResolveOptions(properties=["documentation"]))),
+            completion=types.CompletionClientCapabilities(
+                completion_item=types.ClientCompletionItemOptions(
+                    snippet_support=True,
+                    documentation_format=[types.MarkupKind.Markdown],
+                    resolve_support=types.ClientCompletionItemResolveOptions(properties=["documentation"]),
+                )
+            ),
             hover=types.HoverClientCapabilities(content_format=[types.MarkupKind.Markdown]),
-        ))
-    await client.initialize_async(types.InitializeParams(
-        capabilities=caps, root_uri=root.as_uri(),
-        workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="bench")]))
+        )
+    )
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=caps,
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="bench")],
+        )
+    )
     elapsed = time.perf_counter() - t0
     client.initialized(types.InitializedParams())
     return client, elapsed
 
 
-BASELINE_SERVER = ("from pygls.lsp.server import LanguageServer; "
-                   "LanguageServer('baseline', '1').start_io()")
+BASELINE_SERVER = "from pygls.lsp.server import LanguageServer; LanguageServer('baseline', '1').start_io()"
 
 
 async def baseline_initialize() -> float:
@@ -232,10 +252,14 @@ async def run(requests: int, starts: int) -> list[tuple[str, float, float, str]]
         where = positions(text)
         trainer_pos = where["completion"][-1]
         t0 = time.perf_counter()
-        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-            uri=uri, language_id="python", version=1, text=text)))
-        first = await client.text_document_completion_async(types.CompletionParams(text_document=doc,
-                                                                                   position=trainer_pos))
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+            )
+        )
+        first = await client.text_document_completion_async(
+            types.CompletionParams(text_document=doc, position=trainer_pos)
+        )
         first_ms = (time.perf_counter() - t0) * 1000
         assert first is not None and any(i.label == "strategy=" for i in first.items), "no Trainer completion"
 
@@ -246,15 +270,19 @@ async def run(requests: int, starts: int) -> list[tuple[str, float, float, str]]
                 pos = pts[i % len(pts)]
                 t = time.perf_counter()
                 if kind == "completion":
-                    r = await client.text_document_completion_async(types.CompletionParams(text_document=doc,
-                                                                                           position=pos))
+                    r = await client.text_document_completion_async(
+                        types.CompletionParams(text_document=doc, position=pos)
+                    )
                     assert r is not None and r.items
                 elif kind == "hover":
-                    r = await client.text_document_hover_async(types.HoverParams(text_document=doc, position=pos))
+                    r = await client.text_document_hover_async(
+                        types.HoverParams(text_document=doc, position=pos)
+                    )
                     assert r is not None
                 else:
-                    r = await client.text_document_signature_help_async(types.SignatureHelpParams(
-                        text_document=doc, position=pos))
+                    r = await client.text_document_signature_help_async(
+                        types.SignatureHelpParams(text_document=doc, position=pos)
+                    )
                     assert r is not None
                 out.append((time.perf_counter() - t) * 1000)
             return out
@@ -274,11 +302,19 @@ async def run(requests: int, starts: int) -> list[tuple[str, float, float, str]]
         ("completion p95 (ms)", percentile(completion, 95), 15, f"{requests} requests"),
         ("hover p95 (ms)", percentile(hover, 95), 15, f"{requests} requests"),
         ("signature help p95 (ms)", percentile(signature, 95), 15, f"{requests} requests"),
-        ("initialize from process start (ms)", statistics.median(init_times) * 1000, 1000,
-         f"median of {starts} starts; empty pygls server: {statistics.median(base_times) * 1000:.0f} ms"),
+        (
+            "initialize from process start (ms)",
+            statistics.median(init_times) * 1000,
+            1000,
+            f"median of {starts} starts; empty pygls server: {statistics.median(base_times) * 1000:.0f} ms",
+        ),
         ("first completion after opening (ms)", first_ms, 100, "didOpen + completion, 3,000 lines"),
-        ("server RSS, 200-file workspace (MB)", memory, 150,
-         f"{status.files} files indexed (initial scan {index_s:.1f} s) + big file open"),
+        (
+            "server RSS, 200-file workspace (MB)",
+            memory,
+            150,
+            f"{status.files} files indexed (initial scan {index_s:.1f} s) + big file open",
+        ),
     ]
 
 
@@ -290,9 +326,11 @@ def table(rows: list[tuple[str, float, float, str]]) -> str:
 
 
 def write_readme(text: str, command: str) -> None:
-    section = (f"{HEADING}\n\nCommand: `{command}` (client: pygls LanguageClient over stdio; "
-               f"{platform.python_version()}, {os.cpu_count()} CPUs, load average "
-               f"{os.getloadavg()[0]:.1f} at the end of the run).\n\n{text}\n")
+    section = (
+        f"{HEADING}\n\nCommand: `{command}` (client: pygls LanguageClient over stdio; "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end of the run).\n\n{text}\n"
+    )
     current = README.read_text() if README.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):

@@ -17,9 +17,15 @@ def _host_port(value: str) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     """Start the language server; returns the exit status."""
     parser = argparse.ArgumentParser(prog="torchbolt-lsp", description="The torchbolt language server.")
+    # vscode-languageclient and other clients append --stdio when they launch a server over pipes.
+    parser.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")
     parser.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="listen on TCP instead of stdio")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="log level of the server's stderr log (default: WARNING)")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level of the server's stderr log (default: WARNING)",
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     args = parser.parse_args(argv)
     from . import __version__
@@ -27,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.version:
         print(f"torchbolt-lsp {__version__}")
         return 0
-    logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     from .server import create_server
 
     server = create_server()

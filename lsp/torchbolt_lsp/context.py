@@ -109,6 +109,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def parse_settings(options: Any) -> tuple[bool, Settings]:
     """Read `{"trusted": bool, "settings": {...}}` from initializationOptions; bad shapes fall back to defaults."""
     options = _plain(options)
@@ -117,16 +122,18 @@ def parse_settings(options: Any) -> tuple[bool, Settings]:
     trusted = _as_bool(options.get("trusted"), False)
     raw = options.get("settings")
     raw = raw if isinstance(raw, dict) else {}
-    lint = raw.get("lint") if isinstance(raw.get("lint"), dict) else {}
-    hints = raw.get("inlayHints") if isinstance(raw.get("inlayHints"), dict) else {}
-    run = raw.get("run") if isinstance(raw.get("run"), dict) else {}
+    lint = _section(raw, "lint")
+    hints = _section(raw, "inlayHints")
+    run = _section(raw, "run")
     interpreter = run.get("interpreter")
     trainer = run.get("trainer")
     settings = Settings(
         lint=LintSettings(select=_as_str_tuple(lint.get("select")), ignore=_as_str_tuple(lint.get("ignore"))),
         inlay_hints_enabled=_as_bool(hints.get("enable"), True),
-        run=RunSettings(interpreter=interpreter if isinstance(interpreter, str) and interpreter else None,
-                        trainer=dict(trainer) if isinstance(trainer, dict) else {}),
+        run=RunSettings(
+            interpreter=interpreter if isinstance(interpreter, str) and interpreter else None,
+            trainer=dict(trainer) if isinstance(trainer, dict) else {},
+        ),
     )
     return trusted, settings
 
@@ -170,7 +177,9 @@ def build_context(params: types.InitializeParams, position_encoding: str = "utf-
         work_done_progress=bool(_get(caps, "window", "work_done_progress")),
         show_document=bool(_get(caps, "window", "show_document", "support")),
         watched_files_dynamic=bool(_get(ws, "did_change_watched_files", "dynamic_registration")),
-        watched_files_relative_patterns=bool(_get(ws, "did_change_watched_files", "relative_pattern_support")),
+        watched_files_relative_patterns=bool(
+            _get(ws, "did_change_watched_files", "relative_pattern_support")
+        ),
         configuration=bool(_get(ws, "configuration")),
         position_encoding=position_encoding,
         hierarchical_symbols=bool(_get(td, "document_symbol", "hierarchical_document_symbol_support")),

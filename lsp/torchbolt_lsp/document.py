@@ -15,7 +15,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import tree_sitter as ts
 import tree_sitter_python as tsp
@@ -136,7 +136,7 @@ class Document:
         """A value derived from the current text, computed once per version (for per-request helpers)."""
         entry = self._memo.get(key)
         if entry is not None and entry[0] == self._text_id:
-            return entry[1]  # type: ignore[no-any-return]
+            return cast(T, entry[1])
         value = compute()
         self._memo[key] = (self._text_id, value)
         return value
@@ -150,7 +150,7 @@ class Document:
         if not 0 <= line < len(starts):
             return ""
         end = starts[line + 1] if line + 1 < len(starts) else len(self.text)
-        return self.text[starts[line]:end].rstrip("\r\n")
+        return self.text[starts[line] : end].rstrip("\r\n")
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.uri, self.version, self.text)
@@ -179,7 +179,7 @@ class Document:
         offset = max(0, min(offset, len(self.text)))
         starts = self.line_starts
         line = bisect_right(starts, offset) - 1
-        prefix = self.text[starts[line]:offset]
+        prefix = self.text[starts[line] : offset]
         if self.encoding == "utf-32" or prefix.isascii():
             return types.Position(line=line, character=len(prefix))
         return types.Position(line=line, character=sum(_units(ch, self.encoding) for ch in prefix))
@@ -240,8 +240,11 @@ class Document:
             if tree is not None and not full:
                 new_end_byte = start_byte + len(encode(new_text))
                 tree.edit(
-                    start_byte=start_byte, old_end_byte=old_end_byte, new_end_byte=new_end_byte,
-                    start_point=_point(old_bytes, start_byte), old_end_point=_point(old_bytes, old_end_byte),
+                    start_byte=start_byte,
+                    old_end_byte=old_end_byte,
+                    new_end_byte=new_end_byte,
+                    start_point=_point(old_bytes, start_byte),
+                    old_end_point=_point(old_bytes, old_end_byte),
                     new_end_point=_point(self.data, new_end_byte),
                 )
         self.version = version

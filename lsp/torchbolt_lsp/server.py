@@ -118,8 +118,12 @@ class TorchboltServer(LanguageServer):
     """The language server with its state: context, documents, workspace index, extension points."""
 
     def __init__(self) -> None:
-        super().__init__("torchbolt-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
-                         protocol_cls=TorchboltProtocol)
+        super().__init__(
+            "torchbolt-lsp",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=TorchboltProtocol,
+        )
         self.context = ClientContext()
         self.documents = DocumentStore()
         self.index = WorkspaceIndex()
@@ -134,6 +138,7 @@ class TorchboltServer(LanguageServer):
         self._indexed_versions: dict[str, int] = {}
         self._index_ready: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._index_work: set[asyncio.Task[Any]] = set()  # index updates in flight (indexStatus waits)
 
     # ---------------------------------------------------------------------------------- registration
     def feature(self, feature_name: str, options: Any | None = None) -> Callable[[Any], Any]:
@@ -154,14 +159,20 @@ class TorchboltServer(LanguageServer):
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             log.error("handler for %s failed:\n%s", name, text)
             try:
-                self.window_log_message(types.LogMessageParams(
-                    type=types.MessageType.Error, message=f"torchbolt-lsp: {name} failed: {exc!r}\n{text}"))
+                self.window_log_message(
+                    types.LogMessageParams(
+                        type=types.MessageType.Error, message=f"torchbolt-lsp: {name} failed: {exc!r}\n{text}"
+                    )
+                )
             except Exception:  # the transport may be gone during shutdown
                 log.debug("could not send logMessage", exc_info=True)
             if not notification:
-                raise JsonRpcInternalError(f"torchbolt-lsp: {name} failed: {type(exc).__name__}: {exc}") from exc
+                raise JsonRpcInternalError(
+                    f"torchbolt-lsp: {name} failed: {type(exc).__name__}: {exc}"
+                ) from exc
 
         if asyncio.iscoroutinefunction(fn):
+
             @functools.wraps(fn)
             async def run_async(ls: TorchboltServer, params: Any) -> Any:
                 try:
@@ -220,6 +231,19 @@ class TorchboltServer(LanguageServer):
         if self._index_ready is not None:
             await asyncio.shield(self._index_ready)
 
+    async def wait_index_settled(self) -> None:
+        """Wait for the initial scan and every index update in flight (debounced edits, closes, file events)."""
+        await self.wait_index_ready()
+        while pending := [t for t in self._index_work if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def spawn_index_work(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """spawn() for index updates, tracked so that wait_index_settled() can wait for them."""
+        task = self.spawn(coro)
+        self._index_work.add(task)
+        task.add_done_callback(self._index_work.discard)
+        return task
+
     # --------------------------------------------------------------------------------- index upkeep
     def schedule_index(self, doc: Document, delay: float = INDEX_DEBOUNCE_S) -> None:
         """Re-index an open document's facts after it has been quiet for `delay` seconds."""
@@ -227,7 +251,7 @@ class TorchboltServer(LanguageServer):
         if old is not None:
             old.cancel()
         try:
-            self._index_tasks[doc.uri] = self.spawn(self._index_document(doc, delay))
+            self._index_tasks[doc.uri] = self.spawn_index_work(self._index_document(doc, delay))
         except RuntimeError:  # no running loop (unit tests driving the server object directly)
             self._index_now(doc, doc.version, doc.text)
 
@@ -254,6 +278,11 @@ class TorchboltServer(LanguageServer):
         self._indexed_versions[uri] = version
         return True
 
+    def ensure_all_indexed(self) -> None:
+        """ensure_indexed for every open document (cheap when they are current): for cross-file answers."""
+        for doc in self.documents:
+            self.ensure_indexed(doc)
+
     def ensure_indexed(self, doc: Document) -> None:
         """Bring the index's facts of an open document up to its current version now (for exact answers)."""
         if self._indexed_versions.get(doc.uri) != doc.version and self._index_now(doc, doc.version, doc.text):
@@ -277,7 +306,7 @@ def _register_core(server: TorchboltServer) -> None:
         negotiated = ls.workspace.position_encoding
         encoding = str(getattr(negotiated, "value", negotiated) or "utf-16")  # "utf-8" | "utf-16" | "utf-32"
         ls.context = build_context(params, encoding)
-        ls.index = WorkspaceIndex(ls.context.root_paths, encoding)
+        ls.index.configure(ls.context.root_paths, encoding)  # same object: listeners added at register() stay
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: TorchboltServer, params: types.InitializedParams) -> None:
@@ -322,7 +351,9 @@ def _register_core(server: TorchboltServer) -> None:
         doc = ls.document(uri)
         if doc is None:  # a change for a document never opened: rebuild from pygls' copy
             source = ls.workspace.get_text_document(uri).source
-            doc = ls.documents.open(uri, source, params.text_document.version or 0, ls.context.position_encoding)
+            doc = ls.documents.open(
+                uri, source, params.text_document.version or 0, ls.context.position_encoding
+            )
         else:
             doc.apply_changes(params.content_changes, params.text_document.version or doc.version + 1)
         ls._fire(DocumentEvent("change", uri, doc))
@@ -355,28 +386,34 @@ def _register_core(server: TorchboltServer) -> None:
             await asyncio.get_running_loop().run_in_executor(ls.thread_pool, ls.index.update_from_disk, path)
             ls.index.notify({path})
 
-        ls.spawn(reread())
+        ls.spawn_index_work(reread())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
-    async def watched_files(ls: TorchboltServer, params: types.DidChangeWatchedFilesParams) -> None:
+    def watched_files(ls: TorchboltServer, params: types.DidChangeWatchedFilesParams) -> None:
         paths = {ls.path_of(change.uri) for change in params.changes if change.uri.endswith(".py")}
         if not paths:
             return
-        loop = asyncio.get_running_loop()
 
         def refresh() -> None:
             for path in paths:
                 ls.index.update_from_disk(path)
 
-        await loop.run_in_executor(ls.thread_pool, refresh)
-        ls.index.notify(paths)
+        async def run() -> None:
+            await asyncio.get_running_loop().run_in_executor(ls.thread_pool, refresh)
+            ls.index.notify(paths)
+
+        ls.spawn_index_work(run())
 
     @server.feature(DEBUG_MODULES)
     def debug_modules(ls: TorchboltServer, params: Any) -> dict[str, Any]:
         """Which top-level modules the server process has imported (tests assert torch is not one)."""
         top = sorted({name.split(".")[0] for name in list(sys.modules)})
-        return {"modules": top, "torch": "torch" in sys.modules, "lightning": "lightning" in sys.modules,
-                "pid": os.getpid()}
+        return {
+            "modules": top,
+            "torch": "torch" in sys.modules,
+            "lightning": "lightning" in sys.modules,
+            "pid": os.getpid(),
+        }
 
     @server.feature(DEBUG_DOCUMENT)
     def debug_document(ls: TorchboltServer, params: Any) -> dict[str, Any] | None:
@@ -391,13 +428,18 @@ def _register_core(server: TorchboltServer) -> None:
 
     @server.feature(INDEX_STATUS)
     async def index_status(ls: TorchboltServer, params: Any) -> dict[str, Any]:
-        """Wait for the initial scan, then report what the index holds."""
-        await ls.wait_index_ready()
+        """Wait until the index has settled (initial scan, pending updates), then report what it holds."""
+        await ls.wait_index_settled()
         files = ls.index.files()
-        return {"ready": ls.index.ready.is_set(), "files": len(files), "generation": ls.index.generation,
-                "classes": sum(len(f.classes) for f in files.values()),
-                "features": list(ls.loaded_features), "failedFeatures": dict(ls.failed_features),
-                "handlerErrors": ls.handler_errors}
+        return {
+            "ready": ls.index.ready.is_set(),
+            "files": len(files),
+            "generation": ls.index.generation,
+            "classes": sum(len(f.classes) for f in files.values()),
+            "features": list(ls.loaded_features),
+            "failedFeatures": dict(ls.failed_features),
+            "handlerErrors": ls.handler_errors,
+        }
 
 
 def _warm_up(ls: TorchboltServer) -> None:
@@ -410,34 +452,63 @@ def _warm_up(ls: TorchboltServer) -> None:
     pos = {"line": 0, "character": 0}
     rng = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
     doc = types.MarkupContent(kind=types.MarkupKind.Markdown, value="x")
-    item = types.CompletionItem(label="x", kind=types.CompletionItemKind.Method, detail="x", documentation=doc,
-                                sort_text="x", filter_text="x", insert_text_format=types.InsertTextFormat.Snippet,
-                                text_edit=types.TextEdit(range=rng, new_text="x"), data={"k": "v"})
+    item = types.CompletionItem(
+        label="x",
+        kind=types.CompletionItemKind.Method,
+        detail="x",
+        documentation=doc,
+        sort_text="x",
+        filter_text="x",
+        insert_text_format=types.InsertTextFormat.Snippet,
+        text_edit=types.TextEdit(range=rng, new_text="x"),
+        data={"k": "v"},
+    )
     location = types.Location(uri=td["uri"], range=rng)
-    symbol = types.DocumentSymbol(name="x", kind=types.SymbolKind.Class, range=rng, selection_range=rng, children=[])
-    signature = types.SignatureHelp(signatures=[types.SignatureInformation(
-        label="f(x)", documentation=doc, parameters=[types.ParameterInformation(label=(2, 3), documentation="x")])],
-        active_signature=0, active_parameter=0)
-    requests: dict[str, tuple[dict[str, Any], Any]] = {
-        types.TEXT_DOCUMENT_COMPLETION: ({"textDocument": td, "position": pos},
-                                         types.CompletionList(is_incomplete=False, items=[item])),
+    symbol = types.DocumentSymbol(
+        name="x", kind=types.SymbolKind.Class, range=rng, selection_range=rng, children=[]
+    )
+    signature = types.SignatureHelp(
+        signatures=[
+            types.SignatureInformation(
+                label="f(x)",
+                documentation=doc,
+                parameters=[types.ParameterInformation(label=(2, 3), documentation="x")],
+            )
+        ],
+        active_signature=0,
+        active_parameter=0,
+    )
+    requests: dict[str, tuple[Any, Any]] = {
+        types.TEXT_DOCUMENT_COMPLETION: (
+            {"textDocument": td, "position": pos},
+            types.CompletionList(is_incomplete=False, items=[item]),
+        ),
         types.COMPLETION_ITEM_RESOLVE: ({"label": "x", "data": {"k": "v"}}, item),
-        types.TEXT_DOCUMENT_HOVER: ({"textDocument": td, "position": pos}, types.Hover(contents=doc, range=rng)),
+        types.TEXT_DOCUMENT_HOVER: (
+            {"textDocument": td, "position": pos},
+            types.Hover(contents=doc, range=rng),
+        ),
         types.TEXT_DOCUMENT_SIGNATURE_HELP: ({"textDocument": td, "position": pos}, signature),
         types.TEXT_DOCUMENT_DEFINITION: ({"textDocument": td, "position": pos}, [location]),
-        types.TEXT_DOCUMENT_REFERENCES: ({"textDocument": td, "position": pos,
-                                          "context": {"includeDeclaration": True}}, [location]),
+        types.TEXT_DOCUMENT_REFERENCES: (
+            {"textDocument": td, "position": pos, "context": {"includeDeclaration": True}},
+            [location],
+        ),
         types.TEXT_DOCUMENT_DOCUMENT_SYMBOL: ({"textDocument": td}, [symbol]),
     }
-    notifications = {
-        types.TEXT_DOCUMENT_DID_OPEN: {"textDocument": {**td, "languageId": "python", "version": 1, "text": ""}},
-        types.TEXT_DOCUMENT_DID_CHANGE: {"textDocument": {**td, "version": 2}, "contentChanges": [
-            {"range": {"start": pos, "end": pos}, "text": "x"}, {"text": "x"}]},
+    notifications: dict[str, Any] = {
+        types.TEXT_DOCUMENT_DID_OPEN: {
+            "textDocument": {**td, "languageId": "python", "version": 1, "text": ""}
+        },
+        types.TEXT_DOCUMENT_DID_CHANGE: {
+            "textDocument": {**td, "version": 2},
+            "contentChanges": [{"range": {"start": pos, "end": pos}, "text": "x"}, {"text": "x"}],
+        },
     }
     for method, (params, result) in requests.items():
         try:
             ls.protocol.structure_message({"jsonrpc": "2.0", "id": 0, "method": method, "params": params})
-            response = types.METHOD_TO_TYPES[method][1]
+            response: Any = types.METHOD_TO_TYPES[method][1]
             ls.protocol._serialize_message(response(id=0, result=result))
         except Exception:  # best effort: a failure only means the first real request pays the cost
             log.debug("warm-up of %s failed", method, exc_info=True)
@@ -462,11 +533,19 @@ async def _initial_scan(ls: TorchboltServer) -> None:
 
 async def _watch_files(ls: TorchboltServer) -> None:
     try:
-        await ls.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
-            id="torchbolt-watch-py", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-            register_options=types.DidChangeWatchedFilesRegistrationOptions(
-                watchers=[types.FileSystemWatcher(glob_pattern="**/*.py")]),
-        )]))
+        await ls.client_register_capability_async(
+            types.RegistrationParams(
+                registrations=[
+                    types.Registration(
+                        id="torchbolt-watch-py",
+                        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                        register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                            watchers=[types.FileSystemWatcher(glob_pattern="**/*.py")]
+                        ),
+                    )
+                ]
+            )
+        )
     except Exception as exc:  # a client may refuse; the index still follows open documents
         log.info("file watcher registration refused: %s", exc)
 

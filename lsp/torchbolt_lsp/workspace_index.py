@@ -21,11 +21,31 @@ from .analysis.names import KIND_OF_BASE, canonical
 from .document import parse_ast
 
 #: Folder names never scanned.
-SKIP_DIRS: frozenset[str] = frozenset({
-    ".git", ".hg", ".svn", "node_modules", "__pycache__", "site-packages", "dist-packages", ".venv", "venv",
-    "env", ".env", ".tox", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "build", "dist",
-    ".eggs", "lightning_logs", ".ipynb_checkpoints",
-})
+SKIP_DIRS: frozenset[str] = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "__pycache__",
+        "site-packages",
+        "dist-packages",
+        ".venv",
+        "venv",
+        "env",
+        ".env",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "build",
+        "dist",
+        ".eggs",
+        "lightning_logs",
+        ".ipynb_checkpoints",
+    }
+)
 #: Files bigger than this are not indexed (generated code, data dumps).
 MAX_FILE_BYTES = 2_000_000
 #: Stop scanning after this many files (a huge monorepo opened by mistake must not eat the machine).
@@ -47,8 +67,11 @@ def iter_python_files(roots: Iterable[str]) -> Iterator[str]:
             continue
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(
-                d for d in dirnames
-                if d not in SKIP_DIRS and not d.endswith(".egg-info") and not _is_env_dir(os.path.join(dirpath, d))
+                d
+                for d in dirnames
+                if d not in SKIP_DIRS
+                and not d.endswith(".egg-info")
+                and not _is_env_dir(os.path.join(dirpath, d))
             )
             for name in sorted(filenames):
                 if name.endswith(".py"):
@@ -94,6 +117,15 @@ class WorkspaceIndex:
     def cancel_scan(self) -> None:
         """Stop a running scan after the current file (at shutdown, so the process can exit at once)."""
         self._cancelled.set()
+
+    def configure(self, roots: Iterable[str], encoding: str) -> None:
+        """Set the workspace roots and position encoding (at `initialize`; listeners are kept)."""
+        with self._lock:
+            self.roots = [os.path.abspath(r) for r in roots]
+            self.encoding = encoding
+            self._files.clear()
+            self._modules.clear()
+            self._changed()
 
     # ----------------------------------------------------------------------------------- listeners
     def add_listener(self, listener: Listener) -> None:
@@ -230,8 +262,9 @@ class WorkspaceIndex:
             return self.resolve_qualified(target, near=path, depth=depth + 1)
         return None
 
-    def resolve_qualified(self, qualified: str, near: str | None = None, depth: int = 0
-                          ) -> tuple[str, ClassFacts] | None:
+    def resolve_qualified(
+        self, qualified: str, near: str | None = None, depth: int = 0
+    ) -> tuple[str, ClassFacts] | None:
         """A workspace class by qualified name, following re-exports in `__init__` files."""
         module, _, name = qualified.rpartition(".")
         if not module or depth > 8:
@@ -263,9 +296,11 @@ class WorkspaceIndex:
         with self._lock:
             if key in self._kind_cache:
                 return self._kind_cache[key]
+            generation = self.generation
         kind = self._kind(path, class_name, set())
         with self._lock:
-            self._kind_cache[key] = kind
+            if self.generation == generation:  # facts changed meanwhile (another thread): do not cache
+                self._kind_cache[key] = kind
         return kind
 
     def _kind(self, path: str, class_name: str, seen: set[tuple[str, str]]) -> str | None:
@@ -291,8 +326,13 @@ class WorkspaceIndex:
             name = canonical(qualified)
             if name in KIND_OF_BASE:
                 return KIND_OF_BASE[name]
-            hit = (self.resolve_qualified(qualified, near=path) if qualified
-                   else self.resolve_class(path, source) if "." not in source else None)
+            hit = (
+                self.resolve_qualified(qualified, near=path)
+                if qualified
+                else self.resolve_class(path, source)
+                if "." not in source
+                else None
+            )
             if hit is not None:
                 kind = self.class_kind(hit[0], hit[1].name)
                 if kind is not None:
@@ -333,7 +373,8 @@ class WorkspaceIndex:
         for path, facts in self.files().items():
             for metric in facts.logged:
                 if metric.receiver == "pl_module" or (
-                        metric.class_name and self.class_kind(path, metric.class_name) in ("module", "callback")):
+                    metric.class_name and self.class_kind(path, metric.class_name) in ("module", "callback")
+                ):
                     out.append((path, metric))
         return out
 
@@ -347,7 +388,8 @@ class WorkspaceIndex:
         for path, metric in self.logged_metrics():
             for name in metric.produced:
                 out.setdefault(name, []).append((path, metric))
-        self._metric_cache = (generation, out)
+        if self.generation == generation:
+            self._metric_cache = (generation, out)
         return out
 
     def metric_definitions(self, name: str) -> list[tuple[str, LoggedMetric]]:
@@ -357,8 +399,12 @@ class WorkspaceIndex:
 
     def calls(self, callee: str | None = None) -> list[tuple[str, CallFacts]]:
         """Trainer / callback / logger calls across the workspace (all, or those of one canonical callee)."""
-        return [(path, call) for path, facts in self.files().items() for call in facts.calls
-                if callee is None or call.callee == callee]
+        return [
+            (path, call)
+            for path, facts in self.files().items()
+            for call in facts.calls
+            if callee is None or call.callee == callee
+        ]
 
     def monitor_refs(self, name: str | None = None) -> list[tuple[str, MonitorRef]]:
         """`monitor=` references (all, or those naming `name`)."""

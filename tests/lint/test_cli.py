@@ -183,6 +183,12 @@ def test_entry_points_never_import_torch(tmp_path: Path, command: list[str]):
     assert check.returncode == 0, check.stderr
 
 
-def test_pre_commit_hook_declared():
-    text = (Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text()
-    assert "id: torchbolt-check" in text and "entry: torchbolt check" in text and "types: [python]" in text
+def test_pre_commit_hooks_declared():
+    import yaml
+
+    hooks = yaml.safe_load((Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text())
+    by_id = {h["id"]: h for h in hooks}
+    assert set(by_id) == {"torchbolt-check", "torchbolt-check-system"}
+    for hook in hooks:
+        assert hook["entry"] == "torchbolt check" and hook["types"] == ["python"] and hook["require_serial"]
+    assert by_id["torchbolt-check"]["language"] == "python"

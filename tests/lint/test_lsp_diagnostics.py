@@ -270,6 +270,37 @@ async def test_cross_file_monitor_updates(client: LanguageClient):
     watcher.close()
 
 
+async def test_cross_file_inheritance_updates(client: LanguageClient):
+    base = Doc(client, """
+        import lightning as L
+
+
+        class SharedBase(L.LightningModule):
+            def training_step(self, batch, batch_idx):
+                return self(batch).sum()
+    """, name="shared_base.py")
+    child = Doc(client, """
+        from shared_base import SharedBase
+
+
+        class Leaf(SharedBase):
+            def validation_step(self, batch, batch_idx):
+                self.log("leaf_val", 1.0)
+    """, name="leaf.py")
+    # the subclass inherits training_step from the other file, and the missing optimizer with it
+    diags = await child.diagnostics(lambda d: "TB101" in codes(d))
+    assert "`Leaf` defines training_step" in next(d for d in diags if d.code == "TB101").message
+    base.change(base.text + "\n    def configure_optimizers(self):\n        return None\n")
+    await base.diagnostics(lambda d: "TB101" not in codes(d))
+    if client.pull_mode:  # type: ignore[attr-defined]
+        report = await pull(client, child.uri)
+        assert "TB101" not in codes(report.items)
+    else:
+        await wait_pushed(client, child.uri, lambda d: "TB101" not in codes(d))
+    child.close()
+    base.close()
+
+
 async def test_noqa_and_configuration(client: LanguageClient):
     doc = Doc(client, """
         import torch

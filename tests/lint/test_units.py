@@ -166,3 +166,28 @@ def test_a_crashing_checker_is_isolated(monkeypatch):
     result = lint_source("import lightning as L\nt = L.Trainer(gpus=1)\n", "x.py")
     assert result.errors == ["broken: RuntimeError: boom"]
     assert [f.code for f in result.findings] == ["TB502"]  # the other checkers still ran
+
+
+def test_fix_all_skips_a_fix_that_cannot_apply_and_does_the_rest():
+    src = textwrap.dedent('''
+        import lightning as L
+        import torch
+
+
+        class Net(L.LightningModule):
+            def training_step(self, batch, batch_idx):
+                loss = self(batch).sum()
+                ok = loss.backward()  # not a statement of its own: no removal fix applies
+                return loss
+
+            def configure_optimizers(self):
+                return torch.optim.Adam(self.parameters())
+
+
+        t = L.Trainer(gpus=1, precision=16)
+    ''').lstrip("\\n")
+    from torchbolt_lsp.lint.fixes import fix_all
+
+    out = fix_all(src, lambda s: lint_source(s, "x.py").findings)
+    assert 't = L.Trainer(accelerator="gpu", devices=1, precision="16-mixed")' in out
+    assert "ok = loss.backward()" in out

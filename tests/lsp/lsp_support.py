@@ -13,7 +13,7 @@ PROFILES = ["visual-studio-code", "neovim@v0.11"]
 #: Files of the shared test workspace (a package with cross-file inheritance, a training script).
 WORKSPACE: dict[str, str] = {
     "pkg/__init__.py": "from .base import BaseModule\n",
-    "pkg/base.py": '''
+    "pkg/base.py": """
         import lightning.pytorch as pl
         from lightning.pytorch.callbacks import Callback
 
@@ -27,8 +27,8 @@ WORKSPACE: dict[str, str] = {
 
         class BaseCallback(Callback):
             pass
-    ''',
-    "pkg/models.py": '''
+    """,
+    "pkg/models.py": """
         from pkg.base import BaseModule
 
 
@@ -36,29 +36,29 @@ WORKSPACE: dict[str, str] = {
             def validation_step(self, batch, batch_idx):
                 self.log("val_loss", 0.5)
                 self.log_dict({"val_acc": 1.0, "val_f1": 0.9})
-    ''',
-    "pkg/reexport_user.py": '''
+    """,
+    "pkg/reexport_user.py": """
         from pkg import BaseModule
 
 
         class Reexported(BaseModule):
             pass
-    ''',
-    "scripts/helpers.py": '''
+    """,
+    "scripts/helpers.py": """
         import pytorch_lightning as ptl
 
 
         class ScriptBase(ptl.LightningDataModule):
             pass
-    ''',
-    "scripts/train.py": '''
+    """,
+    "scripts/train.py": """
         from helpers import ScriptBase
         import lightning as L
         from lightning.pytorch.callbacks import ModelCheckpoint, EarlyStopping
 
         trainer = L.Trainer(max_epochs=3, callbacks=[ModelCheckpoint(monitor="val_loss")])
         stopper = EarlyStopping(monitor="train_loss_epoch")
-    ''',
+    """,
     ".venv/lib/ignored.py": "class Ignored:\n    pass\n",
 }
 
@@ -89,14 +89,18 @@ class Editor:
         self.counter += 1
         root: Path = self.client.workspace_root  # type: ignore[attr-defined]
         uri = (root / (name or f"open_{self.counter}.py")).as_uri()
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+            )
+        )
         return uri, position_of(text, offset)
 
     async def complete(self, text: str, name: str | None = None) -> list[types.CompletionItem]:
         uri, pos = self.open(text, name)
-        result = await self.client.text_document_completion_async(types.CompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), position=pos))
+        result = await self.client.text_document_completion_async(
+            types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=pos)
+        )
         self.close(uri)
         assert result is not None
         items = result.items if isinstance(result, types.CompletionList) else result
@@ -115,13 +119,14 @@ class Editor:
         return edit.new_text
 
     def close(self, uri: str) -> None:
-        self.client.text_document_did_close(types.DidCloseTextDocumentParams(
-            text_document=types.TextDocumentIdentifier(uri=uri)))
+        self.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
 
 
 def position_of(text: str, offset: int) -> types.Position:
     """LSP position (UTF-16) of a character offset."""
     before = text[:offset]
     line = before.count("\n")
-    col_text = before[before.rfind("\n") + 1:]
+    col_text = before[before.rfind("\n") + 1 :]
     return types.Position(line=line, character=len(col_text.encode("utf-16-le")) // 2)

@@ -80,6 +80,15 @@ async def test_fit_completes_with_progress_hints_and_summary(tmp_path: Path) -> 
         text = hover.contents.value
         assert f"in run `{run_id}`" in text and "| 2 |" in text and "best checkpoint" in text
 
+        # Validate from the same lens set: one pass over the validation data, its metrics in the message
+        result = await s.command("torchbolt.validate", {"uri": uri, "className": "LitModel"})
+        await _ended(s, result["runId"])
+        (end,) = s.events_of(result["runId"], "validation_end")
+        assert end["stage"] == "validate" and "val_loss" in end["metrics"]
+        await s.wait_for(lambda: len(s.message_requests) == 2)
+        assert s.message_requests[1].message.startswith("Validate LitModel: done")
+        assert f"val_loss {fmt.format_value(end['metrics']['val_loss'])}" in s.message_requests[1].message
+
 
 async def test_stop_ends_the_run_gracefully_with_a_complete_checkpoint(tmp_path: Path) -> None:
     slow = MODEL.replace("        loss = torch.nn.functional.mse_loss(self.layer(x), y)\n",

@@ -161,3 +161,20 @@ def test_bad_targets_are_clear_errors(tmp_path: Path) -> None:
         EventStreamCallback("fd:abc")
     with pytest.raises(ValueError, match="not open"):
         EventStreamCallback("fd:987")
+
+
+def test_a_second_entry_point_on_the_same_trainer_is_a_new_segment(tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    cb = EventStreamCallback(str(out), run_id="r")
+    trainer = make_trainer(tmp_path)
+    fit(cb, trainer, tmp_path, epochs=1)
+    cb.setup(trainer, object(), "test")
+    trainer.callback_metrics = {"test_loss": 0.7}
+    cb.on_test_end(trainer, object())
+    cb.teardown(trainer, object(), "test")
+    cb.close()
+    events = read(out)
+    starts = [e for e in events if e.type == "run_started"]
+    assert [s.fn for s in starts] == ["fit", "test"]
+    assert [e.type for e in events[-3:]] == ["run_started", "validation_end", "finished"]
+    assert events[-2].stage == "test" and events[-2].metrics == {"test_loss": 0.7}

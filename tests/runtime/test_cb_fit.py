@@ -139,7 +139,8 @@ def test_early_stopping_stops_where_lightning_stops(tmp_path: pathlib.Path, es_k
     assert float(ours.best_score) == pytest.approx(float(theirs.best_score), rel=1e-5)
 
 
-def test_early_stopping_non_finite_in_fit(tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_early_stopping_non_finite_in_fit(tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     model_cls, _ = torchbolt_classes()
 
     class Diverging(model_cls):  # type: ignore[misc,valid-type]
@@ -155,6 +156,9 @@ def test_early_stopping_non_finite_in_fit(tmp_path: pathlib.Path, caplog: pytest
     assert trainer.current_epoch == 2 and es.stopped_epoch == 1
     assert es.stopping_reason.name == "NON_FINITE_METRIC"
     assert "is not finite" in caplog.text
+    # the reason is printed for the user, not only logged
+    assert "EarlyStopping stopped the run at epoch 1: Monitored metric val_loss = nan is not finite" in (
+        capsys.readouterr().out)
 
 
 def test_early_stopping_strict_error_in_fit(tmp_path: pathlib.Path) -> None:

@@ -211,3 +211,28 @@ def test_resolve_ckpt_path_errors_and_choices(tmp_path: pathlib.Path) -> None:
     assert resolve_ckpt_path(trainer, None, "fit") == exc.ckpt_path
     with pytest.raises(ValueError, match="not supported"):
         resolve_ckpt_path(trainer, "hpc", "fit")
+
+
+class _Touch:
+    """Unpickling runs `touch <marker>`."""
+
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_checkpoint_refused_by_fit_and_load_from_checkpoint(tmp_path: pathlib.Path) -> None:
+    trainer, _, _ = _fit(tmp_path)
+    ckpt = safe_load(_save(trainer, tmp_path / "good.ckpt"))
+    marker = tmp_path / "pwned"
+    ckpt["user_key"] = _Touch(marker)
+    torch.save(ckpt, tmp_path / "evil.ckpt")
+    with pytest.raises(UnsafeCheckpointError, match="system"):
+        _fit(tmp_path / "resume", ckpt_path=str(tmp_path / "evil.ckpt"), max_epochs=3)
+    with pytest.raises(UnsafeCheckpointError):
+        Model.load_from_checkpoint(tmp_path / "evil.ckpt")
+    with pytest.raises(UnsafeCheckpointError):
+        Data.load_from_checkpoint(tmp_path / "evil.ckpt")
+    assert not marker.exists()

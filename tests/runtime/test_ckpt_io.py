@@ -107,7 +107,7 @@ def test_malicious_checkpoint_is_refused_and_command_never_runs(tmp_path: pathli
     assert not marker.exists()
 
 
-def test_malicious_checkpoint_through_load_from_checkpoint_in_fresh_process(tmp_path: pathlib.Path) -> None:
+def test_malicious_checkpoint_refused_in_fresh_process(tmp_path: pathlib.Path) -> None:
     """A separate interpreter, as a user would run it: refused, non-zero exit, marker absent."""
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.ckpt"

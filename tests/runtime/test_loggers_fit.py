@@ -202,3 +202,40 @@ def test_checkpoint_dir_follows_first_logger(tmp_path: pathlib.Path) -> None:
     _fit(torchbolt, tmp_path, loggers=[csv_logger], enable_checkpointing=True, callbacks=[mc])
     assert mc.dirpath == os.path.join(tmp_path, "logs", "exp", "v7", "checkpoints")
     assert os.listdir(mc.dirpath) == [f"epoch=1-step={2 * STEPS_PER_EPOCH}.ckpt"]
+
+
+def test_model_graph_is_logged(tmp_path: pathlib.Path) -> None:
+    from ckpt_models import torchbolt_classes
+
+    model_cls, data_cls = torchbolt_classes()
+    tb = TensorBoardLogger(tmp_path, log_graph=True)
+    trainer = Trainer(**trainer_kwargs(tmp_path, max_epochs=1, logger=tb, enable_checkpointing=False))
+    trainer.fit(model_cls(), datamodule=data_cls())
+    acc = EventAccumulator(tb.log_dir)
+    acc.Reload()
+    graph = acc.Graph()
+    assert any("Linear" in node.name or "linear" in node.op for node in graph.node)
+
+
+@pytest.mark.lightning
+@pytest.mark.parametrize("interval", [None, "step", "epoch"])
+def test_lr_monitor_rows_match_lightning(tmp_path: pathlib.Path, interval: str | None) -> None:
+    import lightning.pytorch as lpl
+    from ckpt_models import make_classes, torchbolt_classes
+
+    def run(pl: Any, classes: tuple[type, type], root: pathlib.Path) -> list[dict[str, str]]:
+        model_cls, data_cls = classes
+        pl.seed_everything(0)
+        logger = pl.loggers.CSVLogger(root)
+        monitor = pl.callbacks.LearningRateMonitor(logging_interval=interval, log_momentum=True,
+                                                   log_weight_decay=True)
+        trainer = pl.Trainer(**trainer_kwargs(root, logger=logger, callbacks=[monitor], enable_checkpointing=False))
+        trainer.fit(model_cls(dropout=0.0), datamodule=data_cls())
+        return read_metrics_csv(os.path.join(logger.log_dir, "metrics.csv"))
+
+    ours = run(torchbolt, torchbolt_classes(), tmp_path / "t")
+    theirs = run(lpl, make_classes(lpl), tmp_path / "l")
+    columns = [c for c in theirs[0] if c.startswith("lr-")]
+    assert columns and set(columns) <= set(ours[0])
+    pick = lambda rows: [{c: r[c] for c in ("step", *columns)} for r in rows if any(r[c] for c in columns)]  # noqa: E731
+    assert pick(ours) == pick(theirs)

@@ -226,3 +226,37 @@ def test_to_torchscript(tmp_path: Any) -> None:
     scripted = model.to_torchscript(tmp_path / "m.pt", method="trace", example_inputs=torch.zeros(2, 4))
     assert torch.allclose(scripted(torch.ones(2, 4)), model(torch.ones(2, 4)))
     assert (tmp_path / "m.pt").exists()
+
+
+def test_validate_without_a_model_after_fit_uses_the_best_checkpoint(tmp_path: Any) -> None:
+    t = tb.Trainer(max_epochs=2, default_root_dir=str(tmp_path), logger=False, enable_progress_bar=False,
+                   enable_model_summary=False)
+    model = Tiny()
+    t.fit(model, loader(16, 8), loader(8, 8))
+    best = t.checkpoint_callback.best_model_path
+    assert best
+    with torch.no_grad():
+        model.layer.weight.fill_(100.0)  # diverge from the saved weights
+    with pytest.warns(UserWarning, match="best model"):
+        t.validate(dataloaders=loader(8, 8), verbose=False)
+    assert t.ckpt_path == best
+    assert model.layer.weight.abs().max() < 100.0
+
+
+def test_default_transfer_moves_tensors_inside_every_collection() -> None:
+    import dataclasses
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", ["a", "b"])
+
+    @dataclasses.dataclass
+    class Item:
+        t: torch.Tensor
+        name: str
+
+    batch = {"pair": Pair(torch.ones(1), [torch.zeros(2), "text"]), "item": Item(torch.ones(3), "n"), "n": 3}
+    moved = Tiny().transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert type(moved["pair"]) is Pair and moved["pair"].a.device.type == "meta"
+    assert moved["pair"].b[0].device.type == "meta" and moved["pair"].b[1] == "text"
+    assert isinstance(moved["item"], Item) and moved["item"].t.device.type == "meta" and moved["item"].name == "n"
+    assert moved["n"] == 3 and batch["item"].t.device.type == "cpu"

@@ -245,3 +245,19 @@ def test_default_callbacks_and_max_time_timer() -> None:
     assert trainer.progress_bar_callback is trainer.callbacks[1]
     with pytest.raises(MisconfigurationException, match="enable_checkpointing=False"):
         Trainer(callbacks=[ModelCheckpoint()], enable_checkpointing=False, max_epochs=1)
+
+
+def test_environment_variables_give_defaults_and_keywords_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PL_TRAINER_MAX_EPOCHS", "7")
+    monkeypatch.setenv("PL_TRAINER_DEFAULT_ROOT_DIR", "/tmp/somewhere")
+    trainer = Trainer(**QUIET)
+    assert trainer.max_epochs == 7 and trainer.default_root_dir == "/tmp/somewhere"
+    assert Trainer(max_epochs=2, **QUIET).max_epochs == 2
+    monkeypatch.setenv("PL_TRAINER_MAX_EPOCHS", "many")
+    with pytest.raises(TrainerArgumentError, match="max_epochs='many'"):
+        Trainer(**QUIET)
+
+
+def test_positional_arguments_are_validated_like_keywords() -> None:
+    with pytest.raises(TrainerArgumentError, match="accelerator=1"):
+        Trainer(1)  # type: ignore[misc]

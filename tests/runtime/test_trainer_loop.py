@@ -405,3 +405,35 @@ def test_signal_finishes_the_step_then_stops_gracefully(sig: str, code: int | No
     assert f"on_exception:{'KeyboardInterrupt' if sig == 'SIGINT' else 'SystemExit'}" in line
     assert "teardown" in line
     assert line.endswith(" 3 True")  # the step that received the signal completed: global_step 3
+
+
+@pytest.mark.parametrize(("precision", "param_dtype", "autocast"), [
+    ("32-true", torch.float32, False), ("64-true", torch.float64, False), ("bf16-mixed", torch.float32, True),
+    ("bf16-true", torch.bfloat16, False),
+])
+def test_precision_converts_module_and_wraps_steps(precision: str, param_dtype: torch.dtype, autocast: bool) -> None:
+    seen: list[tuple[torch.dtype, bool, torch.dtype]] = []
+
+    class Watch(Tiny):
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            out = self(batch[0])
+            seen.append((self.layer.weight.dtype, torch.is_autocast_enabled("cpu"), out.dtype))
+            return torch.nn.functional.mse_loss(out.float(), batch[1].float())
+
+    t = trainer(precision=precision)
+    t.fit(Watch(), loader(8, 8))
+    weight_dtype, autocast_on, _ = seen[0]
+    assert weight_dtype == param_dtype and autocast_on == autocast
+    assert t.precision == precision and t.lightning_module.dtype == param_dtype
+
+
+def test_second_sigint_interrupts_immediately() -> None:
+    script = _SIGNAL_SCRIPT.format(tests=os.path.dirname(__file__), sig="SIGINT").replace(
+        "os.kill(os.getpid(), signal.SIGINT)",
+        "os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGINT); import time; time.sleep(5)",
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("EVENTS"))
+    assert "on_exception:KeyboardInterrupt" in line
+    assert line.endswith(" 2 True")  # the step in progress did not complete

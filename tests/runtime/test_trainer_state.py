@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import torch
 from _tb_helpers import Tiny, loader, trainer
-
 from torchbolt.trainer.state import LoopState, RunningStage, TrainerFn, TrainerStatus
 
 

@@ -15,11 +15,26 @@ from dataclasses import dataclass, field
 import tree_sitter as ts
 
 #: Statement kinds whose body the statement search descends into.
-_COMPOUND = frozenset({
-    "module", "block", "class_definition", "function_definition", "decorated_definition", "if_statement",
-    "elif_clause", "else_clause", "for_statement", "while_statement", "try_statement", "except_clause",
-    "finally_clause", "with_statement", "match_statement", "case_clause",
-})
+_COMPOUND = frozenset(
+    {
+        "module",
+        "block",
+        "class_definition",
+        "function_definition",
+        "decorated_definition",
+        "if_statement",
+        "elif_clause",
+        "else_clause",
+        "for_statement",
+        "while_statement",
+        "try_statement",
+        "except_clause",
+        "finally_clause",
+        "with_statement",
+        "match_statement",
+        "case_clause",
+    }
+)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _IDENT_TAIL = re.compile(r"[A-Za-z_0-9]*$")
 _KEYWORD_ARG = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*)$", re.S)
@@ -81,7 +96,7 @@ def scan(text: str, start: int, end: int) -> ScanState:
             while j >= start and text[j].isalpha() and i - j <= 3:
                 raw = raw or text[j] in "rR"
                 j -= 1
-            quote = text[i:i + 3] if text[i:i + 3] in ("'''", '"""') else ch
+            quote = text[i : i + 3] if text[i : i + 3] in ("'''", '"""') else ch
             content = i + len(quote)
             k = content
             closed = False
@@ -202,7 +217,9 @@ def _indent_of(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def _enclosing(lines: list[str], line_no: int, col_indent: int) -> tuple[ClassHeader | None, str | None, int | None]:
+def _enclosing(
+    lines: list[str], line_no: int, col_indent: int
+) -> tuple[ClassHeader | None, str | None, int | None]:
     """Enclosing class and function by indentation, scanning upward from the cursor's line."""
     limit = col_indent
     function: str | None = None
@@ -230,7 +247,7 @@ def _enclosing(lines: list[str], line_no: int, col_indent: int) -> tuple[ClassHe
 
 
 def _class_bases(lines: list[str], line_no: int) -> tuple[str, ...]:
-    header = "\n".join(lines[line_no:line_no + 10])
+    header = "\n".join(lines[line_no : line_no + 10])
     open_at = header.find("(")
     colon = header.find(":")
     if open_at < 0 or (0 <= colon < open_at):
@@ -238,7 +255,7 @@ def _class_bases(lines: list[str], line_no: int) -> tuple[str, ...]:
     state = scan(header, open_at + 1, len(header))
     depth_text = []
     depth = 0
-    for ch in header[open_at + 1:]:
+    for ch in header[open_at + 1 :]:
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
@@ -256,7 +273,9 @@ def _class_bases(lines: list[str], line_no: int) -> tuple[str, ...]:
 
 
 def _split_top(text: str) -> list[str]:
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([{":
             depth += 1
@@ -276,7 +295,7 @@ def _callee_before(text: str, open_offset: int) -> str | None:
     j = open_offset
     while j > 0 and text[j - 1] in " \t":
         j -= 1
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)$", text[max(0, j - 200):j])
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)$", text[max(0, j - 200) : j])
     if not m:
         return None
     return re.sub(r"\s+", "", m.group(1))
@@ -311,16 +330,17 @@ def _rest_of_call(text: str, offset: int) -> str:
                 return text[offset:i]
             depth -= 1
         elif ch == "\n":
-            blank = blank + 1 if text[i + 1:i + 2] in ("\n", "\r", "") else 0
-            nxt = text[i + 1:i + 80].lstrip(" \t")
+            blank = blank + 1 if text[i + 1 : i + 2] in ("\n", "\r", "") else 0
+            nxt = text[i + 1 : i + 80].lstrip(" \t")
             if blank or re.match(r"(def|class|@|if|for|while|return|with|try)\b", nxt):
                 return text[offset:i]  # an unclosed call: stop at the next statement
         i += 1
     return text[offset:i]
 
 
-def cursor_context(text: str, tree: ts.Tree | None, offset: int, lines: list[str] | None = None,
-                   line_no: int | None = None) -> CursorContext:
+def cursor_context(
+    text: str, tree: ts.Tree | None, offset: int, lines: list[str] | None = None, line_no: int | None = None
+) -> CursorContext:
     """Analyse the cursor at character `offset` of `text` (clamped).
 
     `lines` (the LSP lines) and `line_no` (the cursor's line) may be passed when the caller has them
@@ -349,18 +369,31 @@ def cursor_context(text: str, tree: ts.Tree | None, offset: int, lines: list[str
         if top.char == "(":
             callee = _callee_before(text, top.offset)
             if callee:
-                before = text[top.offset + 1:seg_start]
+                before = text[top.offset + 1 : seg_start]
                 given_before = _keywords_in(before)
-                positional = sum(1 for p in _split_top(before) if p.strip() and not _KEYWORD_ARG.match(p)
-                                 and not p.strip().startswith("*")) if top.commas else 0
+                positional = (
+                    sum(
+                        1
+                        for p in _split_top(before)
+                        if p.strip() and not _KEYWORD_ARG.match(p) and not p.strip().startswith("*")
+                    )
+                    if top.commas
+                    else 0
+                )
                 rest = _rest_of_call(text, offset)
                 after_first = rest.split(",", 1)[1] if "," in rest else ""
                 given = tuple(dict.fromkeys(given_before + _keywords_in(after_first)))
                 km = _KEYWORD_ARG.match(current)
                 call = CallAt(
-                    callee=callee, open_offset=top.offset, given=given, active_index=len(top.commas),
-                    positional_before=positional, keyword=km.group(1) if km else None, in_value=bool(km),
-                    value_text=(km.group(2) if km else current.strip()), arg_start=seg_start,
+                    callee=callee,
+                    open_offset=top.offset,
+                    given=given,
+                    active_index=len(top.commas),
+                    positional_before=positional,
+                    keyword=km.group(1) if km else None,
+                    in_value=bool(km),
+                    value_text=(km.group(2) if km else current.strip()),
+                    arg_start=seg_start,
                 )
         elif top.char == "{":
             dm = _DICT_KEY.match(current)
@@ -369,14 +402,17 @@ def cursor_context(text: str, tree: ts.Tree | None, offset: int, lines: list[str
 
     if lines is None:
         lines = _LINE_BREAK.split(text)
-    indent_here = _indent_of(line_prefix) if not line_prefix.strip() or _DEF_LINE.match(line_prefix) \
-        or _BARE_LINE.match(line_prefix) else _indent_of(line_prefix)
-    klass, function, function_indent = _enclosing(lines, line_no, indent_here if line_prefix.strip() or
-                                                  not line_prefix else len(line_prefix))
+    indent_here = (
+        _indent_of(line_prefix)
+        if not line_prefix.strip() or _DEF_LINE.match(line_prefix) or _BARE_LINE.match(line_prefix)
+        else _indent_of(line_prefix)
+    )
+    klass, function, function_indent = _enclosing(
+        lines, line_no, indent_here if line_prefix.strip() or not line_prefix else len(line_prefix)
+    )
     def_name = None
     member_line = False
-    in_class_body = klass is not None and function is None and not state.brackets and state.string is None
-    if in_class_body:
+    if klass is not None and function is None and not state.brackets and state.string is None:
         dm2 = _DEF_LINE.match(line_prefix)
         if dm2:
             def_name = dm2.group(3)
@@ -388,10 +424,22 @@ def cursor_context(text: str, tree: ts.Tree | None, offset: int, lines: list[str
         if mm:
             member = (re.sub(r"\s+", "", mm.group(1)), mm.group(2))
     return CursorContext(
-        offset=offset, line=line_no, line_prefix=line_prefix, word=word, word_start=offset - len(word),
-        in_comment=state.in_comment, string=state.string, call=call, dict_key=dict_key,
-        dict_value_text=dict_value_text, member=member, klass=klass, function=function,
-        function_indent=function_indent, def_name=def_name, member_line=member_line,
+        offset=offset,
+        line=line_no,
+        line_prefix=line_prefix,
+        word=word,
+        word_start=offset - len(word),
+        in_comment=state.in_comment,
+        string=state.string,
+        call=call,
+        dict_key=dict_key,
+        dict_value_text=dict_value_text,
+        member=member,
+        klass=klass,
+        function=function,
+        function_indent=function_indent,
+        def_name=def_name,
+        member_line=member_line,
         indent=_indent_of(line_prefix),
     )
 
@@ -408,12 +456,19 @@ def top_level_bindings(tree: ts.Tree | None, data: bytes, package: str = "") -> 
         node = stack.pop()
         for child in node.children:
             if child.type in ("import_statement", "import_from_statement"):
-                src = data[child.start_byte:child.end_byte].decode("utf-8", "replace")
+                src = data[child.start_byte : child.end_byte].decode("utf-8", "replace")
                 try:
                     out.update(bindings_from_ast(ast.parse(src.strip()), package))
                 except (SyntaxError, ValueError):
                     continue
-            elif child.type in ("ERROR", "if_statement", "try_statement", "block", "else_clause",
-                                "except_clause", "with_statement"):
+            elif child.type in (
+                "ERROR",
+                "if_statement",
+                "try_statement",
+                "block",
+                "else_clause",
+                "except_clause",
+                "with_statement",
+            ):
                 stack.append(child)
     return out

@@ -163,8 +163,9 @@ class FileFacts:
 # ------------------------------------------------------------------------------------------------
 # Metric names Lightning produces
 # ------------------------------------------------------------------------------------------------
-def produced_names(name: str, hook: str | None, on_step: bool | None, on_epoch: bool | None
-                   ) -> tuple[tuple[str, ...], bool | None, bool | None]:
+def produced_names(
+    name: str, hook: str | None, on_step: bool | None, on_epoch: bool | None
+) -> tuple[tuple[str, ...], bool | None, bool | None]:
     """Names a `self.log(name, ...)` call produces in `hook`, with the effective on_step / on_epoch.
 
     Explicit arguments win; otherwise the catalog's LOG_RULES default for the hook applies. When both
@@ -193,11 +194,19 @@ class _Lines:
 
     def segment(self, node: ast.AST) -> str:
         """Source text of a node (ast.get_source_segment re-splits the whole file on every call)."""
-        lineno, end_lineno = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
-        col, end_col = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
-        if None in (lineno, end_lineno, col, end_col) or not 1 <= lineno <= end_lineno <= len(self.lines):
+        lineno: int | None = getattr(node, "lineno", None)
+        end_lineno: int | None = getattr(node, "end_lineno", None)
+        col: int | None = getattr(node, "col_offset", None)
+        end_col: int | None = getattr(node, "end_col_offset", None)
+        if (
+            lineno is None
+            or end_lineno is None
+            or col is None
+            or end_col is None
+            or not 1 <= lineno <= end_lineno <= len(self.lines)
+        ):
             return ""
-        raw = [line.encode("utf-8", "surrogatepass") for line in self.lines[lineno - 1:end_lineno]]
+        raw = [line.encode("utf-8", "surrogatepass") for line in self.lines[lineno - 1 : end_lineno]]
         if len(raw) == 1:
             return raw[0][col:end_col].decode("utf-8", "replace")
         raw[0], raw[-1] = raw[0][col:], raw[-1][:end_col]
@@ -231,15 +240,26 @@ class _Lines:
             if start >= 0:
                 at = raw.find(name.encode(), start + len(keyword) + 1)
                 if at >= 0:
-                    return Span(lineno - 1, self.col(lineno, at), lineno - 1, self.col(lineno, at + len(name.encode())))
+                    return Span(
+                        lineno - 1,
+                        self.col(lineno, at),
+                        lineno - 1,
+                        self.col(lineno, at + len(name.encode())),
+                    )
         return self.span(node)
 
 
 # ------------------------------------------------------------------------------------------------
 # Extraction
 # ------------------------------------------------------------------------------------------------
-def extract_facts(tree: ast.Module | None, text: str, path: str = "", module_name: str = "",
-                  is_package: bool = False, encoding: str = "utf-16") -> FileFacts:
+def extract_facts(
+    tree: ast.Module | None,
+    text: str,
+    path: str = "",
+    module_name: str = "",
+    is_package: bool = False,
+    encoding: str = "utf-16",
+) -> FileFacts:
     """Facts of one parsed file. `tree` None (unparseable) gives empty facts marked `parsed=False`."""
     package = module_package(module_name, is_package)
     if tree is None:
@@ -250,8 +270,17 @@ def extract_facts(tree: ast.Module | None, text: str, path: str = "", module_nam
     # L2 (lint): classes passed to Trainer.fit, for the "no training_step" rule (TB102)
     from ..lint.facts import fitted_classes
 
-    return FileFacts(path, module_name, package, bindings, tuple(visitor.classes), tuple(visitor.logged),
-                     tuple(visitor.calls), tuple(visitor.monitors), extra={"fitted": fitted_classes(tree)})
+    return FileFacts(
+        path,
+        module_name,
+        package,
+        bindings,
+        tuple(visitor.classes),
+        tuple(visitor.logged),
+        tuple(visitor.calls),
+        tuple(visitor.monitors),
+        extra={"fitted": fitted_classes(tree)},
+    )
 
 
 def _literal(node: ast.AST) -> Any:
@@ -296,12 +325,19 @@ class _Visitor(ast.NodeVisitor):
         bases = []
         for b in node.bases:
             src = dotted_name(b) or ast.unparse(b)
-            bases.append(BaseRef(src, qualify(src, self.bindings) if dotted_name(b) else None,
-                                 self.lines.span(b)))
+            bases.append(
+                BaseRef(src, qualify(src, self.bindings) if dotted_name(b) else None, self.lines.span(b))
+            )
         methods = [
-            MethodFacts(s.name, self.lines.name_span(s, s.name, "def"), self.lines.span(s), _params(s)[1:],
-                        isinstance(s, ast.AsyncFunctionDef))
-            for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+            MethodFacts(
+                s.name,
+                self.lines.name_span(s, s.name, "def"),
+                self.lines.span(s),
+                _params(s)[1:],
+                isinstance(s, ast.AsyncFunctionDef),
+            )
+            for s in node.body
+            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
         ]
         init = next((m for m in methods if m.name == "__init__"), None)
         state: dict[str, Any] = {"auto": None, "save_hp": False}
@@ -311,8 +347,9 @@ class _Visitor(ast.NodeVisitor):
         self._method, self._method_params = None, ()
         for stmt in node.body:
             # class-level `automatic_optimization = False`
-            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "automatic_optimization"
-                                                    for t in stmt.targets):
+            if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "automatic_optimization" for t in stmt.targets
+            ):
                 value = _literal(stmt.value)
                 if isinstance(value, bool):
                     state["auto"] = value
@@ -320,10 +357,18 @@ class _Visitor(ast.NodeVisitor):
         self._class.pop()
         self._class_state.pop()
         self._method, self._method_params = saved
-        self.classes.append(ClassFacts(
-            node.name, self.lines.name_span(node, node.name, "class"), self.lines.span(node), tuple(bases),
-            tuple(methods), state["auto"], state["save_hp"], init.params if init else (),
-        ))
+        self.classes.append(
+            ClassFacts(
+                node.name,
+                self.lines.name_span(node, node.name, "class"),
+                self.lines.span(node),
+                tuple(bases),
+                tuple(methods),
+                state["auto"],
+                state["save_hp"],
+                init.params if init else (),
+            )
+        )
         for deco in node.decorator_list:
             self.visit(deco)
 
@@ -342,8 +387,12 @@ class _Visitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         if self._class_state:
             for target in node.targets:
-                if (isinstance(target, ast.Attribute) and target.attr == "automatic_optimization"
-                        and isinstance(target.value, ast.Name) and target.value.id == "self"):
+                if (
+                    isinstance(target, ast.Attribute)
+                    and target.attr == "automatic_optimization"
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
                     value = _literal(node.value)
                     if isinstance(value, bool):
                         self._class_state[-1]["auto"] = value
@@ -361,7 +410,9 @@ class _Visitor(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             receiver = func.value.id
-            if func.attr in ("log", "log_dict") and (receiver == "self" and self._class or receiver == "pl_module"):
+            if func.attr in ("log", "log_dict") and (
+                receiver == "self" and self._class or receiver == "pl_module"
+            ):
                 self._log_call(node, func.attr, receiver)
             if func.attr == "save_hyperparameters" and receiver == "self" and self._class_state:
                 self._class_state[-1]["save_hp"] = True
@@ -377,8 +428,9 @@ class _Visitor(ast.NodeVisitor):
             value = keys["monitor"][1]
             text = _str_const(value)
             if text is not None:
-                self.monitors.append(MonitorRef(text, self.lines.span(value), "lr_scheduler", self._class_name,
-                                                self._method))
+                self.monitors.append(
+                    MonitorRef(text, self.lines.span(value), "lr_scheduler", self._class_name, self._method)
+                )
         self.generic_visit(node)
 
     @property
@@ -397,8 +449,10 @@ class _Visitor(ast.NodeVisitor):
         explicit_epoch = explicit_epoch if isinstance(explicit_epoch, bool) else None
         note = ""
         if hook and "dataloader_idx" in self._method_params:
-            note = ("With several eval dataloaders Lightning appends '/dataloader_idx_N' to the name "
-                    "(not predictable statically).")
+            note = (
+                "With several eval dataloaders Lightning appends '/dataloader_idx_N' to the name "
+                "(not predictable statically)."
+            )
         names: list[tuple[str | None, str, ast.AST]] = []
         if attr == "log":
             arg = node.args[0] if node.args else self._kw(node, "name")
@@ -424,8 +478,21 @@ class _Visitor(ast.NodeVisitor):
                 epoch = explicit_epoch
             else:
                 produced, step, epoch = produced_names(name, hook, explicit_step, explicit_epoch)
-            self.logged.append(LoggedMetric(name, source, produced, self.lines.span(at), attr, self._class_name,
-                                            hook, step, epoch, receiver, note))
+            self.logged.append(
+                LoggedMetric(
+                    name,
+                    source,
+                    produced,
+                    self.lines.span(at),
+                    attr,
+                    self._class_name,
+                    hook,
+                    step,
+                    epoch,
+                    receiver,
+                    note,
+                )
+            )
 
     def _lightning_call(self, node: ast.Call, name: str, source: str) -> None:
         keywords = []
@@ -436,11 +503,22 @@ class _Visitor(ast.NodeVisitor):
             # ast gives the keyword node's span from the name; the name is the first len(arg) chars
             kspan = self.lines.span(kw)
             name_span = Span(kspan.line, kspan.col, kspan.line, kspan.col + len(kw.arg))
-            keywords.append(KeywordFacts(kw.arg, name_span, value_span,
-                                         self.lines.segment(kw.value) or "", _literal(kw.value)))
-        call = CallFacts(name, source, self.lines.span(node), self.lines.span(node.func), tuple(keywords),
-                         tuple(self.lines.span(a) for a in node.args),
-                         any(k.arg is None for k in node.keywords), self._class_name, self._method)
+            keywords.append(
+                KeywordFacts(
+                    kw.arg, name_span, value_span, self.lines.segment(kw.value) or "", _literal(kw.value)
+                )
+            )
+        call = CallFacts(
+            name,
+            source,
+            self.lines.span(node),
+            self.lines.span(node.func),
+            tuple(keywords),
+            tuple(self.lines.span(a) for a in node.args),
+            any(k.arg is None for k in node.keywords),
+            self._class_name,
+            self._method,
+        )
         self.calls.append(call)
         spec = catalog.CALLBACKS_BY_NAME.get(name)
         if spec is not None and spec.arg("monitor") is not None:
@@ -451,4 +529,6 @@ class _Visitor(ast.NodeVisitor):
                     value = node.args[position]
             text = _str_const(value)
             if text is not None and value is not None:
-                self.monitors.append(MonitorRef(text, self.lines.span(value), name, self._class_name, self._method))
+                self.monitors.append(
+                    MonitorRef(text, self.lines.span(value), name, self._class_name, self._method)
+                )

@@ -88,7 +88,7 @@ def bindings_from_ast(tree: ast.AST, package: str = "", nested: bool = False) ->
     imports inside functions and classes (slower: walks the whole tree).
     """
     out: dict[str, str] = {}
-    for node in (ast.walk(tree) if nested else _import_statements(tree)):
+    for node in ast.walk(tree) if nested else _import_statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:

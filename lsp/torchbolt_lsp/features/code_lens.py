@@ -50,8 +50,11 @@ def register(server: TorchboltServer) -> None:
             return []
         manager = manager_for(ls)
         lenses: list[types.CodeLens] = []
-        for target in manager.file_targets(uri, doc.text):
+        targets = manager.file_targets(uri, doc.text)
+        for target in targets:
             lenses += target_lenses(uri, target, target.key in manager.active)
+        if any(t.kind == "module" for t in targets):
+            manager.prewarm(manager.folder_for(ls.path_of(uri)))  # a Fit click is likely: have torch ready
         if not ls.context.inlay_hints and ls.context.settings.inlay_hints_enabled:
             for position, label in metric_labels(ls, doc, None):
                 lenses.append(types.CodeLens(range=types.Range(position, position), command=types.Command(

@@ -22,16 +22,17 @@ _LOGGERS = {spec.name: spec for spec in catalog.LOGGERS}
 
 def args_for(callee: str | None) -> tuple[catalog.Arg, ...]:
     """Catalog arguments of a canonical callee: Trainer, a callback, a logger, `log`, `log_dict`."""
-    if callee is None:
-        return ()
+    args: tuple[catalog.Arg, ...] = ()
     if callee == "Trainer":
-        return catalog.TRAINER_ARGS
-    if callee == "log":
-        return catalog.LOG_ARGS
-    if callee == "log_dict":
-        return catalog.LOG_DICT_ARGS
-    spec = catalog.CALLBACKS_BY_NAME.get(callee) or _LOGGERS.get(callee)
-    return spec.args if spec else ()
+        args = catalog.TRAINER_ARGS
+    elif callee == "log":
+        args = catalog.LOG_ARGS
+    elif callee == "log_dict":
+        args = catalog.LOG_DICT_ARGS
+    elif callee is not None:
+        spec = catalog.CALLBACKS_BY_NAME.get(callee) or _LOGGERS.get(callee)
+        args = spec.args if spec else ()
+    return args
 
 
 def spec_doc(callee: str) -> str:
@@ -39,9 +40,9 @@ def spec_doc(callee: str) -> str:
     if callee == "Trainer":
         return "Runs fit / validate / test / predict for a LightningModule."
     if callee in ("log", "log_dict"):
-        return next(m.doc for m in catalog.MODULE_MEMBERS if m.name == callee)
+        return str(next(m.doc for m in catalog.MODULE_MEMBERS if m.name == callee))
     spec = catalog.CALLBACKS_BY_NAME.get(callee) or _LOGGERS.get(callee)
-    return spec.doc if spec else ""
+    return str(spec.doc) if spec else ""
 
 
 @dataclass
@@ -65,7 +66,9 @@ def bindings_for(ls: TorchboltServer, doc: Document, path: str) -> dict[str, str
     return out
 
 
-def canonical_callee(callee: str, bindings: dict[str, str], ctx: CursorContext, kind: str | None) -> str | None:
+def canonical_callee(
+    callee: str, bindings: dict[str, str], ctx: CursorContext, kind: str | None
+) -> str | None:
     """`pl.Trainer` -> Trainer, `self.log` -> log (in a LightningModule), `pl_module.log` -> log, ..."""
     receiver, _, attr = callee.rpartition(".")
     if attr in ("log", "log_dict") and (receiver == "self" and kind == "module" or receiver == "pl_module"):
@@ -102,7 +105,7 @@ def class_methods_in_text(text_lines: list[str], class_line: int, class_indent: 
     """Names of methods defined in a class body, read from the current text (works on broken code)."""
     out: set[str] = set()
     body_indent: int | None = None
-    for raw in text_lines[class_line + 1:]:
+    for raw in text_lines[class_line + 1 :]:
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -126,7 +129,11 @@ def argument_owner(sit: Situation) -> tuple[str | None, catalog.Arg | None]:
     args = args_for(sit.callee)
     if call.keyword:
         return call.keyword, next((a for a in args if a.name == call.keyword), None)
-    if call.positional_before == call.active_index and call.active_index < len(args) and sit.callee != "Trainer":
+    if (
+        call.positional_before == call.active_index
+        and call.active_index < len(args)
+        and sit.callee != "Trainer"
+    ):
         arg = args[call.active_index]
         return arg.name, arg
     return None, None

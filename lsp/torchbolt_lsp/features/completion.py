@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 
 TRIGGER_CHARACTERS = ["(", ",", "=", '"', "'", ".", " "]
 _PLACEHOLDER = re.compile(r"\$\{\d+:([^}]*)\}|\$\{\d+\}|\$\d+")
-_MEMBER_KIND = {"method": types.CompletionItemKind.Method, "property": types.CompletionItemKind.Property,
-                "attribute": types.CompletionItemKind.Field}
+_MEMBER_KIND = {
+    "method": types.CompletionItemKind.Method,
+    "property": types.CompletionItemKind.Property,
+    "attribute": types.CompletionItemKind.Field,
+}
 
 
 def plain(snippet: str) -> str:
@@ -64,7 +67,7 @@ def hook_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionItem
     for hook in hooks:
         if hook.name in defined:
             continue
-        signature = hook.signature()[len("def "):]
+        signature = hook.signature()[len("def ") :]
         body = "\n".join(body_indent + line for line in hook.body.split("\n"))
         snippet = f"{signature}:\n{body}$0" if "$" in hook.body else f"{signature}:\n{body}"
         if not typed_def:
@@ -77,8 +80,9 @@ def hook_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionItem
             detail=hook.signature(),
             sort_text=f"0{hook.rank:04d}_{hook.name}",
             filter_text=hook.name,
-            insert_text_format=(types.InsertTextFormat.Snippet if ls.context.snippets
-                                else types.InsertTextFormat.PlainText),
+            insert_text_format=(
+                types.InsertTextFormat.Snippet if ls.context.snippets else types.InsertTextFormat.PlainText
+            ),
             text_edit=types.TextEdit(range=_range(sit, start), new_text=text),
             data={"torchbolt": "hook", "owner": sit.kind, "name": hook.name},
         )
@@ -104,16 +108,18 @@ def keyword_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionI
         if arg.name in given or (sit.callee in ("log", "log_dict") and arg.required):
             continue
         detail = f"{arg.annotation} = {arg.default_text()}"
-        items.append(types.CompletionItem(
-            label=f"{arg.name}=",
-            kind=types.CompletionItemKind.Variable,
-            detail=detail,
-            documentation=_markup(ls, docs.arg_doc(arg, sit.callee, ls.context.completion_markdown)),
-            sort_text=f"0{order:04d}_{arg.name}",
-            filter_text=arg.name,
-            insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=_range(sit, sit.ctx.word_start), new_text=f"{arg.name}="),
-        ))
+        items.append(
+            types.CompletionItem(
+                label=f"{arg.name}=",
+                kind=types.CompletionItemKind.Variable,
+                detail=detail,
+                documentation=_markup(ls, docs.arg_doc(arg, sit.callee, ls.context.completion_markdown)),
+                sort_text=f"0{order:04d}_{arg.name}",
+                filter_text=arg.name,
+                insert_text_format=types.InsertTextFormat.PlainText,
+                text_edit=types.TextEdit(range=_range(sit, sit.ctx.word_start), new_text=f"{arg.name}="),
+            )
+        )
     return items
 
 
@@ -140,23 +146,30 @@ def value_items(ls: TorchboltServer, sit: Situation, arg: catalog.Arg) -> list[t
         start = ctx.offset - len(value_text.lstrip()) if value_text.strip() else ctx.offset
     items = []
     for order, value in enumerate(values):
-        text = value if in_string else repr(value).replace("'", '"') if isinstance(value, str) else repr(value)
+        text = (
+            value if in_string else repr(value).replace("'", '"') if isinstance(value, str) else repr(value)
+        )
         label = str(value) if in_string else text
-        items.append(types.CompletionItem(
-            label=label,
-            kind=types.CompletionItemKind.EnumMember if isinstance(value, str) else types.CompletionItemKind.Value,
-            detail=f"{arg.name}: {arg.annotation}",
-            documentation=_markup(ls, arg.doc),
-            sort_text=f"0{order:04d}",
-            filter_text=label,
-            insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=_range(sit, start), new_text=str(text)),
-        ))
+        items.append(
+            types.CompletionItem(
+                label=label,
+                kind=types.CompletionItemKind.EnumMember
+                if isinstance(value, str)
+                else types.CompletionItemKind.Value,
+                detail=f"{arg.name}: {arg.annotation}",
+                documentation=_markup(ls, arg.doc),
+                sort_text=f"0{order:04d}",
+                filter_text=label,
+                insert_text_format=types.InsertTextFormat.PlainText,
+                text_edit=types.TextEdit(range=_range(sit, start), new_text=str(text)),
+            )
+        )
     return items
 
 
 def metric_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionItem]:
     """Metric names logged in the workspace, with the `_step`/`_epoch` variants Lightning produces."""
+    ls.ensure_all_indexed()  # edits in other open documents count at once, not after the debounce
     ctx = sit.ctx
     in_string = ctx.string is not None
     if in_string and ctx.string is not None:
@@ -173,20 +186,31 @@ def metric_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionIt
             level.append("on_step")
         if metric.on_epoch:
             level.append("on_epoch")
-        kind = ("forked step value" if name.endswith("_step") and name != metric.name else
-                "forked epoch value" if name.endswith("_epoch") and name != metric.name else "logged value")
+        kind = (
+            "forked step value"
+            if name.endswith("_step") and name != metric.name
+            else "forked epoch value"
+            if name.endswith("_epoch") and name != metric.name
+            else "logged value"
+        )
         doc = f"{kind} of self.log({metric.name!r}) in {', '.join(where)}"
         if level:
             doc += f" ({' + '.join(level)})"
         if metric.note:
             doc += f". {metric.note}"
         text = name if in_string else f'"{name}"'
-        items.append(types.CompletionItem(
-            label=name, kind=types.CompletionItemKind.Constant, detail=f"metric · {', '.join(where)}",
-            documentation=_markup(ls, doc), sort_text=f"0{0 if name == metric.name else 1}{name}",
-            filter_text=name, insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=_range(sit, start), new_text=text),
-        ))
+        items.append(
+            types.CompletionItem(
+                label=name,
+                kind=types.CompletionItemKind.Constant,
+                detail=f"metric · {', '.join(where)}",
+                documentation=_markup(ls, doc),
+                sort_text=f"0{0 if name == metric.name else 1}{name}",
+                filter_text=name,
+                insert_text_format=types.InsertTextFormat.PlainText,
+                text_edit=types.TextEdit(range=_range(sit, start), new_text=text),
+            )
+        )
     return items
 
 
@@ -199,15 +223,22 @@ def member_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionIt
     for order, member in enumerate(catalog.MODULE_MEMBERS):
         is_method = member.kind == "method"
         snippet = f"{member.name}($0)" if is_method and ls.context.snippets else member.name
-        items.append(types.CompletionItem(
-            label=member.name, kind=_MEMBER_KIND.get(member.kind, types.CompletionItemKind.Property),
-            detail=member.signature,
-            documentation=_markup(ls, docs.member_doc(member, ls.context.completion_markdown)),
-            sort_text=f"0{order:04d}", filter_text=member.name,
-            insert_text_format=(types.InsertTextFormat.Snippet if is_method and ls.context.snippets
-                                else types.InsertTextFormat.PlainText),
-            text_edit=types.TextEdit(range=rng, new_text=snippet),
-        ))
+        items.append(
+            types.CompletionItem(
+                label=member.name,
+                kind=_MEMBER_KIND.get(member.kind, types.CompletionItemKind.Property),
+                detail=member.signature,
+                documentation=_markup(ls, docs.member_doc(member, ls.context.completion_markdown)),
+                sort_text=f"0{order:04d}",
+                filter_text=member.name,
+                insert_text_format=(
+                    types.InsertTextFormat.Snippet
+                    if is_method and ls.context.snippets
+                    else types.InsertTextFormat.PlainText
+                ),
+                text_edit=types.TextEdit(range=rng, new_text=snippet),
+            )
+        )
     return items
 
 
@@ -224,7 +255,9 @@ def complete(ls: TorchboltServer, uri: str, position: types.Position) -> list[ty
         return hook_items(ls, sit)
     if ctx.member is not None and ctx.string is None:
         receiver = ctx.member[0]
-        if (receiver == "self" and sit.kind == "module") or (receiver == "pl_module" and sit.kind == "callback"):
+        if (receiver == "self" and sit.kind == "module") or (
+            receiver == "pl_module" and sit.kind == "callback"
+        ):
             return member_items(ls, sit)
         return []
     call = ctx.call
@@ -246,8 +279,11 @@ def resolve_item(ls: TorchboltServer, item: types.CompletionItem) -> types.Compl
     if isinstance(data, dict):
         kind, owner, name = data.get("torchbolt"), data.get("owner"), data.get("name")
     else:
-        kind, owner, name = (getattr(data, "torchbolt", None), getattr(data, "owner", None),
-                             getattr(data, "name", None))
+        kind, owner, name = (
+            getattr(data, "torchbolt", None),
+            getattr(data, "owner", None),
+            getattr(data, "name", None),
+        )
     if kind == "hook" and owner in catalog.HOOKS_BY_OWNER:
         hook = catalog.HOOKS_BY_OWNER[owner].get(str(name))
         if hook is not None:
@@ -255,22 +291,27 @@ def resolve_item(ls: TorchboltServer, item: types.CompletionItem) -> types.Compl
     return item
 
 
-def _on_cursor_line(items: list[types.CompletionItem], position: types.Position) -> list[types.CompletionItem]:
+def _on_cursor_line(
+    items: list[types.CompletionItem], position: types.Position
+) -> list[types.CompletionItem]:
     """LSP requires an item's edit range to be single-line and to contain the cursor: enforce it."""
     for item in items:
         edit = item.text_edit
         if isinstance(edit, types.TextEdit):
             start, end = edit.range.start, edit.range.end
             if start.line != position.line or start.character > position.character:
-                start = types.Position(line=position.line, character=0 if start.line < position.line
-                                       else position.character)
+                start = types.Position(
+                    line=position.line, character=0 if start.line < position.line else position.character
+                )
             edit.range = types.Range(start=start, end=position if end != position else end)
     return items
 
 
 def register(server: TorchboltServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION,
-                    types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS, resolve_provider=True))
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS, resolve_provider=True),
+    )
     def on_completion(ls: TorchboltServer, params: types.CompletionParams) -> types.CompletionList:
         items = complete(ls, params.text_document.uri, params.position)
         return types.CompletionList(is_incomplete=False, items=_on_cursor_line(items, params.position))

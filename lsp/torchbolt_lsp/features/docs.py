@@ -18,16 +18,25 @@ def log_rule_text(hook: str) -> str:
     rule = catalog.log_rule(hook)
     if rule is None:
         return ""
-    return (f"self.log allowed (defaults on_step={rule.default_on_step}, on_epoch={rule.default_on_epoch}; "
-            f"allowed on_step {list(rule.allowed_on_step)}, on_epoch {list(rule.allowed_on_epoch)})")
+    return (
+        f"self.log allowed (defaults on_step={rule.default_on_step}, on_epoch={rule.default_on_epoch}; "
+        f"allowed on_step {list(rule.allowed_on_step)}, on_epoch {list(rule.allowed_on_epoch)})"
+    )
 
 
 def hook_doc(hook: catalog.Hook, markdown: bool) -> str:
     """Signature, when it runs, entry points and logging rule of a hook."""
-    owner = {"module": "LightningModule", "datamodule": "LightningDataModule", "callback": "Callback"}[hook.owner]
+    owner = {"module": "LightningModule", "datamodule": "LightningDataModule", "callback": "Callback"}[
+        hook.owner
+    ]
     entry = ", ".join(hook.entry_points) if hook.entry_points else "called by your own code"
-    lines = [code(hook.signature(), markdown), "", f"{owner} hook. {hook.doc}", "",
-             f"{'**Entry points:**' if markdown else 'Entry points:'} {entry}"]
+    lines = [
+        code(hook.signature(), markdown),
+        "",
+        f"{owner} hook. {hook.doc}",
+        "",
+        f"{'**Entry points:**' if markdown else 'Entry points:'} {entry}",
+    ]
     if hook.only_if_overridden:
         lines.append("Called only when overridden.")
     rule = log_rule_text(hook.name)
@@ -45,8 +54,10 @@ def arg_doc(arg: catalog.Arg, owner: str, markdown: bool) -> str:
     """Type, default, allowed values and constraint of an argument."""
     b = (lambda s: f"**{s}**") if markdown else (lambda s: s)
     lines = [code(f"{owner}({arg.name}: {arg.annotation} = {arg.default_text()})", markdown), "", arg.doc, ""]
-    lines.append(f"{b('Default:')} {arg.default_text()}"
-                 + (f" (means {arg.effective_default})" if arg.effective_default else ""))
+    lines.append(
+        f"{b('Default:')} {arg.default_text()}"
+        + (f" (means {arg.effective_default})" if arg.effective_default else "")
+    )
     if arg.choices:
         label = "Suggested values:" if arg.choices_open else "Allowed values:"
         lines.append(f"{b(label)} " + ", ".join(repr(c) for c in arg.choices))
@@ -65,6 +76,15 @@ def value_doc(arg: catalog.Arg, value: object, owner: str, markdown: bool) -> st
     elif arg.choices and not arg.choices_open and value not in arg.choices:
         lines.append(f"\n{value!r} is not one of the allowed values.")
     return "\n".join(lines)
+
+
+def callee_doc(name: str, args: tuple[catalog.Arg, ...], doc: str, markdown: bool) -> str:
+    """Constructor signature (one argument per line) and description of Trainer / a callback / a logger."""
+    params = ",\n".join(
+        f"    {a.name}: {a.annotation}" + ("" if a.required else f" = {a.default_text()}") for a in args
+    )
+    signature = f"{name}(\n{params},\n)" if args else f"{name}(**kwargs)"
+    return "\n".join([code(signature, markdown), "", doc])
 
 
 def member_doc(member: catalog.Member, markdown: bool) -> str:

@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from torchbolt import catalog
 
+from ..analysis.names import resolve
 from . import docs
-from .common import Situation, args_for, situation
+from .common import Situation, args_for, situation, spec_doc
 
 if TYPE_CHECKING:
     from ..server import TorchboltServer
 
-_WORD = re.compile(r"-?[A-Za-z_0-9.]+")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?")
+_DOTTED_END = re.compile(r"([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)$")
 _DEF_NAME = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)")
 
 
@@ -30,7 +33,7 @@ _DEF_NAME = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)")
 class HoverTarget:
     """What the cursor is on, handed to hover contributors."""
 
-    kind: str  # "hook" | "argument" | "value" | "metric" | "member"
+    kind: str  # "hook" | "argument" | "value" | "metric" | "member" | "callee"
     name: str  # hook / argument / metric / member name
     uri: str
     range: types.Range
@@ -43,9 +46,11 @@ HoverContributor = Callable[["TorchboltServer", HoverTarget], "str | None"]
 
 
 def _word_at(line: str, col: int) -> tuple[str, int, int] | None:
-    for m in _WORD.finditer(line):
-        if m.start() <= col <= m.end():
-            return m.group(0), m.start(), m.end()
+    """The number or identifier under (or just before) column `col`."""
+    for pattern in (_NUMBER, _WORD):
+        for m in pattern.finditer(line):
+            if m.start() <= col <= m.end():
+                return m.group(0), m.start(), m.end()
     return None
 
 
@@ -56,11 +61,13 @@ def _string_at(sit: Situation) -> tuple[str, int, int] | None:
         return None
     text = sit.doc.text
     end = text.find(s.quote, sit.ctx.offset)
-    line_end = min((i for i in (text.find("\n", sit.ctx.offset), text.find("\r", sit.ctx.offset)) if i >= 0),
-                   default=len(text))
+    line_end = min(
+        (i for i in (text.find("\n", sit.ctx.offset), text.find("\r", sit.ctx.offset)) if i >= 0),
+        default=len(text),
+    )
     if end < 0 or (len(s.quote) == 1 and end > line_end):
         end = line_end
-    return text[s.content_start:end], s.content_start, end
+    return text[s.content_start : end], s.content_start, end
 
 
 def find_target(ls: TorchboltServer, uri: str, position: types.Position) -> tuple[HoverTarget, str] | None:
@@ -84,16 +91,16 @@ def find_target(ls: TorchboltServer, uri: str, position: types.Position) -> tupl
         if ctx.call is not None and ctx.call.in_value and ctx.call.keyword and sit.callee:
             arg = next((a for a in args_for(sit.callee) if a.name == ctx.call.keyword), None)
             if arg is not None:
-                return (HoverTarget("value", arg.name, uri, rng, sit.callee, content),
-                        docs.value_doc(arg, content, sit.callee, md))
+                return (
+                    HoverTarget("value", arg.name, uri, rng, sit.callee, content),
+                    docs.value_doc(arg, content, sit.callee, md),
+                )
         return None
 
     word = _word_at(line_text, col)
     if word is None:
         return None
     name, wstart, wend = word
-    if name[0].isalpha() or name[0] == "_":
-        name = name.split(".")[0] if "." in name and not name.replace(".", "").isdigit() else name
     line_start = ctx.offset - col
     rng = doc.range_of(line_start + wstart, line_start + wend)
     rest = line_text[wend:]
@@ -106,8 +113,10 @@ def find_target(ls: TorchboltServer, uri: str, position: types.Position) -> tupl
             return HoverTarget("hook", name, uri, rng, sit.kind), docs.hook_doc(hook, md)
         removed = catalog.REMOVED_HOOKS.get(name)
         if removed is not None:
-            return (HoverTarget("hook", name, uri, rng, sit.kind, extra={"removed": True}),
-                    docs.removed_doc(removed, "this hook was", md))
+            return (
+                HoverTarget("hook", name, uri, rng, sit.kind, extra={"removed": True}),
+                docs.removed_doc(removed, "this hook was", md),
+            )
         return None
 
     # a keyword argument name in a known call
@@ -116,8 +125,10 @@ def find_target(ls: TorchboltServer, uri: str, position: types.Position) -> tupl
         if arg is not None:
             return HoverTarget("argument", name, uri, rng, sit.callee), docs.arg_doc(arg, sit.callee, md)
         if sit.callee == "Trainer" and name in catalog.REMOVED_TRAINER_ARGS:
-            return (HoverTarget("argument", name, uri, rng, sit.callee, extra={"removed": True}),
-                    docs.removed_doc(catalog.REMOVED_TRAINER_ARGS[name], "this Trainer argument was", md))
+            return (
+                HoverTarget("argument", name, uri, rng, sit.callee, extra={"removed": True}),
+                docs.removed_doc(catalog.REMOVED_TRAINER_ARGS[name], "this Trainer argument was", md),
+            )
         return None
 
     # a non-string value of a keyword argument (True, 16, None, -1)
@@ -128,8 +139,19 @@ def find_target(ls: TorchboltServer, uri: str, position: types.Position) -> tupl
                 value = ast.literal_eval(name)
             except (ValueError, SyntaxError):
                 value = name
-            return (HoverTarget("value", arg.name, uri, rng, sit.callee, value),
-                    docs.value_doc(arg, value, sit.callee, md))
+            return (
+                HoverTarget("value", arg.name, uri, rng, sit.callee, value),
+                docs.value_doc(arg, value, sit.callee, md),
+            )
+
+    # the name of a known callee: Trainer, a callback, a logger
+    if re.match(r"\s*\(", rest):
+        dotted = _DOTTED_END.search(line_text[:wend])
+        callee = resolve(re.sub(r"\s+", "", dotted.group(1)), sit.bindings) if dotted else None
+        if callee is not None and (args_for(callee) or callee in catalog.CALLBACKS_BY_NAME):
+            return HoverTarget("callee", callee, uri, rng, callee), docs.callee_doc(
+                callee, args_for(callee), spec_doc(callee), md
+            )
 
     # self.<member> in a LightningModule
     before = line_text[:wstart]
@@ -147,10 +169,15 @@ def _metric_context(sit: Situation) -> bool:
         return True
     call = ctx.call
     if call is not None and sit.callee is not None:
-        if call.keyword == "monitor" or (call.keyword is None and sit.callee in catalog.CALLBACKS_BY_NAME
-                                         and _positional_name(sit) == "monitor"):
+        if call.keyword == "monitor" or (
+            call.keyword is None
+            and sit.callee in catalog.CALLBACKS_BY_NAME
+            and _positional_name(sit) == "monitor"
+        ):
             return True
-        if sit.callee == "log" and (call.keyword == "name" or (call.keyword is None and call.active_index == 0)):
+        if sit.callee == "log" and (
+            call.keyword == "name" or (call.keyword is None and call.active_index == 0)
+        ):
             return True
     return False
 
@@ -160,10 +187,11 @@ def _positional_name(sit: Situation) -> str | None:
     args = args_for(sit.callee)
     if call is None or call.positional_before != call.active_index or call.active_index >= len(args):
         return None
-    return args[call.active_index].name
+    return str(args[call.active_index].name)
 
 
 def _metric_hover(ls: TorchboltServer, sit: Situation, name: str, md: bool) -> str | None:
+    ls.ensure_all_indexed()
     defs = ls.index.metric_definitions(name)
     if not defs and not _metric_context(sit):
         return None
@@ -172,23 +200,33 @@ def _metric_hover(ls: TorchboltServer, sit: Situation, name: str, md: bool) -> s
     if not defs:
         lines.append("Not logged with self.log / self.log_dict anywhere in the workspace.")
         if "/dataloader_idx_" in name:
-            lines.append("Names with /dataloader_idx_N are produced at run time for several eval dataloaders.")
+            lines.append(
+                "Names with /dataloader_idx_N are produced at run time for several eval dataloaders."
+            )
         return "\n".join(lines)
     for path, metric in defs[:8]:
         where = f"{metric.class_name}.{metric.hook}" if metric.class_name else str(metric.hook)
-        levels = ", ".join(f"{k}={v}" for k, v in (("on_step", metric.on_step), ("on_epoch", metric.on_epoch))
-                           if v is not None)
+        levels = ", ".join(
+            f"{k}={v}"
+            for k, v in (("on_step", metric.on_step), ("on_epoch", metric.on_epoch))
+            if v is not None
+        )
         produced = ", ".join(metric.produced)
         bullet = "- " if md else "* "
-        lines.append(f"{bullet}self.{metric.call}({metric.name!r}) in {where} "
-                     f"({path.rsplit('/', 1)[-1]}:{metric.span.line + 1})" + (f"; {levels}" if levels else "")
-                     + f"; produces {produced}")
+        lines.append(
+            f"{bullet}self.{metric.call}({metric.name!r}) in {where} "
+            f"({path.rsplit('/', 1)[-1]}:{metric.span.line + 1})"
+            + (f"; {levels}" if levels else "")
+            + f"; produces {produced}"
+        )
         if metric.note:
             lines.append(f"  {metric.note}")
     if name in defs[0][1].produced and name != defs[0][1].name:
         lines.append("")
-        lines.append(f"{name!r} is the forked {'step' if name.endswith('_step') else 'epoch'} value of "
-                     f"{defs[0][1].name!r} (on_step and on_epoch are both true).")
+        lines.append(
+            f"{name!r} is the forked {'step' if name.endswith('_step') else 'epoch'} value of "
+            f"{defs[0][1].name!r} (on_step and on_epoch are both true)."
+        )
     return "\n".join(lines)
 
 
@@ -210,8 +248,10 @@ def hover(ls: TorchboltServer, uri: str, position: types.Position) -> types.Hove
         if extra:
             sections.append(extra)
     sep = "\n\n---\n\n" if ls.context.hover_markdown else "\n\n"
-    return types.Hover(contents=types.MarkupContent(kind=ls.context.markup_kind, value=sep.join(sections)),
-                       range=target.range)
+    return types.Hover(
+        contents=types.MarkupContent(kind=ls.context.markup_kind, value=sep.join(sections)),
+        range=target.range,
+    )
 
 
 def register(server: TorchboltServer) -> None:

@@ -17,9 +17,13 @@ if TYPE_CHECKING:
 
 
 def _location(ls: TorchboltServer, path: str, span: Span) -> types.Location:
-    return types.Location(uri=ls.uri_of(path) if path.startswith("/") else path,
-                          range=types.Range(start=types.Position(line=span.line, character=span.col),
-                                            end=types.Position(line=span.end_line, character=span.end_col)))
+    return types.Location(
+        uri=ls.uri_of(path) if path.startswith("/") else path,
+        range=types.Range(
+            start=types.Position(line=span.line, character=span.col),
+            end=types.Position(line=span.end_line, character=span.end_col),
+        ),
+    )
 
 
 def metric_at(ls: TorchboltServer, uri: str, position: types.Position) -> str | None:
@@ -27,7 +31,7 @@ def metric_at(ls: TorchboltServer, uri: str, position: types.Position) -> str | 
     sit = situation(ls, uri, position)
     if sit is None or sit.ctx.string is None:
         return None
-    ls.ensure_indexed(sit.doc)
+    ls.ensure_all_indexed()
     literal = _string_at(sit)
     if literal is None:
         return None
@@ -54,8 +58,9 @@ def _family(ls: TorchboltServer, name: str) -> tuple[list[tuple[str, LoggedMetri
     return logs, produced
 
 
-def references(ls: TorchboltServer, uri: str, position: types.Position, include_declaration: bool
-               ) -> list[types.Location]:
+def references(
+    ls: TorchboltServer, uri: str, position: types.Position, include_declaration: bool
+) -> list[types.Location]:
     """Log calls (when include_declaration) and monitor references of the metric under the cursor."""
     name = metric_at(ls, uri, position)
     if name is None:
@@ -74,5 +79,7 @@ def register(server: TorchboltServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
     def on_references(ls: TorchboltServer, params: types.ReferenceParams) -> list[types.Location] | None:
-        return references(ls, params.text_document.uri, params.position,
-                          params.context.include_declaration) or None
+        return (
+            references(ls, params.text_document.uri, params.position, params.context.include_declaration)
+            or None
+        )

@@ -37,10 +37,16 @@ def signature_help(ls: TorchboltServer, uri: str, position: types.Position) -> t
         doc = arg.doc + ("" if arg.required else f" Default: {arg.default_text()}.")
         if arg.choices:
             doc += " Values: " + ", ".join(repr(c) for c in arg.choices) + "."
-        params.append(types.ParameterInformation(
-            label=(start, start + len(text)),
-            documentation=(types.MarkupContent(kind=types.MarkupKind.Markdown, value=doc)
-                           if ls.context.signature_markdown else doc)))
+        params.append(
+            types.ParameterInformation(
+                label=(start, start + len(text)),
+                documentation=(
+                    types.MarkupContent(kind=types.MarkupKind.Markdown, value=doc)
+                    if ls.context.signature_markdown
+                    else doc
+                ),
+            )
+        )
         label += ", "
     label = label.rstrip(", ") + ")"
     active: int | None = None
@@ -50,21 +56,32 @@ def signature_help(ls: TorchboltServer, uri: str, position: types.Position) -> t
     elif call.keyword is None:
         typed = call.value_text.strip()
         if typed and typed.isidentifier():
-            active = next((i for i, n in enumerate(names) if n.startswith(typed) and n not in call.given), None)
-        elif call.positional_before == call.active_index and call.active_index < len(args) \
-                and sit.callee != "Trainer":
+            active = next(
+                (i for i, n in enumerate(names) if n.startswith(typed) and n not in call.given), None
+            )
+        elif (
+            call.positional_before == call.active_index
+            and call.active_index < len(args)
+            and sit.callee != "Trainer"
+        ):
             active = call.active_index
     info = types.SignatureInformation(
-        label=label, parameters=params,
-        documentation=(types.MarkupContent(kind=types.MarkupKind.Markdown, value=spec_doc(sit.callee))
-                       if ls.context.signature_markdown else spec_doc(sit.callee)),
+        label=label,
+        parameters=params,
+        documentation=(
+            types.MarkupContent(kind=types.MarkupKind.Markdown, value=spec_doc(sit.callee))
+            if ls.context.signature_markdown
+            else spec_doc(sit.callee)
+        ),
         active_parameter=active if ls.context.active_parameter_support else None,
     )
     return types.SignatureHelp(signatures=[info], active_signature=0, active_parameter=active)
 
 
 def register(server: TorchboltServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_SIGNATURE_HELP,
-                    types.SignatureHelpOptions(trigger_characters=["(", ","], retrigger_characters=[",", "="]))
+    @server.feature(
+        types.TEXT_DOCUMENT_SIGNATURE_HELP,
+        types.SignatureHelpOptions(trigger_characters=["(", ","], retrigger_characters=[",", "="]),
+    )
     def on_signature(ls: TorchboltServer, params: types.SignatureHelpParams) -> types.SignatureHelp | None:
         return signature_help(ls, params.text_document.uri, params.position)

@@ -223,7 +223,7 @@ def format_sarif(reports: list[FileReport], out: TextIO) -> None:
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
         "runs": [{"tool": {"driver": {
-            "name": "torchbolt-check", "version": version, "informationUri": "https://github.com/torchbolt",
+            "name": "torchbolt-check", "version": version,
             "rules": [{"id": r.code, "name": r.name, "shortDescription": {"text": r.summary},
                        "defaultConfiguration": {"level": level[r.severity]}} for r in rules]}},
             "results": results}],

@@ -160,10 +160,11 @@ def parse(source: str, path: str) -> ast.Module:
     return ast.parse(source, filename=path, type_comments=False)
 
 
-def analyse(source: str, path: str) -> tuple[ast.Module, dict[str, str], bool, F.Scan, F.FileFacts]:
-    """Parse and scan a file: the pieces both the facts (for the index) and the rules need."""
-    tree = parse(source, path)
-    sc = F.scan(tree)
+def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: F.ScanCache | None = None
+            ) -> tuple[ast.Module, dict[str, str], bool, F.Scan, F.FileFacts]:
+    """Parse (unless `tree` is given) and scan a file: what both the index facts and the rules need."""
+    tree = tree if tree is not None else parse(source, path)
+    sc = F.scan(tree, scan_cache)
     return tree, sc.imports, sc.star_lightning, sc, F.file_facts(path, tree, sc, sc.imports)
 
 
@@ -180,12 +181,18 @@ def _ensure_rules_loaded() -> None:
 
 
 def lint_source(source: str, path: str = "<string>", project: F.Project | None = None,
-                config: LintConfig | None = None) -> LintResult:
-    """Lint one file. With `project`, cross-file facts come from it (the file's own facts are updated in it)."""
+                config: LintConfig | None = None, parser: Callable[[str, str], ast.Module] | None = None,
+                scan_cache: F.ScanCache | None = None) -> LintResult:
+    """Lint one file. With `project`, cross-file facts come from it (the file's own facts are updated in it).
+
+    `parser(path, source)` replaces `ast.parse` and `scan_cache` keeps per-statement walks (the server's
+    worker passes both, so an edit re-parses and re-walks only the statements it touched).
+    """
     _ensure_rules_loaded()
     config = config or LintConfig()
     try:
-        tree, imports, star, sc, facts = analyse(source, path)
+        tree, imports, star, sc, facts = analyse(source, path, parser(path, source) if parser else None,
+                                                 scan_cache)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None) or 1
         col = max((getattr(exc, "offset", None) or 1) - 1, 0)

@@ -88,6 +88,13 @@ class Scan:
     star_lightning: bool = False  # `from lightning.pytorch import *`
     assigned_to: dict[int, str] = field(default_factory=dict)  # id(call) -> name in `name = call(...)`
     manual_classes: set[int] = field(default_factory=set)  # id(ClassDef) setting self.automatic_optimization=False
+    _log_sites: list[CallSite] | None = None
+
+    def log_sites(self) -> list[CallSite]:
+        """The `self.log`/`self.log_dict`/`pl_module.log` calls among `calls` (computed once)."""
+        if self._log_sites is None:
+            self._log_sites = list(log_calls(self.calls))
+        return self._log_sites
 
 
 #: Node types that can hold nothing the rules look for (leaves, operators, contexts): never descended into.
@@ -114,19 +121,60 @@ def _record_import(node: ast.Import | ast.ImportFrom, out: Scan) -> None:
                 out.imports[alias.asname or alias.name] = f".{node.module or ''}.{alias.name}".replace("..", ".")
 
 
-def scan(tree: ast.Module) -> Scan:
+#: id(top-level statement) -> (the statement, its partial scan). The statement is kept so the id stays its own.
+ScanCache = dict[int, tuple[ast.stmt, "_Partial"]]
+
+
+@dataclass
+class _Partial:
+    """The scan of one top-level statement; module-level `x = Cls()` bindings are merged in order."""
+
+    scan: Scan
+    module_binds: dict[str, str]
+    module_fits: list[int]  # indexes into scan.fit_args of `.fit(...)` calls at module level
+
+
+def scan(tree: ast.Module, cache: ScanCache | None = None) -> Scan:
     """Walk the module once (iteratively, in source order), keeping each node's class and class method.
 
     Imports anywhere in the file are recorded too (people import inside functions; later ones win).
+    With `cache`, top-level statements that are the very same objects as last time (an incremental
+    parse reuses them) are not walked again; the cache is updated to the current statements.
     """
     out = Scan()
+    module_binds: dict[str, str] = {}
+    fresh: ScanCache = {}
+    for stmt in tree.body:
+        hit = cache.get(id(stmt)) if cache is not None else None
+        part = hit[1] if hit is not None and hit[0] is stmt else _scan_statement(stmt)
+        fresh[id(stmt)] = (stmt, part)
+        sc = part.scan
+        out.classes.extend(sc.classes)
+        out.calls.extend(sc.calls)
+        out.withs.extend(sc.withs)
+        for i, (arg, binds) in enumerate(sc.fit_args):
+            out.fit_args.append((arg, {**module_binds, **binds} if i in part.module_fits else binds))
+        out.imports.update(sc.imports)
+        out.star_lightning = out.star_lightning or sc.star_lightning
+        out.assigned_to.update(sc.assigned_to)
+        out.manual_classes |= sc.manual_classes
+        module_binds.update(part.module_binds)
+    if cache is not None:
+        cache.clear()
+        cache.update(fresh)
+    return out
+
+
+def _scan_statement(top: ast.stmt) -> _Partial:
+    """The walk of one top-level statement."""
+    out = Scan()
+    module_fits: list[int] = []
     ClassDef, FunctionDef, AsyncFunctionDef, Lambda = ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda
     Call, Assign, With, AsyncWith, Attribute = ast.Call, ast.Assign, ast.With, ast.AsyncWith, ast.Attribute
     # (node, class, method, top-level statement, binds of the current scope)
     stack: list[tuple[ast.AST, ClassNode | None, ast.AST | None, ast.stmt, dict[str, str]]] = []
     module_binds: dict[str, str] = {}
-    for stmt in reversed(tree.body):
-        stack.append((stmt, None, None, stmt, module_binds))
+    stack.append((top, None, None, top, module_binds))
     while stack:
         node, cls, method, top, binds = stack.pop()
         kind = type(node)
@@ -156,7 +204,9 @@ def scan(tree: ast.Module) -> Scan:
                         if type(target) is ast.Name:
                             binds[target.id] = name.split(".")[-1]
                             out.assigned_to[id(value)] = target.id
-            elif cls is not None and type(value) is ast.Constant and value.value is False:
+            if cls is not None and not (type(value) is ast.Constant and value.value is True):
+                # `= False`, or a value known only at run time (`= not manual`): manual optimization is
+                # possible, so the automatic-only rules stay quiet
                 for target in node.targets:  # type: ignore[attr-defined]
                     if type(target) is Attribute and target.attr == "automatic_optimization" \
                             and type(target.value) is ast.Name and target.value.id == "self":
@@ -168,6 +218,8 @@ def scan(tree: ast.Module) -> Scan:
                 arg = node.args[0] if node.args else next(  # type: ignore[attr-defined]
                     (k.value for k in node.keywords if k.arg == "model"), None)  # type: ignore[attr-defined]
                 if arg is not None:
+                    if binds is module_binds:
+                        module_fits.append(len(out.fit_args))
                     out.fit_args.append((arg, dict(binds)))
         elif kind is With or kind is AsyncWith:
             out.withs.append((node, cls, method))  # type: ignore[arg-type]
@@ -183,7 +235,7 @@ def scan(tree: ast.Module) -> Scan:
                         stack.append((item, cls, method, top, binds))
             elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
                 stack.append((value, cls, method, top, binds))
-    return out
+    return _Partial(out, module_binds, module_fits)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -248,12 +300,14 @@ def file_facts(path: str, tree: ast.Module, sc: Scan, imports: dict[str, str]) -
     classes = []
     for info in sc.classes:
         bases = tuple(q for q in (qualify(b, imports) for b in info.node.bases) if q)
-        classes.append(ClassFacts(info.node.name, path, info.node.lineno, bases, frozenset(info.methods),
+        # `configure_optimizers = make_optimizers` defines the hook as much as a def does
+        defined = frozenset(info.methods) | frozenset(info.assigns)
+        classes.append(ClassFacts(info.node.name, path, info.node.lineno, bases, defined,
                                   sets_manual_optimization(info, sc)))
     logged: set[str] = set()
     patterns: list[str] = []
     dynamic = False
-    for site in log_calls(sc.calls):
+    for site in sc.log_sites():
         call = site.call
         assert isinstance(call.func, ast.Attribute)
         if call.func.attr == "log":
@@ -286,7 +340,7 @@ def file_facts(path: str, tree: ast.Module, sc: Scan, imports: dict[str, str]) -
 def sets_manual_optimization(info: ClassNode, sc: Scan) -> bool:
     """Whether the class turns automatic optimization off (attribute, `self.` assignment or property)."""
     value = info.assigns.get("automatic_optimization")
-    if isinstance(value, ast.Constant) and value.value is False:
+    if value is not None and not (isinstance(value, ast.Constant) and value.value is True):
         return True
     if "automatic_optimization" in info.methods:
         return True  # a property override: trust the user

@@ -148,19 +148,23 @@ def apply_fixes(source: str, requests: Sequence[tuple[Finding, Fix]]) -> str:
         by_region.setdefault(region, []).append(fix)
     if module_fix is not None and not by_region and not text_edits:
         return _transform(source, [module_fix], 1)
-    if by_region:
-        # structural fixes first; text edits wait for the next round (their positions would shift)
-        text_edits = []
-    text_edits = _non_overlapping(text_edits)
     out_lines = source.splitlines(keepends=True)
+    rewritten = False
     # rewrite regions bottom-up so earlier line numbers stay valid
     for (first, last), fixes in sorted(by_region.items(), reverse=True):
         region_src = "".join(out_lines[first - 1:last])
-        new_region = _transform(region_src, fixes, first)
+        try:
+            new_region = _transform(region_src, fixes, first)
+        except FixError:
+            continue  # none of this region's fixes apply (e.g. the call is not a statement); others still do
+        if new_region != region_src:
+            rewritten = True
         out_lines[first - 1:last] = new_region.splitlines(keepends=True)
     result = "".join(out_lines)
-    if text_edits:
-        result = apply_edits(result, text_edits)
+    # text edits carry positions in the original text: apply them only when no region moved lines
+    # (otherwise they wait for the next round of fix_all, which re-lints)
+    if text_edits and not rewritten:
+        result = apply_edits(result, _non_overlapping(text_edits))
     for module in sorted({f.data["add_import"] for fs in by_region.values() for f in fs if f.data.get("add_import")}):
         result = add_import(result, module)
     return result

@@ -20,9 +20,15 @@ from concurrent.futures.process import BrokenProcessPool
 from .config import LintConfig
 from .engine import lint_source
 from .facts import FileFacts, Project
+from .incremental import IncrementalParser
 from .model import Finding
 
 log = logging.getLogger(__name__)
+
+
+#: Per-process: the worker re-parses only the top-level statements an edit touched.
+_PARSER = IncrementalParser()
+_PARSER_LOCK = threading.Lock()  # the thread-pool fallback may run jobs concurrently
 
 
 def lint_job(text: str, path: str, files: Mapping[str, FileFacts], config: LintConfig
@@ -30,7 +36,14 @@ def lint_job(text: str, path: str, files: Mapping[str, FileFacts], config: LintC
     """Lint one text against a snapshot of the workspace facts: (parsed, findings). Runs in the worker."""
     project = Project()
     project.files.update(files)
-    result = lint_source(text, path, project, config)
+    with _PARSER_LOCK:  # the cached trees and walks of a path are not shared between concurrent jobs
+        try:
+            _PARSER.parse(path, text)
+            parser = _PARSER.parse
+        except (SyntaxError, ValueError):
+            parser = None  # broken text: the engine reports it
+        result = lint_source(text, path, project, config, parser=parser,
+                             scan_cache=_PARSER.scan_cache(path) if parser else None)
     return result.parsed, result.findings
 
 

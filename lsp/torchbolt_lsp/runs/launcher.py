@@ -150,18 +150,42 @@ async def _read_lines(stream: asyncio.StreamReader, name: str, on_output: Output
         on_output(name, text.splitlines())
 
 
-async def start_child(cmd: Sequence[str], cwd: str, env: Mapping[str, str], on_events: EventsCallback,
-                      on_output: OutputCallback, events_fd_placeholder: str = EVENTS_PLACEHOLDER) -> ChildRun:
-    """Start `cmd` (whose events target is `fd:{fd}`, filled in here) in `cwd` with the event pipe."""
+class _Router:
+    """Where a child's events and output go; a warm worker's router is pointed at its run when claimed."""
+
+    def __init__(self, on_events: EventsCallback | None, on_output: OutputCallback | None) -> None:
+        self.on_events = on_events
+        self.on_output = on_output
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.early: list[tuple[str, str]] = []  # a worker's output before it was claimed
+
+    def events(self, raw: list[bytes], good: list[Event], bad: list[tuple[bytes, EventError]]) -> None:
+        if self.on_events is not None:
+            self.on_events(raw, good, bad)
+
+    def output(self, name: str, lines: list[str]) -> None:
+        if self.on_output is not None:
+            self.on_output(name, lines)
+            return
+        if name == "stdout" and WORKER_READY in lines and not self.ready.done():
+            self.ready.set_result(None)
+            lines = [ln for ln in lines if ln != WORKER_READY]
+        self.early.extend((name, ln) for ln in lines)
+        del self.early[:-200]
+
+
+async def _spawn(args: Sequence[str], cwd: str, env: Mapping[str, str], router: _Router, with_stdin: bool,
+                 events_fd_placeholder: str = EVENTS_PLACEHOLDER) -> tuple[ChildRun, int]:
     loop = asyncio.get_running_loop()
     read_fd, write_fd = os.pipe()
     os.set_inheritable(write_fd, True)
-    args = [a.replace(events_fd_placeholder, f"fd:{write_fd}") for a in cmd]
+    args = [a.replace(events_fd_placeholder, f"fd:{write_fd}") for a in args]
     env = {k: v.replace(events_fd_placeholder, f"fd:{write_fd}") for k, v in env.items()}
     try:
         proc = await asyncio.create_subprocess_exec(
-            *args, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, pass_fds=(write_fd,),
+            *args, cwd=cwd, env=dict(env),
+            stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=(write_fd,),
             # own process group: a Ctrl+C in the editor's terminal does not reach it, our signal does
             start_new_session=True)
     except BaseException:
@@ -169,12 +193,69 @@ async def start_child(cmd: Sequence[str], cwd: str, env: Mapping[str, str], on_e
         raise
     finally:
         os.close(write_fd)  # the child holds its copy; EOF arrives when the child exits
-    pipe = _EventPipe(on_events)
+    pipe = _EventPipe(router.events)
     await loop.connect_read_pipe(lambda: pipe, os.fdopen(read_fd, "rb", buffering=0))
     assert proc.stdout is not None and proc.stderr is not None
-    readers = [asyncio.ensure_future(_read_lines(proc.stdout, "stdout", on_output)),
-               asyncio.ensure_future(_read_lines(proc.stderr, "stderr", on_output))]
-    return ChildRun(proc, pipe, readers)
+    readers = [asyncio.ensure_future(_read_lines(proc.stdout, "stdout", router.output)),
+               asyncio.ensure_future(_read_lines(proc.stderr, "stderr", router.output))]
+    return ChildRun(proc, pipe, readers), write_fd
+
+
+async def start_child(cmd: Sequence[str], cwd: str, env: Mapping[str, str], on_events: EventsCallback,
+                      on_output: OutputCallback, events_fd_placeholder: str = EVENTS_PLACEHOLDER) -> ChildRun:
+    """Start `cmd` (whose events target is `fd:{fd}`, filled in here) in `cwd` with the event pipe."""
+    child, _ = await _spawn(cmd, cwd, env, _Router(on_events, on_output), False, events_fd_placeholder)
+    return child
+
+
+#: What `python -m torchbolt.worker` prints once torch is imported (see torchbolt.worker.READY).
+WORKER_READY = "torchbolt-worker-ready"
+
+
+class WarmWorker:
+    """A `python -m torchbolt.worker` process started ahead of a run, with the run's pipes and environment.
+
+    `key` says which runs it can serve (interpreter, folder, environment); `claim` hands it one run.
+    """
+
+    def __init__(self, key: tuple[Any, ...], child: ChildRun, events_fd: int, router: _Router) -> None:
+        self.key = key
+        self.child = child
+        self.events_fd = events_fd  # the descriptor number the worker inherited for the event pipe
+        self.router = router
+        self.claimed = False
+
+    @property
+    def ready(self) -> bool:
+        """Warm and still alive: a run handed to it starts without importing torch."""
+        return self.router.ready.done() and self.child.proc.returncode is None and not self.claimed
+
+    def claim(self, argv: Sequence[str], env: Mapping[str, str], on_events: EventsCallback,
+              on_output: OutputCallback) -> ChildRun:
+        """Start the run `torchbolt <argv>` in this worker (argv's `fd:{fd}` is the worker's event pipe)."""
+        self.claimed = True
+        self.router.on_events, self.router.on_output = on_events, on_output
+        for name, line in self.router.early:
+            on_output(name, [line])
+        self.router.early.clear()
+        args = [a.replace(EVENTS_PLACEHOLDER, f"fd:{self.events_fd}") for a in argv]
+        stdin = self.child.proc.stdin
+        assert stdin is not None
+        stdin.write((json.dumps({"argv": args, "env": dict(env)}) + "\n").encode())
+        stdin.close()
+        return self.child
+
+    def discard(self) -> None:
+        """End an unused worker (its settings changed, or the server stops)."""
+        if not self.claimed:
+            self.child.kill()
+
+
+async def start_worker(key: tuple[Any, ...], interpreter: str, cwd: str, env: Mapping[str, str]) -> WarmWorker:
+    """Start a warm worker; it becomes `ready` once its imports are done."""
+    router = _Router(None, None)
+    child, fd = await _spawn([interpreter, "-m", "torchbolt.worker"], cwd, env, router, True)
+    return WarmWorker(key, child, fd, router)
 
 
 def parse_python_traceback(text: str) -> tuple[list[dict[str, Any]], str, str] | None:

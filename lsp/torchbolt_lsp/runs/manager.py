@@ -33,7 +33,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from torchbolt import events as ev
 
 from . import format as fmt
-from .launcher import ChildRun, build_command, parse_python_traceback, start_child
+from .launcher import ChildRun, WarmWorker, build_command, parse_python_traceback, start_child, start_worker
 from .record import RunRecord
 from .settings import RunSettings, SettingsError, load_pyproject, merge_settings, trainer_arg_line
 from .store import RunStore
@@ -123,6 +123,8 @@ class RunManager:
         self.failure_diags: dict[str, dict[str, list[types.Diagnostic]]] = {}  # key -> path -> diagnostics
         self.tensorboards = TensorBoards()
         self._loaded: set[str] = set()
+        self.workers: dict[str, WarmWorker] = {}  # one warm worker per workspace folder
+        self._warming: set[str] = set()
         self._last_hint_refresh = 0.0
         self._refresh_handle: asyncio.TimerHandle | None = None
         self.diagnostics_listeners: list[Any] = []  # callables(paths) told when run diagnostics change
@@ -353,6 +355,52 @@ class RunManager:
                               f"the module and set data = \"{os.path.basename(dm.path)}::{dm.name}\" under "
                               "[tool.torchbolt.run] in pyproject.toml")
 
+    # ------------------------------------------------------------------------------------------------
+    # warm workers
+    # ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _worker_key(settings: RunSettings, folder: str) -> tuple[Any, ...]:
+        return (settings.resolved_interpreter(folder), folder, tuple(sorted(settings.env.items())))
+
+    def prewarm(self, folder: str) -> None:
+        """Start a warm worker for the folder's next run, when trusted, enabled, idle and not already there.
+
+        The worker imports torch and torchbolt with the configured interpreter (never workspace code) so that
+        the next run starts without that cost; it is not started while a run of the folder is active, so it
+        never competes with training for CPU.
+        """
+        if not self.trusted or folder in self._warming:
+            return
+        if any(r.folder == folder for r in self.active.values()):
+            return
+        try:
+            settings = self.settings_for(folder, None)
+        except SettingsError:
+            return
+        if not settings.prewarm:
+            return
+        key = self._worker_key(settings, folder)
+        current = self.workers.get(folder)
+        if current is not None:
+            if current.key == key and not current.claimed and current.child.proc.returncode is None:
+                return
+            current.discard()
+            del self.workers[folder]
+        self._warming.add(folder)
+        env = {**os.environ, **settings.env, "PYTHONUNBUFFERED": "1"}
+        asyncio.ensure_future(self._start_worker(folder, key, settings.resolved_interpreter(folder), env))
+
+    async def _start_worker(self, folder: str, key: tuple[Any, ...], interpreter: str, env: dict[str, str]) -> None:
+        try:
+            worker = await start_worker(key, interpreter, folder, env)
+            self.workers[folder] = worker
+            await asyncio.wait_for(asyncio.shield(worker.router.ready), timeout=300)
+            self._log(types.MessageType.Info, f"warm run worker ready for {folder} (pid {worker.child.pid})")
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.info("no warm worker for %s: %s", folder, exc)
+        finally:
+            self._warming.discard(folder)
+
     async def start(self, fn: str, raw_args: Any) -> dict[str, Any]:
         """Start `fn` (fit/validate/test) for the target the arguments name; returns {runId, ...}."""
         args = _plain(raw_args) or {}
@@ -405,11 +453,28 @@ class RunManager:
         if target.kind == "script":
             env["TORCHBOLT_EVENTS"] = "fd:{fd}"
         store = RunStore(folder)
+        worker = self.workers.get(folder)
+        warm = (target.kind != "script" and worker is not None and worker.ready
+                and worker.key == self._worker_key(settings, folder))
         try:
             run.events_file = store.open_events(run_id)
             await self._begin_progress(run)
-            run.child = await start_child(cmd, folder, env, lambda raw, good, bad: self._on_events(run, raw, good, bad),
-                                          lambda name, lines: self._on_output(run, name, lines))
+
+            def on_events(raw: list[bytes], good: list[ev.Event], bad: list[tuple[bytes, ev.EventError]]) -> None:
+                self._on_events(run, raw, good, bad)
+
+            def on_output(name: str, lines: list[str]) -> None:
+                self._on_output(run, name, lines)
+
+            if warm and worker is not None:
+                del self.workers[folder]
+                try:
+                    run.child = worker.claim(cmd[3:], {"TORCHBOLT_RUN_ID": run_id}, on_events, on_output)
+                except OSError:  # the worker died after it said ready: start the usual way
+                    worker.discard()
+                    warm = False
+            if not warm:
+                run.child = await start_child(cmd, folder, env, on_events, on_output)
         except (OSError, ValueError) as exc:
             self.active.pop(target.key, None)
             record.status = "failed"
@@ -423,7 +488,7 @@ class RunManager:
                                   ) from None
         self._log(types.MessageType.Info, f"[{run_id}] {' '.join(cmd)}  (in {folder})")
         asyncio.ensure_future(self._watch(run))
-        return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd}
+        return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd, "warm": warm}
 
     def stop(self, raw_args: Any) -> dict[str, Any]:
         """Stop the active run named by runId, or the active run of the target at uri/className/position."""
@@ -483,7 +548,8 @@ class RunManager:
                 previous[rec.key] = rec
                 rows.append(row)
         rows.sort(key=lambda r: r["startedAt"], reverse=True)
-        return {"runs": rows}
+        workers = {folder: ("ready" if w.ready else "starting") for folder, w in self.workers.items()}
+        return {"runs": rows, "workers": workers}
 
     async def open_tensorboard(self, raw_args: Any) -> dict[str, Any]:
         """Start (or reuse) the workspace's TensorBoard and ask the client to open it."""
@@ -522,6 +588,12 @@ class RunManager:
                 run.events_file.close()  # what was received is kept
             run.record.status = "interrupted" if run.record.active else run.record.status
             self._save(run)
+        for worker in list(self.workers.values()):
+            try:
+                worker.discard()
+            except Exception:
+                log.debug("could not end a warm worker", exc_info=True)
+        self.workers.clear()
         self.tensorboards.stop_all()
 
     # ------------------------------------------------------------------------------------------------
@@ -568,10 +640,13 @@ class RunManager:
             self.server.protocol.notify(RUN_EVENT, {**params_base, "event": event.model_dump(mode="json")})
         run.pending.clear()
         if run.token is not None and rec.active:
+            if rec.fn == "fit":
+                percentage = fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total,
+                                                     rec.global_step, rec.max_steps)
+            else:  # one pass over the evaluation data
+                percentage = fmt.progress_percentage(0, 1, rec.batch, rec.total)
             self.server.work_done_progress.report(run.token, types.WorkDoneProgressReport(
-                message=self._progress_message(rec), cancellable=True,
-                percentage=fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total,
-                                                   rec.global_step, rec.max_steps)))
+                message=self._progress_message(rec), cancellable=True, percentage=percentage))
         if run.metrics_dirty:
             run.metrics_dirty = False
             self.refresh_hints()
@@ -676,6 +751,7 @@ class RunManager:
         elif rec.status in ("success", "interrupted"):
             asyncio.ensure_future(self._announce(rec, outcome, run.folder))
         run.done.set()
+        self.prewarm(run.folder)  # the next run of this folder starts warm
 
     def _synthesize_end(self, run: ActiveRun, code: int) -> None:
         rec = run.record

@@ -6,6 +6,7 @@
 interpreter = ".venv/bin/python"    # relative paths are relative to the workspace folder
 data = "data.py::DigitsData"        # the LightningDataModule target passed as --data
 env = { CUBLAS_WORKSPACE_CONFIG = ":4096:8" }
+prewarm = true                      # keep a worker with torch imported ready, so a run starts at once
 
 [tool.torchbolt.run.trainer]
 max_epochs = 3
@@ -34,7 +35,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["RunSettings", "SettingsError", "load_pyproject", "merge_settings"]
 
-_KEYS = ("interpreter", "data", "env", "trainer")
+_KEYS = ("interpreter", "data", "env", "trainer", "prewarm")
 
 
 class SettingsError(ValueError):
@@ -49,6 +50,7 @@ class RunSettings:
     data: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
+    prewarm: bool = True  # keep a worker with torch imported ready for the next run (trusted workspaces)
     source: str = "defaults"  # where the settings came from, for messages
 
     def resolved_interpreter(self, folder: str) -> str:
@@ -88,8 +90,11 @@ def _parse_table(table: Mapping[str, Any], where: str) -> RunSettings:
     trainer = table.get("trainer", {})
     if not isinstance(trainer, Mapping):
         raise SettingsError(f"{where}.trainer must be a table of Trainer arguments")
+    prewarm = table.get("prewarm", True)
+    if not isinstance(prewarm, bool):
+        raise SettingsError(f"{where}.prewarm must be true or false")
     return RunSettings(interpreter=interpreter, data=data, env={k: str(v) for k, v in env.items()},
-                       trainer=_check_trainer(trainer, f"{where}.trainer"), source=where)
+                       trainer=_check_trainer(trainer, f"{where}.trainer"), prewarm=prewarm, source=where)
 
 
 def load_pyproject(folder: str | os.PathLike[str]) -> RunSettings:
@@ -121,6 +126,7 @@ def merge_settings(base: RunSettings, layer: Mapping[str, Any] | None, where: st
         data=extra.data or base.data,
         env={**base.env, **extra.env},
         trainer={**base.trainer, **extra.trainer},
+        prewarm=base.prewarm and extra.prewarm,
         source=f"{base.source} + {where}" if base.source != "defaults" else where,
     )
 

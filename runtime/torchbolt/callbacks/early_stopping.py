@@ -160,9 +160,11 @@ class EarlyStopping(Callback):
         if should_stop:
             self.stopped_epoch = trainer.current_epoch
             self.stopping_reason_message = reason
-            self._log(trainer, f"EarlyStopping stopped the run at epoch {trainer.current_epoch}: {reason}")
+            # always said once: a run that ends early should say why (Lightning only says it when verbose)
+            self._log(trainer, f"EarlyStopping stopped the run at epoch {trainer.current_epoch}: {reason}",
+                      show=True)
         elif reason and self.verbose:
-            self._log(trainer, reason)
+            self._log(trainer, reason, show=True)
 
     def _evaluate_stopping_criteria(self, current: Tensor) -> tuple[bool, str | None]:
         op = self.monitor_op
@@ -208,7 +210,8 @@ class EarlyStopping(Callback):
             )
         return f"Metric {self.monitor} improved. New best score: {float(current):.3f}"
 
-    def _log(self, trainer: Trainer, message: str) -> None:
+    def _log(self, trainer: Trainer, message: str, show: bool = False) -> None:
+        """Log `message` (INFO) and, with `show`, print it through the Trainer (rank 0 only when asked)."""
         world_size = getattr(trainer, "world_size", 1)
         rank = getattr(trainer, "global_rank", 0)
         if world_size > 1:
@@ -216,3 +219,7 @@ class EarlyStopping(Callback):
                 return
             message = f"[rank: {rank}] {message}"
         log.info(message)
+        if show:
+            printer = getattr(trainer, "print", None)
+            if callable(printer):
+                printer(message)

@@ -211,9 +211,11 @@ class EventStreamCallback(Callback):
         self._trainer = trainer
         self._fn = cast(ev.Fn, stage) if stage in ("fit", "validate", "test", "predict") else "fit"
         self._start = time.monotonic()
-        if self._started:
+        if self._started and not self._ended:
             return
-        self._started = True
+        # A new entry point on the same Trainer (a script's fit, then test) starts a new segment of the stream.
+        self._started, self._ended, self._pending_exc = True, False, None
+        self._next_progress = 0.0
         from torchbolt import __version__
 
         self.emit(ev.RunStarted(
@@ -305,7 +307,8 @@ class EventStreamCallback(Callback):
     # the end of the run
     # ------------------------------------------------------------------------------------------
     def finish(self, trainer: Trainer | None = None, exception: BaseException | None = None) -> None:
-        """Write the run's terminal event (``finished`` or ``failed``) once, then close the stream."""
+        """Write the run's terminal event (``finished`` or ``failed``) once per entry point (the stream stays
+        open for a later entry point of the same Trainer and is closed at process exit)."""
         if self._ended or self._fd is None:
             return
         trainer = trainer or self._trainer
@@ -334,26 +337,23 @@ class EventStreamCallback(Callback):
             best_model_score=self._score(getattr(cb, "best_model_score", None)),
             monitor=getattr(cb, "monitor", None), log_dir=self._log_dir(trainer) if trainer is not None else None,
         ), flush=True)
-        self.close()
 
     def report_exception(self, exc: BaseException, phase: Literal["setup", "run"] = "setup") -> None:
-        """Write a ``failed`` event for ``exc`` and close the stream (the CLI calls this for errors that
-        happen before training starts, such as an import error or a bad Trainer argument)."""
+        """Write a ``failed`` event for ``exc`` (the CLI calls this for errors that happen before training
+        starts, such as an import error or a bad Trainer argument)."""
         if self._ended or self._fd is None:
             return
         self._ended = True
         # Once the run started, even a "setup" report (from the CLI's error handler) happened in the run.
         where: Literal["setup", "run"] = "setup" if phase == "setup" and not self._started else "run"
         self.emit(ev.failed_from_exception(exc, self.run_id, where), flush=True)
-        self.close()
 
     def _at_exit(self) -> None:
         # Entry points that raise may skip teardown; the process exit still writes the terminal event.
         try:
             if self._started and not self._ended:
                 self.finish()
-            else:
-                self.flush()
+            self.close()
         except Exception as exc:  # exiting anyway: say why the stream is incomplete, don't mask the exit
             print(f"torchbolt: could not finish the event stream {self.target}: {exc}", file=sys.stderr)
 
@@ -373,5 +373,6 @@ def report_failure(target: str | os.PathLike[str], exc: BaseException, target_na
             return
         stream = EventStreamCallback(target, target_name=target_name)
         stream.report_exception(exc, phase="setup")
+        stream.close()
     except Exception as err:  # the stream is a side channel: the caller still reports `exc` itself
         print(f"torchbolt: could not write the failure to the event stream {target}: {err}", file=sys.stderr)

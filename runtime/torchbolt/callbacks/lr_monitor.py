@@ -157,22 +157,23 @@ class LearningRateMonitor(Callback):
             stats.update(self._optimizer_stats(optimizer, group_names))
         metrics = getattr(trainer, "callback_metrics", None)
         if isinstance(metrics, dict):
-            metrics.update({k: torch.tensor(v) for k, v in stats.items()})
+            metrics.update({k: torch.tensor(float(v)) for k, v in stats.items()})
         return stats
 
     def _optimizer_stats(self, optimizer: Optimizer, names: list[str]) -> dict[str, float]:
         stats: dict[str, float] = {}
         use_betas = "betas" in optimizer.defaults
+        # values are passed on as the param group holds them (an int weight_decay stays an int), as Lightning does
         for group, name in zip(optimizer.param_groups, names, strict=True):
-            lr = float(group["lr"])
+            lr = group["lr"]
             self.lrs.setdefault(name, []).append(lr)
             stats[name] = lr
             if self.log_momentum:
                 momentum = group["betas"][0] if use_betas else group.get("momentum", 0)
-                self.last_momentum_values[f"{name}-momentum"] = float(momentum)
-                stats[f"{name}-momentum"] = float(momentum)
+                self.last_momentum_values[f"{name}-momentum"] = momentum
+                stats[f"{name}-momentum"] = momentum
             if self.log_weight_decay:
-                decay = float(group.get("weight_decay", 0.0))
+                decay = group.get("weight_decay", 0)
                 self.last_weight_decay_values[f"{name}-weight_decay"] = decay
                 stats[f"{name}-weight_decay"] = decay
         return stats

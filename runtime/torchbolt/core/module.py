@@ -179,8 +179,10 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
 
     def cuda(self, device: torch.device | int | None = None) -> LightningModule:
         """Move to a CUDA device."""
-        if device is None or isinstance(device, int):
-            device = torch.device("cuda", index=device)
+        if device is None:
+            device = torch.device("cuda")
+        elif isinstance(device, int):
+            device = torch.device("cuda", device)
         self._track(device, None)
         return super().cuda(device=device)
 
@@ -284,7 +286,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                         continue
                     state[param] = param.requires_grad
                     param.requires_grad = False
-        for group in optimizer.param_groups:
+        for group in optimizer.param_groups:  # type: ignore[union-attr]  # LightningOptimizer shares them
             for param in group["params"]:
                 param.requires_grad = state.get(param, param.requires_grad)
         object.__setattr__(self, "_param_requires_grad_state", state)
@@ -314,7 +316,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     def clip_gradients(
         self,
         optimizer: Optimizer,
-        gradient_clip_val: int | float | None = None,
+        gradient_clip_val: int | builtins.float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
         """Clip the gradients of `optimizer`'s parameters by norm (default) or value."""
@@ -355,7 +357,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     def configure_gradient_clipping(
         self,
         optimizer: Optimizer,
-        gradient_clip_val: int | float | None = None,
+        gradient_clip_val: int | builtins.float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
         """Clip gradients before the optimizer step; default uses the Trainer's clipping settings."""
@@ -504,7 +506,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         try:
             if isinstance(input_sample, Tensor):
                 input_sample = (input_sample,)
-            return torch.onnx.export(self, input_sample, file_path, **kwargs)
+            return torch.onnx.export(self, input_sample, file_path, **kwargs)  # type: ignore[arg-type]
         finally:
             self.train(mode)
 

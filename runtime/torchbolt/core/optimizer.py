@@ -264,7 +264,7 @@ class LightningOptimizer:
             raise MisconfigurationException("When `optimizer.step(closure)` is called, the closure should be callable")
         runner = self._step_runner
         out = runner(self._optimizer, closure, **kwargs) if runner is not None else self._optimizer.step(
-            closure=closure, **kwargs
+            closure=closure, **kwargs  # type: ignore[arg-type]
         )
         self._on_after_step()
         return out

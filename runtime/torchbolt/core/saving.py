@@ -18,7 +18,7 @@ def _read_hparams_file(path: str | Path) -> dict[str, Any]:
 
 
 def _init_kwargs(cls: type, saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = dict(saved) if accepts_any else {k: v for k, v in saved.items() if k in params}
     kwargs.update(overrides)

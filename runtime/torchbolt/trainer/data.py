@@ -90,7 +90,7 @@ def without_shuffle(loader: Any, stage: str) -> Any:
         "dataloader shuffling for you.",
         stacklevel=4,
     )
-    return _rebuild_with_sampler(loader, SequentialSampler(loader.dataset))
+    return _rebuild_with_sampler(loader, SequentialSampler(loader.dataset))  # type: ignore[arg-type]
 
 
 def install_worker_seeding(loader: Any) -> None:

@@ -64,7 +64,8 @@ def capture_rng() -> dict[str, Any]:
     try:
         import numpy as np
 
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        np_state: Any = np.random.get_state()
+        kind, keys, pos, has_gauss, cached = np_state
         state["numpy"] = (kind, torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(cached))
     except ImportError:
         pass

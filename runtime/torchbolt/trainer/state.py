@@ -139,8 +139,9 @@ def _ordered(tracker: ReadyCompleted) -> dict[str, int]:
 class Progress:
     """A `total` tracker (over the whole run) and a `current` one (reset per epoch / loop run)."""
 
-    total: ReadyCompleted
-    current: ReadyCompleted
+    # Any: the concrete tracker (ReadyCompleted / StartedTracker / ProcessedTracker) varies per counter.
+    total: Any
+    current: Any
 
     @classmethod
     def make(cls, tracker: type[ReadyCompleted]) -> Progress:

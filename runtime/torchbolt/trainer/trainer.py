@@ -7,12 +7,14 @@ lives in one `LoopState`. Nothing outside this class writes these attributes.
 
 from __future__ import annotations
 
+import ast
+import functools
 import logging
 import os
 import signal
 import sys
 import warnings
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from torchbolt.trainer.args import parse_max_time, validate_trainer_args
+from torchbolt.trainer.args import build_config, parse_max_time, validate_trainer_args
 from torchbolt.trainer.dispatch import HookDispatcher, RunContext, is_overridden
 from torchbolt.trainer.hardware import resolve_plan
 from torchbolt.trainer.loop import Loop, capture_rng, estimated_stepping_batches
@@ -63,9 +65,37 @@ class _NoOpLogger:
         return lambda *args, **kwargs: None
 
 
+def _defaults_from_env(init: Callable[..., None]) -> Callable[..., None]:
+    """Read `PL_TRAINER_<ARG>` environment variables as defaults (explicit keywords win), as Lightning does.
+
+    Values are parsed with `ast.literal_eval` (so "3" is an int, "True" a bool) and kept as strings otherwise.
+    Positional arguments are matched to the catalog's argument order, then validated like keywords.
+    """
+    from torchbolt.catalog import TRAINER_ARGS
+
+    names = [a.name for a in TRAINER_ARGS]
+
+    @functools.wraps(init)
+    def wrapper(self: Trainer, *args: Any, **kwargs: Any) -> None:
+        if args:
+            kwargs.update(dict(zip(names, args, strict=False)))
+        env: dict[str, Any] = {}
+        for name in names:
+            raw = os.environ.get(f"PL_TRAINER_{name.upper()}")
+            if raw:
+                try:
+                    env[name] = ast.literal_eval(raw)
+                except (ValueError, SyntaxError):
+                    env[name] = raw
+        init(self, **{**env, **kwargs})
+
+    return wrapper
+
+
 class Trainer:
     """Runs a LightningModule: `fit`, `validate`, `test` and `predict`, with Lightning 2.x's arguments."""
 
+    @_defaults_from_env
     def __init__(
         self,
         *,
@@ -116,8 +146,9 @@ class Trainer:
 
         given = locals()
         values = {a.name: given[a.name] for a in TRAINER_ARGS}
-        self.config = validate_trainer_args(values, unknown)
-        cfg = self.config
+        self._checked_args = validate_trainer_args(values, unknown)
+        self._config: Any = None
+        cfg = self._checked_args
 
         # ---- hardware -------------------------------------------------------------------------------
         self._plan = resolve_plan(accelerator, devices, strategy, precision, num_nodes,
@@ -178,7 +209,7 @@ class Trainer:
         self.fast_dev_run: int | bool = fast_dev_run
         self.accumulate_grad_batches = accumulate_grad_batches
         self.gradient_clip_val = gradient_clip_val
-        self.gradient_clip_algorithm = cfg.gradient_clip_algorithm
+        self.gradient_clip_algorithm = cfg["gradient_clip_algorithm"]
         self.inference_mode = inference_mode
         self._detect_anomaly = detect_anomaly
         self.reload_dataloaders_every_n_epochs = reload_dataloaders_every_n_epochs
@@ -189,17 +220,17 @@ class Trainer:
         self.num_sanity_val_steps: int | float = 2 if num_sanity_val_steps is None else num_sanity_val_steps
         if self.num_sanity_val_steps == -1:
             self.num_sanity_val_steps = float("inf")
-        self.limit_train_batches = _limit(cfg.limit_train_batches)
-        self.limit_val_batches = _limit(cfg.limit_val_batches)
-        self.limit_test_batches = _limit(cfg.limit_test_batches)
-        self.limit_predict_batches = _limit(cfg.limit_predict_batches)
-        self.val_check_interval = _limit(cfg.val_check_interval)
+        self.limit_train_batches = _limit(cfg["limit_train_batches"])
+        self.limit_val_batches = _limit(cfg["limit_val_batches"])
+        self.limit_test_batches = _limit(cfg["limit_test_batches"])
+        self.limit_predict_batches = _limit(cfg["limit_predict_batches"])
+        self.val_check_interval = _limit(cfg["val_check_interval"])
         if isinstance(self.val_check_interval, (str, Mapping, timedelta)):
             raise MisconfigurationException(
                 f"Trainer(val_check_interval={val_check_interval!r}): time-based validation intervals are not "
                 "available in this build; pass an int (batches) or a float (fraction of an epoch)."
             )
-        self.overfit_batches = cfg.overfit_batches
+        self.overfit_batches = cfg["overfit_batches"]
         self.max_steps = max_steps
         self.min_steps = min_steps
         if fast_dev_run:
@@ -330,6 +361,13 @@ class Trainer:
     # =============================================================================================
     # State users read
     # =============================================================================================
+    @property
+    def config(self) -> Any:
+        """The validated arguments as a frozen pydantic `TrainerConfig` (`.model_dump()` gives a dict)."""
+        if self._config is None:
+            self._config = build_config(self._checked_args)
+        return self._config
+
     @property
     def logger(self) -> Any | None:
         """The first logger, or None."""
@@ -645,6 +683,7 @@ class Trainer:
                 "either the dataloaders or the datamodule."
             )
         self._loader_args = {"train_dataloader": train_dataloaders, "val_dataloaders": val_dataloaders}
+        self._model_given = True
         self._run(TrainerFn.FITTING, model, datamodule, ckpt_path, weights_only)
 
     def validate(self, model: LightningModule | None = None, dataloaders: Any = None,
@@ -668,6 +707,7 @@ class Trainer:
         dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, "predict")
         self._loader_args = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
+        self._model_given = model is not None
         model = self._model_for_eval(model, "predict")
         return self._run(TrainerFn.PREDICTING, model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
@@ -704,11 +744,8 @@ class Trainer:
         hook = "val_dataloader" if fn == TrainerFn.VALIDATING else "test_dataloader"
         self._loader_args = {hook: dataloaders}
         self._verbose = verbose
-        model_given = model is not None
+        self._model_given = model is not None
         model = self._model_for_eval(model, name)
-        if ckpt_path is None and not model_given and self.state.fn == TrainerFn.FITTING and \
-                self.checkpoint_callback is not None and getattr(self.checkpoint_callback, "best_model_path", None):
-            ckpt_path = "best"
         return self._run(fn, model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
     # =============================================================================================
@@ -778,7 +815,9 @@ class Trainer:
         from torchbolt.trainer import checkpoint_connector as connector
 
         checkpoint: dict[str, Any] | None = None
-        path = connector.resolve_ckpt_path(self, ckpt_path, stage, model_provided=True, model_connected=True)
+        # Without a model, validate/test/predict after a fit default to the best checkpoint (as Lightning).
+        given = self.__dict__.get("_model_given", True)
+        path = connector.resolve_ckpt_path(self, ckpt_path, stage, model_provided=given, model_connected=not given)
         if path is not None:
             self.ckpt_path = os.fspath(path)
             checkpoint = connector.restore_modules_and_callbacks(self, path, weights_only=weights_only)

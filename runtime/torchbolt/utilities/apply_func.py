@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,31 +25,23 @@ def apply_to_collection(data: Any, dtype: type | tuple[type, ...], function: Cal
         if isinstance(data, dict) and type(data) is not dict:
             try:
                 out = type(data)()
-                out.update(items)  # type: ignore[attr-defined]
+                out.update(items)
                 return out
             except TypeError:  # e.g. defaultdict needs its factory
-                return type(data)(getattr(data, "default_factory", None), items)  # type: ignore[call-arg]
-        return type(data)(items) if type(data) is not dict else dict(items)
+                return type(data)(getattr(data, "default_factory", None), items)  # type: ignore[call-arg,call-overload]
+        return dict(items) if type(data) is dict else type(data)(items)  # type: ignore[call-arg]
     if _is_namedtuple(data):
         return type(data)(*(apply_to_collection(v, dtype, function, *args, **kwargs) for v in data))
     if isinstance(data, (list, tuple)) and not isinstance(data, str):
         out_seq = [apply_to_collection(v, dtype, function, *args, **kwargs) for v in data]
-        return type(data)(out_seq) if type(data) in (list, tuple) else type(data)(out_seq)  # type: ignore[call-arg]
+        return type(data)(out_seq)  # type: ignore[call-arg]
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
-        changes = {}
+        result = copy.copy(data)  # shallow copy keeps init=False fields and the class; then swap the leaves
         for f in dataclasses.fields(data):
             value = getattr(data, f.name)
             new = apply_to_collection(value, dtype, function, *args, **kwargs)
             if new is not value:
-                changes[f.name] = new
-        if not changes:
-            return data
-        # Copy first: the user's dataclass may have init=False fields that `replace` cannot set.
-        result = dataclasses.replace(data, **{k: v for k, v in changes.items()
-                                              if next(f for f in dataclasses.fields(data) if f.name == k).init})
-        for key, value in changes.items():
-            if not next(f for f in dataclasses.fields(data) if f.name == key).init:
-                object.__setattr__(result, key, value)
+                object.__setattr__(result, f.name, new)  # works for frozen dataclasses too
         return result
     return data
 

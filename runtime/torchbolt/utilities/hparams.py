@@ -99,8 +99,7 @@ def select_hparams(
             stacklevel=3,
         )
     if not args:
-        hp = {k: v for k, v in init_args.items() if k not in ignored}
-        return hp, "kwargs"
+        return {k: v for k, v in init_args.items() if k not in ignored}, "kwargs"
     if len(args) == 1 and not isinstance(args[0], str):
         obj = args[0]
         if isinstance(obj, Namespace):
@@ -154,7 +153,7 @@ class HyperparametersMixin:
         if name is not None:
             object.__setattr__(self, "_hparams_name", name)
         self._set_hparams(hp)
-        object.__setattr__(self, "_hparams_initial", copy.deepcopy(self._hparams))
+        object.__setattr__(self, "_hparams_initial", copy.deepcopy(self.hparams))
 
     def _set_hparams(self, hp: dict[str, Any]) -> None:
         hparams = AttributeDict(hp)

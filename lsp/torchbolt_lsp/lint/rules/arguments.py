@@ -26,7 +26,6 @@ from torchbolt.catalog import (
 )
 
 from ..engine import Context, checks
-from ..facts import log_calls
 from ..model import Fix, Severity, declare
 
 UNKNOWN_KWARG = declare(
@@ -64,7 +63,7 @@ def _targets(ctx: Context) -> Iterator[tuple[ast.Call, str, dict[str, Arg]]]:
             yield site.call, name, {a.name: a for a in CALLBACKS_BY_NAME[name].args}
         elif name in _LOGGERS:
             yield site.call, name, {a.name: a for a in _LOGGERS[name].args}
-    for site in log_calls(ctx.scan.calls):
+    for site in ctx.scan.log_sites():
         if ctx.class_kind(site.cls) in ("module", "callback"):
             attr = site.call.func.attr  # type: ignore[union-attr]
             args = LOG_ARGS if attr == "log" else LOG_DICT_ARGS

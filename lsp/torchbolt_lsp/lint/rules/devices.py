@@ -49,13 +49,15 @@ def _fix_target(site: CallSite, kind: str | None) -> str:
 @checks(FIXED_DEVICE)
 def check_fixed_device(ctx: Context) -> None:
     for site in ctx.scan.calls:
-        if site.method is None:
-            continue
+        call = site.call
+        func = call.func
+        if site.method is None or not (
+                (isinstance(func, ast.Attribute) and func.attr in ("cuda", "cpu", "to"))
+                or any(kw.arg == "device" for kw in call.keywords)):
+            continue  # cheap filter first: most calls are none of these
         kind = ctx.class_kind(site.cls)
         if kind not in ("module", "datamodule"):
             continue
-        call = site.call
-        func = call.func
         target = _fix_target(site, kind)
         if isinstance(func, ast.Attribute) and func.attr == "cuda" and ctx.qualify(func.value) != "torch":
             span = ctx.span(call)
@@ -116,11 +118,12 @@ def check_fixed_device(ctx: Context) -> None:
 @checks(REDUNDANT_MODE)
 def check_redundant_modes(ctx: Context) -> None:
     for site in ctx.scan.calls:
+        func = site.call.func
+        if not (isinstance(func, ast.Attribute) and func.attr in ("eval", "train")
+                and isinstance(func.value, ast.Name) and func.value.id == "self"):
+            continue
         name = getattr(site.method, "name", None)
         if name is None or ctx.class_kind(site.cls) != "module":
-            continue
-        func = site.call.func
-        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             continue
         remove = [Fix("remove_statement", f"Remove self.{func.attr}()", {"span": ctx.span(site.call)})]
         if func.attr == "eval" and not site.call.args and name in EVAL_MODE_HOOKS:

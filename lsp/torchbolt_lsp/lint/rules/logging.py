@@ -18,7 +18,6 @@ from torchbolt.catalog import (
 )
 
 from ..engine import Context, checks
-from ..facts import log_calls
 from ..model import Fix, Severity, declare
 
 LOG_NOT_ALLOWED = declare(
@@ -44,7 +43,7 @@ def _hook_name(site) -> str | None:
 
 @checks(LOG_NOT_ALLOWED, LOG_LEVEL, LOG_VALUE)
 def check_log_calls(ctx: Context) -> None:
-    for site in log_calls(ctx.scan.calls):
+    for site in ctx.scan.log_sites():
         kind = ctx.class_kind(site.cls)
         if kind not in ("module", "callback"):
             continue

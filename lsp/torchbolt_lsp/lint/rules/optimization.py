@@ -63,15 +63,16 @@ def check_optimization_mode(ctx: Context) -> None:
         if not res.manual_optimization:
             auto_off = Fix("disable_automatic_optimization", "Switch to manual optimization "
                            "(self.automatic_optimization = False)", {"class_line": cls.node.lineno})
-            nodes = list(ast.walk(step)) if step is not None else []
-            manual_intent = any(isinstance(n, ast.Attribute) and n.attr == "manual_backward" for n in nodes)
-            steps_itself = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                               and n.func.attr == "step" for n in nodes)
+            # the calls inside training_step come from the file's single walk (nested functions included)
+            step_calls = [site.call for site in ctx.calls_in(cls) if site.method is step] if step else []
+            attrs = [c.func.attr for c in step_calls if isinstance(c.func, ast.Attribute)]
+            manual_intent = "manual_backward" in attrs
+            steps_itself = "step" in attrs
             if step is not None and not manual_intent:  # with manual_backward, TB302 says it all
-                local = _optimizer_names(nodes)
-                for node in nodes:
-                    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                        continue
+                wanted = [c for c in step_calls if isinstance(c.func, ast.Attribute)
+                          and c.func.attr in ("backward", "step", "zero_grad")]
+                local = _optimizer_names(list(ast.walk(step))) if wanted else set()
+                for node in wanted:
                     attr = node.func.attr
                     recv = node.func.value
                     what = None

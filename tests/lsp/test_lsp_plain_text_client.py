@@ -11,22 +11,31 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from torchbolt_lsp.features.completion import plain
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "torchbolt_lsp"]),
-                    scope="module")
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "torchbolt_lsp"]), scope="module"
+)
 async def old_client(request: pytest.FixtureRequest, lsp_client: LanguageClient):
     root = write_workspace(request.getfixturevalue("tmp_path_factory").mktemp("plain"), WORKSPACE)
     lsp_client.workspace_root = root  # type: ignore[attr-defined]
-    await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities("neovim@v0.7"), root_uri=root.as_uri()))
+    await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=client_capabilities("neovim@v0.7"), root_uri=root.as_uri())
+    )
     yield
     await lsp_client.shutdown_session()
 
 
-@pytest.mark.parametrize(("snippet", "text"), [
-    ("f(${1:x}, ${2})$0", "f(x, )"),
-    ("return torch.optim.Adam(self.parameters(), lr=${1:1e-3})", "return torch.optim.Adam(self.parameters(), lr=1e-3)"),
-    ("no placeholders", "no placeholders"),
-])
+@pytest.mark.parametrize(
+    ("snippet", "text"),
+    [
+        ("f(${1:x}, ${2})$0", "f(x, )"),
+        (
+            "return torch.optim.Adam(self.parameters(), lr=${1:1e-3})",
+            "return torch.optim.Adam(self.parameters(), lr=1e-3)",
+        ),
+        ("no placeholders", "no placeholders"),
+    ],
+)
 def test_plain(snippet, text):
     assert plain(snippet) == text
 
@@ -42,8 +51,9 @@ async def test_plain_text_hooks_and_hover(old_client):
     doc = opt.documentation
     assert doc is not None and "Entry points:" in (doc if isinstance(doc, str) else doc.value)
     uri, pos = editor.open("import lightning as L\nL.Trainer(max_e|pochs=1)\n")
-    hover = await old_client.text_document_hover_async(types.HoverParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=pos))
+    hover = await old_client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=pos)
+    )
     markdown = types.MarkupKind.Markdown in (old_client.capabilities.text_document.hover.content_format or [])
     assert (hover.contents.kind == types.MarkupKind.Markdown) is markdown
     assert ("```" in hover.contents.value) is markdown and "max_epochs" in hover.contents.value

@@ -23,17 +23,53 @@ SEQUENCES = 500
 BASES = [
     "",
     "import lightning.pytorch as pl\n\n\nclass M(pl.LightningModule):\n    def training_step(self, batch, batch_idx):\n"
-    "        loss = self(batch)\n        self.log(\"train_loss\", loss, on_epoch=True)\n        return loss\n\n"
+    '        loss = self(batch)\n        self.log("train_loss", loss, on_epoch=True)\n        return loss\n\n'
     "    def configure_optimizers(self):\n        return torch.optim.Adam(self.parameters())\n\n\n"
-    "trainer = pl.Trainer(max_epochs=3, precision=\"16-mixed\")\n",
-    "from lightning.pytorch.callbacks import ModelCheckpoint\ncb = ModelCheckpoint(monitor=\"val_loss\", mode=\"min\")\n",
+    'trainer = pl.Trainer(max_epochs=3, precision="16-mixed")\n',
+    'from lightning.pytorch.callbacks import ModelCheckpoint\ncb = ModelCheckpoint(monitor="val_loss", mode="min")\n',
     "\tx = 1\r\n# comment ü 😀\rclass C:\n\tpass\n",
 ]
-FRAGMENTS = st.sampled_from([
-    "def ", "    def ", "(", ")", ",", "=", '"', "'", '"""', ".", ":", "\n", "\r\n", "\r", "\t", " ", "self.",
-    "self.log(", "pl.Trainer(", "Trainer(", "monitor=\"", "accelerator=", "precision=\"16", "class X(pl.LightningModule):\n",
-    "😀", "ü", "\x00", "\ufffd", "#", "\\", "{\"monitor\": \"", "ModelCheckpoint(", "on_step=", "[", "]", "{", "}",
-])
+FRAGMENTS = st.sampled_from(
+    [
+        "def ",
+        "    def ",
+        "(",
+        ")",
+        ",",
+        "=",
+        '"',
+        "'",
+        '"""',
+        ".",
+        ":",
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        " ",
+        "self.",
+        "self.log(",
+        "pl.Trainer(",
+        "Trainer(",
+        'monitor="',
+        "accelerator=",
+        'precision="16',
+        "class X(pl.LightningModule):\n",
+        "😀",
+        "ü",
+        "\x00",
+        "\ufffd",
+        "#",
+        "\\",
+        '{"monitor": "',
+        "ModelCheckpoint(",
+        "on_step=",
+        "[",
+        "]",
+        "{",
+        "}",
+    ]
+)
 TEXT = st.lists(st.one_of(FRAGMENTS, st.text(max_size=6)), max_size=4).map("".join)
 
 
@@ -81,12 +117,33 @@ def sequences(draw: Any) -> tuple[str, list[tuple[str, Any]]]:
         if op == "full":
             steps.append(("full", draw(TEXT)))
         elif op == "edit":
-            steps.append(("edit", (draw(st.integers(0, 40)), draw(st.integers(0, 90)), draw(st.integers(0, 3)),
-                                   draw(st.integers(0, 30)), draw(TEXT))))
+            steps.append(
+                (
+                    "edit",
+                    (
+                        draw(st.integers(0, 40)),
+                        draw(st.integers(0, 90)),
+                        draw(st.integers(0, 3)),
+                        draw(st.integers(0, 30)),
+                        draw(TEXT),
+                    ),
+                )
+            )
         else:
-            steps.append(("request", (draw(st.sampled_from(["completion", "hover", "signature", "definition",
-                                                             "references", "symbols"])),
-                                      draw(st.integers(0, 45)), draw(st.integers(0, 100)))))
+            steps.append(
+                (
+                    "request",
+                    (
+                        draw(
+                            st.sampled_from(
+                                ["completion", "hover", "signature", "definition", "references", "symbols"]
+                            )
+                        ),
+                        draw(st.integers(0, 45)),
+                        draw(st.integers(0, 100)),
+                    ),
+                )
+            )
         steps.append(("request", ("completion", draw(st.integers(0, 40)), draw(st.integers(0, 80)))))
     return base, steps
 
@@ -95,7 +152,9 @@ async def _request(client: Any, uri: str, text: str, kind: str, line: int, chara
     doc = types.TextDocumentIdentifier(uri=uri)
     pos = types.Position(line=line, character=character)
     if kind == "completion":
-        result = await client.text_document_completion_async(types.CompletionParams(text_document=doc, position=pos))
+        result = await client.text_document_completion_async(
+            types.CompletionParams(text_document=doc, position=pos)
+        )
         items = result.items if isinstance(result, types.CompletionList) else (result or [])
         for item in items:
             edit = item.text_edit
@@ -105,12 +164,17 @@ async def _request(client: Any, uri: str, text: str, kind: str, line: int, chara
     elif kind == "hover":
         await client.text_document_hover_async(types.HoverParams(text_document=doc, position=pos))
     elif kind == "signature":
-        await client.text_document_signature_help_async(types.SignatureHelpParams(text_document=doc, position=pos))
+        await client.text_document_signature_help_async(
+            types.SignatureHelpParams(text_document=doc, position=pos)
+        )
     elif kind == "definition":
         await client.text_document_definition_async(types.DefinitionParams(text_document=doc, position=pos))
     elif kind == "references":
-        await client.text_document_references_async(types.ReferenceParams(
-            text_document=doc, position=pos, context=types.ReferenceContext(include_declaration=True)))
+        await client.text_document_references_async(
+            types.ReferenceParams(
+                text_document=doc, position=pos, context=types.ReferenceContext(include_declaration=True)
+            )
+        )
     else:
         await client.text_document_document_symbol_async(types.DocumentSymbolParams(text_document=doc))
 
@@ -121,8 +185,11 @@ async def _run_sequence(client: Any, number: int, base: str, steps: list[tuple[s
     assert encoding in ("utf-8", "utf-16", "utf-32")
     text = base
     version = 1
-    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-        uri=uri, language_id="python", version=version, text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)
+        )
+    )
     for op, arg in steps:
         if op == "request":
             kind, line, character = arg
@@ -138,30 +205,47 @@ async def _run_sequence(client: Any, number: int, base: str, steps: list[tuple[s
             line = min(line, len(lines) - 1)
             character = min(character, _units_len(lines[line], encoding))
             end_line = min(line + dline, len(lines) - 1)
-            end_char = min(dchar if end_line != line else character + dchar, _units_len(lines[end_line], encoding))
+            end_char = min(
+                dchar if end_line != line else character + dchar, _units_len(lines[end_line], encoding)
+            )
             start = _offset(text, line, character, encoding)
             end = max(start, _offset(text, end_line, end_char, encoding))
             if end == start:
                 end_line, end_char = line, character
             text = text[:start] + new + text[end:]
             change = types.TextDocumentContentChangePartial(
-                range=types.Range(start=types.Position(line=line, character=character),
-                                  end=types.Position(line=end_line, character=end_char)), text=new)
-        client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=[change]))
+                range=types.Range(
+                    start=types.Position(line=line, character=character),
+                    end=types.Position(line=end_line, character=end_char),
+                ),
+                text=new,
+            )
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[change],
+            )
+        )
     state = await client.protocol.send_request_async("torchbolt/debugDocument", {"uri": uri})
     assert state.version == version
     assert state.text == text, (base, steps, encoding)
     assert state.treeMatchesFullParse, (base, steps)
-    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
 
 
 async def test_random_edit_sequences(client):
     loop = asyncio.get_running_loop()
     counter = iter(range(10**9))
 
-    @settings(max_examples=SEQUENCES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=SEQUENCES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(sequences())
     def run(case: tuple[str, list[tuple[str, Any]]]) -> None:
         base, steps = case

@@ -18,36 +18,42 @@ from torchbolt_lsp.workspace_index import WorkspaceIndex, iter_python_files
 
 
 # ------------------------------------------------------------------------------------------ imports
-@pytest.mark.parametrize(("source", "expr", "expected"), [
-    ("import lightning.pytorch as pl", "pl.LightningModule", "LightningModule"),
-    ("import lightning.pytorch as pl", "pl.callbacks.ModelCheckpoint", "ModelCheckpoint"),
-    ("import lightning as L", "L.Trainer", "Trainer"),
-    ("import lightning as L", "L.pytorch.callbacks.EarlyStopping", "EarlyStopping"),
-    ("from lightning import LightningModule as LM", "LM", "LightningModule"),
-    ("import pytorch_lightning as pl", "pl.LightningDataModule", "LightningDataModule"),
-    ("from pytorch_lightning.callbacks import Callback", "Callback", "Callback"),
-    ("from torchbolt import LightningModule", "LightningModule", "LightningModule"),
-    ("import torchbolt as tb", "tb.Trainer", "Trainer"),
-    ("import torchbolt.callbacks as cbs", "cbs.LearningRateMonitor", "LearningRateMonitor"),
-    ("from lightning.pytorch import callbacks as cb", "cb.ModelCheckpoint", "ModelCheckpoint"),
-    ("from lightning.pytorch.loggers import CSVLogger", "CSVLogger", "CSVLogger"),
-    ("from lightning.pytorch.callbacks.early_stopping import EarlyStopping as ES", "ES", "EarlyStopping"),
-    ("import lightning.pytorch", "lightning.pytorch.Trainer", "Trainer"),
-    ("from lightning.pytorch import *", "Trainer", "Trainer"),
-    ("import torch", "torch.nn.Module", None),
-    ("from mylib import Trainer", "Trainer", None),
-    ("import lightning as L", "L.NotAThing", None),
-    ("", "Trainer", None),
-])
+@pytest.mark.parametrize(
+    ("source", "expr", "expected"),
+    [
+        ("import lightning.pytorch as pl", "pl.LightningModule", "LightningModule"),
+        ("import lightning.pytorch as pl", "pl.callbacks.ModelCheckpoint", "ModelCheckpoint"),
+        ("import lightning as L", "L.Trainer", "Trainer"),
+        ("import lightning as L", "L.pytorch.callbacks.EarlyStopping", "EarlyStopping"),
+        ("from lightning import LightningModule as LM", "LM", "LightningModule"),
+        ("import pytorch_lightning as pl", "pl.LightningDataModule", "LightningDataModule"),
+        ("from pytorch_lightning.callbacks import Callback", "Callback", "Callback"),
+        ("from torchbolt import LightningModule", "LightningModule", "LightningModule"),
+        ("import torchbolt as tb", "tb.Trainer", "Trainer"),
+        ("import torchbolt.callbacks as cbs", "cbs.LearningRateMonitor", "LearningRateMonitor"),
+        ("from lightning.pytorch import callbacks as cb", "cb.ModelCheckpoint", "ModelCheckpoint"),
+        ("from lightning.pytorch.loggers import CSVLogger", "CSVLogger", "CSVLogger"),
+        ("from lightning.pytorch.callbacks.early_stopping import EarlyStopping as ES", "ES", "EarlyStopping"),
+        ("import lightning.pytorch", "lightning.pytorch.Trainer", "Trainer"),
+        ("from lightning.pytorch import *", "Trainer", "Trainer"),
+        ("import torch", "torch.nn.Module", None),
+        ("from mylib import Trainer", "Trainer", None),
+        ("import lightning as L", "L.NotAThing", None),
+        ("", "Trainer", None),
+    ],
+)
 def test_import_styles(source, expr, expected):
     assert resolve(expr, bindings_from_ast(ast.parse(source))) == expected
 
 
-@pytest.mark.parametrize(("module", "level", "package", "source", "expected"), [
-    ("base", 1, "pkg", "from .base import Base", {"Base": "pkg.base.Base"}),
-    (None, 1, "pkg.sub", "from . import models", {"models": "pkg.sub.models"}),
-    ("util", 2, "pkg.sub", "from ..util import f", {"f": "pkg.util.f"}),
-])
+@pytest.mark.parametrize(
+    ("module", "level", "package", "source", "expected"),
+    [
+        ("base", 1, "pkg", "from .base import Base", {"Base": "pkg.base.Base"}),
+        (None, 1, "pkg.sub", "from . import models", {"models": "pkg.sub.models"}),
+        ("util", 2, "pkg.sub", "from ..util import f", {"f": "pkg.util.f"}),
+    ],
+)
 def test_relative_imports(module, level, package, source, expected):
     assert bindings_from_ast(ast.parse(source), package) == expected
 
@@ -59,22 +65,25 @@ def test_canonical_requires_lightning_root():
 
 
 # ------------------------------------------------------------------------------------ metric names
-@pytest.mark.parametrize(("hook", "on_step", "on_epoch", "names", "levels"), [
-    ("training_step", None, None, ("loss",), (True, False)),
-    ("training_step", None, True, ("loss", "loss_step", "loss_epoch"), (True, True)),
-    ("validation_step", None, None, ("loss",), (False, True)),
-    ("validation_step", True, None, ("loss", "loss_step", "loss_epoch"), (True, True)),
-    ("on_train_epoch_end", None, None, ("loss",), (False, True)),
-    ("test_step", False, True, ("loss",), (False, True)),
-    ("_shared_step", None, None, ("loss",), (None, None)),
-    (None, None, None, ("loss",), (None, None)),
-])
+@pytest.mark.parametrize(
+    ("hook", "on_step", "on_epoch", "names", "levels"),
+    [
+        ("training_step", None, None, ("loss",), (True, False)),
+        ("training_step", None, True, ("loss", "loss_step", "loss_epoch"), (True, True)),
+        ("validation_step", None, None, ("loss",), (False, True)),
+        ("validation_step", True, None, ("loss", "loss_step", "loss_epoch"), (True, True)),
+        ("on_train_epoch_end", None, None, ("loss",), (False, True)),
+        ("test_step", False, True, ("loss",), (False, True)),
+        ("_shared_step", None, None, ("loss",), (None, None)),
+        (None, None, None, ("loss",), (None, None)),
+    ],
+)
 def test_produced_names(hook, on_step, on_epoch, names, levels):
     produced, step, epoch = produced_names("loss", hook, on_step, on_epoch)
     assert produced == names and (step, epoch) == levels
 
 
-FACTS_SRC = '''
+FACTS_SRC = """
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
@@ -112,7 +121,7 @@ class Plain:
 
 trainer = pl.Trainer(max_epochs=3, callbacks=[EarlyStopping("val_acc", mode="max"),
                                               ModelCheckpoint(monitor="train_loss_epoch")], **extra)
-'''
+"""
 
 
 def test_extract_facts():
@@ -121,11 +130,20 @@ def test_extract_facts():
     assert net is not None and net.direct_kind == "module"
     assert net.automatic_optimization is False and net.saves_hyperparameters
     assert net.init_params == ("lr", "hidden")
-    assert [m.name for m in net.methods] == ["__init__", "training_step", "validation_step", "configure_optimizers"]
+    assert [m.name for m in net.methods] == [
+        "__init__",
+        "training_step",
+        "validation_step",
+        "configure_optimizers",
+    ]
     assert facts.class_named("Printer").direct_kind == "callback"
     assert facts.class_named("Plain").direct_kind is None
     logged = {(m.name, m.hook): m for m in facts.logged}
-    assert logged[("train_loss", "training_step")].produced == ("train_loss", "train_loss_step", "train_loss_epoch")
+    assert logged[("train_loss", "training_step")].produced == (
+        "train_loss",
+        "train_loss_step",
+        "train_loss_epoch",
+    )
     dyn = next(m for m in facts.logged if m.name is None)
     assert dyn.source == 'f"dyn_{batch_idx}"' and dyn.produced == ()
     assert logged[("a", "training_step")].call == "log_dict"
@@ -134,13 +152,16 @@ def test_extract_facts():
     assert logged[("cb_metric", "on_train_epoch_end")].receiver == "pl_module"
     assert ("not_a_metric", "log") in logged  # recorded; the index filters non-Lightning classes
     assert [(r.name, r.source) for r in facts.monitors] == [
-        ("val_loss", "lr_scheduler"), ("val_acc", "EarlyStopping"), ("train_loss_epoch", "ModelCheckpoint")]
+        ("val_loss", "lr_scheduler"),
+        ("val_acc", "EarlyStopping"),
+        ("train_loss_epoch", "ModelCheckpoint"),
+    ]
     trainer = next(c for c in facts.calls if c.callee == "Trainer")
     assert trainer.keyword("max_epochs").value == 3 and trainer.has_star_kwargs
     assert not trainer.keyword("callbacks").has_literal
     span = trainer.keyword("max_epochs").name_span
     line = FACTS_SRC.splitlines()[span.line]
-    assert line[span.col:span.end_col] == "max_epochs"
+    assert line[span.col : span.end_col] == "max_epochs"
 
 
 def test_facts_columns_in_utf16_and_utf8():
@@ -157,34 +178,51 @@ def _ctx(src: str):
     return cursor_context(text, parse_tree(text), offset)
 
 
-@pytest.mark.parametrize(("src", "callee", "keyword", "in_value", "given"), [
-    ("pl.Trainer(|", "pl.Trainer", None, False, ()),
-    ("pl.Trainer(max_epochs=3, acc|", "pl.Trainer", None, False, ("max_epochs",)),
-    ("pl.Trainer(max_epochs=3, |, devices=2)", "pl.Trainer", None, False, ("max_epochs", "devices")),
-    ("pl.Trainer(precision=|", "pl.Trainer", "precision", True, ()),
-    ('pl.Trainer(precision="16|', "pl.Trainer", "precision", True, ()),
-    ("pl.Trainer(callbacks=[ModelCheckpoint(mode=|", "ModelCheckpoint", "mode", True, ()),
-    ("pl . Trainer (\n    max_epochs=1,\n    |", "pl.Trainer", None, False, ("max_epochs",)),
-    ("f(a == b, |", "f", None, False, ()),
-    ("x = {'a': (1, 2)}\nL.Trainer(limit_val_batches=(1), |", "L.Trainer", None, False, ("limit_val_batches",)),
-])
+@pytest.mark.parametrize(
+    ("src", "callee", "keyword", "in_value", "given"),
+    [
+        ("pl.Trainer(|", "pl.Trainer", None, False, ()),
+        ("pl.Trainer(max_epochs=3, acc|", "pl.Trainer", None, False, ("max_epochs",)),
+        ("pl.Trainer(max_epochs=3, |, devices=2)", "pl.Trainer", None, False, ("max_epochs", "devices")),
+        ("pl.Trainer(precision=|", "pl.Trainer", "precision", True, ()),
+        ('pl.Trainer(precision="16|', "pl.Trainer", "precision", True, ()),
+        ("pl.Trainer(callbacks=[ModelCheckpoint(mode=|", "ModelCheckpoint", "mode", True, ()),
+        ("pl . Trainer (\n    max_epochs=1,\n    |", "pl.Trainer", None, False, ("max_epochs",)),
+        ("f(a == b, |", "f", None, False, ()),
+        (
+            "x = {'a': (1, 2)}\nL.Trainer(limit_val_batches=(1), |",
+            "L.Trainer",
+            None,
+            False,
+            ("limit_val_batches",),
+        ),
+    ],
+)
 def test_call_context(src, callee, keyword, in_value, given):
     ctx = _ctx(src)
     assert ctx.call is not None
-    assert (ctx.call.callee, ctx.call.keyword, ctx.call.in_value, ctx.call.given) == (callee, keyword, in_value, given)
+    assert (ctx.call.callee, ctx.call.keyword, ctx.call.in_value, ctx.call.given) == (
+        callee,
+        keyword,
+        in_value,
+        given,
+    )
 
 
-@pytest.mark.parametrize(("src", "klass", "function", "def_name", "member_line"), [
-    ("class M(pl.LightningModule):\n    def con|", "M", None, "con", False),
-    ("class M(pl.LightningModule):\n    def |", "M", None, "", False),
-    ("class M(pl.LightningModule):\n    |", "M", None, None, True),
-    ("class M(pl.LightningModule):\n    x = 1\n    tra|", "M", None, None, True),
-    ("class M(\n    pl.LightningModule,\n):\n    def |", "M", None, "", False),
-    ("class M(A, B, metaclass=X)\n    def |", "M", None, "", False),  # missing colon
-    ("class M(A):\n    def f(self):\n        |", "M", "f", None, False),
-    ("class M(A):\n    def f(self):\n        pass\n|", None, None, None, False),
-    ("def f():\n    def |", None, "f", None, False),
-])
+@pytest.mark.parametrize(
+    ("src", "klass", "function", "def_name", "member_line"),
+    [
+        ("class M(pl.LightningModule):\n    def con|", "M", None, "con", False),
+        ("class M(pl.LightningModule):\n    def |", "M", None, "", False),
+        ("class M(pl.LightningModule):\n    |", "M", None, None, True),
+        ("class M(pl.LightningModule):\n    x = 1\n    tra|", "M", None, None, True),
+        ("class M(\n    pl.LightningModule,\n):\n    def |", "M", None, "", False),
+        ("class M(A, B, metaclass=X)\n    def |", "M", None, "", False),  # missing colon
+        ("class M(A):\n    def f(self):\n        |", "M", "f", None, False),
+        ("class M(A):\n    def f(self):\n        pass\n|", None, None, None, False),
+        ("def f():\n    def |", None, "f", None, False),
+    ],
+)
 def test_enclosing_context(src, klass, function, def_name, member_line):
     ctx = _ctx(src)
     assert (ctx.klass.name if ctx.klass else None) == klass
@@ -203,8 +241,10 @@ def test_class_bases_and_strings_comments():
 
 
 def test_top_level_bindings_survive_broken_code():
-    text = "import lightning.pytorch as pl\ntry:\n    from torchbolt import Trainer as T\nexcept ImportError:\n" \
-           "    pass\nclass M(pl.LightningModule):\n    def con\n"
+    text = (
+        "import lightning.pytorch as pl\ntry:\n    from torchbolt import Trainer as T\nexcept ImportError:\n"
+        "    pass\nclass M(pl.LightningModule):\n    def con\n"
+    )
     bindings = top_level_bindings(parse_tree(text), text.encode())
     assert bindings["pl"] == "lightning.pytorch" and bindings["T"] == "torchbolt.Trainer"
 
@@ -216,39 +256,51 @@ def test_positions_round_trip(encoding):
     doc = Document("file:///t.py", text, 1, encoding)
     for offset in range(len(text) + 1):
         pos = doc.position_at(offset)
-        if text[offset - 1:offset + 1] == "\r\n":
+        if text[offset - 1 : offset + 1] == "\r\n":
             continue  # between \r and \n is not a position
         assert doc.offset_at(pos.line, pos.character) == offset
     assert doc.line_count() == 4
     assert doc.offset_at(99, 0) == len(text) and doc.offset_at(0, 999) == 3
 
 
-@pytest.mark.parametrize("edits", [
-    [((0, 0), (0, 0), "x")],
-    [((1, 4), (1, 7), "def training_step(self):\n        return 1\n")],
-    [((0, 0), (2, 0), ""), ((0, 0), (0, 0), "class A:\n")],
-    [((1, 2), (1, 2), "😀"), ((1, 3), (1, 5), "ü\r\n")],
-    [((5, 0), (9, 0), "tail")],
-])
+@pytest.mark.parametrize(
+    "edits",
+    [
+        [((0, 0), (0, 0), "x")],
+        [((1, 4), (1, 7), "def training_step(self):\n        return 1\n")],
+        [((0, 0), (2, 0), ""), ((0, 0), (0, 0), "class A:\n")],
+        [((1, 2), (1, 2), "😀"), ((1, 3), (1, 5), "ü\r\n")],
+        [((5, 0), (9, 0), "tail")],
+    ],
+)
 def test_incremental_tree_equals_full_parse(edits):
     text = "import lightning as L\nclass M(L.LightningModule):\n    def f(self):\n        pass\n"
     doc = Document("file:///t.py", text, 1)
-    changes = [types.TextDocumentContentChangePartial(
-        range=types.Range(start=types.Position(line=a[0], character=a[1]), end=types.Position(line=b[0], character=b[1])),
-        text=new) for a, b, new in edits]
+    changes = [
+        types.TextDocumentContentChangePartial(
+            range=types.Range(
+                start=types.Position(line=a[0], character=a[1]), end=types.Position(line=b[0], character=b[1])
+            ),
+            text=new,
+        )
+        for a, b, new in edits
+    ]
     doc.apply_changes(changes, 2)
     assert str(doc.tree.root_node) == str(parse_tree(doc.text).root_node)
     assert doc.version == 2
 
 
-@pytest.mark.parametrize(("text", "parses"), [
-    ("class M:\n    def con\n    def f(self):\n        return 1\n", True),
-    ("x = L.Trainer(max_epochs=3, acc\nprint(1)\n", True),
-    ("def f(:\n", True),
-    ("\x00\x01", False),
-    ("(" * 200 + "\n", True),  # the offending line becomes `pass`
-    ("x = (\n" * 3 + "\x00", False),
-])
+@pytest.mark.parametrize(
+    ("text", "parses"),
+    [
+        ("class M:\n    def con\n    def f(self):\n        return 1\n", True),
+        ("x = L.Trainer(max_epochs=3, acc\nprint(1)\n", True),
+        ("def f(:\n", True),
+        ("\x00\x01", False),
+        ("(" * 200 + "\n", True),  # the offending line becomes `pass`
+        ("x = (\n" * 3 + "\x00", False),
+    ],
+)
 def test_parse_ast_repair(text, parses):
     assert (parse_ast(text) is not None) is parses
 
@@ -270,18 +322,21 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 
 def test_index_cross_file_kinds(tmp_path):
-    _write(tmp_path, {
-        "src/proj/__init__.py": "from .base import Base\n",
-        "src/proj/base.py": "import lightning.pytorch as pl\nclass Base(pl.LightningModule):\n    pass\n",
-        "src/proj/mid.py": "from proj import Base\nclass Mid(Base):\n    def training_step(self, b, i):\n"
-                           "        self.log('m', 1)\n",
-        "src/proj/leaf.py": "from .mid import Mid as M\nclass Leaf(M):\n    pass\n",
-        "scripts/a.py": "from b import B\nclass A(B):\n    pass\n",
-        "scripts/b.py": "from a import A\nclass B(A):\n    pass\n",  # a cycle: no kind, no hang
-        "venv_like/pyvenv.cfg": "",
-        "venv_like/lib/x.py": "class X: pass\n",
-        "node_modules/y.py": "class Y: pass\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "src/proj/__init__.py": "from .base import Base\n",
+            "src/proj/base.py": "import lightning.pytorch as pl\nclass Base(pl.LightningModule):\n    pass\n",
+            "src/proj/mid.py": "from proj import Base\nclass Mid(Base):\n    def training_step(self, b, i):\n"
+            "        self.log('m', 1)\n",
+            "src/proj/leaf.py": "from .mid import Mid as M\nclass Leaf(M):\n    pass\n",
+            "scripts/a.py": "from b import B\nclass A(B):\n    pass\n",
+            "scripts/b.py": "from a import A\nclass B(A):\n    pass\n",  # a cycle: no kind, no hang
+            "venv_like/pyvenv.cfg": "",
+            "venv_like/lib/x.py": "class X: pass\n",
+            "node_modules/y.py": "class Y: pass\n",
+        },
+    )
     (tmp_path / "venv_like" / "pyvenv.cfg").write_text("home=/usr\n")
     index = WorkspaceIndex([str(tmp_path)])
     index.scan()
@@ -321,29 +376,51 @@ def test_index_listeners_and_open_documents(tmp_path):
 
 
 def test_iter_python_files_skips(tmp_path):
-    _write(tmp_path, {"a.py": "", ".git/b.py": "", "pkg/__pycache__/c.py": "", "pkg/d.py": "", "e.egg-info/f.py": ""})
+    _write(
+        tmp_path,
+        {"a.py": "", ".git/b.py": "", "pkg/__pycache__/c.py": "", "pkg/d.py": "", "e.egg-info/f.py": ""},
+    )
     assert sorted(Path(p).name for p in iter_python_files([str(tmp_path)])) == ["a.py", "d.py"]
 
 
 # ----------------------------------------------------------------------------------- client context
-@pytest.mark.parametrize(("profile", "snippets", "pull", "inlay"), [
-    ("visual-studio-code", True, False, False),
-    ("neovim@v0.11", True, True, True),
-    ("neovim@v0.7", False, False, False),
-])
+@pytest.mark.parametrize(
+    ("profile", "snippets", "pull", "inlay"),
+    [
+        ("visual-studio-code", True, False, False),
+        ("neovim@v0.11", True, True, True),
+        ("neovim@v0.7", False, False, False),
+    ],
+)
 def test_client_context_from_profiles(profile, snippets, pull, inlay):
-    ctx = build_context(types.InitializeParams(capabilities=client_capabilities(profile), root_uri="file:///w"))
+    ctx = build_context(
+        types.InitializeParams(capabilities=client_capabilities(profile), root_uri="file:///w")
+    )
     assert (ctx.snippets, ctx.pull_diagnostics, ctx.inlay_hints) == (snippets, pull, inlay)
     assert ctx.root_paths == ("/w",)
 
 
-@pytest.mark.parametrize(("options", "trusted", "select", "hints", "interpreter"), [
-    (None, False, (), True, None),
-    ({"trusted": True, "settings": {"lint": {"select": ["TB1"], "ignore": "bad"}}}, True, ("TB1",), True, None),
-    ({"trusted": "yes", "settings": {"inlayHints": {"enable": False}, "run": {"interpreter": "/py"}}},
-     False, (), False, "/py"),
-    ({"settings": []}, False, (), True, None),
-])
+@pytest.mark.parametrize(
+    ("options", "trusted", "select", "hints", "interpreter"),
+    [
+        (None, False, (), True, None),
+        (
+            {"trusted": True, "settings": {"lint": {"select": ["TB1"], "ignore": "bad"}}},
+            True,
+            ("TB1",),
+            True,
+            None,
+        ),
+        (
+            {"trusted": "yes", "settings": {"inlayHints": {"enable": False}, "run": {"interpreter": "/py"}}},
+            False,
+            (),
+            False,
+            "/py",
+        ),
+        ({"settings": []}, False, (), True, None),
+    ],
+)
 def test_parse_settings(options, trusted, select, hints, interpreter):
     got_trusted, settings = parse_settings(options)
     assert got_trusted is trusted and settings.lint.select == select
