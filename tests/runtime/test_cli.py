@@ -321,3 +321,13 @@ def test_module_target_and_callbacks_from_config(tmp_path: Path) -> None:
                                                "init_args": {"monitor": "val_loss", "patience": 1}}]
     instantiated = cli._instantiate(config["trainer"]["callbacks"], "trainer.callbacks")
     assert type(instantiated[0]).__name__ == "EarlyStopping" and instantiated[0].patience == 1
+
+
+def test_legacy_example_runs_and_shows_the_1x_warning_once(tmp_path: Path) -> None:
+    legacy = REPO / "examples" / "legacy_epoch_end.py"
+    out = torchbolt("fit", str(legacy), "--trainer.max_epochs", "2", "--trainer.logger", "false",
+                    "--trainer.enable_checkpointing", "false", "--trainer.enable_model_summary", "false", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("validation_epoch_end(outputs) is a Lightning 1.x hook") == 1
+    assert "on_validation_epoch_end" in out.stderr
+    assert re.search(r"Epoch 2/2: 16/16 .*val_acc=0\.[5-9]", out.stdout), out.stdout

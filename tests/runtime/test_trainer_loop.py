@@ -437,3 +437,37 @@ def test_second_sigint_interrupts_immediately() -> None:
     line = next(line for line in proc.stdout.splitlines() if line.startswith("EVENTS"))
     assert "on_exception:KeyboardInterrupt" in line
     assert line.endswith(" 2 True")  # the step in progress did not complete
+
+
+def test_iterable_without_length_validates_at_its_last_batch() -> None:
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self) -> Any:
+            return iter(list(data(24)))
+
+    model = Counting()
+    t = trainer(max_epochs=2)
+    t.fit(model, DataLoader(Stream(), batch_size=8), loader(8, 8))
+    assert t.num_training_batches == float("inf")
+    assert model.train_batches == 6 and model.val_runs == [(0, 3), (1, 6)]
+    assert t.estimated_stepping_batches == -1  # unknown length and no max_steps: Lightning returns max_steps
+
+
+def test_time_based_val_check_interval() -> None:
+    clock = {"now": 0.0}
+
+    class Clocked(Counting):
+        def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+            clock["now"] += 4.0  # every batch "takes" 4 s on the patched clock
+
+    import torchbolt.trainer.loop as loop_module
+
+    original = loop_module.time.monotonic
+    loop_module.time.monotonic = lambda: clock["now"]  # type: ignore[assignment]
+    try:
+        model = Clocked()
+        trainer(max_epochs=1, val_check_interval={"seconds": 10}).fit(model, loader(64, 8), loader(8, 8))
+    finally:
+        loop_module.time.monotonic = original  # type: ignore[assignment]
+    assert [step for _, step in model.val_runs] == [3, 6]  # 12 s and 24 s after the previous check
+    with pytest.raises(tb.utilities.exceptions.TrainerArgumentError, match="val_check_interval='soon'"):
+        tb.Trainer(val_check_interval="soon")

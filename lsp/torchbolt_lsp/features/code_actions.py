@@ -105,8 +105,11 @@ def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: in
             same = [g for g in fixable if g.code == f.code]
             if len(same) > 1 and f.code not in seen_codes:
                 seen_codes.add(f.code)
+                def same_code(g: Finding, code: str = f.code) -> bool:
+                    return g.code == code
+
                 try:
-                    new = fix_all(text, lint, want=lambda g, code=f.code: g.code == code)
+                    new = fix_all(text, lint, want=same_code)
                 except Exception:
                     log.exception("fix all %s failed", f.code)
                     new = text

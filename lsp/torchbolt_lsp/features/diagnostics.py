@@ -275,7 +275,12 @@ def schedule(ls: TorchboltServer, state: LintState, uri: str, delay: float = DEB
     except RuntimeError:  # no running loop: unit tests driving the object directly
         return
     state.tasks[uri] = task
-    task.add_done_callback(lambda t, uri=uri: state.tasks.pop(uri, None) if state.tasks.get(uri) is t else None)
+
+    def forget(done: asyncio.Task[Any]) -> None:
+        if state.tasks.get(uri) is done:
+            state.tasks.pop(uri, None)
+
+    task.add_done_callback(forget)
 
 
 def on_document(ls: TorchboltServer, state: LintState, event: DocumentEvent) -> None:

@@ -31,7 +31,7 @@ def _body_list(fn: cst.FunctionDef) -> list[cst.BaseStatement]:
     body = fn.body
     if isinstance(body, cst.IndentedBlock):
         return list(body.body)
-    return [cst.SimpleStatementLine(body=list(body.body))]
+    return [cst.SimpleStatementLine(body=[s for s in body.body if isinstance(s, cst.BaseSmallStatement)])]
 
 
 def _with_body(fn: cst.FunctionDef, stmts: Sequence[cst.BaseStatement]) -> cst.FunctionDef:
@@ -236,8 +236,8 @@ class Fixer(cst.CSTTransformer):
             if tuple(fix.data["span"]) == span and original.items[0].asname is None:
                 self.applied.add(id(fix))
                 body = list(updated.body.body)
-                if body:
-                    first = body[0]
+                first = body[0] if body else None
+                if isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement):
                     body[0] = first.with_changes(leading_lines=[*updated.leading_lines, *first.leading_lines])
                 return cst.FlattenSentinel(body)
         return updated
@@ -251,12 +251,12 @@ class Fixer(cst.CSTTransformer):
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return tuple(a) == tuple(b)
-    return a == b
+    return bool(a == b)
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(
-        stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+    return bool(isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(
+        stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString))
 
 
 def _ensure_init(body: list[cst.BaseStatement], lines: list[str]) -> list[cst.BaseStatement]:
@@ -264,7 +264,7 @@ def _ensure_init(body: list[cst.BaseStatement], lines: list[str]) -> list[cst.Ba
     for i, stmt in enumerate(body):
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__":
             existing = _body_list(stmt)
-            have = {cst.Module(body=[s]).code.strip() for s in existing}
+            have = {cst.Module(body=[]).code_for_node(s).strip() for s in existing}
             todo = [ln for ln in dict.fromkeys(lines) if ln not in have]
             body[i] = _with_body(stmt, [*existing, *(_stmt(ln) for ln in todo)])
             return body

@@ -206,7 +206,7 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
         project = F.Project()
     project.update(facts)
     ctx = Context(path, source, source.splitlines(), tree, imports, star, sc, project, facts)
-    ctx._enabled = lambda code: config.enabled(code, path)  # type: ignore[method-assign]
+    ctx._enabled = lambda code: config.enabled(code, path)
     errors: list[str] = []
     for rules, checker in CHECKERS:
         if any(config.enabled(r.code, path) for r in rules):

@@ -328,10 +328,10 @@ def file_facts(path: str, tree: ast.Module, sc: Scan, imports: dict[str, str]) -
                 patterns.append(fstring_pattern(name))
             else:
                 dynamic = True
-    fitted = set()
+    fitted: set[str] = set()
     for arg, binds in sc.fit_args:
-        if isinstance(arg, ast.Call) and (name := dotted(arg.func)):
-            fitted.add(name.split(".")[-1])
+        if isinstance(arg, ast.Call) and (callee := dotted(arg.func)):
+            fitted.add(callee.split(".")[-1])
         elif isinstance(arg, ast.Name) and arg.id in binds:
             fitted.add(binds[arg.id])
     return FileFacts(path, tuple(classes), frozenset(logged), tuple(patterns), dynamic, frozenset(fitted))

@@ -13,13 +13,15 @@ import ast
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from .facts import ScanCache
+
 
 @dataclass
 class _Entry:
     lines: list[str]
     tree: ast.Module
     spans: list[tuple[int, int]]  # (first line incl. decorators, last line) of each top-level statement
-    scan_cache: dict = field(default_factory=dict)  # facts.ScanCache of this path (per-statement walks)
+    scan_cache: ScanCache = field(default_factory=dict)  # per-statement walks of this path
 
 
 def _spans(tree: ast.Module) -> list[tuple[int, int]]:
@@ -53,7 +55,7 @@ class IncrementalParser:
             self._cache.popitem(last=False)
         return tree
 
-    def scan_cache(self, path: str) -> dict:
+    def scan_cache(self, path: str) -> ScanCache:
         """The per-statement scan cache that goes with the cached parse of `path`."""
         entry = self._cache.get(path)
         return entry.scan_cache if entry is not None else {}

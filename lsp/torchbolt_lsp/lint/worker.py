@@ -8,12 +8,14 @@ the calling thread when a process cannot be started or dies.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -31,12 +33,25 @@ _PARSER = IncrementalParser()
 _PARSER_LOCK = threading.Lock()  # the thread-pool fallback may run jobs concurrently
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC: ASTs and scans hold no reference cycles (refcounting frees them), and full
+    collections would otherwise walk the cached trees over and over during a parse."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def lint_job(text: str, path: str, files: Mapping[str, FileFacts], config: LintConfig
              ) -> tuple[bool, list[Finding]]:
     """Lint one text against a snapshot of the workspace facts: (parsed, findings). Runs in the worker."""
     project = Project()
     project.files.update(files)
-    with _PARSER_LOCK:  # the cached trees and walks of a path are not shared between concurrent jobs
+    with _PARSER_LOCK, _no_gc():  # the cached trees and walks of a path are not shared between jobs
         try:
             _PARSER.parse(path, text)
             parser = _PARSER.parse

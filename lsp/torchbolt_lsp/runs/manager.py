@@ -488,6 +488,7 @@ class RunManager:
                                   ) from None
         self._log(types.MessageType.Info, f"[{run_id}] {' '.join(cmd)}  (in {folder})")
         asyncio.ensure_future(self._watch(run))
+        assert run.child is not None
         return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd, "warm": warm}
 
     def stop(self, raw_args: Any) -> dict[str, Any]:

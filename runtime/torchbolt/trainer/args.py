@@ -104,15 +104,15 @@ def _normalize(name: str, value: Any) -> Any:
     return value
 
 
-def parse_max_time(value: Any) -> dt.timedelta | None:
-    """max_time as a timedelta: from 'DD:HH:MM:SS', a timedelta, or a dict of timedelta arguments."""
+def parse_max_time(value: Any, name: str = "max_time") -> dt.timedelta | None:
+    """A duration argument as a timedelta: from 'DD:HH:MM:SS', a timedelta, or a dict of timedelta arguments."""
     if value is None or isinstance(value, dt.timedelta):
         return value
     if isinstance(value, str):
         parts = value.split(":")
         if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
             raise TrainerArgumentError(
-                f"Trainer(max_time={value!r}) is invalid: write it as 'DD:HH:MM:SS', e.g. '00:12:00:00'."
+                f"Trainer({name}={value!r}) is invalid: write it as 'DD:HH:MM:SS', e.g. '00:12:00:00'."
             )
         days, hours, minutes, seconds = (int(p) for p in parts)
         return dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
@@ -121,10 +121,10 @@ def parse_max_time(value: Any) -> dt.timedelta | None:
             return dt.timedelta(**value)
         except TypeError as exc:
             raise TrainerArgumentError(
-                f"Trainer(max_time={value!r}) is invalid: the dict must hold timedelta arguments such as "
+                f"Trainer({name}={value!r}) is invalid: the dict must hold timedelta arguments such as "
                 f"{{'hours': 1, 'minutes': 30}} ({exc})."
             ) from None
-    raise TrainerArgumentError(f"Trainer(max_time={_fmt(value)}) must be 'DD:HH:MM:SS', a timedelta or a dict.")
+    raise TrainerArgumentError(f"Trainer({name}={_fmt(value)}) must be 'DD:HH:MM:SS', a timedelta or a dict.")
 
 
 def check_argument(arg: Arg, value: Any) -> Any:
@@ -156,8 +156,8 @@ def check_argument(arg: Arg, value: Any) -> Any:
         raise TrainerArgumentError(
             f"Trainer({arg.name}={_fmt(value)}) is out of range: it must be {arg.constraint}."
         )
-    if arg.name == "max_time":
-        parse_max_time(value)
+    if arg.name == "max_time" or (arg.name == "val_check_interval" and isinstance(value, (str, Mapping, dt.timedelta))):
+        parse_max_time(value, arg.name)
     return value
 
 

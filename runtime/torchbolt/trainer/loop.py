@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import random
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -353,7 +354,11 @@ class Loop:
         if self.num_training_batches == 0:
             return
         interval = trainer.val_check_interval
-        if isinstance(interval, int):
+        if trainer._val_check_time_interval is not None:
+            # time-based validation (Lightning 2.6): no batch schedule; the clock starts with training
+            trainer.val_check_batch = None  # type: ignore[assignment]
+            trainer._last_val_time = time.monotonic()
+        elif isinstance(interval, int):
             trainer.val_check_batch = interval
             if interval > self.num_training_batches and trainer.check_val_every_n_epoch is not None:
                 raise ValueError(
@@ -379,6 +384,13 @@ class Loop:
         self._iter_fresh = True
         self._fetched = 0
         self._train_done = False
+        self._prefetched = []
+        if self.num_training_batches == _INF:
+            # No length: fetch one batch ahead (as Lightning does) so the last batch is known when it comes.
+            try:
+                self._prefetched.append(next(self._train_iter))
+            except StopIteration:
+                self._train_done = True
 
     _iter_fresh = False
     _epoch_running = False
@@ -389,6 +401,16 @@ class Loop:
         if self._fetched >= self.num_training_batches:
             raise StopIteration
         assert self._train_iter is not None
+        if self.num_training_batches == _INF:
+            if not self._prefetched:
+                raise StopIteration
+            batch = self._prefetched.pop()
+            try:
+                self._prefetched.append(next(self._train_iter))
+            except StopIteration:
+                self._train_done = True
+            self._fetched += 1
+            return batch
         batch = next(self._train_iter)
         self._fetched += 1
         self._train_done = self._fetched >= self.num_training_batches
@@ -742,6 +764,9 @@ class Loop:
             return True
         if trainer.should_stop and self.can_stop_early():
             return True
+        seconds = trainer._val_check_time_interval
+        if seconds is not None:
+            return time.monotonic() - trainer._last_val_time >= seconds
         is_check = is_last
         if isinstance(trainer.limit_train_batches, int) and infinite:
             is_check = progress.batch.current.ready % trainer.limit_train_batches == 0
@@ -943,6 +968,7 @@ class Loop:
                 self.log_metrics(combined)
             hooks.call(f"on_{prefix}_end")
             metrics.reset_results(results)
+            trainer._last_val_time = time.monotonic()
             train_hook = "on_test_model_train" if testing else "on_validation_model_train"
             from torchbolt.core.module import LightningModule
 

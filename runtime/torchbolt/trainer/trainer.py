@@ -225,11 +225,13 @@ class Trainer:
         self.limit_test_batches = _limit(cfg["limit_test_batches"])
         self.limit_predict_batches = _limit(cfg["limit_predict_batches"])
         self.val_check_interval = _limit(cfg["val_check_interval"])
+        # Time-based validation (Lightning 2.6): 'DD:HH:MM:SS', a timedelta or a dict -> seconds between runs.
+        self._val_check_time_interval: float | None = None
+        self._last_val_time = 0.0
         if isinstance(self.val_check_interval, (str, Mapping, timedelta)):
-            raise MisconfigurationException(
-                f"Trainer(val_check_interval={val_check_interval!r}): time-based validation intervals are not "
-                "available in this build; pass an int (batches) or a float (fraction of an epoch)."
-            )
+            duration = parse_max_time(self.val_check_interval, "val_check_interval")
+            assert duration is not None
+            self._val_check_time_interval = duration.total_seconds()
         self.overfit_batches = cfg["overfit_batches"]
         self.max_steps = max_steps
         self.min_steps = min_steps
@@ -243,6 +245,7 @@ class Trainer:
                 max_epochs = 1
                 self.num_sanity_val_steps = 0
                 self.val_check_interval = 1.0
+                self._val_check_time_interval = None
                 self.check_val_every_n_epoch = 1
                 print(f"Running in `fast_dev_run` mode: will run the requested loop using {n} batch(es). "
                       "Logging and checkpointing is suppressed.")

@@ -57,6 +57,8 @@ def _targets(ctx: Context) -> Iterator[tuple[ast.Call, str, dict[str, Arg]]]:
     """(call, display name, accepted args) for every Trainer/callback/logger/self.log call in the file."""
     for site in ctx.scan.calls:
         name = ctx.lightning_name(site.call.func)
+        if name is None:
+            continue
         if name == "Trainer":
             yield site.call, "Trainer", _TRAINER
         elif name in CALLBACKS_BY_NAME and CALLBACKS_BY_NAME[name].args:
@@ -65,7 +67,9 @@ def _targets(ctx: Context) -> Iterator[tuple[ast.Call, str, dict[str, Arg]]]:
             yield site.call, name, {a.name: a for a in _LOGGERS[name].args}
     for site in ctx.scan.log_sites():
         if ctx.class_kind(site.cls) in ("module", "callback"):
-            attr = site.call.func.attr  # type: ignore[union-attr]
+            func = site.call.func
+            assert isinstance(func, ast.Attribute)  # log_sites are attribute calls
+            attr = func.attr
             args = LOG_ARGS if attr == "log" else LOG_DICT_ARGS
             yield site.call, f"self.{attr}", {a.name: a for a in args}
 
@@ -85,9 +89,10 @@ def literal(node: ast.expr) -> tuple[str, Any] | None:
         if v is None:
             return "none", None
         return None
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
-            and type(node.operand.value) in (int, float):
-        return ("int" if isinstance(node.operand.value, int) else "float"), -node.operand.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        number = node.operand.value
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            return ("int" if isinstance(number, int) else "float"), -number
     if isinstance(node, ast.Dict):
         return "dict", None
     if isinstance(node, ast.List | ast.Tuple):

@@ -15,6 +15,7 @@ from torchbolt.catalog import (
     REMOVED_HOOK_PARAMS,
     REMOVED_HOOKS,
     STEP_CALL_ARGS,
+    Hook,
     did_you_mean,
 )
 
@@ -53,8 +54,9 @@ _EVAL_STEPS = ("validation_step", "test_step", "predict_step")
 _EPOCH_END = re.compile(r"^(training|validation|test)_epoch_end$")
 
 
-def _hooks_for(kind: str) -> dict:
-    return HOOKS_BY_OWNER.get(kind, {})
+def _hooks_for(kind: str) -> dict[str, Hook]:
+    table: dict[str, Hook] = HOOKS_BY_OWNER.get(kind, {})
+    return table
 
 
 @checks(MISSING_OPTIMIZERS, MISSING_TRAINING_STEP)
@@ -171,7 +173,8 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _signature_problem(name, hook, positional, required, varargs, kw_required, varkw) -> str | None:
+def _signature_problem(name: str, hook: Hook, positional: list[ast.arg], required: int, varargs: bool,
+                       kw_required: list[str], varkw: bool) -> str | None:
     if kw_required:
         return (f"`{name}` has required keyword-only parameter(s) {', '.join(kw_required)} that the Trainer "
                 f"never passes; give them defaults.")

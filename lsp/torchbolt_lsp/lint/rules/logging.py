@@ -7,6 +7,8 @@ Facts: `LOG_RULES`/`LOG_FORBIDDEN` (Lightning's per-hook table), the callback `m
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Iterator
 
 from torchbolt.catalog import (
     ALWAYS_MONITORABLE,
@@ -18,6 +20,7 @@ from torchbolt.catalog import (
 )
 
 from ..engine import Context, checks
+from ..facts import CallSite
 from ..model import Fix, Severity, declare
 
 LOG_NOT_ALLOWED = declare(
@@ -37,7 +40,7 @@ MONITOR_UNKNOWN = declare(
 _NOT_SCALAR = (ast.Dict, ast.List, ast.Tuple, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp, ast.JoinedStr)
 
 
-def _hook_name(site) -> str | None:
+def _hook_name(site: CallSite) -> str | None:
     return getattr(site.method, "name", None)
 
 
@@ -102,7 +105,7 @@ def _describe(value: ast.expr) -> str:
     return names.get(type(value), "a non-scalar")
 
 
-def _monitor_sites(ctx: Context):
+def _monitor_sites(ctx: Context) -> Iterator[tuple[ast.Constant, str]]:
     """(string constant node, owner description) for each literal monitor= key in the file."""
     for site in ctx.scan.calls:
         name = ctx.lightning_name(site.call.func)
@@ -126,7 +129,7 @@ def _monitor_sites(ctx: Context):
                         yield value, "the scheduler config's monitor"
 
 
-def _available(name: str, logged: frozenset[str], patterns) -> bool:
+def _available(name: str, logged: frozenset[str], patterns: tuple[re.Pattern[str], ...]) -> bool:
     if name in logged or name in ALWAYS_MONITORABLE:
         return True
     base = name.split("/dataloader_idx_")[0]
@@ -145,7 +148,7 @@ def check_monitor_keys(ctx: Context) -> None:
     if dynamic or not ctx.project.has_modules():
         return  # names built at run time, or the modules are outside the workspace: cannot tell
     for node, owner in sites:
-        name = node.value
+        name = str(node.value)  # _monitor_sites yields string constants only
         if _available(name, logged, patterns):
             continue
         guess = did_you_mean(name, sorted(logged))

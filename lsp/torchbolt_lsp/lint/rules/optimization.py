@@ -73,6 +73,7 @@ def check_optimization_mode(ctx: Context) -> None:
                           and c.func.attr in ("backward", "step", "zero_grad")]
                 local = _optimizer_names(list(ast.walk(step))) if wanted else set()
                 for node in wanted:
+                    assert isinstance(node.func, ast.Attribute)  # filtered above
                     attr = node.func.attr
                     recv = node.func.value
                     what = None
