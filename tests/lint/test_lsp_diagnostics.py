@@ -319,6 +319,23 @@ async def test_noqa_and_configuration(client: LanguageClient):
     doc.close()
 
 
+async def test_pyproject_change_applies_without_restart(client: LanguageClient):
+    root: Path = client.workspace_root  # type: ignore[attr-defined]
+    pyproject = root / "pyproject.toml"
+    original = pyproject.read_text()
+    doc = Doc(client, MISSING_OPT)
+    await doc.diagnostics(lambda d: codes(d) == ["TB101"])
+    try:
+        pyproject.write_text(original.replace('ignore = ["TB107"]', 'ignore = ["TB107", "TB1"]'))
+        doc.change(doc.text + "\n")  # any edit: the server re-reads a changed configuration before linting
+        await doc.diagnostics(lambda d: codes(d) == [])
+    finally:
+        pyproject.write_text(original)
+    doc.change(doc.text + "\n")
+    await doc.diagnostics(lambda d: codes(d) == ["TB101"])
+    doc.close()
+
+
 async def test_pull_unchanged_and_workspace(client: LanguageClient):
     if not client.pull_mode:  # type: ignore[attr-defined]
         pytest.skip("pull-only behaviour")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import pathlib
+import queue
 import random
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -84,26 +86,46 @@ ZYGOTE = textwrap.dedent(
 )
 
 
-def _read(proc: subprocess.Popen[str], prefix: str) -> str:
-    """The next stdout line starting with `prefix` (other lines, such as warnings, are skipped)."""
-    assert proc.stdout is not None
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"zygote ended while waiting for {prefix!r}: {proc.stderr.read() if proc.stderr else ''}")
-        if line.startswith(prefix):
-            return line.strip()
+class _Lines:
+    """The zygote's stdout lines, read by a thread so every wait has a timeout."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.queue.put(line.strip())
+        self.queue.put(None)
+
+    def expect(self, prefix: str, timeout: float = 120.0, fail_on: tuple[str, ...] = ()) -> str:
+        """The next line starting with `prefix`; other lines (warnings) are skipped."""
+        while True:
+            try:
+                line = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no {prefix!r} line from the zygote within {timeout} s") from None
+            if line is None:
+                raise AssertionError(f"zygote ended while waiting for {prefix!r}")
+            if line.startswith(prefix):
+                return line
+            if line.startswith(fail_on):
+                raise AssertionError(f"got {line!r} while waiting for {prefix!r}")
 
 
 @pytest.mark.slow
 def test_sigkill_never_leaves_a_broken_checkpoint(tmp_path: pathlib.Path) -> None:
     script = tmp_path / "zygote.py"
     script.write_text(ZYGOTE)
+    log = (tmp_path / "zygote.err").open("w")  # a file, not a pipe: the zygote's stderr is never drained
     zygote = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=log, text=True)
+    lines = _Lines(zygote)
     assert zygote.stdin is not None
     try:
-        _read(zygote, "ZYGOTE")
+        lines.expect("ZYGOTE")
         rng = random.Random(20260427)
         ckpt_dir = tmp_path / "ckpts"
         last_steps: list[int] = []
@@ -114,14 +136,14 @@ def test_sigkill_never_leaves_a_broken_checkpoint(tmp_path: pathlib.Path) -> Non
             assert attempts < KILLS * 2, "the child kept finishing before it could be killed"
             zygote.stdin.write(f"go {UNREACHED}\n")
             zygote.stdin.flush()
-            pid = int(_read(zygote, "PID").split()[1])
-            _read(zygote, "READY")  # a checkpoint exists by now
+            pid = int(lines.expect("PID").split()[1])
+            lines.expect("READY", fail_on=("EXIT",))  # a checkpoint exists by now
             time.sleep(rng.uniform(0.0, 0.4))
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            code = int(_read(zygote, "EXIT").split()[1])
+            code = int(lines.expect("EXIT").split()[1])
             if code != -signal.SIGKILL:
                 assert code == 0
                 continue  # finished before the kill arrived; try again
@@ -142,12 +164,16 @@ def test_sigkill_never_leaves_a_broken_checkpoint(tmp_path: pathlib.Path) -> Non
         final_steps = last_steps[-1] + 10
         zygote.stdin.write(f"go {final_steps}\n")
         zygote.stdin.flush()
-        _read(zygote, "PID")
-        assert _read(zygote, "DONE") == f"DONE {final_steps}"
-        assert _read(zygote, "EXIT") == "EXIT 0"
+        lines.expect("PID")
+        assert lines.expect("DONE", timeout=300, fail_on=("EXIT",)) == f"DONE {final_steps}"
+        assert lines.expect("EXIT") == "EXIT 0"
+    except AssertionError as err:
+        zygote.kill()
+        raise AssertionError(f"{err}\n--- zygote stderr ---\n{(tmp_path / 'zygote.err').read_text()[-4000:]}") from None
     finally:
         zygote.stdin.close()
         zygote.wait(timeout=60)
+        log.close()
     assert safe_load(ckpt_dir / "last.ckpt")["global_step"] == final_steps
     # the final run cleaned up the temporary files of killed writers
     assert not [p for p in os.listdir(ckpt_dir) if p.endswith(TMP_SUFFIX)]

@@ -64,6 +64,7 @@ class LintState:
     facts: dict[str, FileFacts] = field(default_factory=dict)  # lint view of each indexed path
     published: int = 0  # publishDiagnostics sent (tests and the benchmark read it)
     pool: LintPool = field(default_factory=LintPool)
+    config_stamp: tuple[tuple[str, int], ...] = ()  # pyproject.toml files the config was read from, mtimes
     # Diagnostics of other features merged into every answer (L3: run failures): fn(uri) -> diagnostics.
     extra: list[Any] = field(default_factory=list)
     extra_generation: int = 0  # bumped when an extra provider's diagnostics change (pull result ids)
@@ -140,6 +141,43 @@ def effective_config(root_paths: tuple[str, ...], select: tuple[str, ...], ignor
         return base.merged(select=list(select) or None, extend_ignore=list(ignore)), error
     except ConfigError as exc:
         return base, f"settings.lint: {exc}"
+
+
+def config_stamp(root_paths: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """Modification times of the pyproject.toml files the configuration can come from (the first root's
+    and its parents'); a few stat calls, cheap enough to check before every lint."""
+    if not root_paths:
+        return ()
+    here = Path(root_paths[0]).resolve()
+    out = []
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        try:
+            out.append((str(candidate), candidate.stat().st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(out)
+
+
+def refresh_config(ls: TorchboltServer, state: LintState) -> bool:
+    """Re-read `[tool.torchbolt.lint]` when a pyproject.toml changed on disk; True when the rules changed.
+
+    The core watches only Python files, so the configuration is checked here instead, before each lint.
+    """
+    stamp = config_stamp(ls.context.root_paths)
+    if stamp == state.config_stamp:
+        return False
+    state.config_stamp = stamp
+    cfg, error = effective_config(ls.context.root_paths, ls.context.settings.lint.select,
+                                  ls.context.settings.lint.ignore)
+    if error:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,
+                                                       message=f"torchbolt lint settings: {error}"))
+    if cfg == state.config:
+        return False
+    state.config = cfg
+    state.generation += 1  # every cached result was computed with the old selection
+    return True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,6 +289,10 @@ async def _lint_and_publish(ls: TorchboltServer, state: LintState, uri: str, del
     doc = ls.document(uri)
     if doc is None:
         return
+    if refresh_config(ls, state):
+        for other in list(ls.documents):
+            if other.uri != uri:
+                schedule(ls, state, other.uri)
     snap = doc.snapshot()
     hit = current(ls, state, uri)
     if hit is not None:
@@ -328,12 +370,8 @@ def on_index_change(ls: TorchboltServer, state: LintState, paths: set[str]) -> N
 
 def _initialized(ls: TorchboltServer, state: LintState) -> None:
     state.pool.start()
-    cfg, error = effective_config(ls.context.root_paths, ls.context.settings.lint.select,
-                                  ls.context.settings.lint.ignore)
-    state.config = cfg
-    if error:
-        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,
-                                                       message=f"torchbolt lint settings: {error}"))
+    state.config_stamp = (("<never read>", -1),)  # force the first read
+    refresh_config(ls, state)
     ls.index.add_listener(lambda paths: on_index_change(ls, state, paths))
 
 
@@ -391,6 +429,7 @@ def register(server: TorchboltServer) -> None:
         if ls.document(uri) is None:
             return types.FullDocumentDiagnosticReport(items=[])
         await _other_documents_indexed(ls, uri)
+        refresh_config(ls, state)
         linted = await ensure_linted(ls, state, uri)
         if linted is None:
             return types.FullDocumentDiagnosticReport(items=extra_diagnostics(state, uri) if extras_pulled(ls) else [])
