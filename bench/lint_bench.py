@@ -124,7 +124,7 @@ def pct(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------------------------------
 # 1. Editor latency
 # --------------------------------------------------------------------------------------------------
-async def editor_latency(text: str, edits: int) -> tuple[list[float], float]:
+async def editor_latency(text: str, edits: int, tree: str | None = None) -> tuple[list[float], float]:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
     from pytest_lsp import client_capabilities
@@ -150,7 +150,9 @@ async def editor_latency(text: str, edits: int) -> tuple[list[float], float]:
         path = root / "big_module.py"
         path.write_text(text)
         uri = path.as_uri()
-        await client.start_io(sys.executable, "-m", "torchbolt_lsp")
+        # `tree`: run the server from another source tree (e.g. a checkout of the previous version)
+        server_env = {**os.environ, "PYTHONPATH": tree} if tree else None
+        await client.start_io(sys.executable, "-m", "torchbolt_lsp", env=server_env)
         await client.initialize_async(types.InitializeParams(
             capabilities=client_capabilities("visual-studio-code"), root_uri=root.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="bench")]))
@@ -255,15 +257,34 @@ def write_readme(table: str) -> None:
     readme.write_text(text)
 
 
+def compare_trees(text: str, edits: int, baseline: str, rounds: int = 3) -> None:
+    """Editor latency of this tree's server and of `baseline`'s, alternating rounds (same machine load)."""
+    runs: dict[str, list[float]] = {"baseline tree": [], "this tree": []}
+    for _ in range(rounds):
+        runs["baseline tree"] += asyncio.run(editor_latency(text, edits, baseline))[0]
+        runs["this tree"] += asyncio.run(editor_latency(text, edits))[0]
+    print("| server | edits | p50 ms | p95 ms |\n|---|---:|---:|---:|")
+    for name, values in runs.items():
+        print(f"| {name} | {len(values)} | {pct(values, 50):.0f} | {pct(values, 95):.0f} |")
+    ratio = pct(runs["this tree"], 95) / max(pct(runs["baseline tree"], 95), 1e-9)
+    print(f"\np95 this tree / baseline tree: {ratio:.2f}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=30, help="edits to time (>= 20)")
     parser.add_argument("--lines", type=int, default=3000)
     parser.add_argument("--no-write", action="store_true", help="do not update bench/README.md")
+    parser.add_argument("--baseline-tree", metavar="DIR",
+                        help="also time a server imported from DIR (a copy of another version's lsp/ folder), "
+                             "alternating with this one, and print both (not written to the README)")
     args = parser.parse_args()
     text = generate(args.lines)
     n_lines = text.count("\n")
-    latencies, debounce = asyncio.run(editor_latency(text, max(args.edits, 20)))
+    edits = max(args.edits, 20)
+    if args.baseline_tree:
+        compare_trees(text, edits, args.baseline_tree)
+    latencies, debounce = asyncio.run(editor_latency(text, edits))
     lint_ms, incr_ms, parse_ms = engine_only(text)
     check_s, base_s, check_lines = check_200()
     p50, p95 = pct(latencies, 50), pct(latencies, 95)

@@ -167,8 +167,11 @@ def positions(text: str) -> dict[str, list[types.Position]]:
     return out
 
 
-async def start(root: Path) -> tuple[LanguageClient, float]:
-    """Start the server and answer `initialize`; returns the client and seconds from process start."""
+async def start(root: Path, tree: str | None = None) -> tuple[LanguageClient, float]:
+    """Start the server and answer `initialize`; returns the client and seconds from process start.
+
+    `tree`: import the server from that folder instead (a copy of another version's `lsp/` folder).
+    """
     client = LanguageClient("torchbolt-bench", "1")
     t0 = time.perf_counter()
     await client.start_io(
@@ -176,7 +179,8 @@ async def start(root: Path) -> tuple[LanguageClient, float]:
             os.environ["LSP_BENCH_SERVER"].split()
             if os.environ.get("LSP_BENCH_SERVER")
             else [sys.executable, "-m", "torchbolt_lsp"]
-        )
+        ),
+        env={**os.environ, "PYTHONPATH": tree} if tree else None,
     )
     caps = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(
@@ -318,6 +322,57 @@ async def run(requests: int, starts: int) -> list[tuple[str, float, float, str]]
     ]
 
 
+async def first_completion(root: Path, uri: str, text: str, tree: str | None = None) -> float:
+    """Milliseconds from didOpen of the big file to the answer of a Trainer( completion in it."""
+    client, _ = await start(root, tree)
+    await client.protocol.send_request_async("torchbolt/indexStatus", {})
+    trainer_pos = positions(text)["completion"][-1]
+    t0 = time.perf_counter()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+        )
+    )
+    first = await client.text_document_completion_async(
+        types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=trainer_pos)
+    )
+    elapsed = (time.perf_counter() - t0) * 1000
+    assert first is not None and any(i.label == "strategy=" for i in first.items), "no Trainer completion"
+    await stop(client)
+    return elapsed
+
+
+async def compare_trees(baseline: str, starts: int) -> str:
+    """`initialize` and first completion of this tree's server and of `baseline`'s, alternating starts."""
+    names = {"baseline tree": baseline, "this tree": None}
+    init: dict[str, list[float]] = {name: [] for name in names}
+    first: dict[str, list[float]] = {name: [] for name in names}
+    floor = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = workspace(Path(tmp), 200)
+        text = big_file()
+        big = root / "big_model.py"
+        big.write_text(text)
+        for _ in range(starts):
+            floor.append(await baseline_initialize() * 1000)
+            for name, tree in names.items():
+                client, elapsed = await start(root, tree)
+                init[name].append(elapsed * 1000)
+                await stop(client)
+                first[name].append(await first_completion(root, big.as_uri(), text, tree))
+    lines = [
+        "| server | initialize median (ms) | first completion median (ms) | first completion max (ms) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in names:
+        lines.append(
+            f"| {name} | {statistics.median(init[name]):.0f} | {statistics.median(first[name]):.0f} "
+            f"| {max(first[name]):.0f} |"
+        )
+    lines.append(f"| empty pygls server (floor) | {statistics.median(floor):.0f} | | |")
+    return "\n".join(lines) + f"\n\n{starts} starts each, alternating."
+
+
 def table(rows: list[tuple[str, float, float, str]]) -> str:
     lines = ["| measure | measured | target | measured / target | notes |", "|---|---:|---:|---:|---|"]
     for name, value, target, note in rows:
@@ -345,7 +400,15 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument(
+        "--baseline-tree",
+        metavar="DIR",
+        help="also start a server imported from DIR (a copy of another version's lsp/ folder), alternating "
+        "with this one, and print initialize / first-completion side by side (not written to the README)",
+    )
     args = parser.parse_args()
+    if args.baseline_tree:
+        print(asyncio.run(compare_trees(args.baseline_tree, args.starts)) + "\n")
     rows = asyncio.run(run(args.requests, args.starts))
     text = table(rows)
     print(text)

@@ -114,6 +114,17 @@ class Session:
             except asyncio.TimeoutError:
                 pass
 
+    async def worker_idle(self, uri: str, need_ready: bool = False) -> None:
+        """Wait until no warm worker is starting (and, with need_ready, until one is ready)."""
+        for _ in range(3000):
+            runs = await self.client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="torchbolt.runs", arguments=[{"uri": uri}]))
+            states = set(runs["workers"].values())
+            if "starting" not in states and (not need_ready or "ready" in states):
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("the warm worker did not get ready")
+
     def of(self, run_id: str, kind: str) -> list[tuple[float, dict[str, Any]]]:
         return [(t, e) for t, e in self.events if e.get("run_id") == run_id and e.get("type") == kind]
 
@@ -154,18 +165,16 @@ async def first_step(root: Path, repeats: int) -> list[dict[str, float]]:
     async with Session(root, {"trainer": trainer}) as s:
         uri = (root / "model.py").as_uri()
         for _ in range(repeats):
+            await s.worker_idle(uri)  # a worker warming up would slow everything measured next
             row = {"torch": import_torch_s(), "torch_optim": import_torch_s(first_optimizer=True)}
             # an environment of its own makes the run start cold (the warm worker cannot serve it)
             for mode, overrides in (("cold", {"env": {"TORCHBOLT_BENCH": "cold"}}), ("warm", None)):
                 if mode == "warm":
                     await s.client.text_document_code_lens_async(
                         types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
-                    while True:  # the worker warms up while the user reads the code
-                        runs = await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
-                            command="torchbolt.runs", arguments=[{"uri": uri}]))
-                        if "ready" in runs["workers"].values():
-                            break
-                        await asyncio.sleep(0.2)
+                    await s.worker_idle(uri, need_ready=True)  # warms up while the user reads the code
+                else:
+                    await s.worker_idle(uri)
                 start, run_id, warm = await s.fit(overrides)
                 if warm != (mode == "warm"):
                     raise RuntimeError(f"expected a {mode} start")
@@ -195,7 +204,7 @@ async def throughput(root: Path, rate: int, seconds: float) -> dict[str, float]:
             t0 = time.perf_counter()
             await s.client.text_document_completion_async(params)
             idle.append(time.perf_counter() - t0)
-        _, run_id = await s.fit()
+        _, run_id, _ = await s.fit()
         busy = []
         while not s.of(run_id, "finished"):
             t0 = time.perf_counter()

@@ -42,6 +42,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import from_fs_path, to_fs_path
 
 from . import __version__
+from .analysis.parse_cache import DocumentParses
 from .context import ClientContext, build_context
 from .document import Document, DocumentStore, parse_tree
 from .workspace_index import WorkspaceIndex
@@ -127,6 +128,7 @@ class TorchboltServer(LanguageServer):
         self.context = ClientContext()
         self.documents = DocumentStore()
         self.index = WorkspaceIndex()
+        self.parses = DocumentParses()  # open documents' last parse: re-indexing an edit is incremental
         self.hover_contributors: list[HoverContributor] = []
         self.document_listeners: list[DocumentListener] = []
         self.initialized_hooks: list[Hook] = []
@@ -271,7 +273,7 @@ class TorchboltServer(LanguageServer):
         if self._indexed_versions.get(uri) == version:
             return False
         path = self.path_of(uri)
-        facts = self.index.facts_for_text(path, text)
+        facts = self.index.facts_for_text(path, text, self.parses)
         if self.document(uri) is not doc or doc.version != version:
             return False
         self.index.put(path, facts, from_open_document=True)
@@ -378,6 +380,7 @@ def _register_core(server: TorchboltServer) -> None:
             task.cancel()
         ls._fire(DocumentEvent("close", uri, None))
         path = ls.path_of(uri)
+        ls.parses.forget(path)
         if not ls.index.release_open(path):
             ls.index.notify({path})
             return

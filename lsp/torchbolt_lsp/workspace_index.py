@@ -15,10 +15,14 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .analysis.facts import CallFacts, ClassFacts, FileFacts, LoggedMetric, MonitorRef, extract_facts
 from .analysis.names import KIND_OF_BASE, canonical
 from .document import parse_ast
+
+if TYPE_CHECKING:
+    from .analysis.parse_cache import DocumentParses
 
 #: Folder names never scanned.
 SKIP_DIRS: frozenset[str] = frozenset(
@@ -154,9 +158,21 @@ class WorkspaceIndex:
         self.ready.set()
         return changed
 
-    def facts_for_text(self, path: str, text: str) -> FileFacts:
-        """Parse and extract facts of one file's text (pure; no index change)."""
+    def facts_for_text(self, path: str, text: str, parses: DocumentParses | None = None) -> FileFacts:
+        """Parse and extract facts of one file's text (pure; no index change).
+
+        `parses` (open documents) keeps the previous parse and facts of `path`, so only what an edit
+        touched is parsed and walked again; the facts are the same as without it.
+        """
         module, is_package = module_name_for(path, self.roots)
+        if parses is None:
+            return extract_facts(parse_ast(text), text, path, module, is_package, self.encoding)
+        with parses.lock:
+            tree = parses.parse(path, text)
+            if tree is not None:
+                cache = parses.facts_cache(path)
+                return extract_facts(tree, text, path, module, is_package, self.encoding, cache)
+        # broken text: the repairing parse, not cached (the last good parse stays the base for the next edit)
         return extract_facts(parse_ast(text), text, path, module, is_package, self.encoding)
 
     def update_from_disk(self, path: str, notify: bool = False) -> bool:

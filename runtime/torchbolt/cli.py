@@ -639,12 +639,26 @@ def run(config: RunConfig) -> Any:
     if config.ckpt_path is not None:
         kwargs["ckpt_path"] = config.ckpt_path
     if config.command == "fit":
-        return entry(model, **kwargs)
+        result = entry(model, **kwargs)
+        print(_fit_summary(trainer))
+        return result
     result = entry(model, **kwargs)
     if config.command == "predict" and result is not None:
         batches = result if result and not isinstance(result[0], list) else [b for r in result for b in r]
         print(f"Predicted {len(batches)} batches.")
     return result
+
+
+def _fit_summary(trainer: Any) -> str:
+    """One closing line after fit: how far it got and where its logs and checkpoint are."""
+    parts = [f"Finished fit: {trainer.current_epoch} epoch(s), {trainer.global_step} step(s)."]
+    if trainer.loggers:
+        parts.append(f"Logs: {trainer.log_dir}.")
+    ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or getattr(
+        trainer.checkpoint_callback, "last_model_path", "")
+    if ckpt:
+        parts.append(f"Checkpoint: {ckpt}.")
+    return " ".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------------

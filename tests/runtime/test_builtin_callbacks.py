@@ -135,6 +135,19 @@ def test_lambda_callback_rejects_unknown_hooks() -> None:
         LambdaCallback(on_train_epoch_ends=print)
     with pytest.raises(TypeError, match="must be a function"):
         LambdaCallback(on_fit_start=3)
+    assert LambdaCallback(on_fit_start=None).hooks == {}  # None: no function, as in Lightning
+
+
+def test_progress_bar_with_unknown_length() -> None:
+    bar, stream = _bar(tty=False)
+    trainer = _fake_trainer(num_training_batches=float("inf"), max_epochs=-1)
+    bar.on_train_start(trainer, None)  # type: ignore[arg-type]
+    bar.on_train_epoch_start(trainer, None)  # type: ignore[arg-type]
+    for i in range(3):
+        bar.on_train_batch_end(trainer, None, None, None, i)  # type: ignore[arg-type]
+    bar.on_train_epoch_end(trainer, None)  # type: ignore[arg-type]
+    line = stream.getvalue().strip()
+    assert line.startswith("Epoch 1: 3/? [") and "<" not in line.split("]")[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -283,3 +296,16 @@ def test_refresh_rate_zero_disables_and_arguments_are_checked() -> None:
     assert bar.is_disabled and stream.getvalue() == ""
     with pytest.raises(ValueError, match="refresh_rate=-1"):
         TQDMProgressBar(refresh_rate=-1)
+
+
+def test_eval_total_is_read_again_when_unknown_at_start() -> None:
+    bar, stream = _bar(tty=True)
+    trainer = _fake_trainer(num_sanity_val_batches=[], sanity_checking=True)
+    bar.on_sanity_check_start(trainer, None)  # type: ignore[arg-type]
+    bar.on_validation_start(trainer, None)  # type: ignore[arg-type]
+    trainer.num_sanity_val_batches = [2]  # counted by the loop after the start hooks
+    for i in range(2):
+        bar.on_validation_batch_end(trainer, None, None, None, i)  # type: ignore[arg-type]
+    assert bar._total == 2
+    bar.on_sanity_check_end(trainer, None)  # type: ignore[arg-type]
+    assert not bar._line_open

@@ -214,7 +214,11 @@ def test_fit_example_with_the_default_trainer_from_another_folder(tmp_path: Path
     assert [line.split(":")[0] for line in epoch_lines] == ["Epoch 1/2", "Epoch 2/2"]
     assert "val_acc=" in epoch_lines[-1] and "train_loss=" in epoch_lines[-1]
     assert list((tmp_path / "lightning_logs").glob("version_0/events.out.tfevents.*"))  # logs in cwd
-    assert list((tmp_path / "lightning_logs").glob("version_0/checkpoints/*.ckpt"))
+    ckpts = list((tmp_path / "lightning_logs").glob("version_0/checkpoints/*.ckpt"))
+    assert ckpts
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("Finished fit: 2 epoch(s), 8 step(s).")
+    assert f"Logs: {tmp_path / 'lightning_logs' / 'version_0'}." in last and f"Checkpoint: {ckpts[0]}." in last
 
 
 def test_test_and_predict_commands(tmp_path: Path) -> None:
@@ -331,3 +335,62 @@ def test_legacy_example_runs_and_shows_the_1x_warning_once(tmp_path: Path) -> No
     assert out.stderr.count("validation_epoch_end(outputs) is a Lightning 1.x hook") == 1
     assert "on_validation_epoch_end" in out.stderr
     assert re.search(r"Epoch 2/2: 16/16 .*val_acc=0\.[5-9]", out.stdout), out.stdout
+
+
+def test_check_runs_the_real_linter_without_torch(tmp_path: Path) -> None:
+    legacy = REPO / "examples" / "legacy_epoch_end.py"
+    code = ("import sys\nfrom torchbolt.cli import main\nrc = main(['check', sys.argv[1]])\n"
+            "print('RC', rc, 'TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
+    out = subprocess.run([sys.executable, "-c", code, str(legacy)], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)
+    assert "validation_epoch_end" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "RC 1 NO-TORCH"
+
+
+@pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_stops_the_run_gracefully(tmp_path: Path, signame: str, code: int) -> None:
+    import signal
+    import time
+
+    (tmp_path / "slow.py").write_text(textwrap.dedent("""
+        import sys, time, torch
+        from torch.utils.data import DataLoader, TensorDataset
+        import torchbolt as tb
+
+        class Slow(tb.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.layer = torch.nn.Linear(2, 1)
+
+            def training_step(self, batch, batch_idx):
+                if self.global_step == 0:
+                    print("FIRST-STEP", flush=True)
+                time.sleep(0.02)
+                return self.layer(batch[0]).sum()
+
+            def on_exception(self, *args):  # not a module hook: must never be called
+                raise AssertionError
+
+            def configure_optimizers(self):
+                return torch.optim.SGD(self.parameters(), lr=0.01)
+
+            def train_dataloader(self):
+                return DataLoader(TensorDataset(torch.randn(64, 2)), batch_size=4)
+    """))
+    env = {k: v for k, v in os.environ.items() if k != "TORCHBOLT_EVENTS"}
+    proc = subprocess.Popen([sys.executable, "-m", "torchbolt", "fit", "slow.py", "--trainer.max_epochs", "1000",
+                             "--trainer.logger", "false", "--trainer.enable_checkpointing", "false",
+                             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while "FIRST-STEP" not in proc.stdout.readline():
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(getattr(signal, signame))
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err

@@ -99,3 +99,13 @@ def test_legacy_epoch_end_example_runs_and_warns_once(tmp_path: Path) -> None:
     results = trainer.test(model, verbose=False)
     assert results[0]["test_acc"] > 0.75
 
+
+
+def test_overhead_benchmark_script_runs() -> None:
+    """Smoke test of bench/overhead.py (tiny sizes; it prints a table, nothing is timed here)."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "overhead.py"), "--runs", "1", "--steps", "20",
+                          "--no-lightning", "--no-imports"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("|")[1].strip() for line in out.stdout.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["hand-written loop", "torchbolt bare", "torchbolt Trainer()"]
+    assert "Targets (issue 2)" in out.stdout

@@ -113,3 +113,13 @@ def test_trainer_flags_follow_the_running_stage() -> None:
                     "val": (False, True, False, True), "validate": (False, True, False, True),
                     "test": (True, True), "predict": (True,)}
     assert not t.training and t.state.status == "finished"
+
+
+def test_fit_loop_view_uses_lightnings_names() -> None:
+    t = trainer(max_epochs=2)
+    t.fit(Tiny(), loader(16, 8))
+    view = t.fit_loop
+    assert view.epoch_progress.current.completed == 2 and view.max_epochs == 2
+    assert view.epoch_loop.global_step == 4 and view.epoch_loop._batches_that_stepped == 4
+    assert view.epoch_loop.batch_progress.total.completed == 4 and view.total_batch_idx == 3
+    assert view.state_dict()["epoch_loop.state_dict"] == {"_batches_that_stepped": 4}

@@ -252,6 +252,33 @@ class _Lines:
 # ------------------------------------------------------------------------------------------------
 # Extraction
 # ------------------------------------------------------------------------------------------------
+@dataclass
+class _StatementFacts:
+    """What visiting one top-level statement added, and the import bindings before and after it."""
+
+    stmt: ast.stmt  # held so that its id() cannot be reused by another object while cached
+    context: tuple[Any, ...]  # (bindings before, encoding, package): the inputs besides the statement
+    bindings_after: tuple[tuple[str, str], ...]
+    classes: list[ClassFacts]
+    logged: list[LoggedMetric]
+    calls: list[CallFacts]
+    monitors: list[MonitorRef]
+
+
+@dataclass
+class FactsCache:
+    """Per-path memory of fact extraction, keyed by top-level statement object.
+
+    Only for trees from `lint.incremental.IncrementalParser`: it hands back the *same* statement objects
+    for statements an edit did not touch (their text and positions unchanged), so their facts are reused
+    and only the touched statements are visited again. Any other tree simply misses the cache.
+    """
+
+    statements: dict[int, _StatementFacts] = field(default_factory=dict)
+    fitted: dict[int, Any] = field(default_factory=dict)  # lint.facts.fitted_classes' per-statement memo
+    hits: int = 0  # statements reused (tests read it)
+
+
 def extract_facts(
     tree: ast.Module | None,
     text: str,
@@ -259,14 +286,22 @@ def extract_facts(
     module_name: str = "",
     is_package: bool = False,
     encoding: str = "utf-16",
+    cache: FactsCache | None = None,
 ) -> FileFacts:
-    """Facts of one parsed file. `tree` None (unparseable) gives empty facts marked `parsed=False`."""
+    """Facts of one parsed file. `tree` None (unparseable) gives empty facts marked `parsed=False`.
+
+    With a `cache` (an open document re-indexed after each edit), statements seen before are not
+    visited again; the result is the same as without it.
+    """
     package = module_package(module_name, is_package)
     if tree is None:
         return FileFacts(path, module_name, package, {}, parsed=False)
     bindings = bindings_from_ast(tree, package)
     visitor = _Visitor(dict(bindings), _Lines(text, encoding), text, package)
-    visitor.visit(tree)
+    if cache is None:
+        visitor.visit(tree)
+    else:
+        visitor.visit_body_cached(tree.body, cache, (encoding, package))
     # L2 (lint): classes passed to Trainer.fit, for the "no training_step" rule (TB102)
     from ..lint.facts import fitted_classes
 
@@ -279,7 +314,7 @@ def extract_facts(
         tuple(visitor.logged),
         tuple(visitor.calls),
         tuple(visitor.monitors),
-        extra={"fitted": fitted_classes(tree)},
+        extra={"fitted": fitted_classes(tree, cache.fitted if cache is not None else None)},
     )
 
 
@@ -319,6 +354,42 @@ class _Visitor(ast.NodeVisitor):
         self._method: str | None = None  # the method of the innermost class (nested functions keep it)
         self._method_params: tuple[str, ...] = ()
         self._class_state: list[dict[str, Any]] = []
+
+    def visit_body_cached(self, body: list[ast.stmt], cache: FactsCache, context: tuple[Any, ...]) -> None:
+        """Visit a module's statements like `visit(module)`, reusing the cached facts of unchanged ones.
+
+        Between top-level statements the visitor's only state is the import bindings (an import inside
+        a function binds for the code after it), so a statement's facts depend on the statement, the
+        bindings before it and the position encoding / package; all are part of the cache key.
+        """
+        fresh: dict[int, _StatementFacts] = {}
+        for stmt in body:
+            before = tuple(self.bindings.items())
+            key = (before, *context)
+            hit = cache.statements.get(id(stmt))
+            if hit is not None and hit.stmt is stmt and hit.context == key:
+                cache.hits += 1
+                self.classes.extend(hit.classes)
+                self.logged.extend(hit.logged)
+                self.calls.extend(hit.calls)
+                self.monitors.extend(hit.monitors)
+                if hit.bindings_after != before:
+                    self.bindings.clear()
+                    self.bindings.update(hit.bindings_after)
+            else:
+                marks = (len(self.classes), len(self.logged), len(self.calls), len(self.monitors))
+                self.visit(stmt)
+                hit = _StatementFacts(
+                    stmt,
+                    key,
+                    tuple(self.bindings.items()),
+                    self.classes[marks[0]:],
+                    self.logged[marks[1]:],
+                    self.calls[marks[2]:],
+                    self.monitors[marks[3]:],
+                )
+            fresh[id(stmt)] = hit
+        cache.statements = fresh  # statements gone from the module are forgotten
 
     # --------------------------------------------------------------------------------- structure
     def visit_ClassDef(self, node: ast.ClassDef) -> None:

@@ -12,6 +12,7 @@ import ast
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Top-level packages whose classes are Lightning's (or torchbolt's copy of Lightning's API).
 LIGHTNING_ROOTS = ("lightning", "pytorch_lightning", "torchbolt")
@@ -462,18 +463,19 @@ def _lightning_kind(qualified: str) -> str | None:
     return None
 
 
-def fitted_classes(tree: ast.Module) -> frozenset[str]:
+def fitted_classes(tree: ast.Module, cache: dict[int, Any] | None = None) -> frozenset[str]:
     """Names of classes whose instances a module passes to `.fit(...)` (directly or through a variable).
 
-    A light walk for indexes that do not run `scan` (the language server's workspace index).
+    A light walk for indexes that do not run `scan` (the language server's workspace index). `cache`
+    (per path, kept by the caller) remembers each top-level statement's contribution, so re-indexing a
+    tree from `lint.incremental.IncrementalParser` walks only the statements an edit replaced.
     """
-    out: set[str] = set()
 
-    def walk(body: list[ast.stmt] | list[ast.AST], binds: dict[str, str]) -> None:
+    def walk(body: list[ast.stmt] | list[ast.AST], binds: dict[str, str], out: set[str]) -> None:
         for node in body:
             for sub in _walk_scope(node):
                 if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-                    walk(list(ast.iter_child_nodes(sub)), {})
+                    walk(list(ast.iter_child_nodes(sub)), {}, out)
                 elif isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Call):
                     name = dotted(sub.value.func)
                     if name:
@@ -487,7 +489,29 @@ def fitted_classes(tree: ast.Module) -> frozenset[str]:
                     elif isinstance(arg, ast.Name) and arg.id in binds:
                         out.add(binds[arg.id])
 
-    walk(list(tree.body), {})
+    out: set[str] = set()
+    if cache is None:
+        walk(list(tree.body), {}, out)
+        return frozenset(out)
+    # module-level assignments carry from statement to statement: they are part of the key
+    binds: dict[str, str] = {}
+    fresh: dict[int, Any] = {}
+    for node in tree.body:
+        before = tuple(binds.items())
+        hit = cache.get(id(node))
+        if hit is not None and hit[0] is node and hit[1] == before:
+            after, found = hit[2], hit[3]
+            if after != before:
+                binds.clear()
+                binds.update(after)
+        else:
+            found_here: set[str] = set()
+            walk([node], binds, found_here)
+            after, found = tuple(binds.items()), frozenset(found_here)
+        fresh[id(node)] = (node, before, after, found)
+        out |= found
+    cache.clear()
+    cache.update(fresh)
     return frozenset(out)
 
 

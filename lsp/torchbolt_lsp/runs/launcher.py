@@ -13,14 +13,20 @@ import json
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torchbolt.events import Event, EventError, parse_events
+from .._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from torchbolt import events as ev
+    from torchbolt.events import Event, EventError
+else:  # pydantic models: imported at the first run, not at server start
+    ev = lazy_module("torchbolt.events")
 
 #: Seconds a stopped run gets to finish its step and save before it is killed (env override for tests).
 STOP_GRACE_S = float(os.environ.get("TORCHBOLT_STOP_GRACE_S", "10"))
 
-EventsCallback = Callable[[list[bytes], list[Event], list[tuple[bytes, EventError]]], None]
+EventsCallback = Callable[[list[bytes], list["Event"], list[tuple[bytes, "EventError"]]], None]
 OutputCallback = Callable[[str, list[str]], None]
 
 
@@ -70,12 +76,12 @@ class _EventPipe(asyncio.Protocol):
         self.partial = data[cut + 1:]
         lines = [ln for ln in data[:cut].split(b"\n") if ln.strip()]
         if lines:
-            good, bad = parse_events(lines)
+            good, bad = ev.parse_events(lines)
             self.on_events(lines, good, bad)
 
     def eof_received(self) -> bool | None:
         if self.partial.strip():
-            good, bad = parse_events([self.partial])
+            good, bad = ev.parse_events([self.partial])
             self.on_events([self.partial], good, bad)
         self.partial = b""
         return None

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
-from torchbolt import events as ev
 
+from .._lazy import lazy_module
 from . import format as fmt
 from .launcher import ChildRun, WarmWorker, build_command, parse_python_traceback, start_child, start_worker
 from .record import RunRecord
@@ -50,6 +50,9 @@ from .tracebacks import failure_diagnostics
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
+    from torchbolt import events as ev
+else:  # pydantic models: imported at the first run, not at server start
+    ev = lazy_module("torchbolt.events")
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torchbolt import events as ev
-
+from .._lazy import lazy_module
 from . import format as fmt
+
+if TYPE_CHECKING:
+    from torchbolt import events as ev
+else:  # pydantic models: imported at the first run, not at server start
+    ev = lazy_module("torchbolt.events")
 
 #: Points kept per metric (in memory and in summary.json).
 HISTORY_LIMIT = 200

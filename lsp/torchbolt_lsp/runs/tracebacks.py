@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from torchbolt.events import Failed, Frame
+if TYPE_CHECKING:  # annotations only; pydantic loads at the first run, not at server start
+    from torchbolt.events import Failed, Frame
 
 _NOT_USER_CODE = ("site-packages", "dist-packages", f"{os.sep}.venv{os.sep}", f"{os.sep}venv{os.sep}",
                   f"{os.sep}.tox{os.sep}", f"{os.sep}.nox{os.sep}")

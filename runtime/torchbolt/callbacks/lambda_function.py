@@ -30,11 +30,12 @@ class LambdaCallback(Callback):
                     f"LambdaCallback got an unknown hook {name!r}.{suggestion} Pass functions named after "
                     "Callback hooks, e.g. on_train_epoch_end=fn."
                 )
-            if not callable(fn):
+            if fn is not None and not callable(fn):
                 raise TypeError(f"LambdaCallback({name}=...) must be a function, got {type(fn).__name__}.")
-        self._hook_fns = dict(hook_fns)
+        # None means "no function for this hook", as in Lightning's explicit keyword defaults.
+        self._hook_fns = {name: fn for name, fn in hook_fns.items() if fn is not None}
         # Instance attributes shadow the no-op methods of Callback, so the dispatcher calls them.
-        for name, fn in hook_fns.items():
+        for name, fn in self._hook_fns.items():
             setattr(self, name, fn)
 
     @property

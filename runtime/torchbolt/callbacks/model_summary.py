@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torchbolt.callbacks.callback import Callback
+
+from .callback import Callback
 
 if TYPE_CHECKING:
     from torchbolt.core.module import LightningModule

@@ -259,10 +259,16 @@ class TQDMProgressBar(ProgressBar):
         self._saved = (self._stage, self._total, self._n, self._t0) if self._training else None
         self._reset(stage, _total(total))
 
+    _EVAL_TOTALS = {"sanity_check": "num_sanity_val_batches", "validate": "num_val_batches",
+                    "test": "num_test_batches", "predict": "num_predict_batches"}
+
     def _eval_batch(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.is_disabled:
             return
         self._n += 1
+        if self._n == 1 and not self._total:
+            # The eval loop may count its batches only after its start hook ran: read the total now.
+            self._total = _total(getattr(trainer, self._EVAL_TOTALS[self._stage], 0))
         if self.is_tty and self._due():
             self._write_line(self._bar_text(self._eval_desc(trainer), None), False)
 

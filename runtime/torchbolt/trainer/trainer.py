@@ -588,9 +588,9 @@ class Trainer:
         return self._precision
 
     @property
-    def fit_loop(self) -> Any:
-        """Progress of fit (counters and state_dict in Lightning's format)."""
-        return self._progress.fit
+    def fit_loop(self) -> _FitLoopView:
+        """Read-only view of fit's progress with Lightning's attribute names (epoch_progress, epoch_loop, ...)."""
+        return _FitLoopView(self)
 
     @property
     def predict_loop(self) -> Any:
@@ -1108,6 +1108,48 @@ class Trainer:
                 yield
         finally:
             torch.set_default_dtype(previous)
+
+
+class _EpochLoopView:
+    """`trainer.fit_loop.epoch_loop` as Lightning code reads it."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        fit = trainer._progress.fit
+        self._trainer = trainer
+        self.batch_progress = fit.batch
+        self.scheduler_progress = fit.scheduler
+        self.min_steps = trainer.min_steps
+        self.max_steps = trainer.max_steps
+
+    @property
+    def global_step(self) -> int:
+        return self._trainer.global_step
+
+    @property
+    def _batches_that_stepped(self) -> int:
+        return self._trainer._progress.fit.batches_that_stepped
+
+    @property
+    def batch_idx(self) -> int:
+        return self.batch_progress.current.ready - 1
+
+
+class _FitLoopView:
+    """`trainer.fit_loop` as Lightning code reads it: progress counters, limits, `state_dict()`."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+        self.epoch_progress = trainer._progress.fit.epoch
+        self.epoch_loop = _EpochLoopView(trainer)
+        self.max_epochs = trainer.max_epochs
+        self.min_epochs = trainer.min_epochs
+
+    @property
+    def total_batch_idx(self) -> int:
+        return self._trainer._progress.fit.batch.total.ready - 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._trainer.loops_state_dict()["fit_loop"]
 
 
 def _limit(value: Any) -> Any:
