@@ -42,7 +42,9 @@ async def _all_hints(s, uri: str) -> list[str]:
 
 
 async def test_fit_completes_with_progress_hints_and_summary(tmp_path: Path) -> None:
-    root = write_workspace(tmp_path / "ws")
+    # 30 ms per step: the run lasts longer than a few 0.1 s publish intervals, so progress reports show up
+    paced = MODEL.replace("        return loss\n", "        import time; time.sleep(0.03)\n        return loss\n", 1)
+    root = write_workspace(tmp_path / "ws", model=paced)
     async with lsp_session(root) as s:
         uri = await s.open()
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
@@ -73,8 +75,8 @@ async def test_fit_completes_with_progress_hints_and_summary(tmp_path: Path) -> 
         assert os.path.isfile(finished["best_model_path"])
 
         # hover on the metric name shows its values per epoch and the checkpoint
-        line = next(i for i, t in enumerate(MODEL.splitlines()) if '"val_loss"' in t)
-        col = MODEL.splitlines()[line].index("val_loss") + 2
+        line = next(i for i, t in enumerate(paced.splitlines()) if '"val_loss"' in t)
+        col = paced.splitlines()[line].index("val_loss") + 2
         hover = await s.client.text_document_hover_async(types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, col)))
         text = hover.contents.value

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from torchbolt.catalog import CALLBACK_HOOKS, MODULE_HOOKS
+from torchbolt.catalog import CALLBACK_HOOKS, DATAMODULE_HOOKS, MODULE_HOOKS
 
 pytestmark = pytest.mark.lightning
 
@@ -37,6 +37,7 @@ MODULE_RECORDED = tuple(h.name for h in MODULE_HOOKS if h.name != "configure_sha
 ONLY_IF_DEFINED = frozenset({"training_step", "validation_step", "test_step", "predict_step", "train_dataloader",
                              "val_dataloader", "test_dataloader", "predict_dataloader"})
 CALLBACK_RECORDED = tuple(h.name for h in CALLBACK_HOOKS)
+DATAMODULE_RECORDED = tuple(h.name for h in DATAMODULE_HOOKS)
 #: Hooks whose record also notes the trainer's counters, to compare when global_step/current_epoch move.
 COUNTER_HOOKS = frozenset({"on_train_batch_start", "on_train_batch_end", "on_validation_start",
                            "on_train_epoch_end", "on_validation_epoch_end"})
@@ -50,16 +51,18 @@ class Engine:
     Callback: type
     Trainer: type
     seed_everything: Callable[..., Any]
+    LightningDataModule: type
 
 
 def _engine(name: str) -> Engine:
     if name == "lightning":
         pl = pytest.importorskip("lightning.pytorch")
-        return Engine(name, pl.LightningModule, pl.Callback, pl.Trainer, pl.seed_everything)
+        return Engine(name, pl.LightningModule, pl.Callback, pl.Trainer, pl.seed_everything,
+                      pl.LightningDataModule)
     import torchbolt
 
     return Engine(name, torchbolt.LightningModule, torchbolt.Callback, torchbolt.Trainer,
-                  torchbolt.seed_everything)
+                  torchbolt.seed_everything, torchbolt.LightningDataModule)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -87,9 +90,9 @@ def _describe(fn: Callable[..., Any], name: str, args: tuple, kwargs: dict) -> t
     return (name, *simple)
 
 
-def _module_wrapper(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
+def _module_wrapper(name: str, orig: Callable[..., Any], prefix: str = "") -> Callable[..., Any]:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        record = _describe(functools.partial(orig, self), name, args, kwargs)
+        record = _describe(functools.partial(orig, self), prefix + name, args, kwargs)
         if name in STEP_METHODS:
             record += (("training", self.training), ("grad", torch.is_grad_enabled()))
         if name in COUNTER_HOOKS:
@@ -112,6 +115,41 @@ def record_module_hooks(cls: type, base: type) -> type:
         if orig is not None:
             setattr(cls, name, _module_wrapper(name, orig))
     return cls
+
+
+def make_datamodule_class(engine: Engine) -> type:
+    """A DataModule with the module's data; its transfer hook must win over the module's."""
+
+    class DiffData(engine.LightningDataModule):  # type: ignore[misc,valid-type]
+        def __init__(self, case: Case, calls: list) -> None:
+            super().__init__()
+            self.case = case
+            self.calls = calls
+
+        def prepare_data(self) -> None:
+            pass
+
+        def setup(self, stage: str) -> None:
+            self.train_set = _dataset(self.case.train_batches * BATCH, seed=11)
+            self.val_set = _dataset(self.case.val_batches * BATCH, seed=12)
+
+        def train_dataloader(self) -> DataLoader:
+            return DataLoader(self.train_set, batch_size=BATCH)
+
+        def val_dataloader(self) -> DataLoader:
+            return DataLoader(self.val_set, batch_size=BATCH)
+
+        def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+            x, y = batch
+            return [x * 2, y]
+
+    for name in DATAMODULE_RECORDED:
+        if name in ONLY_IF_DEFINED and name not in vars(DiffData):
+            continue
+        orig = getattr(DiffData, name, None)
+        if orig is not None:
+            setattr(DiffData, name, _module_wrapper(name, orig, prefix="DM."))
+    return DiffData
 
 
 def make_recorder(engine: Engine, calls: list) -> Any:
@@ -159,6 +197,7 @@ class Case:
     skip_batch: int | None = None  # training_step returns None for this batch_idx (no optimizer step)
     end_epoch_at: tuple[int, int] | None = None  # (epoch, batch_idx) where on_train_batch_start returns -1
     entry: str = "fit"  # or "validate" | "test" | "predict" (run on a fresh module, no fit)
+    datamodule: bool = False  # take the data from a LightningDataModule instead of the module
 
 
 def _dataset(n: int, seed: int) -> TensorDataset:
@@ -314,14 +353,15 @@ def run_case(engine_name: str, case: Case, root: Any) -> Outcome:
         accelerator="cpu", devices=1, default_root_dir=str(root), callbacks=[recorder],
         **{"max_epochs": 2, **case.trainer},
     )
+    data = {"datamodule": make_datamodule_class(engine)(case, module.calls)} if case.datamodule else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if case.entry == "fit":
-            returned = trainer.fit(module)
+            returned = trainer.fit(module, **data)
         elif case.entry == "predict":
-            returned = trainer.predict(module)
+            returned = trainer.predict(module, **data)
         else:
-            returned = getattr(trainer, case.entry)(module, verbose=False)
+            returned = getattr(trainer, case.entry)(module, verbose=False, **data)
     return Outcome(
         calls=module.calls,
         losses=module.losses,
@@ -393,6 +433,8 @@ CASES = [
     Case("test_entry_point", entry="test"),
     Case("test_with_limit", entry="test", trainer={"limit_test_batches": 1}, val_loaders=2),
     Case("predict_entry_point", entry="predict"),
+    Case("datamodule", datamodule=True),
+    Case("datamodule_validate", datamodule=True, entry="validate"),
 ]
 
 

@@ -115,11 +115,15 @@ class ChildRun:
             pass  # a grandchild kept the write end open: stop waiting for it
         if self._kill_handle is not None:
             self._kill_handle.cancel()
-        # Close the exited child's transport now, not when it is garbage-collected after the loop is gone.
+        self.close_transport()
+        return code
+
+    def close_transport(self) -> None:
+        """Close the child's asyncio transport now (it kills a child still running), not when it is
+        garbage-collected after the event loop is gone (which prints 'Event loop is closed' at exit)."""
         transport = getattr(self.proc, "_transport", None)
         if transport is not None:
             transport.close()
-        return code
 
     def stop(self, grace_s: float | None = None) -> None:
         """Ask the run to stop gracefully (SIGINT: finish the step, save, exit); kill it after `grace_s`."""
@@ -145,15 +149,24 @@ class ChildRun:
 
 
 async def _read_lines(stream: asyncio.StreamReader, name: str, on_output: OutputCallback) -> None:
+    """Hand over complete lines as they arrive (a line split across two reads is joined first)."""
+    partial = b""
     while True:
-        try:
-            chunk = await stream.read(1 << 16)
-        except (asyncio.LimitOverrunError, ValueError):
-            continue
+        chunk = await stream.read(1 << 16)
         if not chunk:
+            if partial:
+                on_output(name, [partial.decode("utf-8", "replace")])
             return
-        text = chunk.decode("utf-8", "replace")
-        on_output(name, text.splitlines())
+        data = partial + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            partial = data
+            if len(partial) > 1 << 20:  # a huge line without newline (a progress bar with \r): flush it
+                on_output(name, [partial.decode("utf-8", "replace")])
+                partial = b""
+            continue
+        partial = data[cut + 1:]
+        on_output(name, data[:cut].decode("utf-8", "replace").splitlines())
 
 
 class _Router:
@@ -255,6 +268,7 @@ class WarmWorker:
         """End an unused worker (its settings changed, or the server stops)."""
         if not self.claimed:
             self.child.kill()
+            self.child.close_transport()
 
 
 async def start_worker(key: tuple[Any, ...], interpreter: str, cwd: str, env: Mapping[str, str]) -> WarmWorker:
