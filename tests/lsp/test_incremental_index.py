@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsp_support import Editor
 from lsprotocol import types
-
 from torchbolt_lsp.analysis.parse_cache import DocumentParses
 from torchbolt_lsp.lint.facts import fitted_classes
 from torchbolt_lsp.server import create_server

@@ -228,9 +228,14 @@ async def test_a_warm_worker_serves_the_next_fit(tmp_path: Path) -> None:
     root = write_workspace(tmp_path / "ws", trainer={"max_epochs": 1})
     async with lsp_session(root) as s:
         uri = await s.open()
-        # the code lens request of an opened module starts a worker with torch imported (trusted workspace)
+        # a folder never run from the editor gets no worker from merely showing its code lenses
         await s.client.text_document_code_lens_async(
             types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        assert (await s.command("torchbolt.runs", {"uri": uri}))["workers"] == {}
+        first = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        assert first["warm"] is False
+        await _ended(s, first["runId"])
+        # after a run, a worker with torch imported waits for the next one
         await s.wait_for(lambda: any("warm run worker ready" in m.message for m in s.client.log_messages),
                          timeout=180)
         worker_pid = int(next(m.message for m in s.client.log_messages

@@ -369,10 +369,14 @@ class RunManager:
         """Start a warm worker for the folder's next run, when trusted, enabled, idle and not already there.
 
         The worker imports torch and torchbolt with the configured interpreter (never workspace code) so that
-        the next run starts without that cost; it is not started while a run of the folder is active, so it
-        never competes with training for CPU.
+        the next run starts without that cost. Only for folders that were run from the editor before (their
+        `.torchbolt/runs` has history): opening code elsewhere costs nothing. Never while a run of the
+        folder is active, so it does not compete with training for CPU.
         """
         if not self.trusted or folder in self._warming:
+            return
+        self.ensure_loaded(folder)
+        if not self.history.get(folder):
             return
         if any(r.folder == folder for r in self.active.values()):
             return
