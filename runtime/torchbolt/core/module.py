@@ -411,8 +411,12 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         `on_step`/`on_epoch` default by hook (step-level in training, epoch-level in evaluation); epoch values
         are reduced with `reduce_fx`, means weighted by `batch_size` (inferred from the batch when omitted).
         """
-        value = _check_log_value(name, value)
         trainer = self.__dict__.get("_trainer")
+        if (trainer is not None and type(value) is Tensor and trainer._metrics.log_repeat(
+                name, value, (prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, add_dataloader_idx),
+                batch_size)):
+            return  # the per-step fast path: this name was logged with these arguments before
+        value = _check_log_value(name, value)
         if trainer is None:
             warnings.warn(
                 f"self.log({name!r}, ...) was called on a module that is not attached to a Trainer; the value is "

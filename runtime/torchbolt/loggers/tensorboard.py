@@ -30,6 +30,7 @@ class TensorBoardLogger(Logger):
 
     NAME_HPARAMS_FILE = "hparams.yaml"
     LOGGER_JOIN_CHAR = "-"
+    _hparams_file_seen = False
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class TensorBoardLogger(Logger):
         self._kwargs = kwargs
         self._experiment: SummaryWriter | None = None
         self.hparams: dict[str, Any] = {}
+        self._hparams_file_seen = False  # hparams.yaml known to exist in log_dir (see save)
 
     @property
     def name(self) -> str:
@@ -163,9 +165,18 @@ class TensorBoardLogger(Logger):
         """Flush the event file; write hparams.yaml once the run folder exists."""
         if self._experiment is not None:
             self._experiment.flush()
-        hparams_file = os.path.join(self.log_dir, self.NAME_HPARAMS_FILE)
-        if os.path.isdir(self.log_dir) and not os.path.isfile(hparams_file):
-            save_hparams_to_yaml(hparams_file, self.hparams)
+        if not self._hparams_file_seen:
+            # The Trainer calls save() after every logging step: once the file is there (written now or
+            # before), skip the path building and two filesystem checks. finalize() checks again.
+            self._save_hparams_file()
+
+    def _save_hparams_file(self) -> None:
+        log_dir = self.log_dir
+        hparams_file = os.path.join(log_dir, self.NAME_HPARAMS_FILE)
+        if os.path.isdir(log_dir):
+            if not os.path.isfile(hparams_file):
+                save_hparams_to_yaml(hparams_file, self.hparams)
+            self._hparams_file_seen = True
 
     def finalize(self, status: str) -> None:
         """Flush and close the event file; hparams.yaml is written on success."""
@@ -173,6 +184,7 @@ class TensorBoardLogger(Logger):
             self._experiment.flush()
             self._experiment.close()
         if status == "success":
+            self._hparams_file_seen = False  # look again: the file may have been removed during the run
             self.save()
 
     def __getstate__(self) -> dict[str, Any]:

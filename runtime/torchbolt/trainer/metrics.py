@@ -7,7 +7,9 @@ the same order of float operations as Lightning so both engines produce identica
 
 from __future__ import annotations
 
+import math
 import numbers
+import struct
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -81,6 +83,50 @@ class MetricMeta:
         return name, forked
 
 
+_F32 = struct.Struct("f")
+
+
+def _round_f32(x: float) -> float:
+    """`x` rounded to the nearest float32 (to ±inf past float32's range, as a float32 add overflows)."""
+    try:
+        return _F32.unpack(_F32.pack(x))[0]  # type: ignore[no-any-return]
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
+def fold_sum_exact(total: Tensor, pending: list[tuple[Tensor, int]], weighted: bool) -> Tensor | None:
+    """`total + v1*b1 + v2*b2 + ...` (or `+ v1 + v2 ...`), added one value at a time in the tensors' dtype
+    exactly as that sequence of tensor additions would round, at the cost of a few tensor ops per fold
+    instead of two per logged step. None when the values are not all CPU tensors of `total`'s dtype
+    (the caller then adds them one by one).
+
+    Float32 sums are computed in Python doubles and rounded to float32 after every addition: double has
+    more than 2*24+2 bits, so each rounded result equals the float32 addition's (no double rounding error).
+    """
+    dtype = total.dtype
+    if dtype is not torch.float32 and dtype is not torch.float64 or total.device.type != "cpu":
+        return None
+    values = []
+    for value, _ in pending:
+        if value.dtype is not dtype or value.device.type != "cpu" or value.ndim:
+            return None
+        values.append(value)
+    stacked = torch.stack(values)
+    if weighted:
+        sizes = [size for _, size in pending]
+        first = sizes[0]
+        # each product rounds once, as the per-step `value * batch_size` does
+        stacked = stacked * first if all(size == first for size in sizes) else stacked * torch.tensor(sizes)
+    acc = total.item()
+    if dtype is torch.float32:
+        for term in stacked.tolist():
+            acc = _round_f32(acc + term)
+    else:
+        for term in stacked.tolist():
+            acc += term
+    return torch.tensor(acc, dtype=dtype)
+
+
 class ResultMetric:
     """One logged name's values: the latest step value and what the epoch reduction needs."""
 
@@ -126,6 +172,14 @@ class ResultMetric:
         if total is None:
             start = 0.0 if reduce in ("mean", "sum") else (float("-inf") if reduce == "max" else float("inf"))
             total = torch.tensor(start, dtype=_float_dtype())
+        if reduce in ("mean", "sum") and len(self.pending) > 1:
+            folded = fold_sum_exact(total, self.pending, weighted=reduce == "mean")
+            if folded is not None:
+                if reduce == "mean":
+                    self.count += sum(size for _, size in self.pending)
+                self.pending = []
+                self.total = folded
+                return
         for value, batch_size in self.pending:
             if reduce == "mean":
                 total = total + value * batch_size
@@ -328,6 +382,34 @@ class MetricsHub:
         return callback, log, pbar
 
     # -- writing ----------------------------------------------------------------------------------
+    def log_repeat(self, name: str, value: Tensor, args_key: tuple[Any, ...], batch_size: int | None) -> bool:
+        """Record a `self.log` of a float tensor whose (hook, name, arguments) were already validated in this
+        loop; returns False (nothing recorded) when the full path must run instead.
+
+        Runs for nearly every `self.log` call, so it does only what the value needs: the configuration,
+        checked on the first call, is reused while the arguments stay the same.
+        """
+        results = self.active
+        if results is None or self.disabled:
+            return False
+        add_dataloader_idx = args_key[6]
+        metric = results.get((self._trainer._ctx.fx, name, results.dataloader_idx if add_dataloader_idx else None))
+        if metric is None or not metric.is_tensor or metric.meta.args_key != args_key:
+            return False
+        dtype = value.dtype
+        if (dtype is not torch.float32 and dtype is not torch.float64) or value.numel() != 1:
+            return False  # conversion warning or a shape error: the full path handles both
+        if not args_key[5]:  # enable_graph
+            value = value.detach()
+        if value.ndim:
+            value = value.squeeze()
+        meta = metric.meta
+        if batch_size is None:
+            batch_size = results.cached_batch_size(meta) if meta.on_epoch else 1
+        metric.update(value, batch_size)
+        self._dirty = True
+        return True
+
     def log_from_module(
         self, module: LightningModule, name: str, value: Any, *, prog_bar: bool, logger: bool | None,
         on_step: bool | None, on_epoch: bool | None, reduce_fx: str | Callable[..., Any], enable_graph: bool,

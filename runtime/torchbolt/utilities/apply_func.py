@@ -84,6 +84,13 @@ def extract_batch_size(batch: Any) -> int:
 def _find_batch_size(batch: Any) -> int | None:
     if isinstance(batch, Tensor):
         return 1 if batch.ndim == 0 else int(batch.size(0))
+    if type(batch) is list or type(batch) is tuple:
+        # what default_collate yields; checked before the slower abstract-class tests below
+        for v in batch:
+            found = _find_batch_size(v)
+            if found is not None:
+                return found
+        return None
     if isinstance(batch, (str, bytes)):
         return len(batch)
     if isinstance(batch, Mapping):
