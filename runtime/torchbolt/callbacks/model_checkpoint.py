@@ -195,8 +195,9 @@ class ModelCheckpoint(Checkpoint):
         """Step- and time-based saves."""
         skip_batch = self._every_n_train_steps < 1 or trainer.global_step % self._every_n_train_steps != 0
         skip_time = True
-        now = time.monotonic()
+        now = 0.0
         if self._train_time_interval is not None:
+            now = time.monotonic()  # read only when a time interval is configured (this runs every batch)
             previous = self._last_time_checked
             skip_time = previous is None or now - previous < self._train_time_interval.total_seconds()
         if skip_batch and skip_time:

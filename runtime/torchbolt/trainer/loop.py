@@ -547,10 +547,16 @@ class Loop:
         has_batch_end = hooks.has("on_train_batch_end")
         # Fixed for the whole fit (set up before the first epoch): decided once here, not per batch.
         needs_transfer = bool(trainer._batch_hook_owner) or not trainer._precision.is_noop
+        self._default_step = automatic and self._uses_default_step()
         self.step_args("training_step", None, 0, None)  # fills the cached signature check
         takes_idx = self._step_takes_idx["training_step"]
+        current = batch_progress.current
         while True:
-            if self.epoch_training_done():
+            # epoch_training_done(), inline: it runs before every batch
+            max_steps = trainer.max_steps
+            if max_steps != -1 and trainer.global_step >= max_steps:
+                break
+            if current.ready == self.num_training_batches or batch_progress.is_last_batch:
                 break
             if trainer.should_stop and self.can_stop_early():
                 break
@@ -558,7 +564,7 @@ class Loop:
                 batch = self._next_batch()
             except StopIteration:
                 break
-            batch_idx = batch_progress.current.ready
+            batch_idx = current.ready
             batch_progress.is_last_batch = self._train_done
             if needs_transfer:
                 batch = self.transfer(batch, 0)
@@ -602,6 +608,27 @@ class Loop:
             self.finish_batch(results, automatic)
 
     _in_batch_end = False
+    _default_step = False
+
+    def _uses_default_step(self) -> bool:
+        """Whether the optimizer step, zero_grad and backward are all the module's defaults with no hook or
+        clipping around them (decided once per epoch, like the dispatcher's table). Then `automatic_step`
+        runs their default bodies itself, with the same hook context, instead of going through
+        `optimizer_step` -> LightningOptimizer.step -> run_optimizer_step and two more module methods."""
+        from torchbolt.core.module import LightningModule
+
+        trainer = self.trainer
+        hooks = trainer._hooks
+        module = self.module
+        return (
+            trainer._precision.is_noop
+            and not trainer._clip_overridden
+            and len(trainer._lightning_optimizers) == 1
+            and not any(hooks.has(name) for name in ("on_before_optimizer_step", "on_before_backward",
+                                                     "on_after_backward"))
+            and not any(is_overridden(module, name, LightningModule)
+                        for name in ("optimizer_step", "optimizer_zero_grad", "backward"))
+        )
 
     def finish_batch(self, results: Results, automatic: bool) -> None:
         """What follows on_train_batch_end: step logging, validation when due, plateau schedulers, step counter.
@@ -616,12 +643,16 @@ class Loop:
         metrics = trainer._metrics
         batch_progress.increment("completed")
         self._batches_done_in_epoch = batch_progress.current.completed
-        if not (automatic and self.should_accumulate()):
+        # should_accumulate() is always False without accumulation; skip the call (this runs every batch)
+        accumulating = trainer.accumulate_grad_batches != 1
+        if not (automatic and accumulating and self.should_accumulate()):
             if trainer._should_log_step():
                 self.log_metrics(results.metrics(True)[1])
         results.batch = None
         # -- after the batch: validation when due, plateau schedulers, step counter ------------------
-        if self.should_check_val():
+        # (the first test of should_check_val_epoch, inline: with validation off this is all that runs)
+        enabled = self._val_enabled_epoch if self._epoch_running else trainer.enable_validation
+        if enabled and self.should_check_val():
             trainer.validating = True
             if not self.should_accumulate():
                 hooks.call_module("on_validation_model_zero_grad")
@@ -637,9 +668,10 @@ class Loop:
         trainer = self.trainer
         if trainer.lr_scheduler_configs:
             self.update_lr_schedulers("step", plateau=True)
-        if not self.should_accumulate():
+        if trainer.accumulate_grad_batches == 1 or not self.should_accumulate():
             trainer._progress.fit.batches_that_stepped += 1
-        trainer._check_signal()
+        if trainer._received_signal is not None:
+            trainer._check_signal()
 
     def epoch_training_done(self) -> bool:
         trainer = self.trainer
@@ -658,6 +690,10 @@ class Loop:
         step_output: list[Any] = [None, None]  # (closure loss, extras)
         zero_grad = batch_idx % accumulate == 0
         has_before_zero_grad = hooks.has("on_before_zero_grad")
+        epoch = trainer.current_epoch
+        # the defaults inlined (see _uses_default_step); clipping is read per step as callbacks may change it
+        direct = self._default_step and not trainer.gradient_clip_val
+        ctx = trainer._ctx
 
         def step_closure() -> Tensor | None:
             if precision.is_noop:
@@ -665,7 +701,7 @@ class Loop:
             else:
                 with precision.forward_context():
                     out = hooks.call_module("training_step", *args)
-            loss, extra = _split_training_output(out)
+            loss, extra = (out, {}) if type(out) is Tensor else _split_training_output(out)
             if loss is not None and accumulate != 1:
                 loss = loss / accumulate
             step_output[0] = loss
@@ -675,10 +711,24 @@ class Loop:
                     hooks.call("on_before_zero_grad", optimizer)
                 progress.optim.zero_grad.increment("ready")
                 progress.optim.zero_grad.increment("started")
-                hooks.call_module("optimizer_zero_grad", trainer.current_epoch, batch_idx, optimizer)
+                if direct:
+                    prev, ctx.fx = ctx.fx, "optimizer_zero_grad"
+                    try:
+                        optimizer.zero_grad()  # LightningModule.optimizer_zero_grad's body
+                    finally:
+                        ctx.fx = prev
+                else:
+                    hooks.call_module("optimizer_zero_grad", epoch, batch_idx, optimizer)
                 progress.optim.zero_grad.increment("completed")
             if loss is not None:
-                self.run_backward(loss, optimizer)
+                if direct:
+                    prev, ctx.fx = ctx.fx, "backward"
+                    try:
+                        loss.backward()  # LightningModule.backward's body; no backward hooks to run around it
+                    finally:
+                        ctx.fx = prev
+                else:
+                    self.run_backward(loss, optimizer)
                 # no clone: nothing writes into the loss in place (saves ~4 µs/step); one detached tensor
                 # serves both the closure's result and the batch outputs
                 detached = step_output[0] = loss.detach()
@@ -703,8 +753,16 @@ class Loop:
             closure()
         else:
             progress.optim.step.increment("ready")
-            hooks.call_module("optimizer_step", trainer.current_epoch, batch_idx, trainer._lightning_optimizers[0],
-                              closure)
+            if direct:
+                # What LightningModule.optimizer_step -> LightningOptimizer.step -> run_optimizer_step amount to
+                # with no hook or clipping: the wrapped optimizer's step with the closure.
+                prev, ctx.fx = ctx.fx, "optimizer_step"
+                try:
+                    trainer._lightning_optimizers[0]._optimizer.step(closure=closure)
+                finally:
+                    ctx.fx = prev
+            else:
+                hooks.call_module("optimizer_step", epoch, batch_idx, trainer._lightning_optimizers[0], closure)
             progress.optim.step.increment("completed")
         loss = step_output[0]
         if loss is None:

@@ -298,9 +298,15 @@ class Results(dict):  # type: ignore[type-arg]
     def cached_batch_size(self, meta: MetricMeta) -> int:
         if self.batch_size is not None:
             return self.batch_size
-        if self.batch is None or not (meta.on_epoch and meta.reduce == "mean"):
+        batch = self.batch
+        if batch is None or not (meta.on_epoch and meta.reduce == "mean"):
             return 1
-        self.batch_size = extract_batch_size(self.batch)
+        first = batch[0] if (type(batch) is list or type(batch) is tuple) and batch else None
+        if isinstance(first, Tensor):
+            # the common (inputs, targets) batch: what extract_batch_size finds first, without its search
+            self.batch_size = 1 if first.ndim == 0 else int(first.size(0))
+        else:
+            self.batch_size = extract_batch_size(batch)
         return self.batch_size
 
 
