@@ -404,16 +404,19 @@ def main() -> int:
         "--baseline-tree",
         metavar="DIR",
         help="also start a server imported from DIR (a copy of another version's lsp/ folder), alternating "
-        "with this one, and print initialize / first-completion side by side (not written to the README)",
+        "with this one, and print initialize / first-completion side by side",
     )
     args = parser.parse_args()
-    if args.baseline_tree:
-        print(asyncio.run(compare_trees(args.baseline_tree, args.starts)) + "\n")
+    comparison = asyncio.run(compare_trees(args.baseline_tree, args.starts)) if args.baseline_tree else ""
     rows = asyncio.run(run(args.requests, args.starts))
     text = table(rows)
+    if comparison:
+        text += ("\n\nSide by side with the previous version (`--baseline-tree`, a copy of `lsp/` before the "
+                 "start-up imports were deferred):\n\n" + comparison)
     print(text)
     if args.write_readme:
-        write_readme(text, "python bench/lsp_latency.py --write-readme")
+        flag = f" --baseline-tree {args.baseline_tree}" if args.baseline_tree else ""
+        write_readme(text, f"python bench/lsp_latency.py --write-readme{flag}")
     return 0
 
 

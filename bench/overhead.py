@@ -193,7 +193,7 @@ def measure_imports(runs: int, include_lightning: bool) -> dict[str, list[tuple[
 
 
 def table(step_times: dict[str, list[tuple[float, float]]], import_times: dict[str, list[tuple[float, float]]],
-          runs: int, steps: int) -> str:
+          runs: int, steps: int, load: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> str:
     wall = {n: statistics.median(w for w, _ in v) for n, v in step_times.items()}
     cpu = {n: statistics.median(c for _, c in v) for n, v in step_times.items()}
     base = "hand-written loop"
@@ -202,7 +202,10 @@ def table(step_times: dict[str, list[tuple[float, float]]], import_times: dict[s
         f"loss every step; each time covers Trainer construction + fit; variants interleaved, median of {runs} "
         "runs after a warm-up round. Wall clock and this process's CPU time are recorded for the same runs.",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"torch {torch.__version__}.",
+        f"torch {torch.__version__}."
+        + ("" if load is None else
+           f" Load average (1/5/15 min) at start {'/'.join(f'{x:.2f}' for x in load[0])}, at end "
+           f"{'/'.join(f'{x:.2f}' for x in load[1])}: other work on the machine inflates the wall times most."),
         "",
         "| variant | wall median (s) | ratio (wall) | CPU median (s) | ratio (CPU) | CPU per step (µs) |",
         "|---|---|---|---|---|---|",
@@ -255,9 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.steps < 1:
         parser.error("--runs and --steps must be >= 1")
     torch.set_num_threads(1)
+    load_start = os.getloadavg()
     step_times = measure_steps(args.runs, args.steps, not args.no_lightning, not args.no_torchbolt)
     import_times = {} if args.no_imports else measure_imports(args.import_runs, not args.no_lightning)
-    text = table(step_times, import_times, args.runs, args.steps)
+    text = table(step_times, import_times, args.runs, args.steps, (load_start, os.getloadavg()))
     print(text)
     if args.write_readme:
         write_readme(text)

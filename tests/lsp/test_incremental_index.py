@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsp_support import Editor
@@ -208,9 +209,9 @@ def test_importing_and_creating_the_server_leaves_pydantic_and_libcst_out():
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_editing_and_linting_never_load_run_or_fix_modules(client, editor: Editor):
     """Through the real server: open, edit, complete, lint; pydantic and libcst stay unloaded."""
-    print("A", flush=True)
     uri, _ = editor.open("import lightning as L\ntrainer = L.Trainer(max_epoch=3)\n", "lazy_check.py")
     text = "import lightning as L\ntrainer = L.Trainer(max_epochs=3, acc)\n"
     client.text_document_did_change(
@@ -219,16 +220,13 @@ async def test_editing_and_linting_never_load_run_or_fix_modules(client, editor:
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
         )
     )
-    print("B", flush=True)
     doc = types.TextDocumentIdentifier(uri=uri)
     result = await client.text_document_completion_async(
         types.CompletionParams(text_document=doc, position=types.Position(line=1, character=text.index("acc)") - 19))
     )
     assert result is not None and any(item.label.startswith("accelerator") for item in result.items)
-    print("C", flush=True)
     report = await client.text_document_diagnostic_async(types.DocumentDiagnosticParams(text_document=doc))
     assert report is not None
-    print("D", flush=True)
     await client.protocol.send_request_async("torchbolt/indexStatus", {})
     info = await client.protocol.send_request_async("torchbolt/debugModules", {})
     assert "pydantic" not in info.modules and "libcst" not in info.modules
