@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis.names import dotted_name
+
 #: Top-level packages whose classes are Lightning's (or torchbolt's copy of Lightning's API).
 LIGHTNING_ROOTS = ("lightning", "pytorch_lightning", "torchbolt")
 #: Lightning base-class names and the kind of class that derives from them.
@@ -23,16 +25,8 @@ BASE_KINDS = {"LightningModule": "module", "LightningDataModule": "datamodule", 
 # --------------------------------------------------------------------------------------------------
 # Imports
 # --------------------------------------------------------------------------------------------------
-def dotted(expr: ast.expr) -> str | None:
-    """`a.b.c` for a Name/Attribute chain, else None."""
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
+# One implementation of `a.b.c` for Name/Attribute chains, shared with the server's analysis.
+dotted = dotted_name
 
 
 def qualify(expr: ast.expr, imports: dict[str, str]) -> str | None:
