@@ -10,10 +10,9 @@ from argparse import Namespace
 from typing import Any
 
 from torchbolt.loggers.logger import (
-    Logger,
+    FolderLogger,
     add_prefix,
     convert_params,
-    next_version,
     save_hparams_to_yaml,
     to_scalar,
     version_folder,
@@ -76,7 +75,7 @@ class CSVExperimentWriter:
         self.metrics = []
 
 
-class CSVLogger(Logger):
+class CSVLogger(FolderLogger):
     """Logs metrics to `metrics.csv` and hyper-parameters to `hparams.yaml`, locally.
 
     Rows are buffered and written every `flush_logs_every_n_steps` logging calls, at each epoch end
@@ -105,24 +104,6 @@ class CSVLogger(Logger):
         self._prefix = prefix
         self._flush_logs_every_n_steps = flush_logs_every_n_steps
         self._experiment: CSVExperimentWriter | None = None
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = next_version(self.root_dir)
-        return self._version
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name)
 
     @property
     def log_dir(self) -> str:

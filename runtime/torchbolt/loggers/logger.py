@@ -198,6 +198,32 @@ def to_scalar(value: Any) -> int | float:
 _VERSION_DIR = re.compile(r"^version_(\d+)$")
 
 
+class FolderLogger(Logger):
+    """A logger that writes under `save_dir/name/version_N`: the folder layout CSV and TensorBoard share."""
+
+    _save_dir: str
+    _name: str
+    _version: int | str | None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> int | str:
+        if self._version is None:
+            self._version = next_version(self.root_dir)
+        return self._version
+
+    @property
+    def save_dir(self) -> str:
+        return self._save_dir
+
+    @property
+    def root_dir(self) -> str:
+        return os.path.join(self._save_dir, self._name)
+
+
 def next_version(root_dir: str | os.PathLike[str]) -> int:
     """One more than the highest `version_N` folder inside `root_dir`, or 0 when there is none."""
     root = Path(root_dir)

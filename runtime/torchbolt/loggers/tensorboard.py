@@ -8,11 +8,10 @@ from argparse import Namespace
 from typing import TYPE_CHECKING, Any
 
 from torchbolt.loggers.logger import (
-    Logger,
+    FolderLogger,
     add_prefix,
     convert_params,
     flatten_dict,
-    next_version,
     sanitize_params,
     save_hparams_to_yaml,
     to_float,
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
 
-class TensorBoardLogger(Logger):
+class TensorBoardLogger(FolderLogger):
     """Writes scalars, hyper-parameters (with `hp_metric`) and optionally the model graph as TensorBoard
     event files. Extra keyword arguments go to `torch.utils.tensorboard.SummaryWriter`."""
 
@@ -58,24 +57,6 @@ class TensorBoardLogger(Logger):
         self._experiment: SummaryWriter | None = None
         self.hparams: dict[str, Any] = {}
         self._hparams_file_seen = False  # hparams.yaml known to exist in log_dir (see save)
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = next_version(self.root_dir)
-        return self._version
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name)
 
     @property
     def log_dir(self) -> str:
