@@ -96,6 +96,7 @@ class Session:
         self.run_events: list[Any] = []
         self.hint_refreshes = 0
         self.lens_refreshes = 0
+        self.capabilities: types.ClientCapabilities | None = None
         self.message_requests: list[types.ShowMessageRequestParams] = []
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
@@ -124,6 +125,12 @@ class Session:
         await self.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd)
                                         for t, rs in self.client.progress_reports.items() if run_id in str(t)
                                         for r in rs), timeout)
+
+    def client_has_inlay_hints_and_lens_refresh(self) -> bool:
+        """True for profiles (neovim@v0.11) where hints are inlay hints and lenses can still be refreshed."""
+        caps = self.capabilities
+        return bool(caps and caps.text_document and caps.text_document.inlay_hint and caps.workspace
+                    and caps.workspace.code_lens and caps.workspace.code_lens.refresh_support)
 
     def events_of(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         out = []
@@ -157,7 +164,8 @@ def _plain(value: Any) -> Any:
 
 @asynccontextmanager
 async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool = True,
-                      run: dict[str, Any] | None = None, diagnostic_refresh: bool = False) -> AsyncIterator[Session]:
+                      run: dict[str, Any] | None = None, diagnostic_refresh: bool = False,
+                      lens_refresh: bool = False) -> AsyncIterator[Session]:
     """Start the real server (repo venv) on `root`, initialize it, yield a Session, shut it down."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     config = ClientServerConfig(server_command=[PYTHON, "-m", "torchbolt_lsp"], server_env=env)
@@ -191,6 +199,9 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool =
         _wrap(client, method, session)
 
     capabilities = client_capabilities(profile)
+    session.capabilities = capabilities
+    if lens_refresh:  # inlay hints AND workspace/codeLens/refresh, as current VS Code has
+        capabilities.workspace.code_lens = types.CodeLensWorkspaceClientCapabilities(refresh_support=True)
     if diagnostic_refresh:  # a pull client that also accepts workspace/diagnostic/refresh (VS Code does)
         capabilities.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
     await client.initialize_session(types.InitializeParams(

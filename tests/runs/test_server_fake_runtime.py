@@ -92,15 +92,20 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
     root = write_workspace(tmp_path / "ws")
     monkeypatch.setenv("FAKE_STEPS", "100000")
     monkeypatch.setenv("FAKE_RATE", "2000")
-    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
+    async with lsp_session(root, run={"interpreter": fake_interpreter(root)}, lens_refresh=True) as s:
         uri = await s.open()
         params = types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
         assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard"]
+        assert s.client_has_inlay_hints_and_lens_refresh()
+        lens_refreshes = s.lens_refreshes
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
         again = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
         assert "already running" in again["error"]  # one active run per target
         await s.wait_for(lambda: s.events_of(result["runId"], "progress"))
+        # the client is asked to re-pull lenses so that "Stop" shows (even though it has inlay hints)
+        await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)
+        lens_refreshes = s.lens_refreshes
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
         assert "■ Stop" in titles
         stopped = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
@@ -109,6 +114,7 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
         assert s.events_of(result["runId"], "finished")[0]["status"] == "interrupted"
         await s.wait_for(lambda: any(isinstance(r, types.WorkDoneProgressEnd)
                                      for rs in s.client.progress_reports.values() for r in rs))
+        await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)  # and again when the run ends
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
         assert "■ Stop" not in titles
 

@@ -495,6 +495,7 @@ class RunManager:
                                   ) from None
         self._log(types.MessageType.Info, f"[{run_id}] {' '.join(cmd)}  (in {folder})")
         asyncio.ensure_future(self._watch(run))
+        self.refresh_lenses()
         assert run.child is not None
         return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd, "warm": warm}
 
@@ -680,6 +681,11 @@ class RunManager:
             return
         self._do_refresh()
 
+    def refresh_lenses(self) -> None:
+        """Ask the client to re-pull code lenses: "Stop" appears while a target runs and goes when it ends."""
+        if getattr(self.context, "code_lens_refresh", False):
+            asyncio.ensure_future(self._send_refresh("lens"))
+
     def _do_refresh(self) -> None:
         self._refresh_handle = None
         self._last_hint_refresh = time.monotonic()
@@ -752,6 +758,7 @@ class RunManager:
             self._publish_failure(run)
         self._end_progress(run, outcome)
         self.refresh_hints(force=True)
+        self.refresh_lenses()
         if rec.status == "failed":
             self._show(types.MessageType.Error, f"{rec.fn.capitalize()} {rec.label} failed: "
                                                 f"{(rec.failure or {}).get('error_type', 'error')}: "
