@@ -318,24 +318,12 @@ def _register_core(server: TorchboltServer) -> None:
         loop.call_soon(_warm_up, ls)
         if ls.context.watched_files_dynamic:
             ls.spawn(_watch_files(ls))
-        for hook in list(ls.initialized_hooks):
-            try:
-                result = hook(ls)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("initialized hook %r failed", hook)
+        await _run_hooks(ls, ls.initialized_hooks, "initialized")
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: TorchboltServer, params: Any) -> None:
         ls.index.cancel_scan()
-        for hook in list(ls.shutdown_hooks):
-            try:
-                result = hook(ls)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("shutdown hook %r failed", hook)
+        await _run_hooks(ls, ls.shutdown_hooks, "shutdown")
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: TorchboltServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -574,6 +562,17 @@ def _load_features(server: TorchboltServer, modules: tuple[str, ...]) -> None:
         except Exception as exc:
             server.failed_features[name] = repr(exc)
             log.exception("feature %s failed to register", name)
+
+
+async def _run_hooks(ls: TorchboltServer, hooks: list[Any], what: str) -> None:
+    """Call each lifecycle hook (sync or async); one failing hook is logged and never stops the others."""
+    for hook in list(hooks):
+        try:
+            result = hook(ls)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("%s hook %r failed", what, hook)
 
 
 def create_server(features: tuple[str, ...] = FEATURES) -> TorchboltServer:
