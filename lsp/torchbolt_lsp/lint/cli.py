@@ -108,15 +108,24 @@ def _read(path: Path) -> str:
         raise UsageError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
 
 
+def check_project(root: Path | None) -> Project:
+    """The workspace index `check` lints against: module names relative to the project folder (the
+    configuration's, else the current one), installed packages read from its run interpreter."""
+    from ..analysis.installed import installed_sources, run_interpreter
+
+    folder = str((root or Path.cwd()).resolve())
+    return Project.of_files({}, [folder, str(Path.cwd().resolve())], installed_sources(run_interpreter(folder)))
+
+
 def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = False, diff_out: TextIO | None = None
                 ) -> tuple[list[FileReport], int, int]:
     """Lint (and optionally fix) files; returns the reports, how many fixes applied, files with a diff."""
     sources = {p: _read(p) for p in paths}
-    project = Project()
+    project = check_project(cfg.root)
     for p, src in sources.items():
-        facts = file_facts_of(src, str(p))
+        facts = file_facts_of(src, str(p), project)
         if facts is not None:
-            project.update(facts)
+            project.put(str(p), facts)
     reports: list[FileReport] = []
     fixed = 0
     diffs = 0

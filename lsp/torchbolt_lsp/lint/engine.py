@@ -10,11 +10,14 @@ from __future__ import annotations
 import ast
 import io
 import logging
+import os
 import re
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ..analysis.facts import FactsCache, FileFacts, extract_facts
+from ..workspace_index import Resolved
 from . import facts as F
 from .config import LintConfig
 from .model import RULES, Finding, Fix, Rule, Severity, declare
@@ -51,9 +54,9 @@ class Context:
     star_lightning: bool
     scan: F.Scan
     project: F.Project
-    facts: F.FileFacts
+    facts: FileFacts
     findings: list[Finding] = field(default_factory=list)
-    _resolved: dict[int, F.Resolved] = field(default_factory=dict)
+    _resolved: dict[int, Resolved] = field(default_factory=dict)
     _names: dict[int, str | None] = field(default_factory=dict)
     _by_class: dict[int, list[F.CallSite]] | None = None
     _enabled: Callable[[str], bool] = lambda code: True
@@ -78,17 +81,14 @@ class Context:
         return None
 
     # ---- classes ----
-    def resolved(self, cls: F.ClassNode) -> F.Resolved:
+    def resolved(self, cls: F.ClassNode) -> Resolved:
+        """The class resolved by the workspace index (the one resolver of the server, rules and CLI)."""
         key = id(cls.node)
         if key not in self._resolved:
-            node = cls.node
-            facts = next((c for c in self.facts.classes if c.line == node.lineno and c.name == node.name), None)
-            if facts is None:  # pragma: no cover - facts are built from the same scan
-                return F.Resolved(None, frozenset(cls.methods), False, False)
-            self._resolved[key] = self.project.resolve(facts)
+            self._resolved[key] = self.project.resolved(self.path, cls.node.name)
         return self._resolved[key]
 
-    def classes_of(self, *kinds: str) -> Iterator[tuple[F.ClassNode, F.Resolved]]:
+    def classes_of(self, *kinds: str) -> Iterator[tuple[F.ClassNode, Resolved]]:
         for cls in self.scan.classes:
             res = self.resolved(cls)
             if res.kind in kinds:
@@ -151,7 +151,7 @@ class LintResult:
     """Findings of one file (sorted), its cross-file facts, and whether it parsed."""
 
     findings: list[Finding]
-    facts: F.FileFacts | None
+    facts: FileFacts | None
     parsed: bool = True
     errors: list[str] = field(default_factory=list)  # checkers that crashed (a bug; logged)
 
@@ -160,20 +160,26 @@ def parse(source: str, path: str) -> ast.Module:
     return ast.parse(source, filename=path, type_comments=False)
 
 
-def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: F.ScanCache | None = None
-            ) -> tuple[ast.Module, dict[str, str], bool, F.Scan, F.FileFacts]:
-    """Parse (unless `tree` is given) and scan a file: what both the index facts and the rules need."""
+def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: F.ScanCache | None = None,
+            project: F.Project | None = None, facts_cache: FactsCache | None = None
+            ) -> tuple[ast.Module, dict[str, str], bool, F.Scan, FileFacts]:
+    """Parse (unless `tree` is given), scan the file for the rules, and extract its cross-file facts (the
+    same extractor as the server's index; module names relative to the project's roots)."""
     tree = tree if tree is not None else parse(source, path)
     sc = F.scan(tree, scan_cache)
-    return tree, sc.imports, sc.star_lightning, sc, F.file_facts(path, tree, sc, sc.imports)
+    module, is_package = project.module_name(path) if project is not None else ("", False)
+    facts = extract_facts(tree, source, os.path.abspath(path), module, is_package, cache=facts_cache)
+    return tree, sc.imports, sc.star_lightning, sc, facts
 
 
-def file_facts_of(source: str, path: str) -> F.FileFacts | None:
+def file_facts_of(source: str, path: str, project: F.Project | None = None) -> FileFacts | None:
     """Only the cross-file facts of a file (None when it does not parse)."""
     try:
-        return analyse(source, path)[4]
-    except (SyntaxError, ValueError):
+        tree = parse(source, path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    module, is_package = project.module_name(path) if project is not None else ("", False)
+    return extract_facts(tree, source, os.path.abspath(path), module, is_package)
 
 
 def _ensure_rules_loaded() -> None:
@@ -182,7 +188,7 @@ def _ensure_rules_loaded() -> None:
 
 def lint_source(source: str, path: str = "<string>", project: F.Project | None = None,
                 config: LintConfig | None = None, parser: Callable[[str, str], ast.Module] | None = None,
-                scan_cache: F.ScanCache | None = None) -> LintResult:
+                scan_cache: F.ScanCache | None = None, facts_cache: FactsCache | None = None) -> LintResult:
     """Lint one file. With `project`, cross-file facts come from it (the file's own facts are updated in it).
 
     `parser(path, source)` replaces `ast.parse` and `scan_cache` keeps per-statement walks (the server's
@@ -191,8 +197,10 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
     _ensure_rules_loaded()
     config = config or LintConfig()
     try:
+        if project is None:
+            project = F.Project()
         tree, imports, star, sc, facts = analyse(source, path, parser(path, source) if parser else None,
-                                                 scan_cache)
+                                                 scan_cache, project, facts_cache)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None) or 1
         col = max((getattr(exc, "offset", None) or 1) - 1, 0)
@@ -202,9 +210,7 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
             findings.append(Finding(SYNTAX.code, f"Syntax error: {msg}; fix it so the Lightning rules can run.",
                                     SYNTAX.severity, line, col, line, col + 1))
         return LintResult(findings, None, parsed=False)
-    if project is None:
-        project = F.Project()
-    project.update(facts)
+    project.put(path, facts)
     ctx = Context(path, source, source.splitlines(), tree, imports, star, sc, project, facts)
     ctx._enabled = lambda code: config.enabled(code, path)
     errors: list[str] = []
