@@ -330,7 +330,8 @@ class WorkspaceIndex:
                     folder = parent
         return found
 
-    def resolve_class(self, path: str, name: str, depth: int = 0) -> tuple[str, ClassFacts] | None:
+    def resolve_class(self, path: str, name: str, depth: int = 0, installed: bool = True
+                      ) -> tuple[str, ClassFacts] | None:
         """The class `name` as seen from file `path`: defined there, or imported from another workspace file
         (or an installed package's source, when `installed` is set)."""
         facts = self._facts_at(path)
@@ -341,11 +342,11 @@ class WorkspaceIndex:
             return path, local
         target = facts.bindings.get(name)
         if target is not None:
-            return self.resolve_qualified(target, near=path, depth=depth + 1)
+            return self.resolve_qualified(target, near=path, depth=depth + 1, installed=installed)
         return None
 
     def resolve_qualified(
-        self, qualified: str, near: str | None = None, depth: int = 0
+        self, qualified: str, near: str | None = None, depth: int = 0, installed: bool = True
     ) -> tuple[str, ClassFacts] | None:
         """A class by qualified name, following re-exports in `__init__` files: a workspace class first,
         then one in an installed package's source."""
@@ -353,10 +354,10 @@ class WorkspaceIndex:
         if not module or depth > 8:
             return None
         for candidate in self._module_files(module, near):
-            hit = self.resolve_class(candidate, name, depth + 1)
+            hit = self.resolve_class(candidate, name, depth + 1, installed)
             if hit is not None:
                 return hit
-        if self.installed is not None:
+        if installed and self.installed is not None:
             facts = self.installed.facts(module)
             if facts is not None:
                 with self._lock:

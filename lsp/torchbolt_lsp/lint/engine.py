@@ -59,7 +59,8 @@ class Context:
     _resolved: dict[int, Resolved] = field(default_factory=dict)
     _names: dict[int, str | None] = field(default_factory=dict)
     _by_class: dict[int, list[F.CallSite]] | None = None
-    _enabled: Callable[[str], bool] = lambda code: True
+    _enabled: Callable[..., bool] = lambda code, context="": True
+    _expected: list[tuple[int, int]] | None = None  # line ranges inside pytest.raises / assertRaises
 
     # ---- names ----
     def qualify(self, expr: ast.expr) -> str | None:
@@ -137,13 +138,27 @@ class Context:
     def enabled(self, rule: Rule) -> bool:
         return self._enabled(rule.code)
 
+    def expects_error(self, line: int) -> bool:
+        """Whether `line` is inside `with pytest.raises(...)` / `assertRaises(...)` or the arguments of the
+        callable form `pytest.raises(Error, fn, *args)`: code written to fail on purpose."""
+        if self._expected is None:
+            self._expected = expected_error_lines(self.scan)
+        return any(start <= line <= end for start, end in self._expected)
+
     def report(self, rule: Rule, where: ast.AST | tuple[int, int, int, int], message: str,
                fixes: Iterable[Fix] = (), severity: Severity | None = None) -> None:
         if not self._enabled(rule.code):
             return
         line, col, end_line, end_col = where if isinstance(where, tuple) else self.span(where)
+        context = ""
+        if self.expects_error(line):
+            # still reported (the value is invalid), but marked; never "fixed": the test wants the error
+            context, fixes = "expected-error", ()
+            message += " (inside pytest.raises: the error is probably deliberate)"
+            if not self._enabled(rule.code, context):
+                return
         self.findings.append(Finding(rule.code, message, severity or rule.severity, line, col, end_line,
-                                     end_col, tuple(fixes)))
+                                     end_col, tuple(fixes), context))
 
 
 @dataclass
@@ -182,6 +197,26 @@ def file_facts_of(source: str, path: str, project: F.Project | None = None) -> F
     return extract_facts(tree, source, os.path.abspath(path), module, is_package)
 
 
+_RAISES = ("raises", "assertRaises", "assertRaisesRegex")
+
+
+def expected_error_lines(sc: F.Scan) -> list[tuple[int, int]]:
+    """Line ranges of code that is expected to raise: `with pytest.raises(...):` bodies (and unittest's
+    `assertRaises`), and the callable form's arguments."""
+    out: list[tuple[int, int]] = []
+    for node, _cls, _method in sc.withs:
+        for item in node.items:
+            expr = item.context_expr
+            if isinstance(expr, ast.Call) and (F.dotted(expr.func) or "").rpartition(".")[2] in _RAISES:
+                out.append((node.body[0].lineno, node.end_lineno or node.lineno))
+                break
+    for site in sc.calls:
+        call = site.call
+        if len(call.args) >= 2 and (F.dotted(call.func) or "").rpartition(".")[2] in _RAISES:
+            out.append((call.args[1].lineno, call.end_lineno or call.lineno))
+    return out
+
+
 def _ensure_rules_loaded() -> None:
     from . import rules  # noqa: F401  (importing registers the checkers)
 
@@ -212,7 +247,7 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
         return LintResult(findings, None, parsed=False)
     project.put(path, facts)
     ctx = Context(path, source, source.splitlines(), tree, imports, star, sc, project, facts)
-    ctx._enabled = lambda code: config.enabled(code, path)
+    ctx._enabled = lambda code, context="": config.enabled(code, path, context)
     errors: list[str] = []
     for rules, checker in CHECKERS:
         if any(config.enabled(r.code, path) for r in rules):
