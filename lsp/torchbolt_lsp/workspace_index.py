@@ -525,8 +525,9 @@ class WorkspaceIndex:
 
         Literal and f-string names count workspace-wide. A dynamic name (`self.log_dict(metrics)`) only
         excuses monitors that could see it: inside a module, those of its own class hierarchy; outside a
-        class, those of the classes this file runs (`trainer.fit(Model())`) and of this file, or anywhere
-        when the file runs none (the model is chosen elsewhere, e.g. by LightningCLI).
+        class, those of the classes this file runs (`trainer.fit(Model())`), else of the modules it
+        defines, else anywhere (a file of callbacks only: the model is chosen elsewhere, e.g. by
+        LightningCLI).
         """
         path = os.path.abspath(path)
         names: set[str] = set()
@@ -551,7 +552,11 @@ class WorkspaceIndex:
                            else self.resolve_class(path, ref.source) if "." not in ref.source else None)
                     if hit is not None:
                         reached |= self.hierarchy(hit[0], hit[1].name)
-                visible = reached if facts is not None and facts.fits else None
+                if facts is not None and not facts.fits:  # the modules defined here, if any
+                    for cls in facts.classes:
+                        if self.class_kind(path, cls.name) == "module":
+                            reached |= self.hierarchy(path, cls.name)
+                visible = reached if reached or facts is not None and facts.fits else None
             for file_path, metric in dynamic:
                 if visible is None or file_path == path or (file_path, metric.class_name or "") in visible:
                     return None

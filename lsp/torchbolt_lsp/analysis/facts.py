@@ -611,6 +611,13 @@ class _Visitor(ast.NodeVisitor):
                     and target.value.id == "self"
                 ):
                     self._automatic_optimization(self._class_state[-1], node.value)
+                if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == "self" and isinstance(node.value, ast.Call)):
+                    prefix = _str_const(self._kw(node.value, "prefix"))
+                    postfix = _str_const(self._kw(node.value, "postfix"))
+                    if prefix is not None or postfix is not None:  # a MetricCollection (or its clone)
+                        collections = self._class_state[-1].setdefault("collections", {})
+                        collections[target.attr] = (prefix or "", postfix or "")
         if isinstance(node.value, ast.Call) and (callee := _model_callee(node.value.func)):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -666,6 +673,31 @@ class _Visitor(ast.NodeVisitor):
     def _kw(self, node: ast.Call, name: str) -> ast.AST | None:
         return next((k.value for k in node.keywords if k.arg == name), None)
 
+    def _producer_pattern(self, expr: ast.AST) -> str | None:
+        """Names a known producer of metric dicts gives: Lightning's `grad_norm(...)` keys, or a torchmetrics
+        `MetricCollection` whose prefix/postfix is visible in the class (`self.m = MetricCollection(...,
+        prefix="val_")` or `.clone(prefix=...)`), called, computed or passed as is."""
+        if isinstance(expr, ast.Name):  # `metrics = self.val_metrics(preds, y)` earlier in the method
+            bound = next((scope[expr.id] for scope in reversed(self._scopes) if expr.id in scope), None)
+            if bound is None:
+                return None
+            if bound.rpartition(".")[2] == "grad_norm":
+                return r"grad_.+_norm.*"
+            expr = ast.parse(bound, mode="eval").body
+        if isinstance(expr, ast.Call):
+            if (dotted_name(expr.func) or "").rpartition(".")[2] == "grad_norm":
+                return r"grad_.+_norm.*"
+            expr = expr.func
+        if isinstance(expr, ast.Attribute) and expr.attr in ("compute", "forward"):
+            expr = expr.value
+        if (isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self"
+                and self._class_state):
+            affixes = self._class_state[-1].get("collections", {}).get(expr.attr)
+            if affixes is not None:
+                prefix, postfix = affixes
+                return re.escape(prefix) + ".+" + re.escape(postfix)
+        return None
+
     def _run_call(self, node: ast.Call, fn: str) -> None:
         arg = node.args[0] if node.args else self._kw(node, "model")
         if arg is None:
@@ -703,9 +735,11 @@ class _Visitor(ast.NodeVisitor):
         else:
             arg = node.args[0] if node.args else self._kw(node, "dictionary")
             if isinstance(arg, ast.Dict):
-                for key in arg.keys:
+                for key, value in zip(arg.keys, arg.values, strict=True):
                     if key is not None:
                         names.append((_str_const(key), self.lines.segment(key) or "?", key))
+                    else:  # `{**metrics}`: whatever `metrics` holds
+                        names.append((None, self.lines.segment(value) or "?", value))
             elif isinstance(arg, ast.Call) and dotted_name(arg.func) == "dict":
                 for kw in arg.keywords:
                     if kw.arg:
@@ -714,6 +748,8 @@ class _Visitor(ast.NodeVisitor):
                 names.append((None, self.lines.segment(arg) or "?", arg))
         for name, source, at in names:
             pattern = fstring_pattern(at) if isinstance(at, ast.JoinedStr) else None
+            if name is None and pattern is None and attr == "log_dict":
+                pattern = self._producer_pattern(at)
             if name is None:
                 produced: tuple[str, ...] = ()
                 step = explicit_step
