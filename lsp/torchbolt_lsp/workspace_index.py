@@ -286,6 +286,15 @@ class WorkspaceIndex:
         self._fitted = None
         self._metric_cache = None
 
+    def set_installed(self, installed: InstalledSources | None) -> None:
+        """Read installed packages from this interpreter's sources from now on (resolutions are redone)."""
+        with self._lock:
+            if installed is self.installed:
+                return
+            self.installed = installed
+            self._installed_facts.clear()
+            self._changed()
+
     @classmethod
     def of_files(cls, files: Mapping[str, FileFacts], roots: Iterable[str] = (),
                  installed: InstalledSources | None = None) -> WorkspaceIndex:

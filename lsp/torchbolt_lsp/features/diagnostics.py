@@ -175,7 +175,7 @@ def refresh_config(ls: TorchboltServer, state: LintState) -> bool:
     interpreter = run_interpreter(root)
     if interpreter != state.interpreter:
         state.interpreter = interpreter
-        ls.index.installed = installed_sources(interpreter)
+        ls.index.set_installed(installed_sources(interpreter))
         state.generation += 1
         if cfg == state.config:
             return True
