@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .analysis.facts import CallFacts, ClassFacts, FileFacts, LoggedMetric, MonitorRef, extract_facts
+from .analysis.facts import BaseRef, CallFacts, ClassFacts, FileFacts, LoggedMetric, MonitorRef, extract_facts
 from .analysis.names import KIND_OF_BASE, canonical, is_lightning_module_path
 from .document import parse_ast
 
@@ -154,6 +154,11 @@ class WorkspaceIndex:
         self.installed: InstalledSources | None = None  # the run interpreter's packages (set by the owner)
         self._metric_cache: tuple[int, dict[str, list[tuple[str, LoggedMetric]]]] | None = None
         self._installed_facts: dict[str, FileFacts] = {}
+        self._installed_memo: dict[tuple[str, str], tuple[str, ClassFacts] | None] = {}
+        # memos of derived answers: `_lookups` hold facts objects (cleared on every change), `_structure` only
+        # names and paths (kept while no file's cross-file facts change)
+        self._lookups: dict[tuple[object, ...], object] = {}
+        self._structure: dict[tuple[object, ...], object] = {}
         self.generation = 0
         self.ready = threading.Event()  # set when the initial scan finished
         self._cancelled = threading.Event()
@@ -249,7 +254,10 @@ class WorkspaceIndex:
             self._files[path] = facts
             for name in self._module_aliases(facts.module_name):
                 self._modules.setdefault(name, []).append(path)
-            self._changed()
+            # the same cross-file facts at other positions (an edit inside a method, the linted text put back
+            # into its own project): class resolutions stay valid, only position-holding caches go
+            same = old is not None and old.cross_file_key() == facts.cross_file_key()
+            self._changed(structural=not same)
 
     def release_open(self, path: str) -> bool:
         """An open document closed: drop its facts; True when the disk copy should be re-read."""
@@ -280,11 +288,14 @@ class WorkspaceIndex:
             names.append(module_name[4:])
         return names
 
-    def _changed(self) -> None:
+    def _changed(self, structural: bool = True) -> None:
         self.generation += 1
-        self._resolved.clear()
-        self._fitted = None
         self._metric_cache = None
+        self._lookups.clear()
+        if structural:
+            self._resolved.clear()
+            self._fitted = None
+            self._structure.clear()
 
     def set_installed(self, installed: InstalledSources | None) -> None:
         """Read installed packages from this interpreter's sources from now on (resolutions are redone)."""
@@ -293,6 +304,7 @@ class WorkspaceIndex:
                 return
             self.installed = installed
             self._installed_facts.clear()
+            self._installed_memo.clear()
             self._changed()
 
     @classmethod
@@ -322,7 +334,7 @@ class WorkspaceIndex:
     def _module_files(self, module: str, near: str | None = None) -> list[str]:
         with self._lock:
             found = list(self._modules.get(module, []))
-        if not found and near is not None:
+        if not found and near is not None and module.partition(".")[0] in self._path_names():
             # imports relative to a folder above the importing file that is not a root (`from base import X`
             # in a script folder, `from vision.base import X` run from the project folder)
             parts = module.split(".")
@@ -338,6 +350,18 @@ class WorkspaceIndex:
                         break
                     folder = parent
         return found
+
+    def _path_names(self) -> frozenset[str]:
+        """Every folder name and file stem of the indexed paths (a module head outside it is not here)."""
+        hit = self._structure.get(("path-names",))
+        if hit is None:
+            names: set[str] = set()
+            for path in self.files():
+                parts = path.split(os.sep)
+                names.update(parts[:-1])
+                names.add(parts[-1].removesuffix(".py"))
+            hit = self._structure[("path-names",)] = frozenset(names)
+        return hit  # type: ignore[return-value]
 
     def resolve_class(self, path: str, name: str, depth: int = 0, installed: bool = True
                       ) -> tuple[str, ClassFacts] | None:
@@ -362,16 +386,33 @@ class WorkspaceIndex:
         module, _, name = qualified.rpartition(".")
         if not module or depth > 8:
             return None
+        key = ("q", qualified, os.path.dirname(near) if near else None, installed)
+        if key in self._lookups:
+            return self._lookups[key]  # type: ignore[return-value]
+        hit = self._resolve_qualified(module, name, near, depth, installed)
+        self._lookups[key] = hit
+        return hit
+
+    def _resolve_qualified(self, module: str, name: str, near: str | None, depth: int, installed: bool
+                           ) -> tuple[str, ClassFacts] | None:
         for candidate in self._module_files(module, near):
             hit = self.resolve_class(candidate, name, depth + 1, installed)
             if hit is not None:
                 return hit
         if installed and self.installed is not None:
+            # installed sources do not change with the workspace: remembered until set_installed()
+            key = (module, name)
+            if key in self._installed_memo:
+                return self._installed_memo[key]
+            hit = None
             facts = self.installed.facts(module)
             if facts is not None:
                 with self._lock:
                     self._installed_facts[facts.path] = facts
-                return self.resolve_class(facts.path, name, depth + 1)
+                hit = self.resolve_class(facts.path, name, depth + 1)
+            if hit is None or hit[0] in self._installed_facts:
+                self._installed_memo[key] = hit
+            return hit
         return None
 
     def _facts_at(self, path: str) -> FileFacts | None:
@@ -387,18 +428,16 @@ class WorkspaceIndex:
         return [hit for _, hit in self._bases(path, cls) if hit is not None]
 
     def _bases(self, path: str, cls: ClassFacts) -> list[tuple[str, tuple[str, ClassFacts] | None]]:
-        out = []
-        for base in cls.bases:
-            if base.qualified is not None:
-                hit = self.resolve_qualified(base.qualified, near=path)
-            elif "." not in base.source:
-                hit = self.resolve_class(path, base.source)
-            else:
-                hit = None
-            if hit is not None and hit[1] is cls:
-                hit = None
-            out.append((base.qualified or base.source, hit))
-        return out
+        return [(base.qualified or base.source, self._base_hit(path, cls, base)) for base in cls.bases]
+
+    def _base_hit(self, path: str, cls: ClassFacts, base: BaseRef) -> tuple[str, ClassFacts] | None:
+        if base.qualified is not None:
+            hit = self.resolve_qualified(base.qualified, near=path)
+        elif "." not in base.source:
+            hit = self.resolve_class(path, base.source)
+        else:
+            hit = None
+        return None if hit is not None and hit[1] is cls else hit
 
     def resolved(self, path: str, class_name: str) -> Resolved:
         """Kind, methods, manual-optimization flag and completeness of a class, through every base."""
@@ -428,11 +467,13 @@ class WorkspaceIndex:
         manual = cls.manual_optimization
         complete = True
         init = cls.init_params if cls.method("__init__") is not None else None
-        for qualified, hit in self._bases(path, cls):
-            direct = lightning_kind(qualified)
+        for base in cls.bases:
+            qualified = base.qualified or base.source
+            direct = lightning_kind(base.qualified)
             if direct is not None:
                 kind = kind or direct  # Lightning's own class: its methods are the catalog's hooks
                 continue
+            hit = self._base_hit(path, cls, base)
             if hit is None:
                 if qualified in _NEUTRAL_BASES or qualified.startswith("typing."):
                     continue
@@ -497,35 +538,73 @@ class WorkspaceIndex:
                 self._fitted = table
         return table.get((os.path.abspath(path), class_name), frozenset())
 
-    def ancestors(self, path: str, class_name: str) -> set[tuple[str, str]]:
-        """(path, name) of a class and every class it derives from, through workspace and installed files."""
+    def ancestors(self, path: str, class_name: str) -> frozenset[tuple[str, str]]:
+        """(path, name) of a class and every class it derives from below Lightning's own classes."""
+        me = (os.path.abspath(path), class_name)
+        key = ("ancestors", *me)
+        hit = self._structure.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
         out: set[tuple[str, str]] = set()
-        todo = [(os.path.abspath(path), class_name)]
+        todo = [me]
         while todo and len(out) < 64:
-            key = todo.pop()
-            if key in out:
+            current = todo.pop()
+            if current in out:
                 continue
-            out.add(key)
-            facts = self._facts_at(key[0])
-            cls = facts.class_named(key[1]) if facts else None
+            out.add(current)
+            facts = self._facts_at(current[0])
+            cls = facts.class_named(current[1]) if facts else None
             if cls is not None:
-                todo.extend((p, c.name) for p, c in self.base_classes(key[0], cls))
-        return out
+                for base in cls.bases:
+                    if lightning_kind(base.qualified) is None:
+                        hit = self._base_hit(current[0], cls, base)
+                        if hit is not None:
+                            todo.append((hit[0], hit[1].name))
+        result = frozenset(out)
+        self._structure[key] = result
+        return result
 
-    def hierarchy(self, path: str, class_name: str) -> set[tuple[str, str]]:
+    def hierarchy(self, path: str, class_name: str) -> frozenset[tuple[str, str]]:
         """A class, its ancestors and its workspace subclasses: the classes whose logging it shares."""
         me = (os.path.abspath(path), class_name)
-        out = self.ancestors(*me)
+        key = ("hierarchy", *me)
+        hit = self._structure.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        out = set(self.ancestors(*me))
         for file_path, facts in self.files().items():
             for cls in facts.classes:
                 if (file_path, cls.name) not in out and me in self.ancestors(file_path, cls.name):
                     out.add((file_path, cls.name))
-        return out
+        result = frozenset(out)
+        self._structure[key] = result
+        return result
 
     def has_modules(self) -> bool:
         """Whether any workspace class is a LightningModule."""
-        return any(self.class_kind(path, cls.name) == "module" for path, facts in self.files().items()
-                   for cls in facts.classes)
+        hit = self._structure.get(("has_modules",))
+        if hit is None:
+            hit = self._structure[("has_modules",)] = any(
+                self.class_kind(path, cls.name) == "module" for path, facts in self.files().items()
+                for cls in facts.classes)
+        return bool(hit)
+
+    def _logged_split(self) -> tuple[frozenset[str], tuple[re.Pattern[str], ...], tuple[tuple[str, str], ...]]:
+        """Literal logged names, name patterns, and (path, class) of each dynamic name (memoized)."""
+        hit = self._structure.get(("logged",))
+        if hit is None:
+            names: set[str] = set()
+            patterns: dict[str, re.Pattern[str]] = {}
+            dynamic: set[tuple[str, str]] = set()
+            for file_path, metric in self.logged_metrics():
+                if metric.name is not None:
+                    names.add(metric.name)  # the rule accepts the _step/_epoch forks of a name itself
+                if metric.pattern is not None:
+                    patterns.setdefault(metric.pattern, re.compile(metric.pattern))
+                elif metric.name is None:
+                    dynamic.add((file_path, metric.class_name or ""))
+            hit = self._structure[("logged",)] = (frozenset(names), tuple(patterns.values()), tuple(sorted(dynamic)))
+        return hit  # type: ignore[return-value]
 
     def monitorable(self, path: str, class_name: str | None
                     ) -> tuple[frozenset[str], tuple[re.Pattern[str], ...]] | None:
@@ -539,16 +618,7 @@ class WorkspaceIndex:
         LightningCLI).
         """
         path = os.path.abspath(path)
-        names: set[str] = set()
-        patterns: list[re.Pattern[str]] = []
-        dynamic: list[tuple[str, LoggedMetric]] = []
-        for file_path, metric in self.logged_metrics():
-            if metric.name is not None:
-                names.add(metric.name)  # the rule accepts the _step/_epoch forks of a name itself
-            if metric.pattern is not None:
-                patterns.append(re.compile(metric.pattern))
-            elif metric.name is None:
-                dynamic.append((file_path, metric))
+        names, patterns, dynamic = self._logged_split()
         if dynamic:
             visible: set[tuple[str, str]] | None
             if class_name is not None:
@@ -566,10 +636,10 @@ class WorkspaceIndex:
                         if self.class_kind(path, cls.name) == "module":
                             reached |= self.hierarchy(path, cls.name)
                 visible = reached if reached or facts is not None and facts.fits else None
-            for file_path, metric in dynamic:
-                if visible is None or file_path == path or (file_path, metric.class_name or "") in visible:
+            for file_path, class_name_of_metric in dynamic:
+                if visible is None or file_path == path or (file_path, class_name_of_metric) in visible:
                     return None
-        return frozenset(names), tuple(patterns)
+        return names, patterns
 
     def lightning_classes(self) -> list[tuple[str, ClassFacts, str]]:
         """(path, class, kind) of every Lightning class in the workspace."""

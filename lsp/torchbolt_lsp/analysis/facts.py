@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +205,7 @@ class FileFacts:
     extra: dict[str, Any] = field(default_factory=dict)
     fits: tuple[FitRef, ...] = ()
     registered: tuple[str, ...] = ()  # names given to StrategyRegistry/AcceleratorRegistry.register(...)
+    digest: int = 0  # text_digest() of the text these facts were extracted from (reuse them for that text)
 
     def class_named(self, name: str) -> ClassFacts | None:
         return next((c for c in self.classes if c.name == name), None)
@@ -225,6 +227,24 @@ class FileFacts:
 # ------------------------------------------------------------------------------------------------
 # Metric names Lightning produces
 # ------------------------------------------------------------------------------------------------
+#: The names a metric logged with on_step=True and on_epoch=True is forked into, after its own (epoch first:
+#: the epoch value is the one a monitor usually means).
+FORK_SUFFIXES: tuple[str, str] = ("_epoch", "_step")
+
+
+def forked_names(name: str) -> tuple[str, ...]:
+    """A logged name and the names Lightning forks it into when it is logged on step and on epoch."""
+    return (name, *(name + suffix for suffix in FORK_SUFFIXES))
+
+
+def unforked(name: str) -> str | None:
+    """The logged name a forked name (`loss_epoch`) comes from, or None when it carries no fork suffix."""
+    for suffix in FORK_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
 def produced_names(
     name: str, hook: str | None, on_step: bool | None, on_epoch: bool | None
 ) -> tuple[tuple[str, ...], bool | None, bool | None]:
@@ -239,8 +259,13 @@ def produced_names(
     step = on_step if on_step is not None else (rule.default_on_step if rule else None)
     epoch = on_epoch if on_epoch is not None else (rule.default_on_epoch if rule else None)
     if step and epoch:
-        return (name, f"{name}_step", f"{name}_epoch"), step, epoch
+        return forked_names(name), step, epoch
     return (name,), step, epoch
+
+
+def text_digest(text: str) -> int:
+    """A stable digest of a file's text (the same in every process, unlike hash())."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
 def fstring_pattern(node: ast.JoinedStr) -> str:
@@ -391,6 +416,7 @@ def extract_facts(
         tuple(visitor.monitors),
         fits=tuple(visitor.fits),
         registered=tuple(dict.fromkeys(visitor.registered)),
+        digest=text_digest(text),
     )
 
 
@@ -450,8 +476,13 @@ def _str_const(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+#: Node types that hold nothing the extractor looks for: never descended into.
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Name, ast.Constant)
+
+
 class _Visitor(ast.NodeVisitor):
     def __init__(self, bindings: dict[str, str], lines: _Lines, text: str, package: str = "") -> None:
+        self._handlers: dict[type, Any] = {}
         self.bindings = bindings
         self.package = package
         self.lines = lines
@@ -470,6 +501,26 @@ class _Visitor(ast.NodeVisitor):
         self._scopes: list[dict[str, str]] = []
         self._pending_fits: list[tuple[FitRef, str | None]] = []
         self._module_vars: list[tuple[str, str]] = []
+
+    # A faster walk than ast.NodeVisitor's: handlers looked up once per node type, and leaves that hold
+    # nothing this visitor looks for (names, constants, operators) never visited.
+    def visit(self, node: ast.AST) -> Any:
+        kind = type(node)
+        method = self._handlers.get(kind)
+        if method is None:
+            method = getattr(self, "visit_" + kind.__name__, None) or self.generic_visit
+            self._handlers[kind] = method
+        return method(node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                        self.visit(item)
+            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                self.visit(value)
 
     def visit_body_cached(self, body: list[ast.stmt], cache: FactsCache, context: tuple[Any, ...]) -> None:
         """Visit a module's statements like `visit(module)`, reusing the cached facts of unchanged ones.

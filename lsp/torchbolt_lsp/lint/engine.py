@@ -16,7 +16,7 @@ import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ..analysis.facts import FactsCache, FileFacts, extract_facts
+from ..analysis.facts import FactsCache, FileFacts, extract_facts, text_digest
 from ..workspace_index import Resolved
 from . import facts as F
 from .config import LintConfig
@@ -61,6 +61,7 @@ class Context:
     _by_class: dict[int, list[F.CallSite]] | None = None
     _enabled: Callable[..., bool] = lambda code, context="": True
     _expected: list[tuple[int, int]] | None = None  # line ranges inside pytest.raises / assertRaises
+    memo: dict[object, object] = field(default_factory=dict)  # checkers' per-file answers (keys namespaced)
 
     # ---- names ----
     def qualify(self, expr: ast.expr) -> str | None:
@@ -182,6 +183,9 @@ def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: 
     same extractor as the server's index; module names relative to the project's roots)."""
     tree = tree if tree is not None else parse(source, path)
     sc = F.scan(tree, scan_cache)
+    known = project.get(path) if project is not None else None
+    if known is not None and known.parsed and known.digest == text_digest(source):
+        return tree, sc.imports, sc.star_lightning, sc, known  # the index extracted them from this very text
     module, is_package = project.module_name(path) if project is not None else ("", False)
     facts = extract_facts(tree, source, os.path.abspath(path), module, is_package, cache=facts_cache)
     return tree, sc.imports, sc.star_lightning, sc, facts

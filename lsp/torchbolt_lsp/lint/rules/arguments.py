@@ -84,6 +84,13 @@ def _signature(ctx: Context, path: str, class_name: str) -> tuple[frozenset[str]
 def _installed(ctx: Context, func: ast.expr) -> tuple[frozenset[str], bool] | None:
     """The signature of the called Lightning class in the user's installed Lightning (never torchbolt's own:
     the catalog is its signature)."""
+    key = ("installed", F.dotted(func))
+    if key not in ctx.memo:
+        ctx.memo[key] = _installed_signature(ctx, func)
+    return ctx.memo[key]  # type: ignore[return-value]
+
+
+def _installed_signature(ctx: Context, func: ast.expr) -> tuple[frozenset[str], bool] | None:
     qualified = ctx.qualify(func)
     if not qualified or "." not in qualified or qualified.split(".")[0] == "torchbolt":
         return None
@@ -93,6 +100,13 @@ def _installed(ctx: Context, func: ast.expr) -> tuple[frozenset[str], bool] | No
 
 def _trainer_subclass(ctx: Context, func: ast.expr) -> tuple[str, tuple[frozenset[str], bool] | None] | None:
     """(display name, own signature) when the call creates a subclass of Lightning's Trainer."""
+    key = ("trainer-subclass", F.dotted(func))
+    if key not in ctx.memo:
+        ctx.memo[key] = _find_trainer_subclass(ctx, func)
+    return ctx.memo[key]  # type: ignore[return-value]
+
+
+def _find_trainer_subclass(ctx: Context, func: ast.expr) -> tuple[str, tuple[frozenset[str], bool] | None] | None:
     source = F.dotted(func)
     last = source.rpartition(".")[2] if source else ""
     if source is None or not last[:1].isupper():

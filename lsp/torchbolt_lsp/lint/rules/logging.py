@@ -19,6 +19,7 @@ from torchbolt.catalog import (
     did_you_mean,
 )
 
+from ...analysis.facts import unforked
 from ..engine import Context, checks
 from ..facts import CallSite
 from ..model import Fix, Severity, declare
@@ -134,9 +135,8 @@ def _available(name: str, logged: frozenset[str], patterns: tuple[re.Pattern[str
     if name in logged or name in ALWAYS_MONITORABLE:
         return True
     base = name.split("/dataloader_idx_")[0]
-    for suffix in ("_epoch", "_step"):  # on_step and on_epoch both True fork the name
-        if base.endswith(suffix) and base[: -len(suffix)] in logged:
-            return True
+    if unforked(base) in logged:  # on_step and on_epoch both True fork the name
+        return True
     return base in logged or any(p.fullmatch(name) or p.fullmatch(base) for p in patterns)
 
 
