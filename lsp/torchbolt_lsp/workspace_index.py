@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from .analysis.facts import BaseRef, CallFacts, ClassFacts, FileFacts, LoggedMetric, MonitorRef, extract_facts
 from .analysis.names import KIND_OF_BASE, canonical, is_lightning_module_path
-from .document import parse_ast
 
 if TYPE_CHECKING:
     from .analysis.installed import InstalledSources
@@ -209,6 +208,10 @@ class WorkspaceIndex:
         `parses` (open documents) keeps the previous parse and facts of `path`, so only what an edit
         touched is parsed and walked again; the facts are the same as without it.
         """
+        # the repairing parser lives with the editor's documents (tree-sitter, lsprotocol): imported here so
+        # that `torchbolt check`, which builds an index too, does not pay for them
+        from .document import parse_ast
+
         module, is_package = module_name_for(path, self.roots)
         if parses is None:
             return extract_facts(parse_ast(text), text, path, module, is_package, self.encoding)
@@ -350,6 +353,14 @@ class WorkspaceIndex:
                         break
                     folder = parent
         return found
+
+    def remember(self, key: tuple[object, ...], compute: Callable[[], object]) -> object:
+        """A derived answer that depends only on class structure (names, bases, signatures), computed once
+        until some file's cross-file facts change (rules use it for per-workspace memos)."""
+        if key in self._structure:
+            return self._structure[key]
+        value = self._structure[key] = compute()
+        return value
 
     def _path_names(self) -> frozenset[str]:
         """Every folder name and file stem of the indexed paths (a module head outside it is not here)."""

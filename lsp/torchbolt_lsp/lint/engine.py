@@ -191,12 +191,15 @@ def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: 
     return tree, sc.imports, sc.star_lightning, sc, facts
 
 
-def file_facts_of(source: str, path: str, project: F.Project | None = None) -> FileFacts | None:
-    """Only the cross-file facts of a file (None when it does not parse)."""
+def file_facts_of(source: str, path: str, project: F.Project | None = None,
+                  trees: dict[str, ast.Module] | None = None) -> FileFacts | None:
+    """Only the cross-file facts of a file (None when it does not parse); `trees` keeps the parse by path."""
     try:
         tree = parse(source, path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    if trees is not None:
+        trees[path] = tree
     module, is_package = project.module_name(path) if project is not None else ("", False)
     return extract_facts(tree, source, os.path.abspath(path), module, is_package)
 

@@ -84,10 +84,9 @@ def _signature(ctx: Context, path: str, class_name: str) -> tuple[frozenset[str]
 def _installed(ctx: Context, func: ast.expr) -> tuple[frozenset[str], bool] | None:
     """The signature of the called Lightning class in the user's installed Lightning (never torchbolt's own:
     the catalog is its signature)."""
-    key = ("installed", F.dotted(func))
-    if key not in ctx.memo:
-        ctx.memo[key] = _installed_signature(ctx, func)
-    return ctx.memo[key]  # type: ignore[return-value]
+    qualified = ctx.qualify(func)
+    key = ("installed-signature", qualified, ctx.path if qualified == F.dotted(func) else "")
+    return ctx.project.remember(key, lambda: _installed_signature(ctx, func))  # type: ignore[return-value]
 
 
 def _installed_signature(ctx: Context, func: ast.expr) -> tuple[frozenset[str], bool] | None:
