@@ -23,7 +23,7 @@ from ..analysis.installed import installed_sources, run_interpreter
 from ..lint import RULES, ConfigError, LintConfig, Project, lint_source
 from ..lint import config as lint_config
 from ..lint.model import Finding
-from ..lint.worker import BrokenProcessPool, LintPool, lint_job
+from ..lint.worker import BrokenProcessPool, LintPool, StaleFacts, facts_key, lint_job
 
 if TYPE_CHECKING:
     from ..server import DocumentEvent, TorchboltServer
@@ -62,6 +62,7 @@ class LintState:
     generation: int = 0  # bumped when cross-file facts change
     facts: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # cross-file key of each indexed path
     interpreter: str | None = None  # the run interpreter whose installed Lightning the rules read
+    sent: dict[str, tuple[int, str]] = field(default_factory=dict)  # facts the lint worker holds, by path
     published: int = 0  # publishDiagnostics sent (tests and the benchmark read it)
     pool: LintPool = field(default_factory=LintPool)
     config_stamp: tuple[tuple[str, int], ...] = ()  # pyproject.toml files the config was read from, mtimes
@@ -203,13 +204,27 @@ async def lint_off_loop(ls: TorchboltServer, state: LintState, uri: str, version
     """Lint in the worker process (thread pool when unavailable); None when the text does not parse."""
     loop = asyncio.get_running_loop()
     generation = state.generation
-    files = ls.index.files()
-    job = (lint_job, text, ls.path_of(uri), files, state.config, ls.context.root_paths, state.interpreter)
+    path = ls.path_of(uri)
+
+    def job(full: bool) -> tuple[Any, ...]:
+        # the linted text's own facts are extracted by the worker; the others travel once, then by key
+        files: dict[str, Any] = {}
+        for other, facts in ls.index.files().items():
+            if other == path:
+                continue
+            key = facts_key(facts)
+            files[other] = key if not full and state.sent.get(other) == key else facts
+            state.sent[other] = key
+        return (lint_job, text, path, files, state.config, ls.context.root_paths, state.interpreter)
+
     try:
-        parsed, findings = await loop.run_in_executor(state.pool.executor(ls.thread_pool), *job)
+        try:
+            parsed, findings = await loop.run_in_executor(state.pool.executor(ls.thread_pool), *job(False))
+        except StaleFacts:
+            parsed, findings = await loop.run_in_executor(state.pool.executor(ls.thread_pool), *job(True))
     except BrokenProcessPool:
         state.pool.broken()
-        parsed, findings = await loop.run_in_executor(ls.thread_pool, *job)
+        parsed, findings = await loop.run_in_executor(ls.thread_pool, *job(True))
     if not parsed:
         return None
     return to_linted(ls, state, version, generation, text, findings)
