@@ -143,7 +143,7 @@ class Context:
         """Whether `line` is inside `with pytest.raises(...)` / `assertRaises(...)` or the arguments of the
         callable form `pytest.raises(Error, fn, *args)`: code written to fail on purpose."""
         if self._expected is None:
-            self._expected = expected_error_lines(self.scan)
+            self._expected = expected_error_lines(self.scan) if "aises" in self.source else []
         return any(start <= line <= end for start, end in self._expected)
 
     def report(self, rule: Rule, where: ast.AST | tuple[int, int, int, int], message: str,

@@ -92,8 +92,12 @@ class Scan:
 def log_calls(calls: list[CallSite]) -> Iterator[CallSite]:
     """`self.log(...)`/`self.log_dict(...)` and `pl_module.log(...)` style calls (`analysis.facts.log_method`)."""
     for site in calls:
-        params = function_params(site.method) if isinstance(site.method, ast.FunctionDef | ast.AsyncFunctionDef) else ()
-        if log_method(site.call.func, params, site.cls is not None) is not None:
+        func = site.call.func
+        if type(func) is not ast.Attribute or func.attr not in ("log", "log_dict"):
+            continue  # most calls: not worth computing the enclosing method's parameters
+        method = site.method
+        params = function_params(method) if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef) else ()
+        if log_method(func, params, site.cls is not None) is not None:
             yield site
 
 

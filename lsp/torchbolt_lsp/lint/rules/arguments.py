@@ -132,7 +132,9 @@ def _targets(ctx: Context) -> Iterator[_Target]:
         func = site.call.func
         name = ctx.lightning_name(func)
         if name is None:
-            sub = _trainer_subclass(ctx, func) if site.call.keywords else None
+            last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            # only a class (a capitalized name) called with keywords can be a Trainer subclass to check
+            sub = _trainer_subclass(ctx, func) if site.call.keywords and last[:1].isupper() else None
             if sub is not None:
                 owner, own = sub
                 # the subclass's own parameters are accepted; when they are unknown, so is any keyword
