@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from torchbolt.loops import Loops, build_step_plan
-from torchbolt.trainer.args import build_config, parse_max_time, validate_trainer_args
+from torchbolt.trainer.args import (
+    build_config,
+    check_manual_optimization,
+    effective_value,
+    parse_max_time,
+    validate_trainer_args,
+)
 from torchbolt.trainer.dispatch import HookDispatcher, RunContext, is_overridden
 from torchbolt.trainer.hardware import resolve_plan
 from torchbolt.trainer.metrics import MetricsHub
@@ -220,11 +226,11 @@ class Trainer:
         self.num_sanity_val_steps: int | float = 2 if num_sanity_val_steps is None else num_sanity_val_steps
         if self.num_sanity_val_steps == -1:
             self.num_sanity_val_steps = float("inf")
-        self.limit_train_batches = _limit(cfg["limit_train_batches"])
-        self.limit_val_batches = _limit(cfg["limit_val_batches"])
-        self.limit_test_batches = _limit(cfg["limit_test_batches"])
-        self.limit_predict_batches = _limit(cfg["limit_predict_batches"])
-        self.val_check_interval = _limit(cfg["val_check_interval"])
+        self.limit_train_batches = effective_value("limit_train_batches", cfg["limit_train_batches"])
+        self.limit_val_batches = effective_value("limit_val_batches", cfg["limit_val_batches"])
+        self.limit_test_batches = effective_value("limit_test_batches", cfg["limit_test_batches"])
+        self.limit_predict_batches = effective_value("limit_predict_batches", cfg["limit_predict_batches"])
+        self.val_check_interval = effective_value("val_check_interval", cfg["val_check_interval"])
         # Time-based validation (Lightning 2.6): 'DD:HH:MM:SS', a timedelta or a dict -> seconds between runs.
         self._val_check_time_interval: float | None = None
         if isinstance(self.val_check_interval, (str, Mapping, timedelta)):
@@ -290,48 +296,28 @@ class Trainer:
                         enable_model_summary: bool | None, barebones: bool) -> list[Callback]:
         from torchbolt.callbacks.callback import Callback
 
+        # the arguments were checked by args.check_object_args; this only adds the default callbacks
         if callbacks is None:
             found: list[Any] = []
         elif isinstance(callbacks, Callback):
             found = [callbacks]
         else:
             found = list(callbacks)
-        for cb in found:
-            if not isinstance(cb, Callback):
-                raise MisconfigurationException(
-                    f"Trainer(callbacks=...) got a {type(cb).__name__}, which is not a Callback; pass instances of "
-                    "torchbolt.Callback subclasses (for instance ModelCheckpoint(...))."
-                )
         checkpointing = not barebones and enable_checkpointing is not False
         if checkpointing and not any(_is_checkpoint(cb) for cb in found):
             from torchbolt.callbacks.model_checkpoint import ModelCheckpoint
 
             found.append(ModelCheckpoint())
-        if not checkpointing and any(_is_checkpoint(cb) for cb in found) and enable_checkpointing is False:
-            raise MisconfigurationException(
-                "Trainer was configured with enable_checkpointing=False but found ModelCheckpoint in callbacks list; "
-                "remove one of them."
-            )
         if self.max_time is not None:
             from torchbolt.callbacks.timer import Timer
 
             if not any(isinstance(cb, Timer) for cb in found):
                 found.append(Timer(duration=self.max_time, interval="step"))
         progress = not barebones and enable_progress_bar is not False
-        bars = [cb for cb in found if _is_progress_bar(cb)]
-        if len(bars) > 1:
-            raise MisconfigurationException(
-                "You added multiple progress bar callbacks to the Trainer; keep only one."
-            )
-        if progress and not bars:
+        if progress and not any(_is_progress_bar(cb) for cb in found):
             from torchbolt.callbacks.progress import TQDMProgressBar
 
             found.append(TQDMProgressBar())
-        elif not progress and bars and enable_progress_bar is False:
-            raise MisconfigurationException(
-                f"Trainer was configured with enable_progress_bar=False but found {type(bars[0]).__name__} in "
-                "callbacks list; remove one of them."
-            )
         summary = not barebones and enable_model_summary is not False
         if summary and not any(type(cb).__name__ == "ModelSummary" for cb in found):
             from torchbolt.callbacks.model_summary import ModelSummary
@@ -356,16 +342,8 @@ class Trainer:
 
             return [TensorBoardLogger(save_dir=self._default_root_dir)]
         if isinstance(logger, Iterable) and not isinstance(logger, (str, bytes)):
-            found = list(logger)
-        else:
-            found = [logger]
-        for item in found:
-            if not callable(getattr(item, "log_metrics", None)):
-                raise MisconfigurationException(
-                    f"Trainer(logger=...) got a {type(item).__name__}, which is not a logger (it has no log_metrics); "
-                    "pass a torchbolt.loggers.Logger such as TensorBoardLogger or CSVLogger, True, or False."
-                )
-        return found
+            return list(logger)
+        return [logger]  # checked by args.check_object_args
 
     # =============================================================================================
     # State users read
@@ -669,15 +647,6 @@ class Trainer:
             datamodule: LightningDataModule | None = None, ckpt_path: str | Path | None = None,
             weights_only: bool | None = None) -> None:
         """Train `model` (see reference §2.1 for the exact hook order)."""
-        from torchbolt.core.datamodule import LightningDataModule
-
-        if isinstance(train_dataloaders, LightningDataModule):
-            datamodule, train_dataloaders = train_dataloaders, None
-        if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
-            raise MisconfigurationException(
-                "You cannot pass `train_dataloader` or `val_dataloaders` to `trainer.fit(datamodule=...)`: pass "
-                "either the dataloaders or the datamodule."
-            )
         request = FitRequest.make(datamodule, train_dataloaders, val_dataloaders, ckpt_path, weights_only)
         self._run(request, model)
 
@@ -699,21 +668,9 @@ class Trainer:
                 datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,
                 ckpt_path: str | Path | None = None, weights_only: bool | None = None) -> list[Any] | None:
         """Run predict_step over the predict dataloaders; returns the predictions (per dataloader if several)."""
-        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, "predict")
         request = PredictRequest.make(model is not None, datamodule, dataloaders, ckpt_path, weights_only,
                                       return_predictions)
         return self._run(request, self._model_for_eval(model, "predict"))  # type: ignore[no-any-return]
-
-    def _split_eval_args(self, dataloaders: Any, datamodule: Any, fn: str) -> tuple[Any, Any]:
-        from torchbolt.core.datamodule import LightningDataModule
-
-        if isinstance(dataloaders, LightningDataModule):
-            datamodule, dataloaders = dataloaders, None
-        if dataloaders is not None and datamodule is not None:
-            raise MisconfigurationException(
-                f"You cannot pass both `trainer.{fn}(dataloaders=..., datamodule=...)`: pass one of them."
-            )
-        return dataloaders, datamodule
 
     def _model_for_eval(self, model: LightningModule | None, fn: str) -> LightningModule:
         if model is None:
@@ -732,7 +689,6 @@ class Trainer:
 
     def _evaluate(self, fn: TrainerFn, model: Any, dataloaders: Any, ckpt_path: Any, verbose: bool,
                   datamodule: Any, weights_only: bool | None) -> list[Mapping[str, float]]:
-        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, fn.value)
         request = EvaluateRequest.make(fn, model is not None, datamodule, dataloaders, ckpt_path, weights_only,
                                        verbose)
         return self._run(request, self._model_for_eval(model, fn.value))  # type: ignore[no-any-return]
@@ -861,18 +817,7 @@ class Trainer:
                     "`train_dataloader()` and `configure_optimizers()` to be defined."
                 )
             if not model.automatic_optimization:
-                if self.gradient_clip_val is not None and self.gradient_clip_val > 0:
-                    raise MisconfigurationException(
-                        f"Automatic gradient clipping is not supported for manual optimization. Remove "
-                        f"`Trainer(gradient_clip_val={self.gradient_clip_val})` or switch to automatic optimization "
-                        "(clip by hand with self.clip_gradients(opt, ...) in training_step)."
-                    )
-                if self.accumulate_grad_batches != 1:
-                    raise MisconfigurationException(
-                        f"Automatic gradient accumulation is not supported for manual optimization. Remove "
-                        f"`Trainer(accumulate_grad_batches={self.accumulate_grad_batches})` or switch to automatic "
-                        "optimization."
-                    )
+                check_manual_optimization(self.gradient_clip_val, self.accumulate_grad_batches)
         needed = {TrainerFn.VALIDATING: "validation_step", TrainerFn.TESTING: "test_step"}.get(fn)
         if needed is not None and not is_overridden(model, needed, LightningModule):
             raise MisconfigurationException(
@@ -1068,14 +1013,6 @@ class _FitLoopView:
         return self._trainer.loops_state_dict()["fit_loop"]
 
 
-def _limit(value: Any) -> Any:
-    if value is None:
-        return 1.0
-    if isinstance(value, float) and value > 1 and value.is_integer():
-        return int(value)
-    return value
-
-
 def _cuda_available() -> bool:
     try:
         return bool(torch.cuda.is_available())
@@ -1084,18 +1021,14 @@ def _cuda_available() -> bool:
 
 
 def _is_checkpoint(cb: Any) -> bool:
-    try:
-        from torchbolt.callbacks.checkpoint import Checkpoint
-    except ImportError:  # pragma: no cover - while callbacks are being written
-        return type(cb).__name__ in ("ModelCheckpoint", "OnExceptionCheckpoint")
+    from torchbolt.callbacks.checkpoint import Checkpoint
+
     return isinstance(cb, Checkpoint)
 
 
 def _is_progress_bar(cb: Any) -> bool:
-    try:
-        from torchbolt.callbacks.progress import ProgressBar
-    except ImportError:  # pragma: no cover
-        return False
+    from torchbolt.callbacks.progress import ProgressBar
+
     return isinstance(cb, ProgressBar)
 
 
