@@ -259,3 +259,27 @@ def test_a_namesake_fitted_elsewhere_is_not_this_class(tmp_path: Path, fit_a: bo
     a = tmp_path / "a/model.py"
     codes = [f.code for f in lint_source(texts[a], str(a), project, LintConfig(select=("TB102",))).findings]
     assert codes == (["TB102"] if fit_a else [])
+
+
+@needs_lightning
+def test_the_catalog_covers_the_installed_lightning_release():
+    """Every argument of the installed Lightning's Trainer and of the catalog's callbacks and loggers (read
+    statically, as the rules read them) is in the catalog, unless the class takes **kwargs."""
+    from torchbolt.catalog import CALLBACKS, LOGGERS, TRAINER_ARGS
+
+    project = Project.of_files({}, [], installed_sources())
+    owners = [("lightning.pytorch.Trainer", {a.name for a in TRAINER_ARGS})]
+    owners += [(f"lightning.pytorch.callbacks.{spec.name}", {a.name for a in spec.args}) for spec in CALLBACKS
+               if spec.args]
+    owners += [(f"lightning.pytorch.loggers.{spec.name}", {a.name for a in spec.args}) for spec in LOGGERS]
+    missing = {}
+    for qualified, known in owners:
+        hit = project.resolve_qualified(qualified)
+        assert hit is not None, qualified
+        params = project.resolved(hit[0], hit[1].name).init_params or ()
+        if any(p.startswith("**") for p in params):
+            continue  # accepts anything: the rules read the real signature instead
+        extra = {p for p in params if not p.startswith("*")} - known
+        if extra:
+            missing[qualified] = sorted(extra)
+    assert missing == {}
