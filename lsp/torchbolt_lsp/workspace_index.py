@@ -80,6 +80,8 @@ class Resolved:
 
 
 _UNRESOLVED = Resolved(None, frozenset(), False, False)
+#: Kinds of classes whose methods are Lightning hooks (a Trainer subclass is resolved, but has none).
+_HOOK_KINDS = frozenset(KIND_OF_BASE.values())
 
 
 def lightning_kind(qualified: str | None) -> str | None:
@@ -500,15 +502,16 @@ class WorkspaceIndex:
         return Resolved(kind, frozenset(methods), manual, complete, init)
 
     def class_kind(self, path: str, class_name: str) -> str | None:
-        """'module' | 'datamodule' | 'callback' | 'trainer' through inheritance, else None."""
-        return self.resolved(path, class_name).kind
+        """'module' | 'datamodule' | 'callback' through inheritance (the kinds with hooks), else None."""
+        kind = self.resolved(path, class_name).kind
+        return kind if kind in _HOOK_KINDS else None
 
     def kind_of_bases(self, path: str, bases: Iterable[tuple[str, str | None]]) -> str | None:
         """Kind of a class being typed, from its bases as (source, qualified) pairs (no facts needed)."""
         for source, qualified in bases:
             direct = lightning_kind(qualified)
             if direct is not None:
-                return direct
+                return direct if direct in _HOOK_KINDS else None
             hit = (
                 self.resolve_qualified(qualified, near=path)
                 if qualified
