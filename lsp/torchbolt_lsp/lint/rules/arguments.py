@@ -129,12 +129,14 @@ def _find_trainer_subclass(ctx: Context, func: ast.expr) -> tuple[str, tuple[fro
 def _targets(ctx: Context) -> Iterator[_Target]:
     """Every Trainer/callback/logger/self.log call in the file, with what it accepts."""
     for site in ctx.scan.calls:
+        if not site.call.keywords:
+            continue  # only keywords are checked
         func = site.call.func
         name = ctx.lightning_name(func)
         if name is None:
             last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            # only a class (a capitalized name) called with keywords can be a Trainer subclass to check
-            sub = _trainer_subclass(ctx, func) if site.call.keywords and last[:1].isupper() else None
+            # only a class (a capitalized name) can be a Trainer subclass
+            sub = _trainer_subclass(ctx, func) if last[:1].isupper() else None
             if sub is not None:
                 owner, own = sub
                 # the subclass's own parameters are accepted; when they are unknown, so is any keyword
@@ -148,10 +150,10 @@ def _targets(ctx: Context) -> Iterator[_Target]:
             accepted = {a.name: a for a in _LOGGERS[name].args}
         else:
             continue
-        real = _installed(ctx, func) if site.call.keywords else None
+        real = _installed(ctx, func)
         yield _Target(site.call, name, accepted, real[0] if real else frozenset(), bool(real and real[1]))
     for site in ctx.scan.log_sites():
-        if ctx.class_kind(site.cls) in ("module", "callback"):
+        if site.call.keywords and ctx.class_kind(site.cls) in ("module", "callback"):
             func = site.call.func
             assert isinstance(func, ast.Attribute)  # log_sites are attribute calls
             attr = func.attr
