@@ -125,6 +125,13 @@ def test_rejects_a_typo():
     with pytest.raises(ValueError, match="accelerator"):
         Trainer(accelerator="gpuu")
     Trainer(accelerator="cpuu")
+
+
+def test_names_the_argument():
+    try:
+        Trainer(max_epochs=-5)
+    except ValueError as err:
+        assert "max_epochs" in str(err)
 """
 
 
@@ -134,8 +141,9 @@ def test_invalid_values_inside_pytest_raises_are_marked_and_can_be_ignored_per_p
     path.write_text(EXPECTED)
     findings = lint_source(EXPECTED, str(path), Project(), LintConfig()).findings
     by_line = {f.line: f for f in findings}
-    assert set(by_line) == {8, 9}
-    assert by_line[8].context == "expected-error" and "pytest.raises" in by_line[8].message
+    assert set(by_line) == {8, 9, 14}
+    assert by_line[14].context == "expected-error"  # a test that catches the error to assert on it
+    assert by_line[8].context == "expected-error" and "expects to fail" in by_line[8].message
     assert by_line[8].fixes == ()  # never "fixed": the test wants the error
     assert by_line[9].context == "" and by_line[9].fixes
     (tmp_path / "pyproject.toml").write_text(
@@ -143,7 +151,7 @@ def test_invalid_values_inside_pytest_raises_are_marked_and_can_be_ignored_per_p
     config = lint_config.load(tmp_path)
     assert [f.line for f in lint_source(EXPECTED, str(path), Project(), config).findings] == [9]
     other = tmp_path / "train.py"
-    assert len(lint_source(EXPECTED, str(other), Project(), config).findings) == 2  # only under tests/
+    assert len(lint_source(EXPECTED, str(other), Project(), config).findings) == 3  # only under tests/
     with pytest.raises(lint_config.ConfigError, match="expected-error"):
         lint_config.from_table({"ignore": ["expected-eror"]}, tmp_path)
 

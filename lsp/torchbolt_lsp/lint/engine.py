@@ -144,6 +144,8 @@ class Context:
         callable form `pytest.raises(Error, fn, *args)`: code written to fail on purpose."""
         if self._expected is None:
             self._expected = expected_error_lines(self.scan) if "aises" in self.source else []
+            if "def test" in self.source and "except" in self.source:
+                self._expected += asserted_error_lines(self.tree)
         return any(start <= line <= end for start, end in self._expected)
 
     def report(self, rule: Rule, where: ast.AST | tuple[int, int, int, int], message: str,
@@ -155,7 +157,7 @@ class Context:
         if self.expects_error(line):
             # still reported (the value is invalid), but marked; never "fixed": the test wants the error
             context, fixes = "expected-error", ()
-            message += " (inside pytest.raises: the error is probably deliberate)"
+            message += " (in code a test expects to fail: the error is probably deliberate)"
             if not self._enabled(rule.code, context):
                 return
         self.findings.append(Finding(rule.code, message, severity or rule.severity, line, col, end_line,
@@ -221,6 +223,19 @@ def expected_error_lines(sc: F.Scan) -> list[tuple[int, int]]:
         call = site.call
         if len(call.args) >= 2 and (F.dotted(call.func) or "").rpartition(".")[2] in _RAISES:
             out.append((call.args[1].lineno, call.end_lineno or call.lineno))
+    return out
+
+
+def asserted_error_lines(tree: ast.Module) -> list[tuple[int, int]]:
+    """Line ranges of `try:` bodies with an `except` clause in test functions (`def test_*`): a test that
+    catches the error to assert on it."""
+    out: list[tuple[int, int]] = []
+    tests = [node for node in ast.walk(tree)
+             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")]
+    for fn in tests:
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Try) and node.handlers and node.body:
+                out.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
     return out
 
 
