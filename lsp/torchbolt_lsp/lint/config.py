@@ -6,7 +6,7 @@ prefix among `ignore` (the more specific entry wins; on a tie, ignore wins), so
 `select = ["TB1"], ignore = ["TB103"]` works, and so does `ignore = ["TB1"], select = ["TB101"]`.
 
 Besides codes, `ignore` and `per-file-ignores` take finding contexts: `"expected-error"` silences findings
-inside `pytest.raises(...)` / `assertRaises` (deliberately invalid values), e.g.
+in code a test expects to fail (`pytest.raises`, `assertRaises`, try/except in `test_*`), e.g.
 `per-file-ignores = {"tests/**" = ["expected-error"]}`.
 """
 
