@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 #: The interpreter prints its import path; `-S` is not used: site-packages is what we want.
 _PATH_PROBE = "import json, sys; print(json.dumps([p for p in sys.path if p]))"
 _TIMEOUT_S = 10.0
+#: Packages whose classes are never Lightning classes: not worth parsing (torch/nn/modules/module.py alone
+#: is 3,000 lines, and `class Net(nn.Module)` is in every file).
+NEVER_LIGHTNING: frozenset[str] = frozenset({"torch", "numpy", "typing", "typing_extensions", "abc", "collections",
+                                             "enum", "dataclasses", "functools", "builtins", "pydantic"})
 
 
 class InstalledSources:
@@ -66,7 +70,10 @@ class InstalledSources:
         return found
 
     def facts(self, module: str) -> FileFacts | None:
-        """The facts of an installed module's source (None when it is not installed or not Python source)."""
+        """The facts of an installed module's source (None when it is not installed or not Python source, or
+        belongs to a package that defines no Lightning class)."""
+        if module.partition(".")[0] in NEVER_LIGHTNING:
+            return None
         path = self.module_file(module)
         if path is None:
             return None
@@ -136,4 +143,4 @@ def run_interpreter(folder: str | None) -> str:
     return sys.executable
 
 
-__all__ = ["InstalledSources", "installed_sources", "run_interpreter"]
+__all__ = ["NEVER_LIGHTNING", "InstalledSources", "installed_sources", "run_interpreter"]
