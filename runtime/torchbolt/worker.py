@@ -30,6 +30,9 @@ def _warm_up() -> None:
 
 def main() -> int:
     """Warm up, wait for the run's command line, run it; returns the run's exit status."""
+    from torchbolt.callbacks.event_stream import watch_lifeline
+
+    watch_lifeline()  # the server that started us may die while we wait or run: end with it
     _warm_up()
     print(READY, flush=True)
     line = sys.stdin.readline()

@@ -45,7 +45,8 @@ async def test_fit_completes_with_progress_hints_and_summary(tmp_path: Path) -> 
     # 30 ms per step: the run lasts longer than a few 0.1 s publish intervals, so progress reports show up
     paced = MODEL.replace("        return loss\n", "        import time; time.sleep(0.03)\n        return loss\n", 1)
     root = write_workspace(tmp_path / "ws", model=paced)
-    async with lsp_session(root) as s:
+    # VS Code shows showMessageRequest as a toast: the end of the run offers TensorBoard there
+    async with lsp_session(root, client_name="Visual Studio Code") as s:
         uri = await s.open()
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
         run_id = result["runId"]
