@@ -222,7 +222,9 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool |
     try:
         yield session
     finally:
-        await client.shutdown_session()
+        server = getattr(client, "_server", None)
+        if server is None or server.returncode is None:  # a test may have killed it
+            await client.shutdown_session()
         await client.stop()
 
 

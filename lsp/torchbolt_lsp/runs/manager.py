@@ -67,7 +67,7 @@ STDERR_TAIL_LINES = 400
 PENDING_LIMIT = 2000
 OUTPUT_LIMIT = 2000
 #: Seconds a client gets to answer window/showDocument before TensorBoard's URL is shown as a message.
-SHOW_DOCUMENT_TIMEOUT_S = 10.0
+SHOW_DOCUMENT_TIMEOUT_S = float(os.environ.get("TORCHBOLT_SHOW_DOCUMENT_TIMEOUT_S", "10"))
 RUN_EVENT = "torchbolt/runEvent"
 SOURCE = "torchbolt run"
 
@@ -511,10 +511,12 @@ class RunManager:
             if worker.ready:
                 self._log(types.MessageType.Info, f"warm run worker ready for {folder} (pid {worker.child.pid})")
             else:  # it died (a broken interpreter) or hangs: no worker, the next run starts cold
-                worker.discard()
                 if self.workers.get(folder) is worker:
                     del self.workers[folder]
-                log.info("no warm worker for %s: %s", folder, "; ".join(ln for _, ln in worker.router.early[-5:]))
+                tail = "; ".join(ln for _, ln in worker.router.early[-3:])
+                how = "exited" if worker.child.proc.returncode is not None else "was not ready in 300 s"
+                worker.discard()
+                self._log(types.MessageType.Info, f"no warm run worker for {folder}: it {how} ({tail})")
         except OSError as exc:
             log.info("no warm worker for %s: %s", folder, exc)
         finally:
