@@ -43,6 +43,7 @@ class ClientContext:
 
     client_name: str = ""
     snippets: bool = False
+    insert_text_modes: tuple[int, ...] = ()  # InsertTextMode values the client honours per item
     completion_markdown: bool = False
     hover_markdown: bool = False
     signature_markdown: bool = False
@@ -184,6 +185,7 @@ def build_context(params: types.InitializeParams, position_encoding: str = "utf-
     return ClientContext(
         client_name=client_name,
         snippets=bool(_get(item, "snippet_support")),
+        insert_text_modes=tuple(int(v) for v in (_get(item, "insert_text_mode_support", "value_set") or ())),
         completion_markdown=_markdown_in(_get(item, "documentation_format")),
         hover_markdown=_markdown_in(_get(td, "hover", "content_format")),
         signature_markdown=_markdown_in(_get(sig_info, "documentation_format")),

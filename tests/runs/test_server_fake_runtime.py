@@ -108,7 +108,7 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
         await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)
         lens_refreshes = s.lens_refreshes
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
-        assert "■ Stop" in titles
+        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard", "■ Stop"]  # the same order, Stop last
         stopped = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
         assert stopped == {"stopped": True, "runId": result["runId"]}
         await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
@@ -117,7 +117,11 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
                                      for rs in s.client.progress_reports.values() for r in rs))
         await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)  # and again when the run ends
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
-        assert "■ Stop" not in titles
+        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard"]
+        # a stale Stop lens (clicked after the end) harms nothing and says so
+        stale = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
+        assert stale["stopped"] is False and "LitModel is not running (it ended: interrupted)" in stale["message"]
+        await s.wait_for(lambda: any("nothing to stop" in m.message for m in s.client.messages))
 
 
 async def test_cancelling_progress_stops_the_run_and_a_stuck_run_is_killed(tmp_path: Path, monkeypatch) -> None:

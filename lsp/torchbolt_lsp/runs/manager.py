@@ -616,9 +616,13 @@ class RunManager:
         return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd, "warm": warm}
 
     def stop(self, raw_args: Any) -> dict[str, Any]:
-        """Stop the active run named by runId, or the active run of the target at uri/className/position."""
+        """Stop the active run named by runId, or the active run of the target at uri/className/position.
+
+        A stale Stop (a lens or button left over from a run that has ended) changes nothing and says so.
+        """
         args = _plain(raw_args) or {}
         run = None
+        key: str | None = None
         run_id = args.get("runId") if isinstance(args, dict) else None
         if run_id:
             run = next((r for r in self.active.values() if r.record.run_id == run_id), None)
@@ -632,7 +636,12 @@ class RunManager:
                 path = to_fs_path(args["uri"]) or ""
                 run = next((r for r in self.active.values() if _same_file(r.target.path, path)), None)
         if run is None:
-            return {"stopped": False, "message": "no active run matches"}
+            ended = next((r for rs in self.history.values() for r in rs if r.run_id == run_id), None) if run_id \
+                else self.records.get(key) if key else None
+            message = (f"{ended.fn.capitalize()} {ended.label} is not running (it ended: {ended.status}); "
+                       "nothing to stop") if ended is not None else "no run is active here; nothing to stop"
+            self._show(types.MessageType.Info, message)
+            return {"stopped": False, "message": message}
         self._request_stop(run)
         return {"stopped": True, "runId": run.record.run_id}
 

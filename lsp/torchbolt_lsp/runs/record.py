@@ -33,6 +33,14 @@ class Point:
     scope: str  # "step" | "epoch" | "validate" | "test"
 
 
+def _same_point(last: Point, new: Point) -> bool:
+    """Whether `new` repeats `last`: the same value in the same epoch, and the same step unless one of them
+    is an epoch-level value (step-level values may legitimately repeat from step to step)."""
+    if last.epoch != new.epoch or last.value != new.value:
+        return False
+    return last.step == new.step or "step" not in (last.scope, new.scope)
+
+
 @dataclass
 class RunRecord:
     """One run: identity, live state and results. `key` identifies the target (one active run per key)."""
@@ -77,11 +85,13 @@ class RunRecord:
 
     def _add(self, metrics: dict[str, float | None], epoch: int, step: int, scope: str) -> None:
         for name, value in metrics.items():
+            self.latest[name] = value
             series = self.history.setdefault(name, [])
+            if series and _same_point(series[-1], Point(epoch, step, value, scope)):
+                continue  # one logged value reported twice (validation end, then the epoch's metrics)
             series.append(Point(epoch, step, value, scope))
             if len(series) > HISTORY_LIMIT:
                 del series[: len(series) - HISTORY_LIMIT]
-            self.latest[name] = value
 
     def apply(self, event: ev.Event) -> None:
         """Update the record with one event (events must come in stream order)."""
