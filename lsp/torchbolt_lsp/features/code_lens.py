@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..runs.manager import manager_for
 from .inlay_hints import metric_labels
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ def register(server: TorchboltServer) -> None:
         doc = ls.document(uri)
         if doc is None:
             return []
-        manager = manager_for(ls)
+        manager = ls.run_manager
         lenses: list[types.CodeLens] = []
         targets = manager.file_targets(uri, doc.text)
         for target in targets:
