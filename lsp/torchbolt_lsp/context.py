@@ -69,6 +69,7 @@ class ClientContext:
     trusted: bool = False
     trust_given: bool = False  # initializationOptions said `trusted` (true or false): no prompt, no store
     message_request_toasts: bool = False  # showMessageRequest renders as a non-modal toast (VS Code)
+    run_status_item: bool = False  # the client renders torchbolt/runState itself: no work-done progress for runs
     settings: Settings = Settings()
     root_paths: tuple[str, ...] = ()
 
@@ -145,6 +146,11 @@ def parse_settings(options: Any) -> tuple[bool, Settings]:
 _TOAST_CLIENTS = ("visual studio code", "code - oss", "code-server", "vscodium", "cursor", "windsurf")
 
 
+def _get_option(options: Any, name: str) -> Any:
+    options = _plain(options)
+    return options.get(name) if isinstance(options, dict) else None
+
+
 def trust_given(options: Any) -> bool:
     """True when initializationOptions say `trusted` explicitly (the editor decides trust itself)."""
     options = _plain(options)
@@ -213,6 +219,7 @@ def build_context(params: types.InitializeParams, position_encoding: str = "utf-
         trusted=trusted,
         trust_given=trust_given(params.initialization_options),
         message_request_toasts=message_request_toasts(client_name, params.initialization_options),
+        run_status_item=_as_bool(_get_option(params.initialization_options, "runStatusItem"), False),
         settings=settings,
         root_paths=tuple(roots),
     )

@@ -94,6 +94,7 @@ class Session:
         self.client = client
         self.root = root
         self.run_events: list[Any] = []
+        self.run_states: list[dict[str, Any]] = []
         self.hint_refreshes = 0
         self.lens_refreshes = 0
         self.capabilities: types.ClientCapabilities | None = None
@@ -166,7 +167,8 @@ def _plain(value: Any) -> Any:
 async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool | None = True,
                       run: dict[str, Any] | None = None, diagnostic_refresh: bool = False,
                       lens_refresh: bool = False, answer: str | None = None,
-                      client_name: str | None = None) -> AsyncIterator[Session]:
+                      client_name: str | None = None, options: dict[str, Any] | None = None,
+                      ) -> AsyncIterator[Session]:
     """Start the real server (repo venv) on `root`, initialize it, yield a Session, shut it down.
 
     `trusted=None` leaves `trusted` out of initializationOptions (a client without a trust UI); the trust
@@ -181,6 +183,11 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool |
     @client.feature("torchbolt/runEvent")
     def on_run_event(params: Any) -> None:
         session.run_events.append(params)
+        session.poke()
+
+    @client.feature("torchbolt/runState")
+    def on_run_state(params: Any) -> None:
+        session.run_states.append(_plain(params))
         session.poke()
 
     @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
@@ -211,7 +218,7 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool |
         capabilities.workspace.code_lens = types.CodeLensWorkspaceClientCapabilities(refresh_support=True)
     if diagnostic_refresh:  # a pull client that also accepts workspace/diagnostic/refresh (VS Code does)
         capabilities.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
-    options: dict[str, Any] = {"settings": {"run": run or {}}}
+    options = {"settings": {"run": run or {}}, **(options or {})}
     if trusted is not None:
         options["trusted"] = trusted
     await client.initialize_session(types.InitializeParams(

@@ -47,6 +47,31 @@ async def test_fake_fit_streams_progress_events_and_hints(tmp_path: Path, monkey
         assert 1 <= kinds.count("progress") <= 80  # notifications: consecutive progress may be coalesced
 
 
+async def test_run_state_follows_the_record_and_a_status_item_client_gets_no_second_progress(
+        tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "30")
+    monkeypatch.setenv("FAKE_RATE", "100")  # 0.6 s: several publish intervals
+    async with lsp_session(root, profile="visual-studio-code", run={"interpreter": fake_interpreter(root)},
+                           client_name="Visual Studio Code", options={"runStatusItem": True}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id = result["runId"]
+        await s.wait_for(lambda: any(st["runId"] == run_id and not st["active"] for st in s.run_states))
+        states = [st for st in s.run_states if st["runId"] == run_id]
+        assert states[0]["status"] == "starting" and states[0]["active"] is True
+        assert any(st["status"] == "running" and st["epoch"] is not None and st["message"].startswith("epoch ")
+                   for st in states)
+        final = states[-1]
+        assert final["status"] == "success" and final["active"] is False and final["percentage"] is None
+        assert final["message"].startswith("done") and final["metrics"]["val_loss"] == 0.25
+        assert all(a != b for a, b in zip(states[:-1], states[1:], strict=True))  # sent only when something changed
+        # the extension renders this state in its one status item: no work-done progress besides it
+        assert not [t for t in s.client.progress_reports if str(t).startswith("torchbolt-run-")]
+        await s.wait_for(lambda: s.message_requests)  # VS Code: the end of a run is a toast with TensorBoard
+        assert [a.title for a in s.message_requests[-1].actions] == ["TensorBoard"]
+
+
 async def test_untrusted_workspace_refuses_to_run(tmp_path: Path) -> None:
     root = write_workspace(tmp_path / "ws")
     async with lsp_session(root, trusted=False, run={"interpreter": fake_interpreter(root)}) as s:

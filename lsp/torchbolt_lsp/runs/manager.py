@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import math
 import os
 import shutil
 import time
@@ -69,6 +70,9 @@ OUTPUT_LIMIT = 2000
 #: Seconds a client gets to answer window/showDocument before TensorBoard's URL is shown as a message.
 SHOW_DOCUMENT_TIMEOUT_S = float(os.environ.get("TORCHBOLT_SHOW_DOCUMENT_TIMEOUT_S", "10"))
 RUN_EVENT = "torchbolt/runEvent"
+#: The run's state as the server knows it (from its RunRecord): what a client's status display renders,
+#: sent when it changed (at most every PUBLISH_INTERVAL_S) and once more when the run has ended.
+RUN_STATE = "torchbolt/runState"
 SOURCE = "torchbolt run"
 
 
@@ -100,6 +104,7 @@ class ActiveRun:
     stderr_tail: list[str] = field(default_factory=list)
     output: list[str] = field(default_factory=list)  # child output lines not yet logged
     last_summary: float = 0.0
+    last_state: dict[str, Any] | None = None  # the runState last sent (sent again only when it changes)
     bad_lines: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -614,6 +619,7 @@ class RunManager:
         assert run.child is not None
         record.pid = run.child.pid
         self._save(run)  # on disk as running from the start: a server killed now leaves a record to fix
+        self._send_state(run)
         self._log(types.MessageType.Info, f"[{run_id}] {' '.join(cmd)}  (in {folder})")
         self._spawn(self._watch(run))
         self.refresh_lenses()
@@ -788,13 +794,9 @@ class RunManager:
             self.server.protocol.notify(RUN_EVENT, {**params_base, "event": event.model_dump(mode="json")})
         run.pending.clear()
         if run.token is not None and rec.active:
-            if rec.fn == "fit":
-                percentage = fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total,
-                                                     rec.global_step, rec.max_steps)
-            else:  # one pass over the evaluation data
-                percentage = fmt.progress_percentage(0, 1, rec.batch, rec.total)
             self.server.work_done_progress.report(run.token, types.WorkDoneProgressReport(
-                message=self._progress_message(rec), cancellable=True, percentage=percentage))
+                message=self._progress_message(rec), cancellable=True, percentage=self._percentage(rec)))
+        self._send_state(run)
         if run.metrics_dirty:
             run.metrics_dirty = False
             self.refresh_hints()
@@ -802,6 +804,35 @@ class RunManager:
         if now - run.last_summary > SUMMARY_INTERVAL_S:
             run.last_summary = now
             self._save(run)
+
+    @staticmethod
+    def _percentage(rec: RunRecord) -> int | None:
+        if rec.fn == "fit":
+            return fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total, rec.global_step,
+                                           rec.max_steps)
+        return fmt.progress_percentage(0, 1, rec.batch, rec.total)  # one pass over the evaluation data
+
+    def run_state(self, rec: RunRecord) -> dict[str, Any]:
+        """The `torchbolt/runState` payload of a run: its record, flattened for a status display."""
+        metrics = {k: v for k, v in {**rec.latest, **rec.progress_metrics}.items()
+                   if isinstance(v, (int, float)) and math.isfinite(v)}  # JSON has no nan / inf
+        failure = rec.failure or {}
+        error = ": ".join(str(x) for x in (failure.get("error_type"), failure.get("message")) if x) or None
+        return {
+            "runId": rec.run_id, "uri": rec.uri, "target": rec.key, "label": rec.label, "fn": rec.fn,
+            "status": rec.status, "active": rec.active, "stage": rec.stage, "epoch": rec.epoch,
+            "maxEpochs": rec.max_epochs, "batch": rec.batch, "total": rec.total, "globalStep": rec.global_step,
+            "metrics": metrics, "percentage": self._percentage(rec) if rec.active else None,
+            "message": self._progress_message(rec) if rec.active else self._outcome(rec),
+            "startedAt": rec.started_at, "durationS": rec.duration_s, "logDir": rec.log_dir,
+            "bestModelPath": rec.best_model_path, "error": error if rec.status == "failed" else None,
+        }
+
+    def _send_state(self, run: ActiveRun) -> None:
+        state = self.run_state(run.record)
+        if state != run.last_state:
+            run.last_state = state
+            self.server.protocol.notify(RUN_STATE, state)
 
     @staticmethod
     def _progress_message(rec: RunRecord) -> str:
@@ -848,7 +879,9 @@ class RunManager:
     # progress and the end of a run
     # ------------------------------------------------------------------------------------------------
     async def _begin_progress(self, run: ActiveRun) -> None:
-        if not getattr(self.context, "work_done_progress", False):
+        # A client that renders runState in a status item of its own (the VS Code extension) gets no second,
+        # work-done progress item for the same run.
+        if not getattr(self.context, "work_done_progress", False) or getattr(self.context, "run_status_item", False):
             return
         token = f"torchbolt-run-{run.record.run_id}-{uuid.uuid4().hex[:6]}"
         try:
@@ -897,6 +930,7 @@ class RunManager:
         if rec.status == "failed":  # diagnostics first: when the progress ends, they are in place
             self._publish_failure(run)
         self._end_progress(run, outcome)
+        self._send_state(run)  # the final state: no client keeps showing a stale epoch
         self.refresh_hints(force=True)
         self.refresh_lenses()
         if rec.status == "failed":
