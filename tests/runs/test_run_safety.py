@@ -159,6 +159,7 @@ def _alive(pid: int) -> bool:
 async def test_a_killed_server_takes_its_runs_and_tensorboard_along(tmp_path: Path, monkeypatch) -> None:
     root = write_workspace(tmp_path / "ws")
     (root / "lightning_logs").mkdir()
+    monkeypatch.setenv("TORCHBOLT_SHOW_DOCUMENT_TIMEOUT_S", "1")
     monkeypatch.setenv("FAKE_STEPS", "1000000")
     monkeypatch.setenv("FAKE_RATE", "200")
     script = _marker_interpreter(root, tmp_path / "starts.txt")
@@ -169,6 +170,19 @@ async def test_a_killed_server_takes_its_runs_and_tensorboard_along(tmp_path: Pa
         tb = await s.command("torchbolt.openTensorBoard", {"uri": uri})
         assert tb["shown"] is False and _answers(tb["url"])
         await s.wait_for(lambda: any(tb["url"] in m.message for m in s.client.messages))
+        # nor one that never answers: the command returns after the timeout, with the URL as a message
+
+        gate = asyncio.Event()
+
+        async def never(params: Any) -> None:
+            await gate.wait()  # (released below, so the client task does not outlive the test)
+
+        s.client.protocol.fm.features[types.WINDOW_SHOW_DOCUMENT] = never
+        shown = len([m for m in s.client.messages if tb["url"] in m.message])
+        again = await asyncio.wait_for(s.command("torchbolt.openTensorBoard", {"uri": uri}), 30)
+        assert again == tb
+        assert len([m for m in s.client.messages if tb["url"] in m.message]) == shown + 1
+        gate.set()
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel",
                                                    "overrides": {"interpreter": str(script)}})
         await s.wait_for(lambda: s.events_of(result["runId"], "progress"))
@@ -231,3 +245,25 @@ def test_history_keeps_the_last_and_best_runs_within_a_size_cap(tmp_path: Path) 
     assert sorted(p.name for p in store.root.iterdir()) == ["r2", "r5"]
     # a summary's run_id is data: nothing outside the runs folder is ever deleted
     assert store.remove("..") is False and store.remove("../x") is False and tmp_path.is_dir()
+
+
+async def test_notifications_waiting_for_the_next_publish_are_bounded(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from torchbolt import events as ev
+    from torchbolt_lsp.runs.manager import OUTPUT_LIMIT, PENDING_LIMIT, ActiveRun, RunManager
+    from torchbolt_lsp.runs.record import HISTORY_LIMIT
+    from torchbolt_lsp.runs.targets import Target
+
+    manager = RunManager(SimpleNamespace(context=None))
+    record = RunRecord(run_id="r", key="k", fn="fit", uri="file:///m.py", label="M")
+    run = ActiveRun(record=record, target=Target("module", "M", str(tmp_path / "m.py"), 0, 0, 1), folder=str(tmp_path))
+    flood = [ev.Metrics(run_id="r", epoch=0, step=i, scope="step", metrics={"loss": float(i)}) for i in range(5000)]
+    manager._on_events(run, [b"{}"] * len(flood), flood, [])
+    manager._on_output(run, "stdout", [f"line {i}" for i in range(10000)])
+    assert run.flush_handle is not None
+    run.flush_handle.cancel()
+    # the newest are kept for the client; the record (and events.jsonl) got every event
+    assert len(run.pending) == PENDING_LIMIT and run.pending[-1].step == 4999
+    assert len(run.output) == OUTPUT_LIMIT and run.output[-1] == "line 9999"
+    assert len(record.history["loss"]) == HISTORY_LIMIT and record.events_seen == 5000
