@@ -289,3 +289,32 @@ def test_command_line_round_trips_trainer_values() -> None:
     cmd = build_command("/py", "fit", "m.py::M", "d.py::D", {"max_epochs": 2, "enable_progress_bar": False})
     assert cmd == ["/py", "-m", "torchbolt", "fit", "m.py::M", "--data", "d.py::D", "--trainer.max_epochs", "2",
                    "--trainer.enable_progress_bar", "false", "--events", "fd:{fd}"]
+
+
+# ------------------------------------------------------------------------------------ trust and clients
+def test_trust_store_remembers_folders_and_ignores_a_broken_file(tmp_path: Path) -> None:
+    from torchbolt_lsp.runs.trust import TrustStore
+
+    store = TrustStore(tmp_path / "state" / "trusted.json")
+    assert not store.is_trusted(tmp_path / "ws")
+    store.add(tmp_path / "ws")
+    store.add(tmp_path / "ws")  # once
+    assert store.folders() == [os.path.realpath(tmp_path / "ws")]
+    assert store.is_trusted(tmp_path / "ws" / "sub") and not store.is_trusted(tmp_path / "wsx")
+    assert oct(store.path.stat().st_mode & 0o777) == "0o600"
+    store.path.write_text("{not json")
+    assert store.folders() == [] and not store.is_trusted(tmp_path / "ws")
+
+
+@pytest.mark.parametrize("name, options, toasts, given", [
+    ("Visual Studio Code", {"trusted": True}, True, True),
+    ("code-server", {}, True, False),
+    ("Neovim", {}, False, False),
+    ("Neovim", {"messageRequestToasts": True, "trusted": False}, True, True),
+    ("Visual Studio Code", {"messageRequestToasts": False, "trusted": "yes"}, False, False),
+])
+def test_client_ui_facts_come_from_client_info_and_options(name, options, toasts, given) -> None:
+    from torchbolt_lsp.context import message_request_toasts, trust_given
+
+    assert message_request_toasts(name, options) is toasts
+    assert trust_given(options) is given
