@@ -432,8 +432,13 @@ async function main() {
       }
       return st && st.icons.includes('codicon-check') && /Fit LitModel · done/.test(st.text) ? st.text : null;
     }, runTimeout);
+    // the server asks VS Code to re-pull the lenses when the run ends: Stop goes, the order stays
+    const lensAfter = await until('the lenses without Stop after the run', async () => {
+      const t = nbsp(await editor.locator('.codelens-decoration').first().textContent().catch(() => ''));
+      return t && !/Stop/.test(t) ? t : null;
+    }, 30000);
     await shot(page, 'fit.png', { media: true });
-    return { lens: lens.titles, status_running: running, inline: hint, status_done: done };
+    return { lens: lens.titles, status_running: running, inline: hint, status_done: done, lens_after: lensAfter };
   });
 
   await step('crash_and_recover', async () => {
