@@ -567,7 +567,7 @@ class RunManager:
         run_id = ev.new_run_id()
         interpreter = settings.resolved_interpreter(folder)
         if target.kind == "script":
-            cmd = [interpreter, target.path]
+            cmd = [interpreter, "-m", "torchbolt", "run", target.path]  # Lightning imports resolve to torchbolt
         else:
             cmd = build_command(interpreter, fn, relative_target(target.path, target.name, folder), settings.data,
                                 settings.trainer)

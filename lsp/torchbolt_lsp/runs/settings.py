@@ -7,6 +7,7 @@ interpreter = ".venv/bin/python"    # relative paths are relative to the workspa
 data = "data.py::DigitsData"        # the LightningDataModule target passed as --data
 env = { CUBLAS_WORKSPACE_CONFIG = ":4096:8" }
 prewarm = true                      # after your first run: keep a worker with torch imported ready
+engine = "torchbolt"                # or "lightning": run on the real Lightning (when installed) to compare
 keep_runs = 20                      # .torchbolt/runs keeps the last 20 runs,
 keep_best_runs = 3                  # plus the 3 best of each target (on its monitored metric),
 max_runs_mb = 500                   # and never more than 500 MB (oldest go first)
@@ -38,7 +39,11 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["RunSettings", "SettingsError", "load_pyproject", "merge_settings"]
 
-_KEYS = ("interpreter", "data", "env", "trainer", "prewarm", "keep_runs", "keep_best_runs", "max_runs_mb")
+_KEYS = ("interpreter", "data", "env", "trainer", "prewarm", "engine", "keep_runs", "keep_best_runs",
+         "max_runs_mb")
+#: Engines a run can use, and the variable that tells the runtime which (see torchbolt.compat.engine).
+_ENGINES = ("torchbolt", "lightning")
+_ENGINE_ENV = "TORCHBOLT_ENGINE"
 #: History limits when pyproject.toml sets none.
 DEFAULT_KEEP_RUNS, DEFAULT_KEEP_BEST_RUNS, DEFAULT_MAX_RUNS_MB = 20, 3, 500.0
 
@@ -108,6 +113,10 @@ def _parse_table(table: Mapping[str, Any], where: str) -> RunSettings:
     prewarm = table.get("prewarm", True)
     if not isinstance(prewarm, bool):
         raise SettingsError(f"{where}.prewarm must be true or false")
+    engine = table.get("engine")
+    if engine is not None and engine not in _ENGINES:
+        raise SettingsError(f"{where}.engine must be one of {', '.join(map(repr, _ENGINES))}, not {engine!r}")
+    env = {**env, _ENGINE_ENV: engine} if engine else env  # the runtime reads the engine from its environment
     limits: dict[str, Any] = {}
     for name in ("keep_runs", "keep_best_runs", "max_runs_mb"):
         value = table.get(name)
