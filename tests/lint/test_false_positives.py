@@ -18,11 +18,11 @@ CORPUS = Path(__file__).parent / "corpus"
 
 
 def _project(paths: list[Path]) -> Project:
-    project = Project()
+    project = Project([str(CORPUS)])
     for p in paths:
-        facts = file_facts_of(p.read_text(), str(p))
+        facts = file_facts_of(p.read_text(), str(p), project)
         assert facts is not None, p
-        project.update(facts)
+        project.put(str(p), facts)
     return project
 
 
@@ -37,14 +37,14 @@ def test_corpus_has_no_findings():
 def test_corpus_is_seen_as_lightning_code():
     files = iter_python_files([str(CORPUS)])
     project = _project(files)
-    kinds = {c.name: project.resolve(c).kind for f in project.files.values() for c in f.classes}
+    kinds = {c.name: project.resolved(path, c.name).kind for path, f in project.files().items() for c in f.classes}
     lightning = {name for name, kind in kinds.items() if kind is not None}
     assert len(lightning) >= 20, sorted(lightning)
     assert kinds["TinyResNet"] == "module"  # through vision/base.py
     assert kinds["Writer"] == "callback"  # a subclass of a built-in callback
     assert kinds["RandomDataModule"] == "datamodule"
-    tiny = next(c for f in project.files.values() for c in f.classes if c.name == "TinyResNet")
-    assert {"training_step", "configure_optimizers", "validation_step"} <= project.resolve(tiny).methods
+    path = next(p for p, f in project.files().items() for c in f.classes if c.name == "TinyResNet")
+    assert {"training_step", "configure_optimizers", "validation_step"} <= project.resolved(path, "TinyResNet").methods
 
 
 def test_breaking_a_base_class_is_reported_across_files(tmp_path: Path):
@@ -71,7 +71,7 @@ def test_lightnings_own_package_has_no_findings():
     package = Path(spec.origin).parent / "pytorch"
     files = iter_python_files([str(package)])
     project = _project(files)
-    kinds = [project.resolve(c).kind for f in project.files.values() for c in f.classes]
+    kinds = [project.resolved(path, c.name).kind for path, f in project.files().items() for c in f.classes]
     assert kinds.count("callback") >= 20 and kinds.count("module") >= 3  # the rules really look at them
     reports, _, _ = check_paths(files, LintConfig())
     assert [f"{r.path}:{f.line} {f.code} {f.message}" for r in reports for f in r.findings] == []

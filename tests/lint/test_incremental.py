@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchbolt_lsp.lint import lint_source
@@ -71,3 +72,22 @@ def test_a_typed_character_reuses_the_rest():
     tree = parser.parse("f.py", "\n".join(lines))
     assert parser.reused == 1
     assert _dump(tree) == _dump(ast.parse("\n".join(lines)))
+
+
+def test_the_worker_is_sent_each_files_facts_once(tmp_path: Path):
+    """Unchanged facts travel to the lint worker by key only; a worker that lacks them says so."""
+    from torchbolt_lsp.lint import LintConfig, Project, file_facts_of
+    from torchbolt_lsp.lint.worker import StaleFacts, facts_key, lint_job
+
+    base = tmp_path / "base.py"
+    base.write_text("import lightning as L\n\n\nclass Base(L.LightningModule):\n"
+                    "    def configure_optimizers(self):\n        return None\n")
+    facts = file_facts_of(base.read_text(), str(base), Project([str(tmp_path)]))
+    assert facts is not None
+    child = "from base import Base\n\n\nclass Child(Base):\n    def training_step(self, batch, i):\n        return 1\n"
+    path = str(tmp_path / "child.py")
+    first = lint_job(child, path, {str(base): facts}, LintConfig(), (str(tmp_path),))
+    again = lint_job(child, path, {str(base): facts_key(facts)}, LintConfig(), (str(tmp_path),))
+    assert first == again == (True, [])  # configure_optimizers comes from Base in both
+    with pytest.raises(StaleFacts):
+        lint_job(child, path, {str(tmp_path / "other.py"): (1, "other")}, LintConfig(), (str(tmp_path),))

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsp_support import Editor
 from lsprotocol import types
+from torchbolt_lsp.analysis.facts import FactsCache, extract_facts
 from torchbolt_lsp.analysis.parse_cache import DocumentParses
-from torchbolt_lsp.lint.facts import fitted_classes
 from torchbolt_lsp.server import create_server
 from torchbolt_lsp.workspace_index import WorkspaceIndex
 
@@ -128,19 +128,21 @@ def test_statements_an_edit_did_not_touch_are_not_visited_again():
 def test_assignment_change_reaches_fit_in_a_later_statement():
     parses = DocumentParses()
     index = WorkspaceIndex()
-    assert index.facts_for_text(PATH, SOURCE, parses).extra["fitted"] == frozenset({"Net"})
+    assert [f.source for f in index.facts_for_text(PATH, SOURCE, parses).fits] == ["Net"]
     edited = SOURCE.replace("model = Net()", "model = Other()")
-    assert index.facts_for_text(PATH, edited, parses).extra["fitted"] == frozenset({"Other"})
+    assert [f.source for f in index.facts_for_text(PATH, edited, parses).fits] == ["Other"]
 
 
-def test_fitted_classes_cache_matches_plain_walk():
+def test_fit_targets_from_the_cache_match_a_plain_walk():
     import ast
 
-    cache: dict[int, object] = {}
+    cache = FactsCache()
     tree = ast.parse(SOURCE)
-    assert fitted_classes(tree, cache) == fitted_classes(tree) == frozenset({"Net"})
-    assert fitted_classes(tree, cache) == frozenset({"Net"})  # second call: every statement from the cache
-    assert len(cache) == len(tree.body)
+    plain = extract_facts(tree, SOURCE, PATH)
+    assert extract_facts(tree, SOURCE, PATH, cache=cache).fits == plain.fits
+    again = extract_facts(tree, SOURCE, PATH, cache=cache)  # every statement from the cache
+    assert again.fits == plain.fits and [f.source for f in again.fits] == ["Net"]
+    assert cache.hits == len(tree.body)
 
 
 REPLACEMENTS = [

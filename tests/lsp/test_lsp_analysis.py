@@ -69,9 +69,9 @@ def test_canonical_requires_lightning_root():
     ("hook", "on_step", "on_epoch", "names", "levels"),
     [
         ("training_step", None, None, ("loss",), (True, False)),
-        ("training_step", None, True, ("loss", "loss_step", "loss_epoch"), (True, True)),
+        ("training_step", None, True, ("loss", "loss_epoch", "loss_step"), (True, True)),
         ("validation_step", None, None, ("loss",), (False, True)),
-        ("validation_step", True, None, ("loss", "loss_step", "loss_epoch"), (True, True)),
+        ("validation_step", True, None, ("loss", "loss_epoch", "loss_step"), (True, True)),
         ("on_train_epoch_end", None, None, ("loss",), (False, True)),
         ("test_step", False, True, ("loss",), (False, True)),
         ("_shared_step", None, None, ("loss",), (None, None)),
@@ -141,11 +141,12 @@ def test_extract_facts():
     logged = {(m.name, m.hook): m for m in facts.logged}
     assert logged[("train_loss", "training_step")].produced == (
         "train_loss",
-        "train_loss_step",
         "train_loss_epoch",
+        "train_loss_step",
     )
     dyn = next(m for m in facts.logged if m.name is None)
     assert dyn.source == 'f"dyn_{batch_idx}"' and dyn.produced == ()
+    assert dyn.pattern == "dyn_.+" and not dyn.dynamic  # an f-string gives a pattern, not an unknown name
     assert logged[("a", "training_step")].call == "log_dict"
     assert logged[("val_loss", "validation_step")].produced == ("val_loss",)
     assert "dataloader_idx" in logged[("val_loss", "validation_step")].note

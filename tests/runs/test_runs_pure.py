@@ -22,8 +22,9 @@ from torchbolt_lsp.runs.settings import (
     trainer_arg_line,
 )
 from torchbolt_lsp.runs.store import RunStore
-from torchbolt_lsp.runs.targets import class_targets, fallback_kind, missing_data_message, script_calls
+from torchbolt_lsp.runs.targets import class_targets, missing_data_message, script_calls
 from torchbolt_lsp.runs.tracebacks import failure_diagnostics, is_workspace_file
+from torchbolt_lsp.workspace_index import WorkspaceIndex
 
 
 # --------------------------------------------------------------------------------------------- format
@@ -258,7 +259,8 @@ def test_metric_anchors_in_source_order() -> None:
 
 def test_targets_resolve_same_file_bases_and_script_calls() -> None:
     facts = extract_facts(ast.parse(SOURCE), SOURCE, "/w/m.py")
-    targets = class_targets(facts, fallback_kind(facts))
+    index = WorkspaceIndex.of_files({facts.path: facts})
+    targets = class_targets(facts, lambda cls: index.class_kind(facts.path, cls.name))
     assert [(t.kind, t.name, t.line) for t in targets] == [("module", "Base", 4), ("module", "LitModel", 8),
                                                            ("datamodule", "Data", 15)]
     (call,) = script_calls(ast.parse(SOURCE), "/w/m.py")

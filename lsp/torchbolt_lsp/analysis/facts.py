@@ -1,7 +1,13 @@
-"""Per-file facts extracted from an `ast.Module`: classes and their bases, hooks defined, logged metric
-names (with the names Lightning really produces), Trainer / callback calls with their keyword arguments,
-and `monitor=` references.
+"""The one extractor of cross-file facts: what every other file, and every feature, may know about a file.
 
+Classes and their bases, hooks defined, whether a class turns automatic optimization off, logged metric
+names (with the names Lightning really produces, f-string patterns, and whether a name is dynamic),
+Trainer / callback calls with their keyword arguments, `monitor=` references, which classes reach
+`trainer.fit/validate/test/predict`, and registered strategy/accelerator names. The workspace index,
+the lint rules and `torchbolt check`, the runs (code-lens targets), completion and hover all read these
+facts; the lint rules additionally walk their own file's nodes (`lint.facts.scan`).
+
+Extraction is cached per top-level statement (`FactsCache`): an edit re-walks only what it touched.
 Positions are LSP positions in the negotiated encoding, computed here from the source text, so the
 workspace index can answer navigation requests for files that are not open.
 """
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +25,17 @@ from torchbolt import catalog
 from .names import KIND_OF_BASE, bindings_from_ast, canonical, dotted_name, module_package, qualify
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "<not a literal>"})()
+class _NoValue:
+    """The value of a keyword that is not a literal (a singleton that survives pickling to the lint worker)."""
+
+    def __repr__(self) -> str:
+        return "<not a literal>"
+
+    def __reduce__(self) -> str:
+        return "_NO_VALUE"
+
+
+_NO_VALUE: Any = _NoValue()
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,16 @@ class ClassFacts:
     automatic_optimization: bool | None = None  # value assigned to self.automatic_optimization, if literal
     saves_hyperparameters: bool = False
     init_params: tuple[str, ...] = ()
+    # names bound in the class body by assignment (`configure_optimizers = make_optimizers` defines a hook)
+    attributes: tuple[str, ...] = ()
+    # automatic optimization may be off: `= False`, a value known only at run time (`= not manual`), or a
+    # property override; the automatic-only rules then stay quiet
+    manual_optimization: bool = False
+
+    @property
+    def defined(self) -> frozenset[str]:
+        """Names the class body defines: methods and class-level assignments."""
+        return frozenset(m.name for m in self.methods) | frozenset(self.attributes)
 
     def method(self, name: str) -> MethodFacts | None:
         return next((m for m in self.methods if m.name == name), None)
@@ -95,6 +122,12 @@ class LoggedMetric:
     on_epoch: bool | None
     receiver: str = "self"
     note: str = ""
+    pattern: str | None = None  # a regex of the names an f-string name can produce
+
+    @property
+    def dynamic(self) -> bool:
+        """The name is computed at run time and no pattern describes it."""
+        return self.name is None and self.pattern is None
 
 
 @dataclass(frozen=True)
@@ -142,6 +175,21 @@ class MonitorRef:
 
 
 @dataclass(frozen=True)
+class FitRef:
+    """A `<trainer>.fit/validate/test/predict(model)` call: what the model expression names.
+
+    `source` is the class expression as written (`Net`, `models.Net`) and `qualified` its name through
+    the imports (None for a name of the file itself). `var` is set instead when the model is a
+    module-level variable whose value is resolved after the walk.
+    """
+
+    fn: str  # "fit" | "validate" | "test" | "predict"
+    source: str
+    qualified: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class FileFacts:
     """Everything the index keeps about one file."""
 
@@ -155,14 +203,48 @@ class FileFacts:
     monitors: tuple[MonitorRef, ...] = ()
     parsed: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    fits: tuple[FitRef, ...] = ()
+    registered: tuple[str, ...] = ()  # names given to StrategyRegistry/AcceleratorRegistry.register(...)
+    digest: int = 0  # text_digest() of the text these facts were extracted from (reuse them for that text)
 
     def class_named(self, name: str) -> ClassFacts | None:
         return next((c for c in self.classes if c.name == name), None)
+
+    def cross_file_key(self) -> tuple[Any, ...]:
+        """What other files' diagnostics can depend on, without positions (an edit that only moves code
+        or changes a method body leaves it equal, so other documents are not re-linted)."""
+        return (
+            self.module_name,
+            tuple(sorted(self.bindings.items())),
+            tuple((c.name, tuple(b.qualified or b.source for b in c.bases), c.defined, c.manual_optimization,
+                   c.init_params) for c in self.classes),
+            tuple((m.name, m.pattern, m.class_name, m.receiver, m.produced) for m in self.logged),
+            tuple((f.fn, f.source, f.qualified) for f in self.fits),
+            self.registered,
+        )
 
 
 # ------------------------------------------------------------------------------------------------
 # Metric names Lightning produces
 # ------------------------------------------------------------------------------------------------
+#: The names a metric logged with on_step=True and on_epoch=True is forked into, after its own (epoch first:
+#: the epoch value is the one a monitor usually means).
+FORK_SUFFIXES: tuple[str, str] = ("_epoch", "_step")
+
+
+def forked_names(name: str) -> tuple[str, ...]:
+    """A logged name and the names Lightning forks it into when it is logged on step and on epoch."""
+    return (name, *(name + suffix for suffix in FORK_SUFFIXES))
+
+
+def unforked(name: str) -> str | None:
+    """The logged name a forked name (`loss_epoch`) comes from, or None when it carries no fork suffix."""
+    for suffix in FORK_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
 def produced_names(
     name: str, hook: str | None, on_step: bool | None, on_epoch: bool | None
 ) -> tuple[tuple[str, ...], bool | None, bool | None]:
@@ -177,8 +259,30 @@ def produced_names(
     step = on_step if on_step is not None else (rule.default_on_step if rule else None)
     epoch = on_epoch if on_epoch is not None else (rule.default_on_epoch if rule else None)
     if step and epoch:
-        return (name, f"{name}_step", f"{name}_epoch"), step, epoch
+        return forked_names(name), step, epoch
     return (name,), step, epoch
+
+
+def text_digest(text: str) -> int:
+    """A stable digest of a file's text (the same in every process, unlike hash())."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+def fstring_pattern(node: ast.JoinedStr) -> str:
+    """A regex of the strings an f-string can produce (each replacement field matches anything)."""
+    parts = []
+    for value in node.values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            parts.append(re.escape(value.value))
+        else:
+            parts.append(".+")
+    return "".join(parts)
+
+
+#: Methods that run a model through the Trainer, and the model's parameter name in them.
+RUN_METHODS = ("fit", "validate", "test", "predict")
+#: Registries whose registered names are valid `strategy=` / `accelerator=` values.
+REGISTRIES = ("StrategyRegistry", "AcceleratorRegistry", "_StrategyRegistry", "_AcceleratorRegistry")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -263,6 +367,9 @@ class _StatementFacts:
     logged: list[LoggedMetric]
     calls: list[CallFacts]
     monitors: list[MonitorRef]
+    fits: list[tuple[FitRef, str | None]]  # (ref, module-level variable to resolve after the walk)
+    module_vars: list[tuple[str, str]]  # module-level `name = Callee(...)`, in order
+    registered: list[str]
 
 
 @dataclass
@@ -275,7 +382,6 @@ class FactsCache:
     """
 
     statements: dict[int, _StatementFacts] = field(default_factory=dict)
-    fitted: dict[int, Any] = field(default_factory=dict)  # lint.facts.fitted_classes' per-statement memo
     hits: int = 0  # statements reused (tests read it)
 
 
@@ -298,13 +404,7 @@ def extract_facts(
         return FileFacts(path, module_name, package, {}, parsed=False)
     bindings = bindings_from_ast(tree, package)
     visitor = _Visitor(dict(bindings), _Lines(text, encoding), text, package)
-    if cache is None:
-        visitor.visit(tree)
-    else:
-        visitor.visit_body_cached(tree.body, cache, (encoding, package))
-    # L2 (lint): classes passed to Trainer.fit, for the "no training_step" rule (TB102)
-    from ..lint.facts import fitted_classes
-
+    visitor.visit_body_cached(tree.body, cache if cache is not None else FactsCache(), (encoding, package))
     return FileFacts(
         path,
         module_name,
@@ -314,7 +414,9 @@ def extract_facts(
         tuple(visitor.logged),
         tuple(visitor.calls),
         tuple(visitor.monitors),
-        extra={"fitted": fitted_classes(tree, cache.fitted if cache is not None else None)},
+        fits=tuple(visitor.fits),
+        registered=tuple(dict.fromkeys(visitor.registered)),
+        digest=text_digest(text),
     )
 
 
@@ -336,12 +438,51 @@ def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
     return tuple(names)
 
 
+def log_method(func: ast.expr, method_params: tuple[str, ...], in_class: bool) -> str | None:
+    """"log" / "log_dict" when a call logs a metric through the LightningModule, else None.
+
+    `self.log(...)` in a class, and `<module>.log(...)` in a callback hook `hook(self, trainer, pl_module,
+    ...)` whatever the module parameter is called (`module`, `model`); `pl_module.log` anywhere.
+    `method_params` are the enclosing class method's parameters, self included. The one definition of
+    "this call logs" for the index, the rules and the completions.
+    """
+    if not (isinstance(func, ast.Attribute) and func.attr in ("log", "log_dict") and isinstance(func.value, ast.Name)):
+        return None
+    receiver = func.value.id
+    if receiver == "self":
+        return func.attr if in_class else None
+    if receiver == "pl_module":
+        return func.attr
+    params = method_params
+    if in_class and len(params) >= 3 and params[0] == "self" and params[2] == receiver:
+        return func.attr
+    return None
+
+
+def function_params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
+    """Parameter names of a def (self included; `*args` / `**kwargs` with their stars)."""
+    return _params(fn)
+
+
+def _model_callee(func: ast.expr) -> str | None:
+    """The class a model-building call names: `Net(...)`, `models.Net(...)`, `Net.load_from_checkpoint(...)`."""
+    callee = dotted_name(func)
+    if callee is not None and callee.endswith(".load_from_checkpoint"):
+        callee = callee.rpartition(".")[0]
+    return callee
+
+
 def _str_const(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+#: Node types that hold nothing the extractor looks for: never descended into.
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Name, ast.Constant)
+
+
 class _Visitor(ast.NodeVisitor):
     def __init__(self, bindings: dict[str, str], lines: _Lines, text: str, package: str = "") -> None:
+        self._handlers: dict[type, Any] = {}
         self.bindings = bindings
         self.package = package
         self.lines = lines
@@ -354,6 +495,32 @@ class _Visitor(ast.NodeVisitor):
         self._method: str | None = None  # the method of the innermost class (nested functions keep it)
         self._method_params: tuple[str, ...] = ()
         self._class_state: list[dict[str, Any]] = []
+        self.fits: list[FitRef] = []
+        self.registered: list[str] = []
+        # `name = Callee(...)` per function scope (innermost last); module level is resolved after the walk
+        self._scopes: list[dict[str, str]] = []
+        self._pending_fits: list[tuple[FitRef, str | None]] = []
+        self._module_vars: list[tuple[str, str]] = []
+
+    # A faster walk than ast.NodeVisitor's: handlers looked up once per node type, and leaves that hold
+    # nothing this visitor looks for (names, constants, operators) never visited.
+    def visit(self, node: ast.AST) -> Any:
+        kind = type(node)
+        method = self._handlers.get(kind)
+        if method is None:
+            method = getattr(self, "visit_" + kind.__name__, None) or self.generic_visit
+            self._handlers[kind] = method
+        return method(node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                        self.visit(item)
+            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                self.visit(value)
 
     def visit_body_cached(self, body: list[ast.stmt], cache: FactsCache, context: tuple[Any, ...]) -> None:
         """Visit a module's statements like `visit(module)`, reusing the cached facts of unchanged ones.
@@ -363,6 +530,7 @@ class _Visitor(ast.NodeVisitor):
         bindings before it and the position encoding / package; all are part of the cache key.
         """
         fresh: dict[int, _StatementFacts] = {}
+        module_vars: dict[str, str] = {}
         for stmt in body:
             before = tuple(self.bindings.items())
             key = (before, *context)
@@ -373,11 +541,14 @@ class _Visitor(ast.NodeVisitor):
                 self.logged.extend(hit.logged)
                 self.calls.extend(hit.calls)
                 self.monitors.extend(hit.monitors)
+                self.registered.extend(hit.registered)
                 if hit.bindings_after != before:
                     self.bindings.clear()
                     self.bindings.update(hit.bindings_after)
             else:
-                marks = (len(self.classes), len(self.logged), len(self.calls), len(self.monitors))
+                marks = (len(self.classes), len(self.logged), len(self.calls), len(self.monitors),
+                         len(self.registered))
+                self._pending_fits, self._module_vars = [], []
                 self.visit(stmt)
                 hit = _StatementFacts(
                     stmt,
@@ -387,8 +558,19 @@ class _Visitor(ast.NodeVisitor):
                     self.logged[marks[1]:],
                     self.calls[marks[2]:],
                     self.monitors[marks[3]:],
+                    self._pending_fits,
+                    self._module_vars,
+                    self.registered[marks[4]:],
                 )
             fresh[id(stmt)] = hit
+            # module-level variables carry from statement to statement: resolved here, never cached
+            module_vars.update(hit.module_vars)
+            for ref, var in hit.fits:
+                if var is None:
+                    self.fits.append(ref)
+                elif var in module_vars:
+                    callee = module_vars[var]
+                    self.fits.append(FitRef(ref.fn, callee, qualify(callee, self.bindings), ref.span))
         cache.statements = fresh  # statements gone from the module are forgotten
 
     # --------------------------------------------------------------------------------- structure
@@ -411,19 +593,21 @@ class _Visitor(ast.NodeVisitor):
             if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
         ]
         init = next((m for m in methods if m.name == "__init__"), None)
-        state: dict[str, Any] = {"auto": None, "save_hp": False}
+        attributes: list[str] = []
+        state: dict[str, Any] = {"auto": None, "save_hp": False, "manual": False}
         saved = (self._method, self._method_params)
         self._class.append(node)
         self._class_state.append(state)
         self._method, self._method_params = None, ()
         for stmt in node.body:
+            targets = (stmt.targets if isinstance(stmt, ast.Assign)
+                       else [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else [])
+            attributes.extend(t.id for t in targets if isinstance(t, ast.Name))
             # class-level `automatic_optimization = False`
-            if isinstance(stmt, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "automatic_optimization" for t in stmt.targets
+            if isinstance(stmt, ast.Assign | ast.AnnAssign) and any(
+                isinstance(t, ast.Name) and t.id == "automatic_optimization" for t in targets
             ):
-                value = _literal(stmt.value)
-                if isinstance(value, bool):
-                    state["auto"] = value
+                self._automatic_optimization(state, stmt.value)
             self.visit(stmt)
         self._class.pop()
         self._class_state.pop()
@@ -438,22 +622,35 @@ class _Visitor(ast.NodeVisitor):
                 state["auto"],
                 state["save_hp"],
                 init.params if init else (),
+                tuple(attributes),
+                state["manual"] or any(m.name == "automatic_optimization" for m in methods),
             )
         )
         for deco in node.decorator_list:
             self.visit(deco)
 
-    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        if self._method is None:
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        self._scopes.append({})
+        if self._method is None and not isinstance(node, ast.Lambda):
             saved = (self._method, self._method_params)
             self._method, self._method_params = node.name, _params(node)
             self.generic_visit(node)
             self._method, self._method_params = saved
         else:
             self.generic_visit(node)
+        self._scopes.pop()
 
     visit_FunctionDef = _visit_function
     visit_AsyncFunctionDef = _visit_function
+    visit_Lambda = _visit_function
+
+    @staticmethod
+    def _automatic_optimization(state: dict[str, Any], value_node: ast.AST | None) -> None:
+        value = _literal(value_node) if value_node is not None else None
+        if isinstance(value, bool):
+            state["auto"] = value
+        if value is not True:
+            state["manual"] = True  # False, or only known at run time (`not manual`): manual is possible
 
     def visit_Assign(self, node: ast.Assign) -> None:
         if self._class_state:
@@ -464,9 +661,21 @@ class _Visitor(ast.NodeVisitor):
                     and isinstance(target.value, ast.Name)
                     and target.value.id == "self"
                 ):
-                    value = _literal(node.value)
-                    if isinstance(value, bool):
-                        self._class_state[-1]["auto"] = value
+                    self._automatic_optimization(self._class_state[-1], node.value)
+                if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == "self" and isinstance(node.value, ast.Call)):
+                    prefix = _str_const(self._kw(node.value, "prefix"))
+                    postfix = _str_const(self._kw(node.value, "postfix"))
+                    if prefix is not None or postfix is not None:  # a MetricCollection (or its clone)
+                        collections = self._class_state[-1].setdefault("collections", {})
+                        collections[target.attr] = (prefix or "", postfix or "")
+        if isinstance(node.value, ast.Call) and (callee := _model_callee(node.value.func)):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    if self._scopes:
+                        self._scopes[-1][target.id] = callee
+                    elif not self._class:
+                        self._module_vars.append((target.id, callee))
         self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -481,12 +690,16 @@ class _Visitor(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             receiver = func.value.id
-            if func.attr in ("log", "log_dict") and (
-                receiver == "self" and self._class or receiver == "pl_module"
-            ):
-                self._log_call(node, func.attr, receiver)
+            if log_method(func, self._method_params, bool(self._class)) is not None:
+                self._log_call(node, func.attr, "self" if receiver == "self" else "pl_module")
             if func.attr == "save_hyperparameters" and receiver == "self" and self._class_state:
                 self._class_state[-1]["save_hp"] = True
+            if func.attr == "register" and receiver in REGISTRIES:
+                arg = node.args[0] if node.args else self._kw(node, "name")
+                if (registered := _str_const(arg)) is not None:
+                    self.registered.append(registered)
+        if isinstance(func, ast.Attribute) and func.attr in RUN_METHODS:
+            self._run_call(node, func.attr)
         source = dotted_name(func)
         name = canonical(qualify(source, self.bindings)) if source else None
         if name is not None and name not in ("LightningModule", "LightningDataModule", "Callback"):
@@ -511,6 +724,46 @@ class _Visitor(ast.NodeVisitor):
     def _kw(self, node: ast.Call, name: str) -> ast.AST | None:
         return next((k.value for k in node.keywords if k.arg == name), None)
 
+    def _producer_pattern(self, expr: ast.AST) -> str | None:
+        """Names a known producer of metric dicts gives: Lightning's `grad_norm(...)` keys, or a torchmetrics
+        `MetricCollection` whose prefix/postfix is visible in the class (`self.m = MetricCollection(...,
+        prefix="val_")` or `.clone(prefix=...)`), called, computed or passed as is."""
+        if isinstance(expr, ast.Name):  # `metrics = self.val_metrics(preds, y)` earlier in the method
+            bound = next((scope[expr.id] for scope in reversed(self._scopes) if expr.id in scope), None)
+            if bound is None:
+                return None
+            if bound.rpartition(".")[2] == "grad_norm":
+                return r"grad_.+_norm.*"
+            expr = ast.parse(bound, mode="eval").body
+        if isinstance(expr, ast.Call):
+            if (dotted_name(expr.func) or "").rpartition(".")[2] == "grad_norm":
+                return r"grad_.+_norm.*"
+            expr = expr.func
+        if isinstance(expr, ast.Attribute) and expr.attr in ("compute", "forward"):
+            expr = expr.value
+        if (isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self"
+                and self._class_state):
+            affixes = self._class_state[-1].get("collections", {}).get(expr.attr)
+            if affixes is not None:
+                prefix, postfix = affixes
+                return re.escape(prefix) + ".+" + re.escape(postfix)
+        return None
+
+    def _run_call(self, node: ast.Call, fn: str) -> None:
+        arg = node.args[0] if node.args else self._kw(node, "model")
+        if arg is None:
+            return
+        span = self.lines.span(arg)
+        if isinstance(arg, ast.Call) and (callee := _model_callee(arg.func)):
+            self._pending_fits.append((FitRef(fn, callee, qualify(callee, self.bindings), span), None))
+        elif isinstance(arg, ast.Name):
+            for scope in reversed(self._scopes):
+                if arg.id in scope:
+                    callee = scope[arg.id]
+                    self._pending_fits.append((FitRef(fn, callee, qualify(callee, self.bindings), span), None))
+                    return
+            self._pending_fits.append((FitRef(fn, arg.id, None, span), arg.id))
+
     def _log_call(self, node: ast.Call, attr: str, receiver: str) -> None:
         hook = self._method
         step_node, epoch_node = self._kw(node, "on_step"), self._kw(node, "on_epoch")
@@ -533,9 +786,11 @@ class _Visitor(ast.NodeVisitor):
         else:
             arg = node.args[0] if node.args else self._kw(node, "dictionary")
             if isinstance(arg, ast.Dict):
-                for key in arg.keys:
+                for key, value in zip(arg.keys, arg.values, strict=True):
                     if key is not None:
                         names.append((_str_const(key), self.lines.segment(key) or "?", key))
+                    else:  # `{**metrics}`: whatever `metrics` holds
+                        names.append((None, self.lines.segment(value) or "?", value))
             elif isinstance(arg, ast.Call) and dotted_name(arg.func) == "dict":
                 for kw in arg.keywords:
                     if kw.arg:
@@ -543,6 +798,9 @@ class _Visitor(ast.NodeVisitor):
             elif arg is not None:
                 names.append((None, self.lines.segment(arg) or "?", arg))
         for name, source, at in names:
+            pattern = fstring_pattern(at) if isinstance(at, ast.JoinedStr) else None
+            if name is None and pattern is None and attr == "log_dict":
+                pattern = self._producer_pattern(at)
             if name is None:
                 produced: tuple[str, ...] = ()
                 step = explicit_step
@@ -562,6 +820,7 @@ class _Visitor(ast.NodeVisitor):
                     epoch,
                     receiver,
                     note,
+                    pattern,
                 )
             )
 

@@ -24,6 +24,10 @@ KIND_OF_BASE: dict[str, str] = {
     **{spec.name: "callback" for spec in catalog.CALLBACKS},
 }
 
+#: Trainer subclasses of other libraries, known by name for when their package is not installed where the
+#: server can read it (installed, their source is read and any other subclass is found the same way).
+TRAINER_SUBCLASSES: frozenset[str] = frozenset({"flash.Trainer", "flash.core.trainer.Trainer"})
+
 #: Every canonical name the server recognises.
 KNOWN_NAMES: frozenset[str] = frozenset(
     {"LightningModule", "LightningDataModule", "Callback", "Trainer"}

@@ -15,9 +15,8 @@ from lsprotocol import types
 
 from ..lint import lint_source
 from ..lint.fixes import FixError, TextEdit, edits_between, fix_all, fix_edits
-from ..lint.index_bridge import project_from_index
 from ..lint.model import Finding
-from .diagnostics import SOURCE, LintState, Positions, current, to_diagnostic
+from .diagnostics import SOURCE, LintState, Positions, current, lint_project, to_diagnostic
 
 if TYPE_CHECKING:
     from ..server import TorchboltServer
@@ -57,7 +56,7 @@ def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: in
     (editors ask for code actions on every cursor move: no re-lint then).
     """
     path = ls.path_of(uri)
-    project = project_from_index(ls.index)
+    project = lint_project(ls, state)
 
     def lint(source: str) -> list[Finding]:
         return lint_source(source, path, project, state.config).findings

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from torchbolt import catalog
 
+from ..analysis.facts import unforked
 from . import docs
 from .common import Situation, args_for, argument_owner, class_methods_in_text, situation
 
@@ -193,13 +194,8 @@ def metric_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionIt
             level.append("on_step")
         if metric.on_epoch:
             level.append("on_epoch")
-        kind = (
-            "forked step value"
-            if name.endswith("_step") and name != metric.name
-            else "forked epoch value"
-            if name.endswith("_epoch") and name != metric.name
-            else "logged value"
-        )
+        base = unforked(name) if name != metric.name else None
+        kind = "logged value" if base is None else f"forked {'step' if name.endswith('_step') else 'epoch'} value"
         doc = f"{kind} of self.log({metric.name!r}) in {', '.join(where)}"
         if level:
             doc += f" ({' + '.join(level)})"

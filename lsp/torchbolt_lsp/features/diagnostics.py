@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..lint import RULES, ConfigError, LintConfig, lint_source
+from ..analysis.installed import installed_sources, run_interpreter
+from ..lint import RULES, ConfigError, LintConfig, Project, lint_source
 from ..lint import config as lint_config
-from ..lint.facts import FileFacts
-from ..lint.index_bridge import project_from_index, translate
 from ..lint.model import Finding
-from ..lint.worker import BrokenProcessPool, LintPool, lint_job
+from ..lint.worker import BrokenProcessPool, LintPool, StaleFacts, facts_key, lint_job
 
 if TYPE_CHECKING:
     from ..server import DocumentEvent, TorchboltServer
@@ -61,7 +60,9 @@ class LintState:
     results: dict[str, Linted] = field(default_factory=dict)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     generation: int = 0  # bumped when cross-file facts change
-    facts: dict[str, FileFacts] = field(default_factory=dict)  # lint view of each indexed path
+    facts: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # cross-file key of each indexed path
+    interpreter: str | None = None  # the run interpreter whose installed Lightning the rules read
+    sent: dict[str, tuple[int, str]] = field(default_factory=dict)  # facts the lint worker holds, by path
     published: int = 0  # publishDiagnostics sent (tests and the benchmark read it)
     pool: LintPool = field(default_factory=LintPool)
     config_stamp: tuple[tuple[str, int], ...] = ()  # pyproject.toml files the config was read from, mtimes
@@ -171,6 +172,14 @@ def refresh_config(ls: TorchboltServer, state: LintState) -> bool:
     if error:
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning,
                                                        message=f"torchbolt lint settings: {error}"))
+    root = ls.context.root_paths[0] if ls.context.root_paths else None
+    interpreter = run_interpreter(root)
+    if interpreter != state.interpreter:
+        state.interpreter = interpreter
+        ls.index.set_installed(installed_sources(interpreter))
+        state.generation += 1
+        if cfg == state.config:
+            return True
     if cfg == state.config:
         return False
     state.config = cfg
@@ -195,15 +204,27 @@ async def lint_off_loop(ls: TorchboltServer, state: LintState, uri: str, version
     """Lint in the worker process (thread pool when unavailable); None when the text does not parse."""
     loop = asyncio.get_running_loop()
     generation = state.generation
-    files = project_from_index(ls.index).files
-    executor = state.pool.executor(ls.thread_pool)
+    path = ls.path_of(uri)
+
+    def job(full: bool) -> tuple[Any, ...]:
+        # the linted text's own facts are extracted by the worker; the others travel once, then by key
+        files: dict[str, Any] = {}
+        for other, facts in ls.index.files().items():
+            if other == path:
+                continue
+            key = facts_key(facts)
+            files[other] = key if not full and state.sent.get(other) == key else facts
+            state.sent[other] = key
+        return (lint_job, text, path, files, state.config, ls.context.root_paths, state.interpreter)
+
     try:
-        parsed, findings = await loop.run_in_executor(executor, lint_job, text, ls.path_of(uri), files,
-                                                      state.config)
+        try:
+            parsed, findings = await loop.run_in_executor(state.pool.executor(ls.thread_pool), *job(False))
+        except StaleFacts:
+            parsed, findings = await loop.run_in_executor(state.pool.executor(ls.thread_pool), *job(True))
     except BrokenProcessPool:
         state.pool.broken()
-        parsed, findings = await loop.run_in_executor(ls.thread_pool, lint_job, text, ls.path_of(uri), files,
-                                                      state.config)
+        parsed, findings = await loop.run_in_executor(ls.thread_pool, *job(True))
     if not parsed:
         return None
     return to_linted(ls, state, version, generation, text, findings)
@@ -344,14 +365,14 @@ def on_index_change(ls: TorchboltServer, state: LintState, paths: set[str]) -> N
     changed = False
     for path in paths:
         facts = ls.index.get(path)
-        new = translate(facts) if facts is not None else None
+        new = facts.cross_file_key() if facts is not None else None
         old = state.facts.get(path)
         if new is None:
             changed = changed or old is not None
             state.facts.pop(path, None)
         elif new != old:
             # the file's own edits already re-lint it; only a change in what others see matters
-            changed = changed or old is not None or bool(new.classes or new.logged or new.fitted)
+            changed = changed or old is not None or bool(facts and (facts.classes or facts.logged or facts.fits))
             state.facts[path] = new
     if not changed:
         return
@@ -378,7 +399,7 @@ def _initialized(ls: TorchboltServer, state: LintState) -> None:
 # --------------------------------------------------------------------------------------------------
 def workspace_reports(ls: TorchboltServer, state: LintState) -> list[types.WorkspaceFullDocumentDiagnosticReport]:
     """Full reports for every indexed workspace file (open documents use their editor text)."""
-    project = project_from_index(ls.index)
+    project = lint_project(ls, state)
     open_docs = {ls.path_of(d.uri): d.snapshot() for d in list(ls.documents)}
     reports = []
     for path in sorted(set(ls.index.files()) | set(open_docs))[:MAX_WORKSPACE_FILES]:
@@ -400,6 +421,11 @@ def workspace_reports(ls: TorchboltServer, state: LintState) -> list[types.Works
             items = [to_diagnostic(f, pos) for f in result.findings if f.code != "TB001"]
         reports.append(types.WorkspaceFullDocumentDiagnosticReport(uri=uri, items=items, version=version))
     return reports
+
+
+def lint_project(ls: TorchboltServer, state: LintState) -> Project:
+    """A private copy of the workspace index for the rules (linting puts the linted text's facts into it)."""
+    return Project.of_files(ls.index.files(), ls.context.root_paths, installed_sources(state.interpreter))
 
 
 async def _other_documents_indexed(ls: TorchboltServer, uri: str, timeout: float = 2.0) -> None:

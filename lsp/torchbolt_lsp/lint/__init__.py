@@ -7,9 +7,10 @@ imports torch or libcst; fixes (`lint.fixes`) load libcst only when a fix is req
 
 from __future__ import annotations
 
+from ..analysis.facts import FileFacts
 from .config import ConfigError, LintConfig
 from .engine import LintResult, file_facts_of, lint_source, rule_table
-from .facts import FileFacts, Project
+from .facts import Project
 from .model import FAMILIES, RULES, Finding, Fix, Rule, Severity
 
 __all__ = [

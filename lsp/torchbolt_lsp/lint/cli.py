@@ -9,6 +9,7 @@ editor. Never imports torch.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import gc
 import json
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import config as lint_config
-from .engine import file_facts_of, lint_source, rule_table
+from .engine import file_facts_of, lint_source, parse, rule_table
 from .facts import Project
 from .model import RULES, Finding, Severity
 
@@ -108,21 +109,36 @@ def _read(path: Path) -> str:
         raise UsageError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
 
 
+def check_project(root: Path | None) -> Project:
+    """The workspace index `check` lints against: module names relative to the project folder (the
+    configuration's, else the current one), installed packages read from its run interpreter."""
+    from ..analysis.installed import installed_sources, run_interpreter
+
+    folder = str((root or Path.cwd()).resolve())
+    return Project.of_files({}, [folder, str(Path.cwd().resolve())], installed_sources(run_interpreter(folder)))
+
+
 def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = False, diff_out: TextIO | None = None
                 ) -> tuple[list[FileReport], int, int]:
     """Lint (and optionally fix) files; returns the reports, how many fixes applied, files with a diff."""
     sources = {p: _read(p) for p in paths}
-    project = Project()
+    project = check_project(cfg.root)
+    trees: dict[str, ast.Module] = {}  # each file is parsed once: for its facts, then for its rules
     for p, src in sources.items():
-        facts = file_facts_of(src, str(p))
+        facts = file_facts_of(src, str(p), project, trees)
         if facts is not None:
-            project.update(facts)
+            project.put(str(p), facts)
+
+    def parsed_once(path: str, text: str) -> ast.Module:
+        tree = trees.pop(path, None)
+        return tree if tree is not None and text is sources.get(Path(path)) else parse(text, path)
+
     reports: list[FileReport] = []
     fixed = 0
     diffs = 0
     internal_errors.clear()
     for p, src in sources.items():
-        result = lint_source(src, str(p), project, cfg)
+        result = lint_source(src, str(p), project, cfg, parser=parsed_once)
         for error in result.errors:
             print(f"torchbolt check: internal error in {p}: {error} (please report it)", file=sys.stderr)
             internal_errors.append(error)

@@ -4,6 +4,10 @@ Codes are selected by prefix (`TB1` selects every hooks rule, `TB101` one rule, 
 A code runs when the longest matching prefix among `select` is longer than the longest matching
 prefix among `ignore` (the more specific entry wins; on a tie, ignore wins), so
 `select = ["TB1"], ignore = ["TB103"]` works, and so does `ignore = ["TB1"], select = ["TB101"]`.
+
+Besides codes, `ignore` and `per-file-ignores` take finding contexts: `"expected-error"` silences findings
+in code a test expects to fail (`pytest.raises`, `assertRaises`, try/except in `test_*`), e.g.
+`per-file-ignores = {"tests/**" = ["expected-error"]}`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .model import FAMILIES, RULES
+from .model import CONTEXTS, FAMILIES, RULES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,14 +42,17 @@ def _prefixes(values: Iterable[str], where: str) -> tuple[str, ...]:
         code = raw.strip().upper()
         if not code:
             continue
+        if code.lower() in CONTEXTS:
+            out.append(code.lower())
+            continue
         if code == "ALL":
             code = "TB"
         if not code.startswith("TB") or not (
             code == "TB" or any(r.startswith(code) for r in RULES) or code in FAMILIES or code == "TB0"
         ):
             known = ", ".join(sorted(FAMILIES))
-            raise ConfigError(f"{where}: {raw!r} matches no torchbolt rule; use a code such as TB101 or a "
-                              f"family prefix ({known}).")
+            raise ConfigError(f"{where}: {raw!r} matches no torchbolt rule; use a code such as TB101, a "
+                              f"family prefix ({known}) or a finding context ({', '.join(CONTEXTS)}).")
         out.append(code)
     return tuple(out)
 
@@ -59,16 +66,16 @@ class LintConfig:
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     root: Path | None = None  # per-file globs are matched against paths relative to this folder
 
-    def enabled(self, code: str, path: str | None = None) -> bool:
-        """Whether `code` is reported for a file at `path`."""
+    def enabled(self, code: str, path: str | None = None, context: str = "") -> bool:
+        """Whether `code` is reported for a file at `path`, for a finding in `context` (see CONTEXTS)."""
         sel = max((len(p) for p in self.select if code.startswith(p)), default=-1)
         ign = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
-        if sel < 0 or ign >= sel:
+        if sel < 0 or ign >= sel or context and context in self.ignore:
             return False
         if path and self.per_file_ignores:
             rel = self._relative(path)
             for pattern, codes in self.per_file_ignores.items():
-                if _glob_match(rel, pattern) and any(code.startswith(c) for c in codes):
+                if _glob_match(rel, pattern) and any(code.startswith(c) or c == context for c in codes):
                     return False
         return True
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import ast
 import io
 import logging
+import os
 import re
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ..analysis.facts import FactsCache, FileFacts, extract_facts, text_digest
+from ..workspace_index import Resolved
 from . import facts as F
 from .config import LintConfig
 from .model import RULES, Finding, Fix, Rule, Severity, declare
@@ -51,12 +54,14 @@ class Context:
     star_lightning: bool
     scan: F.Scan
     project: F.Project
-    facts: F.FileFacts
+    facts: FileFacts
     findings: list[Finding] = field(default_factory=list)
-    _resolved: dict[int, F.Resolved] = field(default_factory=dict)
+    _resolved: dict[int, Resolved] = field(default_factory=dict)
     _names: dict[int, str | None] = field(default_factory=dict)
     _by_class: dict[int, list[F.CallSite]] | None = None
-    _enabled: Callable[[str], bool] = lambda code: True
+    _enabled: Callable[..., bool] = lambda code, context="": True
+    _expected: list[tuple[int, int]] | None = None  # line ranges inside pytest.raises / assertRaises
+    memo: dict[object, object] = field(default_factory=dict)  # checkers' per-file answers (keys namespaced)
 
     # ---- names ----
     def qualify(self, expr: ast.expr) -> str | None:
@@ -78,17 +83,14 @@ class Context:
         return None
 
     # ---- classes ----
-    def resolved(self, cls: F.ClassNode) -> F.Resolved:
+    def resolved(self, cls: F.ClassNode) -> Resolved:
+        """The class resolved by the workspace index (the one resolver of the server, rules and CLI)."""
         key = id(cls.node)
         if key not in self._resolved:
-            node = cls.node
-            facts = next((c for c in self.facts.classes if c.line == node.lineno and c.name == node.name), None)
-            if facts is None:  # pragma: no cover - facts are built from the same scan
-                return F.Resolved(None, frozenset(cls.methods), False, False)
-            self._resolved[key] = self.project.resolve(facts)
+            self._resolved[key] = self.project.resolved(self.path, cls.node.name)
         return self._resolved[key]
 
-    def classes_of(self, *kinds: str) -> Iterator[tuple[F.ClassNode, F.Resolved]]:
+    def classes_of(self, *kinds: str) -> Iterator[tuple[F.ClassNode, Resolved]]:
         for cls in self.scan.classes:
             res = self.resolved(cls)
             if res.kind in kinds:
@@ -137,13 +139,29 @@ class Context:
     def enabled(self, rule: Rule) -> bool:
         return self._enabled(rule.code)
 
+    def expects_error(self, line: int) -> bool:
+        """Whether `line` is inside `with pytest.raises(...)` / `assertRaises(...)` or the arguments of the
+        callable form `pytest.raises(Error, fn, *args)`: code written to fail on purpose."""
+        if self._expected is None:
+            self._expected = expected_error_lines(self.scan) if "aises" in self.source else []
+            if "def test" in self.source and "except" in self.source:
+                self._expected += asserted_error_lines(self.tree)
+        return any(start <= line <= end for start, end in self._expected)
+
     def report(self, rule: Rule, where: ast.AST | tuple[int, int, int, int], message: str,
                fixes: Iterable[Fix] = (), severity: Severity | None = None) -> None:
         if not self._enabled(rule.code):
             return
         line, col, end_line, end_col = where if isinstance(where, tuple) else self.span(where)
+        context = ""
+        if self.expects_error(line):
+            # still reported (the value is invalid), but marked; never "fixed": the test wants the error
+            context, fixes = "expected-error", ()
+            message += " (in code a test expects to fail: the error is probably deliberate)"
+            if not self._enabled(rule.code, context):
+                return
         self.findings.append(Finding(rule.code, message, severity or rule.severity, line, col, end_line,
-                                     end_col, tuple(fixes)))
+                                     end_col, tuple(fixes), context))
 
 
 @dataclass
@@ -151,7 +169,7 @@ class LintResult:
     """Findings of one file (sorted), its cross-file facts, and whether it parsed."""
 
     findings: list[Finding]
-    facts: F.FileFacts | None
+    facts: FileFacts | None
     parsed: bool = True
     errors: list[str] = field(default_factory=list)  # checkers that crashed (a bug; logged)
 
@@ -160,20 +178,65 @@ def parse(source: str, path: str) -> ast.Module:
     return ast.parse(source, filename=path, type_comments=False)
 
 
-def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: F.ScanCache | None = None
-            ) -> tuple[ast.Module, dict[str, str], bool, F.Scan, F.FileFacts]:
-    """Parse (unless `tree` is given) and scan a file: what both the index facts and the rules need."""
+def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: F.ScanCache | None = None,
+            project: F.Project | None = None, facts_cache: FactsCache | None = None
+            ) -> tuple[ast.Module, dict[str, str], bool, F.Scan, FileFacts]:
+    """Parse (unless `tree` is given), scan the file for the rules, and extract its cross-file facts (the
+    same extractor as the server's index; module names relative to the project's roots)."""
     tree = tree if tree is not None else parse(source, path)
     sc = F.scan(tree, scan_cache)
-    return tree, sc.imports, sc.star_lightning, sc, F.file_facts(path, tree, sc, sc.imports)
+    known = project.get(path) if project is not None else None
+    if known is not None and known.parsed and known.digest == text_digest(source):
+        return tree, sc.imports, sc.star_lightning, sc, known  # the index extracted them from this very text
+    module, is_package = project.module_name(path) if project is not None else ("", False)
+    facts = extract_facts(tree, source, os.path.abspath(path), module, is_package, cache=facts_cache)
+    return tree, sc.imports, sc.star_lightning, sc, facts
 
 
-def file_facts_of(source: str, path: str) -> F.FileFacts | None:
-    """Only the cross-file facts of a file (None when it does not parse)."""
+def file_facts_of(source: str, path: str, project: F.Project | None = None,
+                  trees: dict[str, ast.Module] | None = None) -> FileFacts | None:
+    """Only the cross-file facts of a file (None when it does not parse); `trees` keeps the parse by path."""
     try:
-        return analyse(source, path)[4]
-    except (SyntaxError, ValueError):
+        tree = parse(source, path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    if trees is not None:
+        trees[path] = tree
+    module, is_package = project.module_name(path) if project is not None else ("", False)
+    return extract_facts(tree, source, os.path.abspath(path), module, is_package)
+
+
+_RAISES = ("raises", "assertRaises", "assertRaisesRegex")
+
+
+def expected_error_lines(sc: F.Scan) -> list[tuple[int, int]]:
+    """Line ranges of code that is expected to raise: `with pytest.raises(...):` bodies (and unittest's
+    `assertRaises`), and the callable form's arguments."""
+    out: list[tuple[int, int]] = []
+    for node, _cls, _method in sc.withs:
+        for item in node.items:
+            expr = item.context_expr
+            if isinstance(expr, ast.Call) and (F.dotted(expr.func) or "").rpartition(".")[2] in _RAISES:
+                out.append((node.body[0].lineno, node.end_lineno or node.lineno))
+                break
+    for site in sc.calls:
+        call = site.call
+        if len(call.args) >= 2 and (F.dotted(call.func) or "").rpartition(".")[2] in _RAISES:
+            out.append((call.args[1].lineno, call.end_lineno or call.lineno))
+    return out
+
+
+def asserted_error_lines(tree: ast.Module) -> list[tuple[int, int]]:
+    """Line ranges of `try:` bodies with an `except` clause in test functions (`def test_*`): a test that
+    catches the error to assert on it."""
+    out: list[tuple[int, int]] = []
+    tests = [node for node in ast.walk(tree)
+             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")]
+    for fn in tests:
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Try) and node.handlers and node.body:
+                out.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
+    return out
 
 
 def _ensure_rules_loaded() -> None:
@@ -182,7 +245,7 @@ def _ensure_rules_loaded() -> None:
 
 def lint_source(source: str, path: str = "<string>", project: F.Project | None = None,
                 config: LintConfig | None = None, parser: Callable[[str, str], ast.Module] | None = None,
-                scan_cache: F.ScanCache | None = None) -> LintResult:
+                scan_cache: F.ScanCache | None = None, facts_cache: FactsCache | None = None) -> LintResult:
     """Lint one file. With `project`, cross-file facts come from it (the file's own facts are updated in it).
 
     `parser(path, source)` replaces `ast.parse` and `scan_cache` keeps per-statement walks (the server's
@@ -191,8 +254,10 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
     _ensure_rules_loaded()
     config = config or LintConfig()
     try:
+        if project is None:
+            project = F.Project()
         tree, imports, star, sc, facts = analyse(source, path, parser(path, source) if parser else None,
-                                                 scan_cache)
+                                                 scan_cache, project, facts_cache)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None) or 1
         col = max((getattr(exc, "offset", None) or 1) - 1, 0)
@@ -202,11 +267,9 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
             findings.append(Finding(SYNTAX.code, f"Syntax error: {msg}; fix it so the Lightning rules can run.",
                                     SYNTAX.severity, line, col, line, col + 1))
         return LintResult(findings, None, parsed=False)
-    if project is None:
-        project = F.Project()
-    project.update(facts)
+    project.put(path, facts)
     ctx = Context(path, source, source.splitlines(), tree, imports, star, sc, project, facts)
-    ctx._enabled = lambda code: config.enabled(code, path)
+    ctx._enabled = lambda code, context="": config.enabled(code, path, context)
     errors: list[str] = []
     for rules, checker in CHECKERS:
         if any(config.enabled(r.code, path) for r in rules):

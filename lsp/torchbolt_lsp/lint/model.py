@@ -59,6 +59,9 @@ class Finding:
     end_line: int
     end_col: int
     fixes: tuple[Fix, ...] = ()
+    # where the finding sits, when that changes its meaning: "expected-error" inside `pytest.raises(...)` /
+    # `assertRaises` (the invalid value is deliberate); `[tool.torchbolt.lint]` can ignore a context
+    context: str = ""
 
     def sort_key(self) -> tuple[int, int, str]:
         return (self.line, self.col, self.code)
@@ -88,5 +91,8 @@ def declare(code: str, name: str, summary: str, severity: Severity, fixable: boo
     rule = RULES[code] = Rule(code, name, summary, severity, fixable)
     return rule
 
+
+#: Finding contexts a configuration may ignore like a code (`ignore = ["expected-error"]`, per path too).
+CONTEXTS: tuple[str, ...] = ("expected-error",)
 
 Checker = Callable[..., None]

@@ -19,9 +19,11 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from ..analysis.facts import FactsCache, FileFacts
+from ..analysis.installed import installed_sources
 from .config import LintConfig
 from .engine import lint_source
-from .facts import FileFacts, Project
+from .facts import Project
 from .incremental import IncrementalParser
 from .model import Finding
 
@@ -31,6 +33,36 @@ log = logging.getLogger(__name__)
 #: Per-process: the worker re-parses only the top-level statements an edit touched.
 _PARSER = IncrementalParser()
 _PARSER_LOCK = threading.Lock()  # the thread-pool fallback may run jobs concurrently
+_FACTS: dict[str, FactsCache] = {}  # per path: the per-statement fact memory (same statements as _PARSER's)
+#: The workspace facts this process was sent, by path: a job names unchanged ones by `facts_key` only, so a
+#: lint after an edit does not pickle the whole workspace again.
+_FILES: dict[str, FileFacts] = {}
+_FILES_LOCK = threading.Lock()
+
+
+class StaleFacts(LookupError):
+    """A job named facts by key that this process does not hold (it restarted): send them in full."""
+
+
+def facts_key(facts: FileFacts) -> tuple[int, str]:
+    """What identifies a file's facts between the server and the worker."""
+    return facts.digest, facts.module_name
+
+
+def _snapshot(files: Mapping[str, FileFacts | tuple[int, str]], linted: str) -> dict[str, FileFacts]:
+    with _FILES_LOCK:
+        out: dict[str, FileFacts] = {}
+        for path, value in files.items():
+            if isinstance(value, tuple):
+                known = _FILES.get(path)
+                if known is None or facts_key(known) != value:
+                    raise StaleFacts(path)
+                out[path] = known
+            else:
+                _FILES[path] = out[path] = value
+        for gone in set(_FILES) - set(files) - {linted}:  # the linted file is left out, not gone
+            del _FILES[gone]
+        return out
 
 
 @contextlib.contextmanager
@@ -46,19 +78,27 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def lint_job(text: str, path: str, files: Mapping[str, FileFacts], config: LintConfig
-             ) -> tuple[bool, list[Finding]]:
-    """Lint one text against a snapshot of the workspace facts: (parsed, findings). Runs in the worker."""
-    project = Project()
-    project.files.update(files)
+def lint_job(text: str, path: str, files: Mapping[str, FileFacts | tuple[int, str]], config: LintConfig,
+             roots: tuple[str, ...] = (), interpreter: str | None = None) -> tuple[bool, list[Finding]]:
+    """Lint one text against a snapshot of the workspace facts: (parsed, findings). Runs in the worker.
+
+    `files` holds the other files' facts, or their `facts_key` when an earlier job sent them (StaleFacts
+    when this process does not have them). `interpreter` is the run interpreter whose installed packages
+    (Lightning) are read from source."""
+    project = Project.of_files(_snapshot(files, path), roots, installed_sources(interpreter))
     with _PARSER_LOCK, _no_gc():  # the cached trees and walks of a path are not shared between jobs
         try:
             _PARSER.parse(path, text)
             parser = _PARSER.parse
         except (SyntaxError, ValueError):
             parser = None  # broken text: the engine reports it
+        if parser is not None and path not in _FACTS:
+            while len(_FACTS) >= _PARSER.max_files:
+                _FACTS.pop(next(iter(_FACTS)))
+            _FACTS[path] = FactsCache()
         result = lint_source(text, path, project, config, parser=parser,
-                             scan_cache=_PARSER.scan_cache(path) if parser else None)
+                             scan_cache=_PARSER.scan_cache(path) if parser else None,
+                             facts_cache=_FACTS.get(path) if parser else None)
     return result.parsed, result.findings
 
 
@@ -116,4 +156,4 @@ class LintPool:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["BrokenProcessPool", "LintPool", "lint_job"]
+__all__ = ["BrokenProcessPool", "LintPool", "StaleFacts", "facts_key", "lint_job"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-_RECEIVERS = ("self", "pl_module")
+from ..analysis.facts import forked_names, function_params, log_method
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,32 @@ def _str(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+def _calls(tree: ast.Module) -> list[tuple[ast.Call, tuple[str, ...], bool]]:
+    """Every call with its enclosing class method's parameters and whether it sits in a class."""
+    out: list[tuple[ast.Call, tuple[str, ...], bool]] = []
+    todo: list[tuple[ast.AST, tuple[str, ...], bool]] = [(tree, (), False)]
+    while todo:
+        node, params, in_class = todo.pop()
+        if isinstance(node, ast.Call):
+            out.append((node, params, in_class))
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                todo.append((child, (), True))
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) and not params:
+                todo.append((child, function_params(child), in_class))
+            else:
+                todo.append((child, params, in_class))
+    return out
+
+
 def metric_anchors(tree: ast.Module | None) -> list[MetricAnchor]:
     """Every literal metric name logged or monitored in the module, in source order."""
     if tree is None:
         return []
     out: list[MetricAnchor] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node, params, in_class in _calls(tree):
         func = node.func
-        if (isinstance(func, ast.Attribute) and func.attr in ("log", "log_dict")
-                and isinstance(func.value, ast.Name) and func.value.id in _RECEIVERS):
+        if log_method(func, params, in_class) is not None:
             end_line, end_col = node.end_lineno or node.lineno, node.end_col_offset or node.col_offset
             first = node.args[0] if node.args else next(
                 (k.value for k in node.keywords if k.arg in ("name", "dictionary")), None)
@@ -64,4 +79,4 @@ def metric_anchors(tree: ast.Module | None) -> list[MetricAnchor]:
 
 def candidate_names(name: str) -> tuple[str, ...]:
     """Names a logged metric may appear under (on_step and on_epoch both true fork it)."""
-    return (name, f"{name}_epoch", f"{name}_step")
+    return forked_names(name)

@@ -26,7 +26,6 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -42,7 +41,6 @@ from .store import RunStore
 from .targets import (
     Target,
     class_targets,
-    fallback_kind,
     missing_data_message,
     relative_target,
     script_calls,
@@ -296,58 +294,40 @@ class RunManager:
         if found is None:
             return []
         path, tree, facts = found
-        index = self._index()
-        local = fallback_kind(facts)
-        kind: Callable[[Any], str | None]
-        if index is not None and hasattr(index, "class_kind"):
-            def kind(cls: Any) -> str | None:
-                # the index resolves bases across files; a class typed since its last update is resolved locally
-                found: str | None = cls.direct_kind or index.class_kind(path, cls.name) or local(cls)
-                return found
-        else:
-            kind = local
+        index, own = self._index(), self._own_index(path, facts)
+
+        def kind(cls: Any) -> str | None:
+            # the index resolves bases across files; a class typed since its last update is resolved locally
+            found: str | None = (index.class_kind(path, cls.name) if index is not None else None) \
+                or own.class_kind(path, cls.name)
+            return found
+
         classes = class_targets(facts, kind)
         class_lines = [(c.def_span.line, c.def_span.end_line) for c in facts.classes]
         calls = [t for t in script_calls(tree, path)
                  if not any(a <= t.line <= b for a, b in class_lines)]
         return classes + calls
 
-    def _methods(self, path: str, class_name: str, uri: str) -> set[str] | None:
-        """Methods of a class and its bases in the workspace; None when some base cannot be followed (a class
-        from an installed package may define the dataloaders: the static check then stays silent)."""
-        from ..analysis.names import LIGHTNING_ROOTS
+    @staticmethod
+    def _own_index(path: str, facts: Any) -> Any:
+        """An index of one document's current facts (for classes the workspace index has not seen yet)."""
+        from ..workspace_index import WorkspaceIndex
 
+        return WorkspaceIndex.of_files({path: facts}, installed=None)
+
+    def _methods(self, path: str, class_name: str, uri: str) -> set[str] | None:
+        """Methods of a class and its bases (the workspace index's resolution); None when some base cannot be
+        followed (a class from an installed package may define the dataloaders: the static check then stays
+        silent)."""
         found = self._facts(uri, None)
         if found is None:
             return None
         _, _, facts = found
-        cls = facts.class_named(class_name)
-        if cls is None:
-            return None
         index = self._index()
-        by_name = {c.name: c for c in facts.classes}
-        methods: set[str] = set()
-        todo, seen = [cls], set()
-        while todo:
-            current = todo.pop()
-            if current.name in seen:
-                continue
-            seen.add(current.name)
-            methods.update(m.name for m in current.methods)
-            for base in current.bases:
-                qualified = base.qualified or ""
-                if base.source in by_name:
-                    todo.append(by_name[base.source])
-                elif any(qualified == root or qualified.startswith(root + ".") for root in LIGHTNING_ROOTS):
-                    continue  # Lightning's own class: defines no dataloaders
-                elif index is not None and hasattr(index, "base_classes"):
-                    hits = [c for _, c in index.base_classes(path, current) if c.name == base.source.split(".")[-1]]
-                    if not hits:
-                        return None
-                    methods.update(index.inherited_methods(path, current.name))
-                else:
-                    return None
-        return methods
+        res = index.resolved(path, class_name) if index is not None else None
+        if res is None or res.kind is None:
+            res = self._own_index(path, facts).resolved(path, class_name)
+        return set(res.methods) if res.complete else None
 
     # ------------------------------------------------------------------------------------------------
     # history

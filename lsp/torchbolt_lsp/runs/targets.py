@@ -96,25 +96,6 @@ def missing_data_message(class_name: str, methods: set[str], fn: str, data: str 
             f"(or pass overrides {{\"data\": ...}} with the command).")
 
 
-def fallback_kind(facts: FileFacts) -> Callable[[ClassFacts], str | None]:
-    """A kind resolver for one file without the workspace index: direct Lightning bases, then bases of the
-    same file."""
-    by_name = {c.name: c for c in facts.classes}
-
-    def kind(cls: ClassFacts, depth: int = 0) -> str | None:
-        if cls.direct_kind is not None or depth > 16:
-            return cls.direct_kind
-        for base in cls.bases:
-            parent = by_name.get(base.source)
-            if parent is not None and parent is not cls:
-                found = kind(parent, depth + 1)
-                if found:
-                    return found
-        return None
-
-    return kind
-
-
 def relative_target(path: str, name: str, folder: str) -> str:
     """`rel/path.py::Class` as the CLI takes it (relative to the workspace folder when inside it)."""
     rel = os.path.relpath(path, folder)

@@ -1,7 +1,12 @@
 """TB5xx: keyword arguments of Trainer, the built-in callbacks, loggers and `self.log`.
 
 Every fact (names, types, choices, constraints, removed 1.x keywords with their rewrite templates,
-legacy precision spellings, removed strategies) is read from `torchbolt.catalog`.
+legacy precision spellings, removed strategies) is read from `torchbolt.catalog`. Two sources can only
+widen what is accepted, never narrow it: the user's installed Lightning (its `__init__` signatures,
+read from source by the workspace index: an argument it accepts is never reported as unknown), and the
+workspace (a `Trainer` subclass's own parameters, strategy/accelerator names registered with
+`StrategyRegistry.register`). Calls of `Trainer` subclasses (`class MyTrainer(pl.Trainer)`, an installed
+`flash.Trainer`) get the Trainer rules.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from torchbolt.catalog import (
@@ -25,6 +31,8 @@ from torchbolt.catalog import (
     did_you_mean,
 )
 
+from ...analysis.names import TRAINER_SUBCLASSES
+from .. import facts as F
 from ..engine import Context, checks
 from ..model import Fix, Severity, declare
 
@@ -53,25 +61,109 @@ _TRAINER = {a.name: a for a in TRAINER_ARGS}
 _LOGGERS = {spec.name: spec for spec in LOGGERS}
 
 
-def _targets(ctx: Context) -> Iterator[tuple[ast.Call, str, dict[str, Arg]]]:
-    """(call, display name, accepted args) for every Trainer/callback/logger/self.log call in the file."""
+@dataclass(frozen=True)
+class _Target:
+    """A call the rules check: the catalog's arguments, plus names accepted beyond them."""
+
+    call: ast.Call
+    owner: str  # display name: "Trainer", "MyTrainer", "ModelCheckpoint", "self.log"
+    accepted: dict[str, Arg]  # the catalog's arguments (values checked)
+    also: frozenset[str] = frozenset()  # accepted too (installed Lightning, a subclass's own parameters)
+    open: bool = False  # takes any keyword (**kwargs in the real signature): unknown names are not reported
+
+
+def _signature(ctx: Context, path: str, class_name: str) -> tuple[frozenset[str], bool] | None:
+    """(parameter names, takes **kwargs) of the nearest `__init__` of a resolved class, or None."""
+    params = ctx.project.resolved(path, class_name).init_params
+    if params is None:
+        return None
+    names = frozenset(p for p in params if not p.startswith("*"))
+    return names, any(p.startswith("**") for p in params)
+
+
+def _installed(ctx: Context, func: ast.expr) -> tuple[frozenset[str], bool] | None:
+    """The signature of the called Lightning class in the user's installed Lightning (never torchbolt's own:
+    the catalog is its signature)."""
+    qualified = ctx.qualify(func)
+    key = ("installed-signature", qualified, ctx.path if qualified == F.dotted(func) else "")
+    return ctx.project.remember(key, lambda: _installed_signature(ctx, func))  # type: ignore[return-value]
+
+
+def _installed_signature(ctx: Context, func: ast.expr) -> tuple[frozenset[str], bool] | None:
+    qualified = ctx.qualify(func)
+    if not qualified or "." not in qualified or qualified.split(".")[0] == "torchbolt":
+        return None
+    hit = ctx.project.resolve_qualified(qualified, near=ctx.path)
+    return _signature(ctx, hit[0], hit[1].name) if hit is not None else None
+
+
+def _trainer_subclass(ctx: Context, func: ast.expr) -> tuple[str, tuple[frozenset[str], bool] | None] | None:
+    """(display name, own signature) when the call creates a subclass of Lightning's Trainer."""
+    key = ("trainer-subclass", F.dotted(func))
+    if key not in ctx.memo:
+        ctx.memo[key] = _find_trainer_subclass(ctx, func)
+    return ctx.memo[key]  # type: ignore[return-value]
+
+
+def _find_trainer_subclass(ctx: Context, func: ast.expr) -> tuple[str, tuple[frozenset[str], bool] | None] | None:
+    source = F.dotted(func)
+    last = source.rpartition(".")[2] if source else ""
+    if source is None or not last[:1].isupper():
+        return None  # classes only (a function call is never a Trainer)
+    qualified = ctx.qualify(func)
+    # installed packages are read only for names that say Trainer (torch.nn.Linear(bias=...) stays cheap)
+    installed = "Trainer" in last
+    if "." not in source:
+        hit = ctx.project.resolve_class(ctx.path, source, installed=installed)
+    else:
+        hit = ctx.project.resolve_qualified(qualified, near=ctx.path, installed=installed) if qualified else None
+    if hit is None:
+        if qualified in TRAINER_SUBCLASSES:
+            return source, None  # not installed here: its own arguments are unknown
+        return None
+    if ctx.project.resolved(hit[0], hit[1].name).kind != "trainer":
+        return None
+    return source, _signature(ctx, hit[0], hit[1].name)
+
+
+def _targets(ctx: Context) -> Iterator[_Target]:
+    """Every Trainer/callback/logger/self.log call in the file, with what it accepts."""
     for site in ctx.scan.calls:
-        name = ctx.lightning_name(site.call.func)
+        if not site.call.keywords:
+            continue  # only keywords are checked
+        func = site.call.func
+        name = ctx.lightning_name(func)
         if name is None:
+            last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            # only a class (a capitalized name) can be a Trainer subclass
+            sub = _trainer_subclass(ctx, func) if last[:1].isupper() else None
+            if sub is not None:
+                owner, own = sub
+                # the subclass's own parameters are accepted; when they are unknown, so is any keyword
+                yield _Target(site.call, owner, _TRAINER, own[0] if own else frozenset(), own is None)
             continue
         if name == "Trainer":
-            yield site.call, "Trainer", _TRAINER
+            accepted = _TRAINER
         elif name in CALLBACKS_BY_NAME and CALLBACKS_BY_NAME[name].args:
-            yield site.call, name, {a.name: a for a in CALLBACKS_BY_NAME[name].args}
+            accepted = {a.name: a for a in CALLBACKS_BY_NAME[name].args}
         elif name in _LOGGERS:
-            yield site.call, name, {a.name: a for a in _LOGGERS[name].args}
+            accepted = {a.name: a for a in _LOGGERS[name].args}
+        else:
+            continue
+        real = _installed(ctx, func)
+        yield _Target(site.call, name, accepted, real[0] if real else frozenset(), bool(real and real[1]))
     for site in ctx.scan.log_sites():
-        if ctx.class_kind(site.cls) in ("module", "callback"):
+        if site.call.keywords and ctx.class_kind(site.cls) in ("module", "callback"):
             func = site.call.func
             assert isinstance(func, ast.Attribute)  # log_sites are attribute calls
             attr = func.attr
             args = LOG_ARGS if attr == "log" else LOG_DICT_ARGS
-            yield site.call, f"self.{attr}", {a.name: a for a in args}
+            yield _Target(site.call, f"self.{attr}", {a.name: a for a in args})
+
+
+def registered_names(ctx: Context) -> frozenset[str]:
+    """Strategy / accelerator names the workspace registers (`StrategyRegistry.register("name", ...)`)."""
+    return frozenset(name for facts in ctx.project.files().values() for name in facts.registered)
 
 
 def literal(node: ast.expr) -> tuple[str, Any] | None:
@@ -158,19 +250,30 @@ def _assigned_name(ctx: Context, call: ast.Call) -> str | None:
 
 @checks(UNKNOWN_KWARG, REMOVED_KWARG, LEGACY_PRECISION, REMOVED_STRATEGY, INVALID_CHOICE, WRONG_TYPE, OUT_OF_RANGE)
 def check_arguments(ctx: Context) -> None:
-    for call, owner, accepted in _targets(ctx):
+    registered: frozenset[str] | None = None
+    for target in _targets(ctx):
+        call, owner, accepted = target.call, target.owner, target.accepted
         for kw in call.keywords:
             if kw.arg is None:
                 continue  # **kwargs: unknown statically
             arg = accepted.get(kw.arg)
             if arg is None:
-                _unknown(ctx, call, owner, accepted, kw)
+                if kw.arg not in target.also:  # what the user's Lightning or the subclass accepts is fine
+                    _unknown(ctx, call, owner, accepted, kw, target.open)
                 continue
-            _check_value(ctx, owner, arg, kw)
+            if arg.name in ("strategy", "accelerator") and accepted is _TRAINER:
+                if registered is None:
+                    registered = registered_names(ctx)
+                if isinstance(kw.value, ast.Constant) and kw.value.value in registered:
+                    continue  # a name the workspace registers itself
+            _check_value(ctx, "Trainer" if accepted is _TRAINER else owner, arg, kw)
 
 
-def _unknown(ctx: Context, call: ast.Call, owner: str, accepted: dict[str, Arg], kw: ast.keyword) -> None:
-    removed = REMOVED_TRAINER_ARGS.get(kw.arg or "") if owner == "Trainer" else None
+def _unknown(ctx: Context, call: ast.Call, owner: str, accepted: dict[str, Arg], kw: ast.keyword,
+             open_signature: bool = False) -> None:
+    removed = REMOVED_TRAINER_ARGS.get(kw.arg or "") if accepted is _TRAINER else None
+    if removed is None and open_signature:
+        return  # the real signature takes **kwargs: nothing is unknown
     if removed is not None:
         fixes = []
         if removed.rewrite is not None:
@@ -179,7 +282,7 @@ def _unknown(ctx: Context, call: ast.Call, owner: str, accepted: dict[str, Arg],
             fixes.append(Fix("move_to_fit", f"Pass it to {var}.fit(ckpt_path=...)",
                              {"span": ctx.span(call), "keyword": kw.arg, "var": var,
                               "value": ast.get_source_segment(ctx.source, kw.value) or "None"}))
-        ctx.report(REMOVED_KWARG, kw, f"Trainer(`{kw.arg}=`) was removed in Lightning {removed.removed_in} and "
+        ctx.report(REMOVED_KWARG, kw, f"{owner}(`{kw.arg}=`) was removed in Lightning {removed.removed_in} and "
                                       f"raises TypeError; {removed.replacement}.", fixes)
         return
     guess = did_you_mean(kw.arg or "", accepted)

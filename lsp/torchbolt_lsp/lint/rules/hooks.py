@@ -61,7 +61,6 @@ def _hooks_for(kind: str) -> dict[str, Hook]:
 
 @checks(MISSING_OPTIMIZERS, MISSING_TRAINING_STEP)
 def check_required_hooks(ctx: Context) -> None:
-    fitted = ctx.project.fitted_names()
     for cls, res in ctx.classes_of("module"):
         if not res.complete:
             continue  # a base we cannot see may define the hook
@@ -74,7 +73,7 @@ def check_required_hooks(ctx: Context) -> None:
                        [Fix("add_configure_optimizers", "Add configure_optimizers (Adam over self.parameters())",
                             {"class_line": cls.node.lineno, "class": cls.node.name,
                              "add_import": "" if ctx.imports.get("torch") == "torch" else "torch"})])
-        if "training_step" not in res.methods and cls.node.name in fitted:
+        if "training_step" not in res.methods and "fit" in ctx.project.run_fns(ctx.path, cls.node.name):
             present = [h for h in (*_EVAL_STEPS, "configure_optimizers") if h in res.methods]
             if present:
                 ctx.report(MISSING_TRAINING_STEP, name_span,

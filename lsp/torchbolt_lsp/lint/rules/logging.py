@@ -19,6 +19,7 @@ from torchbolt.catalog import (
     did_you_mean,
 )
 
+from ...analysis.facts import unforked
 from ..engine import Context, checks
 from ..facts import CallSite
 from ..model import Fix, Severity, declare
@@ -105,8 +106,8 @@ def _describe(value: ast.expr) -> str:
     return names.get(type(value), "a non-scalar")
 
 
-def _monitor_sites(ctx: Context) -> Iterator[tuple[ast.Constant, str]]:
-    """(string constant node, owner description) for each literal monitor= key in the file."""
+def _monitor_sites(ctx: Context) -> Iterator[tuple[ast.Constant, str, str | None]]:
+    """(string constant node, owner description, enclosing class) for each literal monitor= key in the file."""
     for site in ctx.scan.calls:
         name = ctx.lightning_name(site.call.func)
         spec = CALLBACKS_BY_NAME.get(name or "")
@@ -116,7 +117,7 @@ def _monitor_sites(ctx: Context) -> Iterator[tuple[ast.Constant, str]]:
         value = site.call.args[position] if len(site.call.args) > position else next(
             (k.value for k in site.call.keywords if k.arg == "monitor"), None)
         if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            yield value, f"{name}(monitor=...)"
+            yield value, f"{name}(monitor=...)", site.cls.node.name if site.cls is not None else None
     for cls, _ in ctx.classes_of("module"):
         fn = cls.methods.get("configure_optimizers")
         if fn is None:
@@ -126,16 +127,16 @@ def _monitor_sites(ctx: Context) -> Iterator[tuple[ast.Constant, str]]:
                 for key, value in zip(node.keys, node.values, strict=True):
                     if isinstance(key, ast.Constant) and key.value == "monitor" and isinstance(value, ast.Constant) \
                             and isinstance(value.value, str):
-                        yield value, "the scheduler config's monitor"
+                        yield value, "the scheduler config's monitor", cls.node.name
 
 
 def _available(name: str, logged: frozenset[str], patterns: tuple[re.Pattern[str], ...]) -> bool:
+    """Whether `name` is logged (literally, as a forked _step/_epoch name, or by a pattern) or always there."""
     if name in logged or name in ALWAYS_MONITORABLE:
         return True
     base = name.split("/dataloader_idx_")[0]
-    for suffix in ("_epoch", "_step"):  # on_step and on_epoch both True fork the name
-        if base.endswith(suffix) and base[: -len(suffix)] in logged:
-            return True
+    if unforked(base) in logged:  # on_step and on_epoch both True fork the name
+        return True
     return base in logged or any(p.fullmatch(name) or p.fullmatch(base) for p in patterns)
 
 
@@ -144,10 +145,13 @@ def check_monitor_keys(ctx: Context) -> None:
     sites = list(_monitor_sites(ctx))
     if not sites:
         return
-    logged, patterns, dynamic = ctx.project.logged()
-    if dynamic or not ctx.project.has_modules():
-        return  # names built at run time, or the modules are outside the workspace: cannot tell
-    for node, owner in sites:
+    if not ctx.project.has_modules():
+        return  # the modules are outside the workspace: cannot tell
+    for node, owner, class_name in sites:
+        scope = ctx.project.monitorable(ctx.path, class_name)
+        if scope is None:
+            continue  # a name built at run time can reach this monitor
+        logged, patterns = scope
         name = str(node.value)  # _monitor_sites yields string constants only
         if _available(name, logged, patterns):
             continue

@@ -1,0 +1,4 @@
+from .classifier import LitClassifier
+from .autoencoder import LitAutoEncoder
+
+__all__ = ["LitAutoEncoder", "LitClassifier"]
