@@ -50,7 +50,9 @@ class Loops:
         self.detect_anomaly = detect_anomaly
         self.val_check_seconds = val_check_seconds
         self.request: RunRequest | None = None
-        self._plan: StepPlan | None = None
+        # A plain attribute, not a property: the loops read it on every step. set_plan() fills it before
+        # any loop runs; None in between makes a premature use fail loudly.
+        self.plan: StepPlan = None  # type: ignore[assignment]
         self.modes = ModuleModes()
         self._results: dict[str, Results] = {}
         self.sources = DataSources(self)
@@ -62,17 +64,11 @@ class Loops:
     def begin(self, request: RunRequest) -> None:
         """Start an entry point: its request (the plan follows once hooks and optimizers are set up)."""
         self.request = request
-        self._plan = None
+        self.plan = None  # type: ignore[assignment]
 
     def set_plan(self, plan: StepPlan) -> None:
         """The step plan decided for this entry point, before any loop runs."""
-        self._plan = plan
-
-    @property
-    def plan(self) -> StepPlan:
-        plan = self._plan
-        assert plan is not None, "Loops.begin() sets the step plan before any loop runs"
-        return plan
+        self.plan = plan
 
     @property
     def module(self) -> LightningModule:

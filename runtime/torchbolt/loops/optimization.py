@@ -80,7 +80,8 @@ class Optimization:
         direct = plan.direct_step and not trainer.gradient_clip_val
         precision_noop = plan.precision_noop
         ctx = hooks.ctx
-        module = loops.module
+        module = trainer.lightning_module
+        assert module is not None
 
         def step_closure() -> Tensor | None:
             if precision_noop:

@@ -82,16 +82,13 @@ class HookDispatcher:
     def __init__(self, trainer: Trainer, ctx: RunContext) -> None:
         self._trainer = trainer
         self._ctx = ctx
+        #: the hook context the dispatcher sets (loops that inline a default hook body set it the same way)
+        self.ctx = ctx
         self._table: dict[str, tuple[_Call, ...]] = {}
         self._module: LightningModule | None = None
         self._datamodule: LightningDataModule | None = None
         self._callbacks: tuple[Callback, ...] = ()
         self._transfer: tuple[tuple[str, Callable[..., Any]], ...] = ()
-
-    @property
-    def ctx(self) -> RunContext:
-        """The hook context the dispatcher sets (loops that inline a default hook body set it the same way)."""
-        return self._ctx
 
     def bind(
         self,

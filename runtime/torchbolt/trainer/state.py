@@ -1,7 +1,9 @@
-"""Explicit run state: what the Trainer is doing, and the loop progress counters checkpoints hold.
+"""Explicit run state: what the Trainer is doing, the loop progress counters checkpoints hold, and the stop
+signal.
 
-Nothing outside the Trainer writes these; checkpoints read and restore them through `LoopState.state_dict()`
-/ `load_state_dict()`, in Lightning's `loops` format so that Lightning and torchbolt checkpoints interoperate.
+Only the Trainer and its loops (`torchbolt.loops`) write these; checkpoints read and restore them through
+`LoopState.state_dict()` / `load_state_dict()`, in Lightning's `loops` format so that Lightning and torchbolt
+checkpoints interoperate.
 """
 
 from __future__ import annotations
