@@ -20,6 +20,8 @@ _LAZY = {
     "Callback": "torchbolt.callbacks.callback",
     "Trainer": "torchbolt.trainer.trainer",
     "seed_everything": "torchbolt.utilities.seed",
+    "cli_lightning_logo": "torchbolt.demos.logo",
+    "LIGHTNING_LOGO": "torchbolt.demos.logo",
 }
 __all__ = ["Callback", "LightningDataModule", "LightningModule", "Trainer", "seed_everything", "__version__"]
 

@@ -19,7 +19,6 @@ MOVED: dict[str, str] = {
     "core.mixins": "utilities",
     "core.mixins.hparams_mixin": "utilities.hparams",
     "utilities.model_summary.model_summary": "utilities.model_summary",
-    "utilities.parsing": "utilities.hparams",
 }
 
 #: Lightning packages whose torchbolt counterpart is a module: they get an empty `__path__` when aliased.

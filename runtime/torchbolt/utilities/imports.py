@@ -1,0 +1,73 @@
+"""Availability flags of optional packages and version checks, as Lightning code tests them."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import sys
+from functools import lru_cache
+
+import torch
+
+__all__ = ["module_available", "package_available"]
+
+
+@lru_cache
+def package_available(name: str) -> bool:
+    """Whether the top-level package `name` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def module_available(path: str) -> bool:
+    """Whether the dotted module `path` can be imported (its parents are imported to check)."""
+    parts = path.split(".")
+    if not package_available(parts[0]):
+        return False
+    try:
+        importlib.import_module(path)
+    except ImportError:
+        return False
+    return True
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """The numeric release part of a version string: '2.13.0+cpu' -> (2, 13, 0), '1.0.0rc1' -> (1, 0, 0)."""
+    out = []
+    for part in text.split("+")[0].split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        out.append(int(digits))
+    return tuple(out)
+
+
+def _version_at_least(package: str, version: str) -> bool:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return _release(installed(package)) >= _release(version)
+    except PackageNotFoundError:
+        return False
+
+
+_TORCH_VERSION = _release(torch.__version__)
+_PYTHON_GREATER_EQUAL_3_11_0 = sys.version_info >= (3, 11)
+_TORCH_GREATER_EQUAL_2_6 = _TORCH_VERSION >= (2, 6)
+_TORCH_GREATER_EQUAL_2_8 = _TORCH_VERSION >= (2, 8)
+_TORCH_EQUAL_2_8 = (2, 8) <= _TORCH_VERSION < (2, 9)
+_TORCH_EQUAL_2_9 = (2, 9) <= _TORCH_VERSION < (2, 10)
+_TORCHMETRICS_GREATER_EQUAL_0_8_0 = _version_at_least("torchmetrics", "0.8.0")
+_TORCHMETRICS_GREATER_EQUAL_0_9_1 = _version_at_least("torchmetrics", "0.9.1")
+_TORCHMETRICS_GREATER_EQUAL_0_11 = _version_at_least("torchmetrics", "0.11.0")
+_TORCHMETRICS_GREATER_EQUAL_1_0_0 = _version_at_least("torchmetrics", "1.0.0")
+_OMEGACONF_AVAILABLE = package_available("omegaconf")
+_TORCHVISION_AVAILABLE = package_available("torchvision")
+_RICH_AVAILABLE = package_available("rich") and _version_at_least("rich", "10.2.2")
+_JSONARGPARSE_AVAILABLE = package_available("jsonargparse")
+_TENSORBOARD_AVAILABLE = package_available("tensorboard")
+_TENSORBOARDX_AVAILABLE = package_available("tensorboardX")
