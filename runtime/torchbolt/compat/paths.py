@@ -16,7 +16,7 @@ MOVED: dict[str, str] = {
     "trainer.states": "trainer.state",
     "callbacks.progress.progress_bar": "callbacks.progress",
     "callbacks.progress.tqdm_progress": "callbacks.progress",
-    "core.mixins": "utilities",
+    "core.mixins": "utilities.hparams",
     "core.mixins.hparams_mixin": "utilities.hparams",
     "utilities.model_summary.model_summary": "utilities.model_summary",
 }

@@ -292,6 +292,9 @@ class Trainer:
             found = list(callbacks)
         for cb in found:
             if not isinstance(cb, Callback):
+                from torchbolt.compat.mixup import reject_lightning_objects
+
+                reject_lightning_objects("Trainer(callbacks=...)", callback=cb)
                 raise MisconfigurationException(
                     f"Trainer(callbacks=...) got a {type(cb).__name__}, which is not a Callback; pass instances of "
                     "torchbolt.Callback subclasses (for instance ModelCheckpoint(...))."
@@ -676,8 +679,11 @@ class Trainer:
             datamodule: LightningDataModule | None = None, ckpt_path: str | Path | None = None,
             weights_only: bool | None = None) -> None:
         """Train `model` (see reference §2.1 for the exact hook order)."""
+        from torchbolt.compat.mixup import reject_lightning_objects
         from torchbolt.core.datamodule import LightningDataModule
 
+        reject_lightning_objects("Trainer.fit", model=model, train_dataloaders=train_dataloaders,
+                                 val_dataloaders=val_dataloaders, datamodule=datamodule)
         if isinstance(train_dataloaders, LightningDataModule):
             datamodule, train_dataloaders = train_dataloaders, None
         if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
@@ -707,16 +713,18 @@ class Trainer:
                 datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,
                 ckpt_path: str | Path | None = None, weights_only: bool | None = None) -> list[Any] | None:
         """Run predict_step over the predict dataloaders; returns the predictions (per dataloader if several)."""
-        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, "predict")
+        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, "predict", model)
         self._loader_args = {"predict_dataloader": dataloaders}
         self._return_predictions = True if return_predictions is None else return_predictions
         self._model_given = model is not None
         model = self._model_for_eval(model, "predict")
         return self._run(TrainerFn.PREDICTING, model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
 
-    def _split_eval_args(self, dataloaders: Any, datamodule: Any, fn: str) -> tuple[Any, Any]:
+    def _split_eval_args(self, dataloaders: Any, datamodule: Any, fn: str, model: Any = None) -> tuple[Any, Any]:
+        from torchbolt.compat.mixup import reject_lightning_objects
         from torchbolt.core.datamodule import LightningDataModule
 
+        reject_lightning_objects(f"Trainer.{fn}", model=model, dataloaders=dataloaders, datamodule=datamodule)
         if isinstance(dataloaders, LightningDataModule):
             datamodule, dataloaders = dataloaders, None
         if dataloaders is not None and datamodule is not None:
@@ -743,7 +751,7 @@ class Trainer:
     def _evaluate(self, fn: TrainerFn, model: Any, dataloaders: Any, ckpt_path: Any, verbose: bool,
                   datamodule: Any, weights_only: bool | None) -> list[Mapping[str, float]]:
         name = fn.value
-        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, name)
+        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, name, model)
         hook = "val_dataloader" if fn == TrainerFn.VALIDATING else "test_dataloader"
         self._loader_args = {hook: dataloaders}
         self._verbose = verbose
