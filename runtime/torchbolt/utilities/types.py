@@ -1,14 +1,15 @@
 """Type aliases that Lightning code annotates with (`STEP_OUTPUT`, `OptimizerLRScheduler`, ...)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: the TypedDicts below must see NotRequired[...] as
+# objects, not strings, to mark their optional keys.
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-from typing_extensions import NotRequired
+from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
     "EVAL_DATALOADERS", "LRSchedulerConfig", "LRSchedulerConfigType", "LRSchedulerPLType", "LRSchedulerTypeTuple",
