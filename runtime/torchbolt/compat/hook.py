@@ -45,12 +45,13 @@ class _AliasLoader(importlib.abc.Loader):
         # reload/pickle/inspect still see torchbolt's real module.
         if self._own_spec is not None:
             module.__spec__ = self._own_spec
-        if "__getattr__" not in module.__dict__:
-            # Lightning code reaching a name this module lacks gets NotProvidedError with the alternative
-            # (package __init__ modules define their own __getattr__ doing the same).
+        # Lightning code reaching a name this module lacks gets NotProvidedError naming the alternative; a
+        # module's own __getattr__ (lazy attributes) is asked first.
+        own = module.__dict__.get("__getattr__")
+        if not getattr(own, "_torchbolt_compat", False):
             from torchbolt.compat.unsupported import module_getattr
 
-            module.__getattr__ = module_getattr(module.__name__)  # type: ignore[method-assign]
+            module.__getattr__ = module_getattr(module.__name__, own)  # type: ignore[method-assign]
 
 
 class LightningAliasFinder(importlib.abc.MetaPathFinder):

@@ -104,19 +104,20 @@ def module_not_provided_message(fullname: str, module_rel: str) -> str:
             f"{_module_alternative(module_rel)}; {ENGINE_HINT}.")
 
 
-def _relative(torchbolt_module: str) -> str:
+def _lightning_paths(torchbolt_module: str) -> list[str]:
+    """The Lightning module paths (relative to lightning.pytorch) that resolve to `torchbolt_module`."""
     from torchbolt.compat.paths import MOVED
 
     rel = torchbolt_module[len("torchbolt."):] if torchbolt_module != "torchbolt" else ""
-    back = {v: k for k, v in MOVED.items()}
-    return back.get(rel, rel)
+    paths = [rel] if rel not in MOVED else []
+    return paths + [lightning for lightning, ours in MOVED.items() if ours == rel]
 
 
 def module_getattr(torchbolt_module: str, fallback: Callable[[str], object] | None = None
                    ) -> Callable[[str], object]:
     """A PEP 562 `__getattr__` for `torchbolt_module`: Lightning names it lacks raise NotProvidedError,
     anything else an AttributeError naming the module (after `fallback`, if given, had its chance)."""
-    rel = _relative(torchbolt_module)
+    paths = _lightning_paths(torchbolt_module)
 
     def __getattr__(name: str) -> object:
         if fallback is not None:
@@ -124,8 +125,10 @@ def module_getattr(torchbolt_module: str, fallback: Callable[[str], object] | No
                 return fallback(name)
             except AttributeError:
                 pass
-        if name in LIGHTNING_NAMES.get(rel, ()) or (rel, name) in NOT_PROVIDED:
-            raise not_provided(rel, name)
+        for rel in paths:
+            if name in LIGHTNING_NAMES.get(rel, ()) or (rel, name) in NOT_PROVIDED:
+                raise not_provided(rel, name)
         raise AttributeError(f"module {torchbolt_module!r} has no attribute {name!r}", name=name)
 
+    __getattr__._torchbolt_compat = True  # type: ignore[attr-defined]
     return __getattr__
