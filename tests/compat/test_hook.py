@@ -134,3 +134,25 @@ def test_engine_helpers_in_process() -> None:
         split_engine_option(["--engine"])
     with pytest.raises(EngineError, match="unknown engine 'x'"):
         split_engine_option(["--engine", "x"])
+
+
+def test_engine_lightning_without_lightning_installed_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchbolt.compat import engine
+
+    monkeypatch.setattr(engine, "lightning_installed", lambda: False)
+    with pytest.raises(engine.EngineError, match=r"--engine lightning: Lightning is not installed .*pip install "
+                                                 r"lightning.* or run on torchbolt"):
+        engine.activate("lightning")
+    assert engine.current_engine() == "torchbolt"
+
+
+def test_run_setting_engine(tmp_path: Path) -> None:
+    from torchbolt_lsp.runs.settings import SettingsError, load_pyproject, merge_settings
+
+    (tmp_path / "pyproject.toml").write_text('[tool.torchbolt.run]\nengine = "lightning"\n')
+    settings = load_pyproject(tmp_path)
+    assert settings.env["TORCHBOLT_ENGINE"] == "lightning"  # how the run's process learns it
+    assert merge_settings(settings, {"engine": "torchbolt"}, "editor").env["TORCHBOLT_ENGINE"] == "torchbolt"
+    (tmp_path / "pyproject.toml").write_text('[tool.torchbolt.run]\nengine = "keras"\n')
+    with pytest.raises(SettingsError, match=r"engine must be one of 'torchbolt', 'lightning', not 'keras'"):
+        load_pyproject(tmp_path)
