@@ -265,3 +265,33 @@ def test_demo_datasets_fail_clearly_offline(tmp_path: Path, monkeypatch: pytest.
     assert data.vocab_size == 5 and torch.equal(inputs[1:], target[:-1])
     model = torchbolt.demos.Transformer(vocab_size=data.vocab_size, ninp=8, nhead=2, nhid=8, nlayers=1)
     assert model(inputs[None], target[None]).shape == (5, data.vocab_size)
+
+
+def test_isolate_rng_requirements_and_lightning_attr_helpers() -> None:
+    import operator
+    import random
+
+    from torchbolt.utilities.imports import RequirementCache, compare_version
+    from torchbolt.utilities.parsing import lightning_getattr, lightning_hasattr, lightning_setattr
+    from torchbolt.utilities.seed import isolate_rng
+
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    with isolate_rng():
+        torch.rand(5)
+        random.random()
+    assert torch.equal(torch.rand(1), expected)
+
+    assert RequirementCache("torch>=2.0") and not RequirementCache("torch<1.0")
+    assert "no_such_pkg_x is not installed" in str(RequirementCache("no_such_pkg_x>=1"))
+    assert "found torch==" in str(RequirementCache("torch>=999"))
+    assert compare_version("torch", operator.ge, "2.0") and not compare_version("no_such_pkg_x", operator.ge, "1")
+
+    model = torchbolt.demos.DemoModel(learning_rate=0.5)
+    model.save_hyperparameters({"batch_size": 4})
+    assert lightning_hasattr(model, "learning_rate") and lightning_getattr(model, "batch_size") == 4
+    lightning_setattr(model, "batch_size", 8)
+    assert model.hparams["batch_size"] == 8
+    with pytest.raises(AttributeError, match="neither an attribute of the model nor in its hparams"):
+        lightning_getattr(model, "missing")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import operator
 import sys
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import torch
 
-__all__ = ["module_available", "package_available"]
+__all__ = ["RequirementCache", "compare_version", "module_available", "package_available"]
 
 
 @lru_cache
@@ -71,3 +74,69 @@ _RICH_AVAILABLE = package_available("rich") and _version_at_least("rich", "10.2.
 _JSONARGPARSE_AVAILABLE = package_available("jsonargparse")
 _TENSORBOARD_AVAILABLE = package_available("tensorboard")
 _TENSORBOARDX_AVAILABLE = package_available("tensorboardX")
+
+
+_OPERATORS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt,
+              "<": operator.lt}
+
+
+def compare_version(package: str, op: Callable[[Any, Any], bool], version: str, use_base_version: bool = False) -> bool:
+    """`op(installed version of package, version)`; False when the package is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        current = installed(package)
+    except PackageNotFoundError:
+        return False
+    return bool(op(_release(current), _release(version)))
+
+
+class RequirementCache:
+    """Truthy when a requirement such as "torchmetrics>=0.8.0" is met; `str()` says why not otherwise.
+
+    Only release numbers are compared (pre-release and local parts are ignored).
+    """
+
+    def __init__(self, requirement: str, module: str | None = None) -> None:
+        self.requirement = requirement
+        self.module = module
+        self._met: bool | None = None
+        self._why = ""
+
+    def _check(self) -> bool:
+        import re
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*(.*)$", self.requirement)
+        if match is None:
+            raise ValueError(f"RequirementCache: cannot parse requirement {self.requirement!r}")
+        name, _, specifiers = match.groups()
+        try:
+            current = installed(name)
+        except PackageNotFoundError:
+            self._why = f"Requirement {self.requirement!r} not met: {name} is not installed"
+            return False
+        for spec in filter(None, (s.strip() for s in specifiers.split(","))):
+            op = next((o for o in sorted(_OPERATORS, key=len, reverse=True) if spec.startswith(o)), None)
+            if op is None:
+                raise ValueError(f"RequirementCache: unsupported specifier {spec!r} in {self.requirement!r}")
+            if not _OPERATORS[op](_release(current), _release(spec[len(op):].strip())):
+                self._why = f"Requirement {self.requirement!r} not met: found {name}=={current}"
+                return False
+        if self.module is not None and not module_available(self.module):
+            self._why = f"Requirement {self.requirement!r} met, but {self.module} cannot be imported"
+            return False
+        return True
+
+    def __bool__(self) -> bool:
+        if self._met is None:
+            self._met = self._check()
+        return self._met
+
+    def __str__(self) -> str:
+        return "" if bool(self) else self._why
+
+    def __repr__(self) -> str:
+        return f"RequirementCache({self.requirement!r}) -> {bool(self)}"

@@ -10,7 +10,7 @@ from torch import nn
 from torchbolt.callbacks.model_summary import Summary, render
 from torchbolt.callbacks.model_summary import summarize as _summarize
 
-__all__ = ["ModelSummary", "get_human_readable_count", "summarize"]
+__all__ = ["ModelSummary", "get_formatted_model_size", "get_human_readable_count", "summarize"]
 
 _UNITS = ("", "K", "M", "B", "T")
 
@@ -24,6 +24,11 @@ def get_human_readable_count(number: int) -> str:
         value /= 1000
         unit += 1
     return str(int(number)) if unit == 0 else f"{value:,.1f} {_UNITS[unit]}"
+
+
+def get_formatted_model_size(total_model_size: float) -> str:
+    """A size in MB with three decimals and thousands separators."""
+    return f"{total_model_size:,.3f}"
 
 
 class ModelSummary:
