@@ -40,6 +40,15 @@ MODULE_ALTERNATIVES: dict[str, str] = {
     "trainer.connectors": "internal to Lightning; use the Trainer's public arguments and attributes",
     "tuner": "choose batch size and learning rate by hand or with a Callback",
     "utilities": "see docs/api-coverage.md for the helpers torchbolt provides",
+    "utilities.compile": "call torch.compile on the model yourself (in __init__ or configure_model)",
+    "utilities.consolidate_checkpoint": "not needed: torchbolt writes single-file checkpoints",
+    "utilities.deepspeed": "DeepSpeed is not supported in this build; use the Trainer's strategy='auto'",
+    "utilities.model_helpers": "call the LightningModule's methods directly",
+    "utilities.model_registry": "save with trainer.save_checkpoint and load with Model.load_from_checkpoint",
+    "utilities.signature_utils": "use inspect.signature",
+    "utilities.testing": "write tests with pytest and torchbolt.demos.BoringModel",
+    "utilities.upgrade_checkpoint": "torchbolt loads Lightning 2.x checkpoints as they are",
+    "utilities.model_summary.model_summary_deepspeed": "use torchbolt.utilities.model_summary.ModelSummary",
     "utilities.migration": "load old checkpoints with `Model.load_from_checkpoint`",
     "utilities.model_summary": "use `torchbolt.utilities.model_summary.ModelSummary`",
     "cli": "use the `torchbolt fit|validate|test|predict` command line",
@@ -71,6 +80,10 @@ NOT_PROVIDED: dict[tuple[str, str], tuple[str, str]] = {
     ("loggers", "CometLogger"): ("Comet logging", "CSVLogger or TensorBoardLogger"),
     ("loggers", "NeptuneLogger"): ("Neptune logging", "CSVLogger or TensorBoardLogger"),
     ("loggers", "LitLogger"): ("Lightning AI's LitLogger", "CSVLogger or TensorBoardLogger"),
+    ("utilities", "is_shared_filesystem"): (
+        "shared-filesystem detection", "save from rank 0 only (rank_zero_only) when unsure"),
+    ("utilities.exceptions", "SIGTERMException"): (
+        "the SIGTERM exception", "handle stops in on_exception (torchbolt stops after the current step on SIGTERM)"),
     ("", "LightningCLI"): ("the Lightning CLI", "the `torchbolt fit|validate|test|predict` command line"),
     ("cli", "LightningCLI"): ("the Lightning CLI", "the `torchbolt fit|validate|test|predict` command line"),
 }
