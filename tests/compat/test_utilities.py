@@ -295,3 +295,17 @@ def test_isolate_rng_requirements_and_lightning_attr_helpers() -> None:
     assert model.hparams["batch_size"] == 8
     with pytest.raises(AttributeError, match="neither an attribute of the model nor in its hparams"):
         lightning_getattr(model, "missing")
+
+
+def test_combined_loader_views_for_the_trainer() -> None:
+    from torchbolt.utilities.combined_loader import TrainBatches, evaluation_loaders
+
+    a, b = DataLoader(range(6), batch_size=4), DataLoader(range(15), batch_size=5)
+    view = TrainBatches(CombinedLoader({"a": a, "b": b}, "max_size_cycle"))
+    assert len(view) == 3  # known before iterating
+    batches = list(view)
+    assert len(batches) == 3 and batches[2]["a"].tolist() == [0, 1, 2, 3]
+    assert len(TrainBatches(CombinedLoader([a, b], "min_size"))) == 2
+    assert evaluation_loaders(CombinedLoader([a, b], "sequential"), "validate") == [a, b]
+    with pytest.raises(ValueError, match=r"`trainer.validate` reads a CombinedLoader only in mode='sequential'"):
+        evaluation_loaders(CombinedLoader([a, b], "max_size"), "validate")

@@ -282,3 +282,36 @@ class CombinedLoader(Iterable[_Item]):
         lengths = [_length(getattr(it, "dataset", it)) for it in self._flattened]
         combine = {"min_size": min, "max_size_cycle": max, "max_size": max, "sequential": sum}[self._mode]
         return int(combine(lengths))
+
+
+# ----------------------------------------------------------------------------------------------------
+# How the Trainer reads a CombinedLoader
+# ----------------------------------------------------------------------------------------------------
+class TrainBatches(Iterable[Any]):
+    """The training loop's view of a CombinedLoader: its batches only (the loop counts batch_idx itself),
+    with a length known before iterating."""
+
+    def __init__(self, combined: CombinedLoader) -> None:
+        self.combined = combined
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch, _batch_idx, _dataloader_idx in iter(self.combined):
+            yield batch
+
+    def __len__(self) -> int:
+        combined = self.combined
+        try:
+            return len(_ITERATORS[combined.mode](combined.flattened, combined.limits))
+        except OverflowError:  # int(inf): an iterable without a length decides the total
+            raise TypeError("this CombinedLoader has no length: an iterable in it has none") from None
+
+
+def evaluation_loaders(combined: CombinedLoader, stage: str) -> list[Any]:
+    """The loaders an evaluation/predict loop reads one after the other (dataloader_idx = position).
+
+    Like Lightning, evaluation reads a CombinedLoader only in 'sequential' mode.
+    """
+    if combined.mode != "sequential":
+        raise ValueError(f"`trainer.{stage}` reads a CombinedLoader only in mode='sequential' (got "
+                         f"mode={combined.mode!r}); build it with CombinedLoader(loaders, mode='sequential')")
+    return list(combined.flattened)
