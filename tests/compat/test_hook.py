@@ -156,3 +156,47 @@ def test_run_setting_engine(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.torchbolt.run]\nengine = "keras"\n')
     with pytest.raises(SettingsError, match=r"engine must be one of 'torchbolt', 'lightning', not 'keras'"):
         load_pyproject(tmp_path)
+
+
+LIGHTNING_TARGET = textwrap.dedent('''
+    import torch
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+
+    class LitModel(pl.LightningModule):
+        def __init__(self, lr: float = 0.1):
+            super().__init__()
+            self.save_hyperparameters()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+        def train_dataloader(self):
+            x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+            return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
+''')
+
+
+@pytest.mark.parametrize("engine", ["torchbolt", "lightning"])
+def test_fit_command_runs_a_lightning_module(tmp_path: Path, engine: str) -> None:
+    if engine == "lightning":
+        pytest.importorskip("lightning")
+    (tmp_path / "model.py").write_text(LIGHTNING_TARGET)
+    args = ["fit", "model.py::LitModel", "--model.lr", "0.05", "--trainer.max_epochs", "1",
+            "--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
+    out = _torchbolt(*args, *(["--engine", engine] if engine == "lightning" else []), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Finished fit: 1 epoch(s), 4 step(s)." in out.stdout
+    import torch
+
+    (ckpt,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    keys = set(torch.load(ckpt, map_location="cpu", weights_only=False))
+    assert ("torchbolt_version" in keys) == (engine == "torchbolt")  # who wrote it
