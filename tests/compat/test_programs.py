@@ -29,7 +29,6 @@ PROGRAMS = sorted((HERE / "programs").glob("p*.py"))
 
 #: Programs whose feature another part of issue 11 provides; until it lands they fail on torchbolt.
 PENDING = {
-    "p09_combined_loader_fit": "the Trainer accepting a CombinedLoader (waits for the loop restructuring)",
     "p13_predict_writer": "callbacks.BasePredictionWriter (another helper's part of issue 11)",
     "p14_lightning_cli": "lightning.pytorch.cli.LightningCLI on jsonargparse (another helper's part of issue 11)",
     "p15_torchmetrics": "self.log / self.log_dict with torchmetrics Metric objects (another helper's part)",

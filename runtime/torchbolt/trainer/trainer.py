@@ -647,7 +647,8 @@ class Trainer:
             datamodule: LightningDataModule | None = None, ckpt_path: str | Path | None = None,
             weights_only: bool | None = None) -> None:
         """Train `model` (see reference §2.1 for the exact hook order)."""
-        from torchbolt.compat.mixup import reject_lightning_objects  # a real Lightning object: name the mix-up
+        # a real Lightning object here gets an error naming the mix-up, not a confusing failure later
+        from torchbolt.compat.mixup import reject_lightning_objects
 
         reject_lightning_objects("Trainer.fit", model=model, train_dataloaders=train_dataloaders,
                                  val_dataloaders=val_dataloaders, datamodule=datamodule)
@@ -672,7 +673,8 @@ class Trainer:
                 datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,
                 ckpt_path: str | Path | None = None, weights_only: bool | None = None) -> list[Any] | None:
         """Run predict_step over the predict dataloaders; returns the predictions (per dataloader if several)."""
-        from torchbolt.compat.mixup import reject_lightning_objects  # a real Lightning object: name the mix-up
+        # a real Lightning object here gets an error naming the mix-up, not a confusing failure later
+        from torchbolt.compat.mixup import reject_lightning_objects
 
         reject_lightning_objects("Trainer.predict", model=model, dataloaders=dataloaders, datamodule=datamodule)
         request = PredictRequest.make(model is not None, datamodule, dataloaders, ckpt_path, weights_only,
@@ -696,7 +698,8 @@ class Trainer:
 
     def _evaluate(self, fn: TrainerFn, model: Any, dataloaders: Any, ckpt_path: Any, verbose: bool,
                   datamodule: Any, weights_only: bool | None) -> list[Mapping[str, float]]:
-        from torchbolt.compat.mixup import reject_lightning_objects  # a real Lightning object: name the mix-up
+        # a real Lightning object here gets an error naming the mix-up, not a confusing failure later
+        from torchbolt.compat.mixup import reject_lightning_objects
 
         reject_lightning_objects(f"Trainer.{fn.value}", model=model, dataloaders=dataloaders, datamodule=datamodule)
         request = EvaluateRequest.make(fn, model is not None, datamodule, dataloaders, ckpt_path, weights_only,
