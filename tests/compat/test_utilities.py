@@ -309,3 +309,34 @@ def test_combined_loader_views_for_the_trainer() -> None:
     assert evaluation_loaders(CombinedLoader([a, b], "sequential"), "validate") == [a, b]
     with pytest.raises(ValueError, match=r"`trainer.validate` reads a CombinedLoader only in mode='sequential'"):
         evaluation_loaders(CombinedLoader([a, b], "max_size"), "validate")
+
+
+def test_trainer_reads_combined_loaders() -> None:
+    from torch.utils.data import TensorDataset
+
+    class Model(torchbolt.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(2, 1)
+            self.seen: list[tuple[str, int]] = []
+
+        def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+            self.seen.append(("train", batch_idx))
+            (x, y), (x2, y2) = batch
+            return nn.functional.mse_loss(self.layer(torch.cat([x, x2])), torch.cat([y, y2]))
+
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):  # type: ignore[no-untyped-def]
+            self.seen.append((f"val{dataloader_idx}", batch_idx))
+
+        def configure_optimizers(self):  # type: ignore[no-untyped-def]
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    a = DataLoader(TensorDataset(torch.randn(6, 2), torch.randn(6, 1)), batch_size=2)
+    b = DataLoader(TensorDataset(torch.randn(2, 2), torch.randn(2, 1)), batch_size=2)
+    trainer = torchbolt.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False, num_sanity_val_steps=0)
+    model = Model()
+    trainer.fit(model, CombinedLoader([a, b], "min_size"), CombinedLoader([a, b], "sequential"))
+    assert model.seen == [("train", 0), ("val0", 0), ("val0", 1), ("val0", 2), ("val1", 0)]
+    with pytest.raises(ValueError, match="reads a CombinedLoader only in mode='sequential'"):
+        trainer.validate(model, CombinedLoader([a, b], "max_size"))
