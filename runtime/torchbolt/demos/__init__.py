@@ -8,8 +8,7 @@ an error that says where to put the files. Imported lazily: `import torchbolt.de
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from torchbolt._lazy import lazy_getattr
 
 _LAZY = {
     "BoringModel": "boring_classes", "BoringDataModule": "boring_classes", "DemoModel": "boring_classes",
@@ -26,15 +25,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        from torchbolt.compat.unsupported import module_getattr
-
-        return module_getattr(__name__)(name)
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _LAZY.items()}, globals())
 
 
 def __dir__() -> list[str]:

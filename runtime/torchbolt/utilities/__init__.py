@@ -8,9 +8,7 @@ Everything is imported lazily (PEP 562), so `import torchbolt.utilities` itself 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from torchbolt._lazy import lazy_getattr
 from torchbolt.utilities.exceptions import MisconfigurationException
 from torchbolt.utilities.hparams import AttributeDict
 
@@ -38,21 +36,7 @@ _LAZY = {
 __all__ = ["AttributeDict", "MisconfigurationException", *_LAZY]
 
 
-def _attribute(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(module), name)
-    if name.isidentifier() and not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
-        return importlib.import_module(f"{__name__}.{name}")  # a submodule: types, memory, imports, ...
-    raise AttributeError(name)
-
-
-def __getattr__(name: str) -> Any:
-    from torchbolt.compat.unsupported import module_getattr
-
-    value = module_getattr(__name__, _attribute)(name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:
