@@ -83,7 +83,10 @@ def public_names(module: object) -> list[str]:
         defined_here = defined_here or (modname.startswith("lightning.pytorch.utilities") and isinstance(owner, str)
                                         and owner.split(".")[0] in _FACADE_SOURCES
                                         and not owner.startswith("lightning.pytorch"))
-        if ((inspect.isclass(value) or inspect.isfunction(value)) and defined_here) or _is_alias(name, value):
+        # typing aliases count where they are defined (utilities.types, cli), not in every module importing them
+        alias_home = modname.endswith((".types", ".cli"))
+        if ((inspect.isclass(value) or inspect.isfunction(value)) and defined_here) or (
+                alias_home and _is_alias(name, value)):
             out.append(name)
     return sorted(out)
 

@@ -340,3 +340,15 @@ def test_trainer_reads_combined_loaders() -> None:
     assert model.seen == [("train", 0), ("val0", 0), ("val0", 1), ("val0", 2), ("val1", 0)]
     with pytest.raises(ValueError, match="reads a CombinedLoader only in mode='sequential'"):
         trainer.validate(model, CombinedLoader([a, b], "max_size"))
+
+
+def test_layer_summary_records_sizes_once() -> None:
+    from torchbolt.utilities.model_summary import LayerSummary, parse_batch_shape
+
+    layer = nn.Linear(3, 2)
+    summary = LayerSummary(layer)
+    assert summary.in_size == "?" and summary.layer_type == "Linear" and summary.num_parameters == 8
+    layer(torch.zeros(4, 3))
+    assert summary.in_size == [4, 3] and summary.out_size == [4, 2] and summary.training
+    assert not layer._forward_hooks  # noqa: SLF001 - the hook removed itself
+    assert parse_batch_shape([torch.zeros(1, 2), "x"]) == [[1, 2], "?"]

@@ -37,13 +37,13 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "BatchSizeFinder",
     }),
     "callbacks.callback": frozenset({
-        "Callback", "STEP_OUTPUT",
+        "Callback",
     }),
     "callbacks.checkpoint": frozenset({
         "Checkpoint",
     }),
     "callbacks.device_stats_monitor": frozenset({
-        "DeviceStatsMonitor", "STEP_OUTPUT",
+        "DeviceStatsMonitor",
     }),
     "callbacks.early_stopping": frozenset({
         "EarlyStopping", "EarlyStoppingReason",
@@ -64,7 +64,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "LearningRateMonitor",
     }),
     "callbacks.model_checkpoint": frozenset({
-        "ModelCheckpoint", "STEP_OUTPUT",
+        "ModelCheckpoint",
     }),
     "callbacks.model_summary": frozenset({
         "ModelSummary",
@@ -83,11 +83,10 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
     }),
     "callbacks.progress.rich_progress": frozenset({
         "BatchesProcessedColumn", "CustomBarColumn", "CustomInfiniteTask", "CustomProgress", "CustomTimeColumn",
-        "MetricsTextColumn", "ProcessingSpeedColumn", "RenderableType", "RichProgressBar", "RichProgressBarTheme",
-        "STEP_OUTPUT",
+        "MetricsTextColumn", "ProcessingSpeedColumn", "RichProgressBar", "RichProgressBarTheme",
     }),
     "callbacks.progress.tqdm_progress": frozenset({
-        "STEP_OUTPUT", "TQDMProgressBar", "Tqdm", "convert_inf",
+        "TQDMProgressBar", "Tqdm", "convert_inf",
     }),
     "callbacks.pruning": frozenset({
         "ModelPruning",
@@ -108,7 +107,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "Interval", "Timer",
     }),
     "callbacks.weight_averaging": frozenset({
-        "EMAWeightAveraging", "STEP_OUTPUT", "WeightAveraging",
+        "EMAWeightAveraging", "WeightAveraging",
     }),
     "cli": frozenset({
         "ArgsType", "LRSchedulerCallable", "LRSchedulerType", "LRSchedulerTypeUnion", "LightningArgumentParser",
@@ -122,7 +121,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "LightningDataModule",
     }),
     "core.hooks": frozenset({
-        "CheckpointHooks", "DataHooks", "ModelHooks", "STEP_OUTPUT",
+        "CheckpointHooks", "DataHooks", "ModelHooks",
     }),
     "core.mixins": frozenset({
         "HyperparametersMixin",
@@ -131,8 +130,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "HyperparametersMixin",
     }),
     "core.module": frozenset({
-        "LRSchedulerPLType", "LRSchedulerTypeUnion", "LightningModule", "MODULE_OPTIMIZERS", "OptimizerLRScheduler",
-        "STEP_OUTPUT",
+        "LightningModule",
     }),
     "core.optimizer": frozenset({
         "LightningOptimizer", "do_nothing_closure",
@@ -148,7 +146,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
     "demos.boring_classes": frozenset({
         "BoringDataModule", "BoringDataModuleNoLen", "BoringModel", "DemoModel", "IterableBoringDataModule",
         "ManualOptimBoringModel", "Net", "RandomDataset", "RandomDictDataset", "RandomIterableDataset",
-        "RandomIterableDatasetWithLen", "STEP_OUTPUT",
+        "RandomIterableDatasetWithLen",
     }),
     "demos.lstm": frozenset({
         "LightningLSTM", "SequenceSampler", "SimpleLSTM",
@@ -193,13 +191,13 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "RestartStage",
     }),
     "loops.optimization.automatic": frozenset({
-        "Closure", "ClosureResult", "STEP_OUTPUT",
+        "Closure", "ClosureResult",
     }),
     "loops.optimization.closure": frozenset({
         "AbstractClosure", "OutputResult",
     }),
     "loops.optimization.manual": frozenset({
-        "ManualResult", "STEP_OUTPUT",
+        "ManualResult",
     }),
     "loops.training_epoch_loop": frozenset({
         "RestartStage",
@@ -314,7 +312,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "SingleDeviceXLAStrategy",
     }),
     "strategies.strategy": frozenset({
-        "STEP_OUTPUT", "Strategy",
+        "Strategy",
     }),
     "strategies.xla": frozenset({
         "XLAStrategy",
@@ -330,9 +328,6 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
     }),
     "tuner": frozenset({
         "Tuner",
-    }),
-    "tuner.lr_finder": frozenset({
-        "STEP_OUTPUT",
     }),
     "tuner.tuning": frozenset({
         "Tuner",
@@ -350,7 +345,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "from_compiled", "to_uncompiled",
     }),
     "utilities.data": frozenset({
-        "BType", "MisconfigurationException", "PossibleUserWarning", "WarningCache", "extract_batch_size",
+        "MisconfigurationException", "PossibleUserWarning", "WarningCache", "extract_batch_size",
         "has_iterable_dataset", "has_len_all_ranks", "is_dataclass_instance", "rank_zero_warn", "sized_len",
     }),
     "utilities.deepspeed": frozenset({

@@ -13,7 +13,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["RequirementCache", "compare_version", "module_available", "package_available"]
+from torchbolt.utilities.rank_zero import rank_zero_warn
+
+__all__ = ["RequirementCache", "compare_version", "module_available", "package_available", "rank_zero_warn"]
 
 
 @lru_cache

@@ -10,7 +10,11 @@ from torch import nn
 from torchbolt.callbacks.model_summary import Summary, render
 from torchbolt.callbacks.model_summary import summarize as _summarize
 
-__all__ = ["ModelSummary", "get_formatted_model_size", "get_human_readable_count", "summarize"]
+__all__ = ["LayerSummary", "ModelSummary", "get_formatted_model_size", "get_human_readable_count",
+           "parse_batch_shape", "summarize"]
+
+#: What an input/output size shows when it is not known (no example_input_array, or not a tensor).
+UNKNOWN_SIZE = "?"
 
 _UNITS = ("", "K", "M", "B", "T")
 
@@ -29,6 +33,61 @@ def get_human_readable_count(number: int) -> str:
 def get_formatted_model_size(total_model_size: float) -> str:
     """A size in MB with three decimals and thousands separators."""
     return f"{total_model_size:,.3f}"
+
+
+def parse_batch_shape(batch: Any) -> Any:
+    """The shape of a tensor as a list, of a list/tuple of them as a list of those, else "?"."""
+    if hasattr(batch, "shape"):
+        return list(batch.shape)
+    if isinstance(batch, (list, tuple)):
+        return [parse_batch_shape(item) for item in batch]
+    return UNKNOWN_SIZE
+
+
+class LayerSummary:
+    """One layer's line of a summary; its input/output sizes are recorded by the next forward pass through it."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self._module = module
+        self._in_size: Any = None
+        self._out_size: Any = None
+        self._handle: Any = module.register_forward_hook(self._record)
+
+    def _record(self, _module: nn.Module, inputs: Any, output: Any) -> None:
+        if isinstance(inputs, tuple) and len(inputs) == 1:
+            inputs = inputs[0]
+        self._in_size = parse_batch_shape(inputs)
+        self._out_size = parse_batch_shape(output)
+        self.detach_hook()  # one forward pass is enough
+
+    def detach_hook(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def __del__(self) -> None:
+        self.detach_hook()
+
+    @property
+    def in_size(self) -> Any:
+        return self._in_size if self._in_size is not None else UNKNOWN_SIZE
+
+    @property
+    def out_size(self) -> Any:
+        return self._out_size if self._out_size is not None else UNKNOWN_SIZE
+
+    @property
+    def layer_type(self) -> str:
+        return type(self._module).__name__
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self._module.parameters()
+                   if not isinstance(p, nn.parameter.UninitializedParameter))
+
+    @property
+    def training(self) -> bool:
+        return self._module.training
 
 
 class ModelSummary:
