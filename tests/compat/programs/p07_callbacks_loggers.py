@@ -5,6 +5,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.types import STEP_OUTPUT, OptimizerLRScheduler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -34,7 +35,7 @@ class Net(pl.LightningModule):
         x, y = batch
         return nn.functional.cross_entropy(self.body(x), y)
 
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch, batch_idx) -> STEP_OUTPUT:
         loss = self.step(batch)
         self.log("train_loss", loss, on_step=True, on_epoch=True)
         return loss
@@ -42,7 +43,7 @@ class Net(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         self.log("val_loss", self.step(batch), prog_bar=True)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
 
