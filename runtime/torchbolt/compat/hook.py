@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from torchbolt.compat.paths import OTHER_LIGHTNING_PACKAGES, PACKAGE_LIKE, lightning_relative, torchbolt_path
+from torchbolt.compat.paths import OTHER_LIGHTNING_PACKAGES, lightning_relative, torchbolt_path
 
 __all__ = ["LightningAliasFinder", "active", "install", "real_lightning_loaded", "uninstall"]
 
@@ -60,7 +60,7 @@ class LightningAliasFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname == "lightning":
-            return self._spec(fullname, LIGHTNING_ROOT, package=True)
+            return self._spec(fullname, LIGHTNING_ROOT)
         rel = lightning_relative(fullname)
         if rel is None:
             if fullname.startswith("lightning."):
@@ -73,12 +73,14 @@ class LightningAliasFinder(importlib.abc.MetaPathFinder):
             from torchbolt.compat.unsupported import module_not_provided_message
 
             raise ModuleNotFoundError(module_not_provided_message(fullname, rel), name=fullname)
-        return self._spec(fullname, module_name, package=rel in PACKAGE_LIKE)
+        return self._spec(fullname, module_name)
 
     @staticmethod
-    def _spec(fullname: str, module_name: str, package: bool) -> importlib.machinery.ModuleSpec:
-        spec = importlib.machinery.ModuleSpec(fullname, _AliasLoader(module_name), is_package=package)
-        return spec
+    def _spec(fullname: str, module_name: str) -> importlib.machinery.ModuleSpec:
+        # Always a package spec: a torchbolt module standing in for a Lightning package (callbacks.progress,
+        # loops.optimization, ...) gets an empty __path__, so importing a Lightning submodule below it reaches
+        # this finder and fails with torchbolt's explanation instead of "... is not a package".
+        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(module_name), is_package=True)
 
 
 _finder: LightningAliasFinder | None = None
