@@ -200,3 +200,24 @@ def test_fit_command_runs_a_lightning_module(tmp_path: Path, engine: str) -> Non
     (ckpt,) = (tmp_path / "checkpoints").glob("*.ckpt")
     keys = set(torch.load(ckpt, map_location="cpu", weights_only=False))
     assert ("torchbolt_version" in keys) == (engine == "torchbolt")  # who wrote it
+
+
+def test_spawned_children_resolve_lightning_the_same_way(tmp_path: Path) -> None:
+    (tmp_path / "spawn_probe.py").write_text(textwrap.dedent('''
+        import multiprocessing as mp
+
+        import lightning.pytorch as pl
+
+
+        def name_in_child(_):
+            import lightning.pytorch as child_pl
+            return child_pl.__name__
+
+
+        if __name__ == "__main__":
+            with mp.get_context("spawn").Pool(1) as pool:
+                print(pl.__name__, *pool.map(name_in_child, [0]))
+    '''))
+    out = _torchbolt("run", "spawn_probe.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["torchbolt", "torchbolt"]

@@ -106,6 +106,7 @@ def install() -> None:
                            "Lightning, or run with the real Lightning (--engine lightning)")
     _finder = LightningAliasFinder()
     sys.meta_path.insert(0, _finder)
+    _carry_to_spawned_children(True)
 
 
 def uninstall() -> None:
@@ -114,6 +115,7 @@ def uninstall() -> None:
     if _finder is not None and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     _finder = None
+    _carry_to_spawned_children(False)
     for name in [n for n in sys.modules if n.split(".")[0] in _ROOT_NAMES]:
         if _is_alias(sys.modules[name]):
             del sys.modules[name]
@@ -127,3 +129,34 @@ def real_lightning_loaded() -> bool:
 def _is_alias(module: Any) -> bool:
     name = getattr(module, "__name__", "")
     return isinstance(name, str) and name.split(".")[0] == "torchbolt"
+
+
+class _InstallInChild:
+    """Pickled into a spawned child's preparation data: unpickling it installs the hook there, before the
+    child re-imports the parent's __main__ (whose Lightning imports must resolve the same way)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return install, ()
+
+
+def _carry_to_spawned_children(on: bool) -> None:
+    """Processes started with 'spawn'/'forkserver' (DataLoader workers on macOS, Python 3.14's default)
+    start a fresh interpreter; make them install the hook too (while it is installed here)."""
+    import multiprocessing.spawn as spawn
+
+    current = spawn.get_preparation_data
+    original = getattr(current, "_torchbolt_original", None)
+    if not on:
+        if original is not None:
+            spawn.get_preparation_data = original
+        return
+    if original is not None:
+        return
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = current(name)
+        data["torchbolt_lightning_hook"] = _InstallInChild()  # spawn's prepare() ignores keys it does not know
+        return data
+
+    get_preparation_data._torchbolt_original = current  # type: ignore[attr-defined]
+    spawn.get_preparation_data = get_preparation_data
