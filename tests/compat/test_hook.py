@@ -53,6 +53,10 @@ PROBE = textwrap.dedent('''
         pl.callbacks.NoSuchCallback
     except AttributeError as err:
         errors["typo"] = [type(err).__name__, str(err)]
+    try:
+        pl.callbacks.StochasticWeightAveraging
+    except AttributeError as err:
+        errors["attribute"] = [type(err).__name__, str(err), hasattr(pl.callbacks, "RichProgressBar")]
     print(json.dumps({
         "argv": sys.argv,
         "same": [pl is torchbolt, ptl is torchbolt, L.pytorch is torchbolt,
@@ -87,6 +91,8 @@ def test_run_resolves_lightning_names_to_torchbolt(tmp_path: Path) -> None:
     assert swa[0] == "NotProvidedError" and "stochastic weight averaging" in swa[1]
     assert "torch.optim.swa_utils" in swa[1] and "--engine lightning" in swa[1]
     assert errors["typo"][0] == "AttributeError" and "NoSuchCallback" in errors["typo"][1]
+    assert errors["attribute"][0] == "NotProvidedAttributeError" and "torch.optim.swa_utils" in errors["attribute"][1]
+    assert errors["attribute"][2] is False  # hasattr() still answers
 
 
 def test_engine_lightning_keeps_the_real_lightning(tmp_path: Path) -> None:
