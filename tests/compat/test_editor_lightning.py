@@ -5,6 +5,7 @@ Lightning, events and all."""
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,27 @@ async def test_engine_setting_runs_the_real_lightning(tmp_path: Path) -> None:
     assert finished["status"] == "success" and finished["global_step"] == 8
     keys = _checkpoint_keys(finished)
     assert "pytorch-lightning_version" in keys and "torchbolt_version" not in keys  # written by Lightning
+
+
+async def test_script_run_on_real_lightning_streams_events(tmp_path: Path) -> None:
+    pytest.importorskip("lightning")
+    script = LIGHTNING_MODEL + textwrap.dedent('''
+
+        if __name__ == "__main__":
+            trainer = pl.Trainer(max_epochs=1, enable_progress_bar=False, enable_model_summary=False, logger=False)
+            trainer.fit(LitModel())
+        ''')
+    root = write_workspace(tmp_path / "ws", model=script, run_table='engine = "lightning"')
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        lenses = await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        (run_lens,) = [lens for lens in lenses if lens.command and lens.command.title == "▶ Run model.py"]
+        result = await s.command(run_lens.command.command, run_lens.command.arguments[0])
+        await s.ended(result["runId"])
+        assert result["command"][1:4] == ["-m", "torchbolt", "run"]
+        started = s.events_of(result["runId"], "run_started")
+        finished = s.events_of(result["runId"], "finished")
+        # the events come from Lightning's Trainer (an explicit run_started), not synthesized at exit
+        assert started and finished and finished[0]["status"] == "success" and finished[0]["global_step"] == 8
+        assert "train_loss" in finished[0]["callback_metrics"]
