@@ -8,9 +8,9 @@ imports that subpackage on first use, as `import lightning.pytorch as pl; pl.cal
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from torchbolt._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -20,26 +20,13 @@ _LAZY = {
     "Callback": "torchbolt.callbacks.callback",
     "Trainer": "torchbolt.trainer.trainer",
     "seed_everything": "torchbolt.utilities.seed",
+    "cli_lightning_logo": "torchbolt.demos.logo",
+    "LIGHTNING_LOGO": "torchbolt.demos.logo",
 }
 __all__ = ["Callback", "LightningDataModule", "LightningModule", "Trainer", "seed_everything", "__version__"]
 
 
-def _attribute(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(module), name)
-    # A subpackage (callbacks, loggers, utilities, strategies, demos, cli, ...): whichever exist.
-    if name.isidentifier() and not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(name)
-
-
-def __getattr__(name: str) -> Any:
-    from torchbolt.compat.unsupported import module_getattr
-
-    value = module_getattr(__name__, _attribute)(name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -53,6 +53,10 @@ PROBE = textwrap.dedent('''
         pl.callbacks.NoSuchCallback
     except AttributeError as err:
         errors["typo"] = [type(err).__name__, str(err)]
+    try:
+        pl.callbacks.StochasticWeightAveraging
+    except AttributeError as err:
+        errors["attribute"] = [type(err).__name__, str(err), hasattr(pl.callbacks, "RichProgressBar")]
     print(json.dumps({
         "argv": sys.argv,
         "same": [pl is torchbolt, ptl is torchbolt, L.pytorch is torchbolt,
@@ -87,6 +91,8 @@ def test_run_resolves_lightning_names_to_torchbolt(tmp_path: Path) -> None:
     assert swa[0] == "NotProvidedError" and "stochastic weight averaging" in swa[1]
     assert "torch.optim.swa_utils" in swa[1] and "--engine lightning" in swa[1]
     assert errors["typo"][0] == "AttributeError" and "NoSuchCallback" in errors["typo"][1]
+    assert errors["attribute"][0] == "NotProvidedAttributeError" and "torch.optim.swa_utils" in errors["attribute"][1]
+    assert errors["attribute"][2] is False  # hasattr() still answers
 
 
 def test_engine_lightning_keeps_the_real_lightning(tmp_path: Path) -> None:
@@ -134,3 +140,90 @@ def test_engine_helpers_in_process() -> None:
         split_engine_option(["--engine"])
     with pytest.raises(EngineError, match="unknown engine 'x'"):
         split_engine_option(["--engine", "x"])
+
+
+def test_engine_lightning_without_lightning_installed_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchbolt.compat import engine
+
+    monkeypatch.setattr(engine, "lightning_installed", lambda: False)
+    with pytest.raises(engine.EngineError, match=r"--engine lightning: Lightning is not installed .*pip install "
+                                                 r"lightning.* or run on torchbolt"):
+        engine.activate("lightning")
+    assert engine.current_engine() == "torchbolt"
+
+
+def test_run_setting_engine(tmp_path: Path) -> None:
+    from torchbolt_lsp.runs.settings import SettingsError, load_pyproject, merge_settings
+
+    (tmp_path / "pyproject.toml").write_text('[tool.torchbolt.run]\nengine = "lightning"\n')
+    settings = load_pyproject(tmp_path)
+    assert settings.env["TORCHBOLT_ENGINE"] == "lightning"  # how the run's process learns it
+    assert merge_settings(settings, {"engine": "torchbolt"}, "editor").env["TORCHBOLT_ENGINE"] == "torchbolt"
+    (tmp_path / "pyproject.toml").write_text('[tool.torchbolt.run]\nengine = "keras"\n')
+    with pytest.raises(SettingsError, match=r"engine must be one of 'torchbolt', 'lightning', not 'keras'"):
+        load_pyproject(tmp_path)
+
+
+LIGHTNING_TARGET = textwrap.dedent('''
+    import torch
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+
+    class LitModel(pl.LightningModule):
+        def __init__(self, lr: float = 0.1):
+            super().__init__()
+            self.save_hyperparameters()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+        def train_dataloader(self):
+            x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+            return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
+''')
+
+
+@pytest.mark.parametrize("engine", ["torchbolt", "lightning"])
+def test_fit_command_runs_a_lightning_module(tmp_path: Path, engine: str) -> None:
+    if engine == "lightning":
+        pytest.importorskip("lightning")
+    (tmp_path / "model.py").write_text(LIGHTNING_TARGET)
+    args = ["fit", "model.py::LitModel", "--model.lr", "0.05", "--trainer.max_epochs", "1",
+            "--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
+    out = _torchbolt(*args, *(["--engine", engine] if engine == "lightning" else []), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Finished fit: 1 epoch(s), 4 step(s)." in out.stdout
+    import torch
+
+    (ckpt,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    keys = set(torch.load(ckpt, map_location="cpu", weights_only=False))
+    assert ("torchbolt_version" in keys) == (engine == "torchbolt")  # who wrote it
+
+
+def test_spawned_children_resolve_lightning_the_same_way(tmp_path: Path) -> None:
+    (tmp_path / "spawn_probe.py").write_text(textwrap.dedent('''
+        import multiprocessing as mp
+
+        import lightning.pytorch as pl
+
+
+        def name_in_child(_):
+            import lightning.pytorch as child_pl
+            return child_pl.__name__
+
+
+        if __name__ == "__main__":
+            with mp.get_context("spawn").Pool(1) as pool:
+                print(pl.__name__, *pool.map(name_in_child, [0]))
+    '''))
+    out = _torchbolt("run", "spawn_probe.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["torchbolt", "torchbolt"]

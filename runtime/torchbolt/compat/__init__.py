@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torchbolt.compat.engine import ENGINES, EngineError, activate, current_engine, framework
 from torchbolt.compat.hook import active, install, uninstall
-from torchbolt.compat.unsupported import NotProvidedError
+from torchbolt.compat.unsupported import NotProvidedAttributeError, NotProvidedError
 
-__all__ = ["ENGINES", "EngineError", "NotProvidedError", "activate", "active", "current_engine", "framework",
-           "install", "uninstall"]
+__all__ = ["ENGINES", "EngineError", "NotProvidedAttributeError", "NotProvidedError", "activate", "active",
+           "current_engine", "framework", "install", "uninstall"]

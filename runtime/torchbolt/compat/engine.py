@@ -17,7 +17,8 @@ from typing import Any
 
 from torchbolt.compat import hook
 
-__all__ = ["ENGINES", "ENGINE_ENV", "EngineError", "activate", "current_engine", "deactivate", "framework", "split_engine_option"]
+__all__ = ["ENGINES", "ENGINE_ENV", "EngineError", "activate", "current_engine", "deactivate", "framework",
+           "split_engine_option", "stream_events_from_lightning"]
 
 ENGINES = ("torchbolt", "lightning")
 #: Environment variable with the default engine (the editor's run setting travels this way too).
@@ -110,15 +111,16 @@ def split_engine_option(argv: list[str]) -> tuple[str | None, list[str]]:
     return (check_engine(engine) if engine is not None else None), rest
 
 
-def callback_for_engine(callback: Any) -> Any:
-    """`callback` (a torchbolt Callback) usable by the selected engine's Trainer.
+def callback_for_engine(callback: Any, base: type | None = None) -> Any:
+    """`callback` (a torchbolt Callback) usable by the selected engine's Trainer (or by `base`'s Trainer).
 
     Lightning's Trainer accepts only its own Callback subclasses; the hooks have the same names and
     signatures, so a subclass of both serves (used for the editor's event stream under --engine lightning).
     """
-    if current_engine() != "lightning":
-        return callback
-    base = framework().Callback
+    if base is None:
+        if current_engine() != "lightning":
+            return callback
+        base = framework().Callback
     if isinstance(callback, base):
         return callback
     cls = type(callback)
@@ -141,3 +143,34 @@ def engine_mismatch_hint(cls: Any, base_name: str) -> str:
                     "torchbolt could stand in for Lightning; run it with `torchbolt run`/`torchbolt fit`, or "
                     "pass --engine lightning)")
     return ""
+
+
+def stream_events_from_lightning(target: str) -> None:
+    """A script the editor runs with --engine lightning: give each real Lightning Trainer the run's event
+    stream (`TORCHBOLT_EVENTS`), as torchbolt's own Trainer adds it, so the editor shows progress and metrics."""
+    import functools
+
+    from torchbolt.callbacks.event_stream import EventStreamCallback
+
+    for name in ("lightning.pytorch", "pytorch_lightning"):
+        try:
+            package = importlib.import_module(name)
+        except ImportError:
+            continue
+        trainer_cls, callback_base = package.Trainer, package.Callback
+        original = trainer_cls.__init__
+        if getattr(original, "_torchbolt_events", False):
+            continue
+
+        @functools.wraps(original)  # keeps the signature that LightningCLI reads
+        def __init__(self: Any, *args: Any, _original: Any = original, _base: type = callback_base,
+                     **kwargs: Any) -> None:
+            given = kwargs.get("callbacks")
+            callbacks = [] if given is None else list(given) if isinstance(given, (list, tuple)) else [given]
+            if not any(isinstance(cb, EventStreamCallback) for cb in callbacks):
+                callbacks.append(callback_for_engine(EventStreamCallback(target), _base))
+            kwargs["callbacks"] = callbacks
+            _original(self, *args, **kwargs)
+
+        __init__._torchbolt_events = True  # type: ignore[attr-defined]
+        trainer_cls.__init__ = __init__

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from torchbolt.compat.paths import OTHER_LIGHTNING_PACKAGES, PACKAGE_LIKE, lightning_relative, torchbolt_path
+from torchbolt.compat.paths import OTHER_LIGHTNING_PACKAGES, lightning_relative, torchbolt_path
 
 __all__ = ["LightningAliasFinder", "active", "install", "real_lightning_loaded", "uninstall"]
 
@@ -45,6 +45,13 @@ class _AliasLoader(importlib.abc.Loader):
         # reload/pickle/inspect still see torchbolt's real module.
         if self._own_spec is not None:
             module.__spec__ = self._own_spec
+        # Lightning code reaching a name this module lacks gets NotProvidedError naming the alternative; a
+        # module's own __getattr__ (lazy attributes) is asked first.
+        own = module.__dict__.get("__getattr__")
+        if not getattr(own, "_torchbolt_compat", False):
+            from torchbolt.compat.unsupported import module_getattr
+
+            module.__getattr__ = module_getattr(module.__name__, own)  # type: ignore[method-assign]
 
 
 class LightningAliasFinder(importlib.abc.MetaPathFinder):
@@ -53,7 +60,7 @@ class LightningAliasFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname == "lightning":
-            return self._spec(fullname, LIGHTNING_ROOT, package=True)
+            return self._spec(fullname, LIGHTNING_ROOT)
         rel = lightning_relative(fullname)
         if rel is None:
             if fullname.startswith("lightning."):
@@ -66,12 +73,14 @@ class LightningAliasFinder(importlib.abc.MetaPathFinder):
             from torchbolt.compat.unsupported import module_not_provided_message
 
             raise ModuleNotFoundError(module_not_provided_message(fullname, rel), name=fullname)
-        return self._spec(fullname, module_name, package=rel in PACKAGE_LIKE)
+        return self._spec(fullname, module_name)
 
     @staticmethod
-    def _spec(fullname: str, module_name: str, package: bool) -> importlib.machinery.ModuleSpec:
-        spec = importlib.machinery.ModuleSpec(fullname, _AliasLoader(module_name), is_package=package)
-        return spec
+    def _spec(fullname: str, module_name: str) -> importlib.machinery.ModuleSpec:
+        # Always a package spec: a torchbolt module standing in for a Lightning package (callbacks.progress,
+        # loops.optimization, ...) gets an empty __path__, so importing a Lightning submodule below it reaches
+        # this finder and fails with torchbolt's explanation instead of "... is not a package".
+        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(module_name), is_package=True)
 
 
 _finder: LightningAliasFinder | None = None
@@ -97,6 +106,7 @@ def install() -> None:
                            "Lightning, or run with the real Lightning (--engine lightning)")
     _finder = LightningAliasFinder()
     sys.meta_path.insert(0, _finder)
+    _carry_to_spawned_children(True)
 
 
 def uninstall() -> None:
@@ -105,6 +115,7 @@ def uninstall() -> None:
     if _finder is not None and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     _finder = None
+    _carry_to_spawned_children(False)
     for name in [n for n in sys.modules if n.split(".")[0] in _ROOT_NAMES]:
         if _is_alias(sys.modules[name]):
             del sys.modules[name]
@@ -118,3 +129,34 @@ def real_lightning_loaded() -> bool:
 def _is_alias(module: Any) -> bool:
     name = getattr(module, "__name__", "")
     return isinstance(name, str) and name.split(".")[0] == "torchbolt"
+
+
+class _InstallInChild:
+    """Pickled into a spawned child's preparation data: unpickling it installs the hook there, before the
+    child re-imports the parent's __main__ (whose Lightning imports must resolve the same way)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return install, ()
+
+
+def _carry_to_spawned_children(on: bool) -> None:
+    """Processes started with 'spawn'/'forkserver' (DataLoader workers on macOS, Python 3.14's default)
+    start a fresh interpreter; make them install the hook too (while it is installed here)."""
+    import multiprocessing.spawn as spawn
+
+    current = spawn.get_preparation_data
+    original = getattr(current, "_torchbolt_original", None)
+    if not on:
+        if original is not None:
+            spawn.get_preparation_data = original
+        return
+    if original is not None:
+        return
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = current(name)
+        data["torchbolt_lightning_hook"] = _InstallInChild()  # spawn's prepare() ignores keys it does not know
+        return data
+
+    get_preparation_data._torchbolt_original = current  # type: ignore[attr-defined]
+    spawn.get_preparation_data = get_preparation_data

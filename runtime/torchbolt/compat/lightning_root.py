@@ -24,9 +24,10 @@ def __getattr__(name: str) -> Any:
     if name == "pytorch":
         return importlib.import_module("lightning.pytorch")
     if name in ("Fabric", "fabric"):
-        from torchbolt.compat.unsupported import NotProvidedError
+        from torchbolt.compat.unsupported import explanation
 
-        raise NotProvidedError(f"lightning.{name} is not provided by torchbolt: {OTHER_LIGHTNING_PACKAGES['fabric']}.")
+        raise explanation(f"lightning.{name} is not provided by torchbolt: {OTHER_LIGHTNING_PACKAGES['fabric']}.",
+                          "lightning", name)
     raise AttributeError(f"module 'lightning' (torchbolt) has no attribute {name!r}; it provides "
                          f"{', '.join(__all__)} and lightning.pytorch")
 

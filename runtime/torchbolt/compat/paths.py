@@ -2,8 +2,7 @@
 
 Lightning module names are written relative to `lightning.pytorch` ("" is the package itself). Most map
 one to one (`callbacks.early_stopping` -> `torchbolt.callbacks.early_stopping`); `MOVED` lists the ones
-that live elsewhere in torchbolt, `PACKAGE_LIKE` the Lightning packages whose torchbolt counterpart is a
-plain module (so `lightning.pytorch.callbacks.progress.tqdm_progress` still resolves).
+that live elsewhere in torchbolt.
 """
 
 from __future__ import annotations
@@ -16,14 +15,10 @@ MOVED: dict[str, str] = {
     "trainer.states": "trainer.state",
     "callbacks.progress.progress_bar": "callbacks.progress",
     "callbacks.progress.tqdm_progress": "callbacks.progress",
-    "core.mixins": "utilities",
+    "core.mixins": "utilities.hparams",
     "core.mixins.hparams_mixin": "utilities.hparams",
     "utilities.model_summary.model_summary": "utilities.model_summary",
-    "utilities.parsing": "utilities.hparams",
 }
-
-#: Lightning packages whose torchbolt counterpart is a module: they get an empty `__path__` when aliased.
-PACKAGE_LIKE = frozenset({"callbacks.progress", "core.mixins", "utilities.model_summary"})
 
 #: Lightning packages beside `lightning.pytorch` that torchbolt does not provide, with what to use instead.
 OTHER_LIGHTNING_PACKAGES: dict[str, str] = {

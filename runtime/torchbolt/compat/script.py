@@ -13,7 +13,16 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from torchbolt.compat.engine import EngineError, activate, deactivate, split_engine_option
+from torchbolt.compat.engine import (
+    EngineError,
+    activate,
+    deactivate,
+    split_engine_option,
+    stream_events_from_lightning,
+)
+
+#: Set by the editor's launcher for a script run: where run events go (see torchbolt.events).
+EVENTS_ENV = "TORCHBOLT_EVENTS"
 
 __all__ = ["RUN_USAGE", "main", "run_script"]
 
@@ -63,7 +72,8 @@ def main(argv: Sequence[str]) -> int:
         full = os.path.abspath(path)
         if not os.path.isfile(full):
             raise FileNotFoundError(f"no such script: {path} (resolved to {full})")
-        activate(engine)
+        if activate(engine) == "lightning" and os.environ.get(EVENTS_ENV):
+            stream_events_from_lightning(os.environ[EVENTS_ENV])  # the editor's run: progress from Lightning too
     except (EngineError, FileNotFoundError, RuntimeError) as err:
         print(f"torchbolt run: error: {err}", file=sys.stderr)
         return 2

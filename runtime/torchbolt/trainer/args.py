@@ -212,6 +212,9 @@ def check_object_args(values: Mapping[str, Any]) -> None:
     callbacks = [given] if isinstance(given, Callback) else _as_list(given)
     for cb in callbacks:
         if not isinstance(cb, Callback):
+            from torchbolt.compat.mixup import reject_lightning_objects  # a real Lightning callback: say so
+
+            reject_lightning_objects("Trainer(callbacks=...)", callback=cb)
             raise TrainerArgumentError(
                 f"Trainer(callbacks=...) got a {type(cb).__name__}, which is not a Callback; pass instances of "
                 "torchbolt.Callback subclasses (for instance ModelCheckpoint(...))."

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, SequentialSampler
 
+from torchbolt.utilities.combined_loader import CombinedLoader, TrainBatches, evaluation_loaders
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 
@@ -53,6 +54,8 @@ def flatten_loaders(source: Any) -> tuple[list[Any], list[Any] | None]:
     """Evaluation loaders as a flat list (+ the dict keys when a dict was given)."""
     if source is None:
         return [], None
+    if isinstance(source, CombinedLoader):
+        return evaluation_loaders(source, "evaluate"), None
     if isinstance(source, Mapping):
         return list(source.values()), list(source.keys())
     if isinstance(source, (list, tuple)):
@@ -108,50 +111,17 @@ def is_shuffling(loader: Any) -> bool:
     return isinstance(loader, DataLoader) and isinstance(loader.sampler, RandomSampler)
 
 
-class CombinedTrainLoader:
-    """Several training loaders iterated together ('max_size_cycle'): shorter ones restart until the longest ends.
-
-    Each batch is a list (or dict) holding one batch of every loader, as Lightning's CombinedLoader yields.
-    """
-
-    def __init__(self, loaders: list[Any] | Mapping[str, Any]) -> None:
-        self.keys = list(loaders.keys()) if isinstance(loaders, Mapping) else None
-        self.loaders = list(loaders.values()) if isinstance(loaders, Mapping) else list(loaders)
-        if not self.loaders:
-            raise MisconfigurationException("train_dataloader returned an empty collection; return a DataLoader.")
-
-    def __len__(self) -> int:
-        lengths = [loader_length(dl) for dl in self.loaders]
-        longest = max(lengths)
-        if longest == float("inf"):
-            raise TypeError("combined loader has no length")
-        return int(longest)
-
-    def __iter__(self) -> Iterator[Any]:
-        lengths = [loader_length(dl) for dl in self.loaders]
-        total = max(lengths)
-        iters = [iter(dl) for dl in self.loaders]
-        produced = 0
-        while total == float("inf") or produced < total:
-            batch = []
-            for i, it in enumerate(iters):
-                try:
-                    batch.append(next(it))
-                except StopIteration:
-                    if lengths[i] == total:
-                        return
-                    iters[i] = iter(self.loaders[i])
-                    batch.append(next(iters[i]))
-            produced += 1
-            yield dict(zip(self.keys, batch, strict=True)) if self.keys is not None else batch
-
-
 def as_train_loader(source: Any) -> Any:
     """The single iterable the training loop reads: the loader itself, or a combined one for collections."""
+    if isinstance(source, CombinedLoader):
+        return TrainBatches(source)
     if isinstance(source, (list, tuple, Mapping)) and not isinstance(source, DataLoader):
         if isinstance(source, (list, tuple)) and len(source) == 1:
             return source[0]
-        return CombinedTrainLoader(source)  # type: ignore[arg-type]
+        if not source:
+            raise MisconfigurationException("train_dataloader returned an empty collection; return a DataLoader.")
+        # several loaders train together as Lightning does: CombinedLoader's 'max_size_cycle'
+        return TrainBatches(CombinedLoader(source, "max_size_cycle"))
     if not isinstance(source, Iterable):
         raise MisconfigurationException(
             f"train_dataloader returned a {type(source).__name__}, which cannot be iterated; return a DataLoader "

@@ -647,6 +647,11 @@ class Trainer:
             datamodule: LightningDataModule | None = None, ckpt_path: str | Path | None = None,
             weights_only: bool | None = None) -> None:
         """Train `model` (see reference §2.1 for the exact hook order)."""
+        # a real Lightning object here gets an error naming the mix-up, not a confusing failure later
+        from torchbolt.compat.mixup import reject_lightning_objects
+
+        reject_lightning_objects("Trainer.fit", model=model, train_dataloaders=train_dataloaders,
+                                 val_dataloaders=val_dataloaders, datamodule=datamodule)
         request = FitRequest.make(datamodule, train_dataloaders, val_dataloaders, ckpt_path, weights_only)
         self._run(request, model)
 
@@ -668,6 +673,10 @@ class Trainer:
                 datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,
                 ckpt_path: str | Path | None = None, weights_only: bool | None = None) -> list[Any] | None:
         """Run predict_step over the predict dataloaders; returns the predictions (per dataloader if several)."""
+        # a real Lightning object here gets an error naming the mix-up, not a confusing failure later
+        from torchbolt.compat.mixup import reject_lightning_objects
+
+        reject_lightning_objects("Trainer.predict", model=model, dataloaders=dataloaders, datamodule=datamodule)
         request = PredictRequest.make(model is not None, datamodule, dataloaders, ckpt_path, weights_only,
                                       return_predictions)
         return self._run(request, self._model_for_eval(model, "predict"))  # type: ignore[no-any-return]
@@ -689,6 +698,10 @@ class Trainer:
 
     def _evaluate(self, fn: TrainerFn, model: Any, dataloaders: Any, ckpt_path: Any, verbose: bool,
                   datamodule: Any, weights_only: bool | None) -> list[Mapping[str, float]]:
+        # a real Lightning object here gets an error naming the mix-up, not a confusing failure later
+        from torchbolt.compat.mixup import reject_lightning_objects
+
+        reject_lightning_objects(f"Trainer.{fn.value}", model=model, dataloaders=dataloaders, datamodule=datamodule)
         request = EvaluateRequest.make(fn, model is not None, datamodule, dataloaders, ckpt_path, weights_only,
                                        verbose)
         return self._run(request, self._model_for_eval(model, fn.value))  # type: ignore[no-any-return]

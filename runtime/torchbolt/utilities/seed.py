@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -84,3 +87,27 @@ def _seed_sequence(base_seed: int, worker_id: int, rank: int) -> list[int]:
     # Mix the three numbers so that neighbouring workers/ranks get unrelated streams.
     rng = random.Random(hash((base_seed, worker_id, rank)) & 0xFFFFFFFFFFFF)
     return [rng.getrandbits(63) for _ in range(3)]
+
+
+@contextlib.contextmanager
+def isolate_rng(include_cuda: bool = True) -> Iterator[None]:
+    """Run a block without disturbing the random streams: Python's, NumPy's (if installed), torch's and,
+    with `include_cuda`, CUDA's states are restored when the block exits."""
+    python_state = random.getstate()
+    torch_state = torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if include_cuda and torch.cuda.is_available() else None
+    try:
+        import numpy as np
+
+        numpy_state: Any = np.random.get_state()
+    except ImportError:
+        np, numpy_state = None, None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+        if np is not None:
+            np.random.set_state(numpy_state)

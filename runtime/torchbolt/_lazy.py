@@ -1,0 +1,32 @@
+"""PEP 562 lazy attributes for torchbolt's packages, so importing a package imports nothing heavy."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_getattr(package: str, table: Mapping[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """A module `__getattr__` for `package`: a name in `table` comes from the module it maps to, any other
+    public name from the subpackage of that name if there is one (so packages added later work too), and a
+    Lightning name torchbolt lacks raises NotProvidedError naming the alternative. Found values are cached
+    in `namespace` (the package's globals)."""
+
+    def attribute(name: str) -> Any:
+        module = table.get(name)
+        if module is not None:
+            return getattr(importlib.import_module(module), name)
+        if name.isidentifier() and not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}"):
+            return importlib.import_module(f"{package}.{name}")
+        raise AttributeError(name)
+
+    def __getattr__(name: str) -> Any:
+        from torchbolt.compat.unsupported import module_getattr
+
+        value = module_getattr(package, attribute)(name)
+        namespace[name] = value
+        return value
+
+    return __getattr__
