@@ -133,7 +133,8 @@ class FSDPStrategy(ParallelStrategy):
             return optimizer.state_dict()
         full = self.state_dict_type == "full"
         state = get_optimizer_state_dict(self.lightning_module, optimizer, options=self._options(full))
-        return _fqn_to_ids(state, self._param_names(optimizer)) if full else state
+        # With full_state_dict the state lands on rank 0 only; other ranks get an empty dict.
+        return _fqn_to_ids(state, self._param_names(optimizer)) if full and state else state
 
     def _param_names(self, optimizer: torch.optim.Optimizer) -> list[str]:
         assert self.lightning_module is not None
@@ -157,6 +158,13 @@ class FSDPStrategy(ParallelStrategy):
         if self.world_size <= 1:
             optimizer.load_state_dict(state)
             return
+        if not any(isinstance(v, torch.Tensor) and v.dim() > 0 for st in state.get("state", {}).values()
+                   for v in st.values()):
+            # No per-parameter tensors (e.g. plain SGD): only the hyper-parameters need restoring, and torch's
+            # full-state loader cannot place an empty state.
+            for group, saved in zip(optimizer.param_groups, state.get("param_groups", [])):
+                group.update({k: v for k, v in saved.items() if k != "params"})
+            return
         if _has_integer_ids(state):
             state = _ids_to_fqn(state, self._param_names(optimizer))
             options = StateDictOptions(full_state_dict=True)
@@ -172,7 +180,7 @@ class FSDPStrategy(ParallelStrategy):
 
         folder = Path(filepath)
         tensors = {k: checkpoint[k] for k in ("state_dict", "optimizer_states") if k in checkpoint}
-        dcp.save(tensors, checkpoint_id=folder)
+        dcp.save(tensors, storage_writer=dcp.FileSystemWriter(folder, overwrite=True))
         if self.is_global_zero:
             from torchbolt.checkpoint.io import atomic_save
 

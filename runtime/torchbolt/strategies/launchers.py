@@ -93,6 +93,7 @@ class SubprocessLauncher:
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._crashed = False
 
     @property
     def launched(self) -> bool:
@@ -130,8 +131,27 @@ class SubprocessLauncher:
                 preexec_fn=_set_parent_death_signal if sys.platform.startswith("linux") else None,
             )
         atexit.register(self._at_exit)
+        self._install_process_hooks()
         self._watcher = threading.Thread(target=self._watch, name="torchbolt-rank-watcher", daemon=True)
         self._watcher.start()
+
+    def _install_process_hooks(self) -> None:
+        """An uncaught exception here, or a SIGTERM while nobody handles it, takes the children down too."""
+        previous_hook = sys.excepthook
+
+        def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+            self._crashed = True
+            previous_hook(exc_type, exc, tb)
+
+        sys.excepthook = hook
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            def on_term(signum: int, frame: Any) -> None:
+                self._stopping.set()
+                self.terminate_children()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+            signal.signal(signal.SIGTERM, on_term)
 
     def global_rank_of(self, local: int) -> int:
         return self.node_rank * self.num_processes + local
@@ -154,9 +174,10 @@ class SubprocessLauncher:
             time.sleep(0.1)
 
     def _on_child_failure(self, local: int, rc: int) -> None:
-        failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
         with self._lock:
-            self.failure = failure
+            if self.failure is None:
+                self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+            failure = self.failure
         sys.stderr.write(f"[torchbolt] {failure}\n[torchbolt] stopping the other ranks.\n")
         sys.stderr.flush()
         self.terminate_children()
@@ -206,13 +227,35 @@ class SubprocessLauncher:
         if self.failure is not None:
             raise self.failure
 
+    def _collect_failure(self, wait: float = 0.0) -> RankFailedError | None:
+        """The first child that exited non-zero (waiting up to `wait` seconds for one), recorded once."""
+        deadline = time.monotonic() + wait
+        while self.failure is None:
+            for local, proc in self.children.items():
+                rc = proc.poll()
+                if rc is not None and rc != 0:
+                    with self._lock:
+                        if self.failure is None:
+                            self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+                    break
+            else:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+        return self.failure
+
     def _at_exit(self) -> None:
         if not self.children:
             return
         try:
-            if sys.exc_info()[0] is not None or self.failure is not None:
+            if self._crashed or self.failure is not None:
+                # This process failed; when a child failed first (and this one only lost its connection),
+                # that child's traceback is the one that matters.
+                failure = self._collect_failure(wait=2.0)
                 self._stopping.set()
                 self.terminate_children()
+                if failure is not None:
+                    raise failure
             else:
                 self.wait_children()
         except RankFailedError as err:
@@ -249,10 +292,13 @@ def install_child_guards() -> None:
 
     sys.excepthook = hook
     parent = os.getppid()
+    _set_parent_death_signal()
+    if os.getppid() != parent:  # the launcher died before the signal was armed
+        os._exit(1)
 
     def watchdog() -> None:
         while True:
-            time.sleep(1.0)
+            time.sleep(0.5)
             if os.getppid() != parent:
                 os._exit(1)
 
