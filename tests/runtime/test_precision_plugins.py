@@ -57,10 +57,10 @@ def test_16_mixed_scaler_skips_inf_step_halves_scale_and_round_trips() -> None:
     x = torch.randn(16, 4)
     before = [p.detach().clone() for p in model.parameters()]
     _step(plugin, model, opt, x, poison=True)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the step was skipped
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # the step was skipped
     assert plugin.scaler is not None and plugin.scaler.get_scale() == 512.0  # the scale halved
     _step(plugin, model, opt, x)
-    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # a finite step updates
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # a finite step updates
 
     checkpoint: dict[str, object] = {}
     plugin.on_save_checkpoint(checkpoint)
@@ -102,7 +102,7 @@ def test_bf16_mixed_matches_a_hand_written_autocast_loop() -> None:
         loss_b.backward()
         opt_b.step()
         assert loss_a.item() == loss_b.item()
-    assert all(torch.equal(a, b) for a, b in zip(plugin_model.parameters(), hand_model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(plugin_model.parameters(), hand_model.parameters(), strict=True))
 
 
 def test_mixed_precision_rejects_bad_arguments() -> None:

@@ -162,7 +162,7 @@ class FSDPStrategy(ParallelStrategy):
                    for v in st.values()):
             # No per-parameter tensors (e.g. plain SGD): only the hyper-parameters need restoring, and torch's
             # full-state loader cannot place an empty state.
-            for group, saved in zip(optimizer.param_groups, state.get("param_groups", [])):
+            for group, saved in zip(optimizer.param_groups, state.get("param_groups", []), strict=False):
                 group.update({k: v for k, v in saved.items() if k != "params"})
             return
         if _has_integer_ids(state):
