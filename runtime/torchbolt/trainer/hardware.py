@@ -436,15 +436,15 @@ def resolve_plan(
             canonical = {"spawn": "ddp_spawn", "fork": "ddp_fork", "forkserver": "ddp_spawn"}[options["start_method"]]
 
     if canonical == "single_device":
-        if len(device_ids) > 1 or num_nodes > 1:
-            raise TrainerArgumentError(
-                f"Trainer(strategy='single_device') runs one device, but devices={devices!r} and num_nodes={num_nodes} "
-                f"ask for {len(device_ids) * num_nodes}. Use strategy='ddp' (or 'auto') for several processes."
-            )
         if external and world > 1:
             raise TrainerArgumentError(
                 f"This process was started as rank {rank} of {world} by {cluster}, but Trainer(strategy="
                 "'single_device') runs one process. Use strategy='ddp' (or 'auto')."
+            )
+        if len(device_ids) > 1 or num_nodes > 1:
+            raise TrainerArgumentError(
+                f"Trainer(strategy='single_device') runs one device, but devices={devices!r} and num_nodes={num_nodes} "
+                f"ask for {len(device_ids) * num_nodes}. Use strategy='ddp' (or 'auto') for several processes."
             )
     if external and canonical in ("ddp_spawn", "ddp_fork"):
         raise TrainerArgumentError(
@@ -512,3 +512,50 @@ def resolve_plan(
         layer_sync=layer_sync,
         warnings=tuple(notes),
     )
+
+
+# ------------------------------------------------------------------------------------------------------------
+# From plan to objects
+# ------------------------------------------------------------------------------------------------------------
+def build_strategy(plan: HardwarePlan) -> Any:
+    """The strategy (with its accelerator, precision plugin, checkpoint IO and launcher) a plan describes.
+
+    A Strategy object the user passed is completed with what it lacks; otherwise the plan's names pick the
+    class. This process's ranks come from the plan.
+    """
+    import torch
+
+    from torchbolt.accelerators.accelerator import ACCELERATOR_CLASSES
+    from torchbolt.plugins.precision import precision_plugin_for
+    from torchbolt.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
+    from torchbolt.strategies.parallel import ParallelStrategy
+
+    accelerator = plan.accelerator_object or ACCELERATOR_CLASSES[plan.accelerator]()
+    precision = plan.precision_plugin or precision_plugin_for(plan.precision, plan.accelerator)
+    devices = accelerator.get_parallel_devices(
+        plan.num_devices if plan.accelerator == "cpu" else list(plan.device_ids))
+    strategy = plan.strategy_object
+    if strategy is None:
+        if plan.strategy == "single_device":
+            strategy = SingleDeviceStrategy(torch.device(plan.device))
+        elif plan.strategy == "fsdp":
+            strategy = FSDPStrategy(cpu_offload=bool(plan.option("cpu_offload", False)))
+        else:
+            strategy = DDPStrategy(start_method=plan.option("start_method", "popen"),
+                                   find_unused_parameters=bool(plan.option("find_unused_parameters", False)))
+    if strategy.accelerator is None:
+        strategy.accelerator = accelerator
+    if plan.precision_plugin is not None or type(strategy.precision_plugin) is Precision:
+        strategy.precision_plugin = precision
+    if plan.checkpoint_io is not None:
+        strategy.checkpoint_io = plan.checkpoint_io
+    if isinstance(strategy, ParallelStrategy):
+        if strategy.parallel_devices == [torch.device("cpu")] or not strategy.parallel_devices:
+            strategy.parallel_devices = devices
+        strategy.num_nodes = plan.num_nodes
+        strategy.cluster_environment = plan.cluster_environment or strategy.cluster_environment
+        strategy.set_ranks(plan.global_rank, plan.local_rank, plan.node_rank, plan.world_size)
+        if isinstance(strategy, DDPStrategy):
+            strategy.layer_sync = plan.layer_sync
+        strategy.configure_launcher(plan.num_devices, plan.num_nodes, plan.node_rank, plan.launches_processes)
+    return strategy
