@@ -67,6 +67,26 @@ def rank_command() -> list[str]:
     return [sys.executable, os.path.abspath(script), *sys.argv[1:]]
 
 
+def _without_event_stream(command: list[str], env: dict[str, str]) -> list[str]:
+    """The other ranks must not write the editor's event stream (rank 0 reports the run): their
+    `--events TARGET` becomes the null device and TORCHBOLT_EVENTS is dropped."""
+    env.pop("TORCHBOLT_EVENTS", None)
+    out: list[str] = []
+    skip = False
+    for token in command:
+        if skip:
+            out.append(os.devnull)
+            skip = False
+        elif token == "--events":
+            out.append(token)
+            skip = True
+        elif token.startswith("--events="):
+            out.append(f"--events={os.devnull}")
+        else:
+            out.append(token)
+    return out
+
+
 def _set_parent_death_signal() -> None:
     """Runs in the child before exec (Linux): SIGKILL it when the launching process dies."""
     try:
@@ -127,7 +147,7 @@ class SubprocessLauncher:
         for local in range(1, self.num_processes):
             env = dict(base, LOCAL_RANK=str(local), RANK=str(self.node_rank * self.num_processes + local))
             self.children[local] = subprocess.Popen(
-                command, env=env, cwd=os.getcwd(),
+                _without_event_stream(command, env), env=env, cwd=os.getcwd(),
                 preexec_fn=_set_parent_death_signal if sys.platform.startswith("linux") else None,
             )
         atexit.register(self._at_exit)

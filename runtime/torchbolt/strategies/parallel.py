@@ -59,6 +59,7 @@ class ParallelStrategy(Strategy):
         self._local_rank = 0
         self._node_rank = 0
         self._world_size = 1
+        self._aborted = False
 
     # ---- ranks ----------------------------------------------------------------------------------------
     def set_ranks(self, global_rank: int, local_rank: int, node_rank: int, world_size: int) -> None:
@@ -102,6 +103,13 @@ class ParallelStrategy(Strategy):
 
     def setup_environment(self) -> None:
         super().setup_environment()
+        self._aborted = False
+        try:  # rank_zero_only/rank_zero_info follow this process's rank from now on
+            from torchbolt.utilities.rank_zero import rank_zero_only
+        except ImportError:
+            pass
+        else:
+            rank_zero_only.rank = self.global_rank
         if self.world_size > 1 and not dist.is_initialized():
             os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
             if "MASTER_PORT" not in os.environ:
@@ -121,7 +129,10 @@ class ParallelStrategy(Strategy):
     # ---- collectives ----------------------------------------------------------------------------------
     @property
     def _distributed(self) -> bool:
-        return self.world_size > 1 and dist.is_available() and dist.is_initialized()
+        return (self.world_size > 1 and not self._aborted and dist.is_available() and dist.is_initialized())
+
+    def abort_collectives(self) -> None:
+        self._aborted = True
 
     def reduce(self, tensor: Any, group: Any = None, reduce_op: str | None = "mean") -> Any:
         """All-reduce a tensor over the group (mean by default); other values are returned unchanged."""

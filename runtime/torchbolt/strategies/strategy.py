@@ -130,9 +130,14 @@ class Strategy:
         optimizer: torch.optim.Optimizer,
         closure: Callable[[], Any],
         after_closure: Callable[[], None] | None = None,
+        skip_if_no_loss: bool = True,
         **kwargs: Any,
     ) -> Any:
-        return self.precision_plugin.optimizer_step(optimizer, closure, after_closure, **kwargs)
+        """Run the closure, `after_closure` (hooks, clipping) and the update through the precision plugin."""
+        return self.precision_plugin.optimizer_step(optimizer, closure, after_closure, skip_if_no_loss, **kwargs)
+
+    def abort_collectives(self) -> None:
+        """After a failure: collectives become local no-ops so that exception hooks cannot hang."""
 
     # ---- collectives (identity on one process) -------------------------------------------------------
     def reduce(self, tensor: Any, group: Any = None, reduce_op: str | None = "mean") -> Any:
@@ -140,6 +145,16 @@ class Strategy:
 
     def all_gather(self, tensor: Tensor, group: Any = None, sync_grads: bool = False) -> Tensor:
         return tensor
+
+    def sync_logged(self, value: Any, reduce_fx: Any = "mean", group: Any = None) -> Any:
+        """A value logged with `sync_dist=True`, reduced over the ranks with the log's `reduce_fx`."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = torch.tensor(float(value), device=self.root_device)
+        if not isinstance(value, Tensor):
+            return value
+        name = reduce_fx if isinstance(reduce_fx, str) else getattr(reduce_fx, "__name__", "mean")
+        name = {"avg": "mean", "amax": "max", "amin": "min"}.get(name.lower(), name.lower())
+        return self.reduce(value, group=group, reduce_op=name if name in ("mean", "sum", "max", "min") else "mean")
 
     def barrier(self, name: str | None = None) -> None:
         pass

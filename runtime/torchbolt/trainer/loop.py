@@ -240,7 +240,8 @@ class Loop:
         """on_before_backward, the module's backward hook, on_after_backward."""
         hooks = self.trainer._hooks
         hooks.call("on_before_backward", loss)
-        hooks.call_module("backward", loss, *args, **kwargs)
+        # The precision plugin scales the loss ('16-mixed') between the hook and the backward pass.
+        hooks.call_module("backward", self.trainer._strategy.backward(loss), *args, **kwargs)
         hooks.call("on_after_backward")
 
     def run_optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:
@@ -249,21 +250,23 @@ class Loop:
         hooks = trainer._hooks
         module = self.module
         clip = module.automatic_optimization and (trainer._clip_overridden or trainer.gradient_clip_val)
+        strategy = trainer._strategy
         if not clip and not hooks.has("on_before_optimizer_step"):
-            # Nothing to run between the closure and the update: the wrapper below would only add a call.
-            return optimizer.step(closure=closure, **kwargs)
+            # Nothing to run between the closure and the update: the wrapper would only add a call.
+            return strategy.optimizer_step(optimizer, closure, None, skip_if_no_loss=module.automatic_optimization,
+                                           **kwargs)
 
-        def closure_then_hooks() -> Any:
-            result = closure()
+        def after_closure() -> None:
+            # Gradients are unscaled here ('16-mixed'), so hooks and clipping see their true values.
             hooks.call("on_before_optimizer_step", optimizer)
             if clip:
                 hooks.call_module(
                     "configure_gradient_clipping", optimizer, gradient_clip_val=trainer.gradient_clip_val,
                     gradient_clip_algorithm=trainer.gradient_clip_algorithm,
                 )
-            return result
 
-        return optimizer.step(closure=closure_then_hooks, **kwargs)
+        return strategy.optimizer_step(optimizer, closure, after_closure,
+                                       skip_if_no_loss=module.automatic_optimization, **kwargs)
 
     # ================================================================================================
     # fit
@@ -352,6 +355,7 @@ class Loop:
         loader = as_train_loader(source)
         if trainer.overfit_batches > 0:
             loader = without_shuffle(loader, "train")
+        loader = trainer._distribute(loader)
         install_worker_seeding(loader)
         self.train_loader = loader
         self._last_train_reload = epoch
@@ -901,6 +905,7 @@ class Loop:
             check_iterable(dl, "val")
         if trainer.overfit_batches > 0:
             loaders = [without_shuffle(dl, "val") for dl in loaders]
+        loaders = [trainer._distribute(dl) for dl in loaders]
         for dl in loaders:
             install_worker_seeding(dl)
         self.val_source = source
@@ -923,6 +928,8 @@ class Loop:
                 )
         loaders, _ = flatten_loaders(source)
         prefix = hook.split("_")[0]
+        if stage != "predict":  # every rank predicts its whole loader (no padding duplicates in predictions)
+            loaders = [trainer._distribute(dl) for dl in loaders]
         for dl in loaders:
             check_iterable(dl, prefix)
             install_worker_seeding(dl)
