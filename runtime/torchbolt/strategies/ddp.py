@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 from typing import Any
 
 import torch
@@ -38,9 +39,15 @@ class StepForward(nn.Module):
 
 
 def redirect_steps(module: nn.Module, wrapper: nn.Module, methods: tuple[str, ...] = _STEP_METHODS) -> None:
-    """Make `module.<method>(...)` call `wrapper(method, ...)` (instance attributes, undone by `restore_steps`)."""
+    """Make `module.<method>(...)` call `wrapper(method, ...)` (instance attributes, undone by `restore_steps`).
+
+    The redirect keeps the method's signature, so callers that inspect it (does training_step take
+    batch_idx?) see the user's method.
+    """
     for name in methods:
-        module.__dict__[name] = functools.partial(wrapper, name)
+        redirect = functools.partial(wrapper, name)
+        redirect.__signature__ = inspect.signature(getattr(module, name))  # type: ignore[attr-defined]
+        module.__dict__[name] = redirect
 
 
 def restore_steps(module: nn.Module, methods: tuple[str, ...] = _STEP_METHODS) -> None:

@@ -9,6 +9,7 @@ single-device one) or a torch.distributed.checkpoint folder written by every ran
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -106,7 +107,13 @@ class FSDPStrategy(ParallelStrategy):
         fully_shard(module, **options)
         for name in _STEP_METHODS:
             if callable(getattr(type(module), name, None)):
+                signature = inspect.signature(getattr(type(module), name))
                 register_fsdp_forward_method(module, name)
+                # torch's wrapper reports the bound method's signature minus one more parameter; callers that
+                # inspect it (does training_step take batch_idx?) must see the user's method.
+                bound = module.__dict__.get(name)
+                if bound is not None:
+                    bound.__func__.__signature__ = signature
         return module
 
     # ---- checkpoints ----------------------------------------------------------------------------------

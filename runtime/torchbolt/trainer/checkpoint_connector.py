@@ -150,7 +150,7 @@ def dump_checkpoint(trainer: Trainer, weights_only: bool | None = False) -> dict
         "global_step": trainer.global_step,
         "pytorch-lightning_version": LIGHTNING_COMPAT_VERSION,
         TORCHBOLT_VERSION_KEY: torchbolt.__version__,
-        "state_dict": model.state_dict(),
+        "state_dict": _strategy_call(trainer, "lightning_module_state_dict", model.state_dict),
         "loops": _loops_state_dict(trainer),
     }
     if not weights_only:
@@ -160,8 +160,11 @@ def dump_checkpoint(trainer: Trainer, weights_only: bool | None = False) -> dict
             if state:
                 callback_states[callback.state_key] = state
         checkpoint["callbacks"] = callback_states
+        strategy = getattr(trainer, "strategy", None)
         checkpoint["optimizer_states"] = [
-            getattr(opt, "optimizer", opt).state_dict() for opt in getattr(trainer, "optimizers", []) or []
+            strategy.optimizer_state(getattr(opt, "optimizer", opt)) if strategy is not None
+            else getattr(opt, "optimizer", opt).state_dict()
+            for opt in getattr(trainer, "optimizers", []) or []
         ]
         checkpoint["lr_schedulers"] = [
             config.scheduler.state_dict() for config in getattr(trainer, "lr_scheduler_configs", []) or []
@@ -284,8 +287,12 @@ def load_checkpoint_file(path: str | os.PathLike[str], weights_only: bool | None
 def _load_model_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
     model = trainer.lightning_module
     strict = getattr(model, "strict_loading", True)
-    result = model.load_state_dict(checkpoint["state_dict"], strict=strict)
-    if not strict and (result.missing_keys or result.unexpected_keys):
+    strategy = getattr(trainer, "strategy", None)
+    if strategy is not None:  # sharded strategies place full tensors into their shards
+        result = strategy.load_model_state_dict(checkpoint["state_dict"], strict=strict)
+    else:
+        result = model.load_state_dict(checkpoint["state_dict"], strict=strict)
+    if not strict and result is not None and (result.missing_keys or result.unexpected_keys):
         warnings.warn(
             f"Loaded the checkpoint non-strictly: missing keys {result.missing_keys}, unexpected keys "
             f"{result.unexpected_keys}.",
@@ -356,8 +363,12 @@ def restore_training_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None
             f"The checkpoint holds {len(states)} optimizer state(s) but configure_optimizers returned "
             f"{len(optimizers)} optimizer(s): resume with the same optimizer setup."
         )
+    strategy = getattr(trainer, "strategy", None)
     for optimizer, state in zip(optimizers, states, strict=True):
-        optimizer.load_state_dict(state)
+        if strategy is not None:
+            strategy.load_optimizer_state_dict(optimizer, state)
+        else:
+            optimizer.load_state_dict(state)
     if "lr_schedulers" not in checkpoint:
         raise KeyError(
             "Trying to restore learning rate scheduler state but checkpoint contains only the model. This is "
@@ -373,3 +384,9 @@ def restore(trainer: Trainer, path: str | os.PathLike[str], weights_only: bool |
     checkpoint = restore_modules_and_callbacks(trainer, path, weights_only=weights_only)
     restore_training_state(trainer, checkpoint)
     return checkpoint
+
+
+def _strategy_call(trainer: Trainer, name: str, fallback: Any) -> Any:
+    """The strategy's version of a state getter (sharded strategies gather), or the plain one."""
+    strategy = getattr(trainer, "strategy", None)
+    return getattr(strategy, name)() if strategy is not None else fallback()

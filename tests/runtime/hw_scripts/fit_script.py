@@ -109,9 +109,10 @@ def main() -> None:
         "global_step": trainer.global_step,
         "env": {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK")},
     }
-    trainer.strategy.barrier()
+    state = trainer.strategy.lightning_module_state_dict()  # full weights (a collective under FSDP)
     if trainer.is_global_zero:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "weights.pt")
+        torch.save({k: v.detach().cpu() for k, v in state.items()}, out / "weights.pt")
+    trainer.strategy.barrier()
     (out / f"rank{rank}.json").write_text(json.dumps(result))
 
 
