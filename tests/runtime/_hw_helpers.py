@@ -28,14 +28,3 @@ def run_script(name: str, *args: str, cwd: Path, timeout: float = TIMEOUT_S,
                **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(SCRIPTS / name), *args], cwd=cwd, env=script_env(**env),
                           capture_output=True, text=True, timeout=timeout)
-
-
-def pids_alive(pidfile: Path) -> list[int]:
-    alive = []
-    for line in pidfile.read_text().split():
-        try:
-            os.kill(int(line), 0)
-        except ProcessLookupError:
-            continue
-        alive.append(int(line))
-    return alive

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torchbolt as tb
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-
-import torchbolt as tb
 from torchbolt.callbacks import ModelCheckpoint
+from torchbolt.loggers import CSVLogger
 
 
 class Indexed(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
@@ -38,7 +38,7 @@ class Indexed(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
 
 
 class Model(tb.LightningModule):
-    def __init__(self, batch: int, crash_rank: int, sleep: bool) -> None:
+    def __init__(self, batch: int = 4, crash_rank: int = -1, sleep: bool = False) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
@@ -82,6 +82,7 @@ def main() -> None:
     p.add_argument("--precision", default=None)
     p.add_argument("--save-every-epoch", action="store_true")
     p.add_argument("--sleep", action="store_true")
+    p.add_argument("--logger", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,11 +90,21 @@ def main() -> None:
     model = Model(a.batch, a.crash_rank, a.sleep)
     callbacks = [ModelCheckpoint(dirpath=out / "ckpts", save_top_k=-1, every_n_epochs=1)] if a.save_every_epoch else []
     trainer = tb.Trainer(accelerator="cpu", devices=devices, strategy=a.strategy, num_nodes=a.num_nodes,
-                         max_epochs=a.epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         max_epochs=a.epochs, logger=CSVLogger(out / "logs") if a.logger else False,
+                         enable_progress_bar=False, enable_model_summary=False,
                          enable_checkpointing=a.save_every_epoch, callbacks=callbacks, precision=a.precision,
                          default_root_dir=out)
     with open(out / f"pid{os.getpid()}", "w"):
         pass
+    writes: list[str] = []  # what this rank's checkpoint IO wrote (only rank 0 may write)
+    io = trainer.strategy.checkpoint_io
+    original_save = io.save_checkpoint
+
+    def recording_save(checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        writes.append(os.fspath(path))
+        original_save(checkpoint, path, storage_options)
+
+    io.save_checkpoint = recording_save  # type: ignore[method-assign]
     trainer.fit(model, ckpt_path=a.ckpt)
     rank = trainer.global_rank
     gathered = model.all_gather(torch.tensor([float(rank)]))
@@ -106,7 +117,7 @@ def main() -> None:
         "all_gather": gathered.flatten().tolist(),
         "broadcast": trainer.strategy.broadcast(f"from-{rank}"),
         "reduce_sum": float(trainer.strategy.reduce(torch.tensor(float(rank + 1)), reduce_op="sum")),
-        "global_step": trainer.global_step,
+        "global_step": trainer.global_step, "writes": writes,
         "env": {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK")},
     }
     state = trainer.strategy.lightning_module_state_dict()  # full weights (a collective under FSDP)
