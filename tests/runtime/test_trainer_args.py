@@ -8,7 +8,6 @@ import os
 import pytest
 from torchbolt import catalog
 from torchbolt.trainer.args import satisfies
-from torchbolt.trainer.hardware import HardwarePlan, resolve_plan
 from torchbolt.trainer.trainer import Trainer
 from torchbolt.utilities.exceptions import (
     MisconfigurationException,
@@ -93,7 +92,8 @@ def test_value_outside_choices_lists_the_allowed_values(arg: catalog.Arg) -> Non
         assert repr(choice) in text
 
 
-@pytest.mark.parametrize("name", sorted(catalog.REMOVED_TRAINER_ARGS))
+# amp_backend/amp_level map to native AMP with a warning (test_hw_plan.py), like old tutorials expect.
+@pytest.mark.parametrize("name", sorted(set(catalog.REMOVED_TRAINER_ARGS) - {"amp_backend", "amp_level"}))
 def test_removed_arguments_state_the_replacement(name: str) -> None:
     removed = catalog.REMOVED_TRAINER_ARGS[name]
     with pytest.raises(TypeError) as info:  # TrainerArgumentError is a TypeError, like Python's own
@@ -174,56 +174,55 @@ def test_callbacks_and_loggers_must_have_the_right_kind() -> None:
         Trainer(logger=object(), max_epochs=1)
 
 
+def _object_arg_cases() -> list[tuple[dict[str, object], str]]:
+    from torchbolt.callbacks import ModelCheckpoint, TQDMProgressBar
+
+    return [
+        ({"callbacks": [object()]}, "object, which is not a Callback"),
+        ({"callbacks": object()}, "object, which is not a Callback"),
+        ({"logger": [object()]}, "not a logger"),
+        ({"enable_checkpointing": False, "callbacks": [ModelCheckpoint()]}, "enable_checkpointing=False"),
+        ({"enable_progress_bar": False, "callbacks": TQDMProgressBar()}, "enable_progress_bar=False"),
+        ({"callbacks": [TQDMProgressBar(), TQDMProgressBar()]}, "multiple progress bar"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_object_arguments_are_checked_with_the_other_arguments(case: int) -> None:
+    from torchbolt.trainer.args import validate_trainer_args
+
+    kwargs, message = _object_arg_cases()[case]
+    values = {a.name: a.default for a in catalog.TRAINER_ARGS}
+    with pytest.raises(TrainerArgumentError, match=message):
+        validate_trainer_args({**values, **kwargs}, {})  # the same check Trainer(...) runs
+    with pytest.raises(TrainerArgumentError, match=message):
+        Trainer(max_epochs=1, **kwargs)
+
+
+def test_manual_optimization_refuses_automatic_clipping_and_accumulation() -> None:
+    from torchbolt.trainer.args import check_manual_optimization
+
+    check_manual_optimization(None, 1)
+    check_manual_optimization(0.0, 1)
+    with pytest.raises(TrainerArgumentError, match="gradient_clip_val=0.5"):
+        check_manual_optimization(0.5, 1)
+    with pytest.raises(TrainerArgumentError, match="accumulate_grad_batches=4"):
+        check_manual_optimization(None, 4)
+
+
+def test_limits_resolve_to_their_catalog_effective_default() -> None:
+    from torchbolt.trainer.args import effective_value
+
+    assert effective_value("limit_train_batches", None) == 1.0
+    assert effective_value("limit_val_batches", 10.0) == 10 and isinstance(effective_value("limit_val_batches", 10.0), int)
+    assert effective_value("val_check_interval", 0.25) == 0.25
+
+
 # ------------------------------------------------------------------------------------------------
 # Hardware plan: a pure function, tested as a table
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("kwargs", "plan"), [
-    ({}, HardwarePlan()),
-    ({"accelerator": "cpu", "devices": 1}, HardwarePlan()),
-    ({"accelerator": "CPU", "devices": "1"}, HardwarePlan()),
-    ({"devices": -1}, HardwarePlan()),
-    ({"devices": [0]}, HardwarePlan()),
-    ({"strategy": "single_device"}, HardwarePlan()),
-    ({"precision": 32}, HardwarePlan()),
-    ({"precision": "64-true"}, HardwarePlan(precision="64-true")),
-    ({"precision": 64}, HardwarePlan(precision="64-true")),
-    ({"precision": "bf16-mixed"}, HardwarePlan(precision="bf16-mixed")),
-])
-def test_plan_table(kwargs: dict[str, object], plan: HardwarePlan) -> None:
-    assert resolve_plan(**kwargs) == plan  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(("kwargs", "error", "needle"), [
-    ({"accelerator": "gpu"}, UnsupportedHardwareError, "runs on one CPU device"),
-    ({"accelerator": "cuda"}, UnsupportedHardwareError, "accelerator='cpu'"),
-    ({"accelerator": "tpu"}, UnsupportedHardwareError, "CPU"),
-    ({"accelerator": "gpux"}, TrainerArgumentError, "Available names are: auto, cpu, cuda, gpu, mps, tpu"),
-    ({"strategy": "ddp"}, UnsupportedHardwareError, "strategy='auto'"),
-    ({"strategy": "dp"}, TrainerArgumentError, "replacement is strategy='ddp'"),
-    ({"strategy": "nope"}, TrainerArgumentError, "invalid strategy name"),
-    ({"devices": 2}, UnsupportedHardwareError, "devices=1"),
-    ({"devices": 0}, UnsupportedHardwareError, "not a valid input"),
-    ({"devices": []}, UnsupportedHardwareError, "selects no device"),
-    ({"devices": "0,1"}, UnsupportedHardwareError, "2 devices"),
-    ({"num_nodes": 2}, UnsupportedHardwareError, "num_nodes=1"),
-    ({"precision": "fp16"}, TrainerArgumentError, "Allowed precision values"),
-    ({"precision": "transformer-engine"}, UnsupportedHardwareError, "supports"),
-])
-def test_plan_errors(kwargs: dict[str, object], error: type[Exception], needle: str) -> None:
-    with pytest.raises(error, match=needle.replace("(", r"\(").replace("[", r"\[")):
-        resolve_plan(**kwargs)  # type: ignore[arg-type]
-
-
-def test_plan_precision_aliases_warn_where_lightning_warns() -> None:
-    with pytest.warns(UserWarning, match="historical"):
-        assert resolve_plan(precision=16).precision == "bf16-mixed"
-    with pytest.warns(UserWarning, match="bf16-mixed"):
-        assert resolve_plan(precision="16-mixed").precision == "bf16-mixed"
-
-
-def test_plan_error_mentions_a_present_gpu() -> None:
-    with pytest.raises(UnsupportedHardwareError, match="a GPU is present"):
-        resolve_plan(accelerator="gpu", env={"cuda_available": True})
+# The table itself (every accelerator/devices/strategy/precision/plugin/environment input and error) is
+# tests/runtime/test_hw_plan.py.
 
 
 def test_trainer_uses_the_plan() -> None:

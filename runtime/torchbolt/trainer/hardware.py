@@ -386,7 +386,10 @@ def resolve_plan(
     acc, acc_obj = _resolve_accelerator(accelerator, env)
 
     if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
-        raise TrainerArgumentError(f"`num_nodes` must be a positive integer, but got {num_nodes!r}.")
+        raise TrainerArgumentError(
+            f"`num_nodes` must be a positive integer, but got {num_nodes!r}: Trainer(num_nodes={num_nodes!r}) "
+            "needs >= 1."
+        )
 
     cluster, world, rank, local_rank, node_rank, local_world = _layout(env, found.get("ClusterEnvironment"))
     external = cluster != "local"
