@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "hw_scripts"
 #: Every distributed test process gets at most this long; nothing may hang CI.
-TIMEOUT_S = 90
+TIMEOUT_S = 240
 
 
 def script_env(**extra: str) -> dict[str, str]:
