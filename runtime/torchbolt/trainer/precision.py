@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from torchbolt.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision, Precision, precision_plugin_for
+from torchbolt.plugins.precision import (
+    DoublePrecision,
+    HalfPrecision,
+    MixedPrecision,
+    Precision,
+    precision_plugin_for,
+)
 
 __all__ = ["DoublePrecision", "HalfPrecision", "MixedPrecision", "Precision", "precision_plugin_for"]
