@@ -53,23 +53,27 @@ def _diff(a: Path, b: Path) -> float:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("ddp")
-    port_a, port_b = str(find_free_port()), str(find_free_port())
-    node = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port_a}
-    started = {
+    # Two waves of concurrent runs (fewer rendezvous ports and CPU-bound processes in flight at once).
+    first = {
         "single": _start(root / "single", "--devices", "1", "--batch", "8"),
         "ddp": _start(root / "ddp", "--devices", "2", "--strategy", "ddp", "--save-every-epoch", "--logger"),
         "fsdp": _start(root / "fsdp", "--devices", "2", "--strategy", "fsdp", "--save-every-epoch"),
+    }
+    results = {name: _finish(proc) for name, proc in first.items()}
+    # Resume the ddp run from its epoch-0 checkpoint; meanwhile two "nodes" and torchrun.
+    ckpt = root / "ddp" / "ckpts" / "epoch=0-step=4.ckpt"
+    port_a, port_b = str(find_free_port()), str(find_free_port())  # chosen now: wave 1 used ephemeral ports
+    node = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port_a}
+    second = {
+        "resume": _start(root / "resume", "--devices", "2", "--strategy", "ddp", "--ckpt", str(ckpt)),
         "node0": _start(root / "nodes", "--num-nodes", "2", "--epochs", "1", **node, NODE_RANK="0"),
         "node1": _start(root / "nodes", "--num-nodes", "2", "--epochs", "1", **node, NODE_RANK="1"),
+        "torchrun": subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", port_b, FIT,
+             str(root / "torchrun"), "--epochs", "1", "--devices", "auto"], cwd=root, env=script_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     }
-    torchrun = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", port_b, FIT,
-         str(root / "torchrun"), "--epochs", "1", "--devices", "auto"], cwd=root, env=script_env(), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
-    results = {name: _finish(proc) for name, proc in {**started, "torchrun": torchrun}.items()}
-    # Resume the ddp run from its epoch-0 checkpoint (needs the first run's file).
-    ckpt = root / "ddp" / "ckpts" / "epoch=0-step=4.ckpt"
-    results["resume"] = _finish(_start(root / "resume", "--devices", "2", "--strategy", "ddp", "--ckpt", str(ckpt)))
+    results.update({name: _finish(proc) for name, proc in second.items()})
     results["root"] = root
     return results
 
