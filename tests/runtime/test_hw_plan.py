@@ -216,3 +216,13 @@ def test_catalog_lists_the_plugins_for_the_language_server() -> None:
     import torchbolt.plugins as plugins
 
     assert all(hasattr(plugins, name) for name in PLUGIN_CLASSES)
+
+
+def test_spawned_strategies_are_refused_by_the_trainer_with_the_alternative() -> None:
+    from torchbolt.trainer.hardware import build_strategy
+
+    for name in ("ddp_spawn", "ddp_fork", "ddp_notebook"):
+        with pytest.raises(UnsupportedHardwareError, match="Use strategy='ddp'"):
+            build_strategy(resolve_plan(env=CPU, devices=2, strategy=name))
+    # One process needs no launching: ddp_spawn with devices=1 builds.
+    assert build_strategy(resolve_plan(env=CPU, devices=1, strategy="ddp_spawn")).world_size == 1

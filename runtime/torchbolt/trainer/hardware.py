@@ -560,5 +560,11 @@ def build_strategy(plan: HardwarePlan) -> Any:
         strategy.set_ranks(plan.global_rank, plan.local_rank, plan.node_rank, plan.world_size)
         if isinstance(strategy, DDPStrategy):
             strategy.layer_sync = plan.layer_sync
+        if plan.launches_processes and getattr(strategy, "start_method", "popen") != "popen":
+            raise UnsupportedHardwareError(
+                f"Trainer(strategy={plan.strategy!r}) starts its processes with torch.multiprocessing, which this build "
+                "of torchbolt does not run through the Trainer yet. Use strategy='ddp' (the script is run again for each "
+                "rank) or start the ranks with torchrun."
+            )
         strategy.configure_launcher(plan.num_devices, plan.num_nodes, plan.node_rank, plan.launches_processes)
     return strategy
