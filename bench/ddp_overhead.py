@@ -75,13 +75,13 @@ def worker(variant: str, steps: int, result: str) -> None:
                 super().__init__()
                 self.net = make_net()
                 self.t0 = self.c0 = 0.0
-                self.elapsed = self.cpu = 0.0
+                self.elapsed = self.cpu_s = 0.0
 
             def on_train_epoch_start(self) -> None:
                 self.t0, self.c0 = time.perf_counter(), time.process_time()
 
             def on_train_epoch_end(self) -> None:
-                self.elapsed, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
+                self.elapsed, self.cpu_s = time.perf_counter() - self.t0, time.process_time() - self.c0
 
             def training_step(self, batch: Any, batch_idx: int) -> Any:
                 xb, yb = batch
@@ -104,7 +104,7 @@ def worker(variant: str, steps: int, result: str) -> None:
                                  enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
                                  default_root_dir=root)
             trainer.fit(model)
-        elapsed, cpu = model.elapsed, model.cpu
+        elapsed, cpu = model.elapsed, model.cpu_s
     if rank == 0:
         Path(result).write_text(json.dumps({"elapsed": elapsed, "cpu": cpu}))
 
