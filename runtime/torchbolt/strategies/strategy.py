@@ -19,13 +19,7 @@ from torch import Tensor, nn
 from torchbolt.accelerators import Accelerator, CPUAccelerator
 from torchbolt.plugins.io import CheckpointIO, TorchCheckpointIO
 from torchbolt.plugins.precision import Precision
-from torchbolt.utilities.apply_func import apply_to_collection
-
-
-def move_to_device(batch: Any, device: torch.device) -> Any:
-    """Every tensor of `batch` on `device` (non-blocking from pinned memory to CUDA)."""
-    non_blocking = device.type == "cuda"
-    return apply_to_collection(batch, Tensor, lambda t: t.to(device, non_blocking=non_blocking))
+from torchbolt.utilities.apply_func import move_data_to_device
 
 
 class Strategy:
@@ -119,7 +113,7 @@ class Strategy:
 
     # ---- per step -------------------------------------------------------------------------------------
     def batch_to_device(self, batch: Any, device: torch.device | None = None) -> Any:
-        return move_to_device(batch, device or self.root_device)
+        return move_data_to_device(batch, device or self.root_device)
 
     def backward(self, loss: Tensor, module: nn.Module | None = None, *args: Any, **kwargs: Any) -> Tensor:
         """The tensor to call backward on (scaled by the precision plugin); the caller runs the module's hook."""
