@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -109,16 +108,12 @@ def worker(variant: str, steps: int, result: str) -> None:
         Path(result).write_text(json.dumps({"elapsed": elapsed, "cpu": cpu}))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_variant(variant: str, steps: int, world: int = 2) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp, "r.json")
-        port = str(free_port())
+        from torchbolt.plugins.environments import find_free_port
+
+        port = str(find_free_port())
         env_base = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(world),
                     "LOCAL_WORLD_SIZE": str(world), "NODE_RANK": "0", "OMP_NUM_THREADS": "1",
                     "PYTHONPATH": os.pathsep.join([str(HERE.parent / "runtime"), os.environ.get("PYTHONPATH", "")])}
