@@ -217,3 +217,22 @@ def test_cli_fit_with_two_ddp_devices(tmp_path: Path) -> None:
         cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert list(tmp_path.glob("**/*.ckpt")), "rank 0 wrote no checkpoint"
+
+
+@pytest.mark.lightning
+def test_differential_against_lightning_ddp(tmp_path: Path) -> None:
+    """Same script on both engines, 2 CPU processes: same rank-0 hook trace, data order, callback_metrics and
+    final weights. (shuffle=True: Lightning always shuffles the training sampler under DDP, even for a
+    DataLoader built with shuffle=False; torchbolt keeps the loader's choice.)"""
+    pytest.importorskip("lightning.pytorch")
+    procs = {engine: _start(tmp_path / engine, "--devices", "2", "--strategy", "ddp", "--shuffle",
+                            f"--engine={engine}") for engine in ("lightning", "torchbolt")}
+    for engine, proc in procs.items():
+        code, err = _finish(proc)
+        assert code == 0, f"{engine} failed:\n{err[-4000:]}"
+    lightning, torchbolt = (_ranks(tmp_path / e)[0] for e in ("lightning", "torchbolt"))
+    assert torchbolt["trace"] == lightning["trace"]
+    assert torchbolt["seen"] == lightning["seen"]
+    assert torchbolt["callback_metrics"] == pytest.approx(lightning["callback_metrics"], abs=1e-6)
+    assert torchbolt["synced"] == lightning["synced"]
+    assert _diff(tmp_path / "lightning" / "weights.pt", tmp_path / "torchbolt" / "weights.pt") < 1e-6

@@ -12,16 +12,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-import torchbolt as tb
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torchbolt.callbacks import ModelCheckpoint
-from torchbolt.loggers import CSVLogger
+
+if "--engine=lightning" in sys.argv:  # the differential test runs this same script on Lightning
+    import lightning.pytorch as tb
+    from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+else:
+    import torchbolt as tb
+    from torchbolt.callbacks import Callback, ModelCheckpoint
+    from torchbolt.loggers import CSVLogger
+
+#: Callback hooks recorded (in order) for the rank-0 hook trace.
+TRACED = ("setup", "on_fit_start", "on_train_start", "on_train_epoch_start", "on_train_batch_start",
+          "on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad",
+          "on_train_batch_end", "on_train_epoch_end", "on_save_checkpoint", "on_train_end", "on_fit_end", "teardown")
+
+
+def _tracer() -> Any:
+    def make(name: str) -> Any:
+        def hook(self: Any, *args: Any, **kwargs: Any) -> None:
+            self.trace.append(name)
+        return hook
+
+    cls = type("Tracer", (Callback,), {name: make(name) for name in TRACED})
+    tracer = cls()
+    tracer.trace = []
+    return tracer
 
 
 class Indexed(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
@@ -38,11 +62,11 @@ class Indexed(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
 
 
 class Model(tb.LightningModule):
-    def __init__(self, batch: int = 4, crash_rank: int = -1, sleep: bool = False) -> None:
+    def __init__(self, batch: int = 4, crash_rank: int = -1, sleep: bool = False, shuffle: bool = False) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
-        self.batch, self.crash_rank, self.sleep = batch, crash_rank, sleep
+        self.batch, self.crash_rank, self.sleep, self.shuffle = batch, crash_rank, sleep, shuffle
         self.seen: list[int] = []
         self.synced: list[float] = []
 
@@ -66,7 +90,7 @@ class Model(tb.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(Indexed(), batch_size=self.batch, shuffle=False)
+        return DataLoader(Indexed(), batch_size=self.batch, shuffle=self.shuffle)
 
 
 def main() -> None:
@@ -83,12 +107,17 @@ def main() -> None:
     p.add_argument("--save-every-epoch", action="store_true")
     p.add_argument("--sleep", action="store_true")
     p.add_argument("--logger", action="store_true")
+    p.add_argument("--engine", default="torchbolt")
+    p.add_argument("--shuffle", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     devices: Any = int(a.devices) if a.devices.isdigit() else a.devices
-    model = Model(a.batch, a.crash_rank, a.sleep)
-    callbacks = [ModelCheckpoint(dirpath=out / "ckpts", save_top_k=-1, every_n_epochs=1)] if a.save_every_epoch else []
+    model = Model(a.batch, a.crash_rank, a.sleep, a.shuffle)
+    tracer = _tracer()
+    callbacks = [tracer]
+    if a.save_every_epoch:
+        callbacks.append(ModelCheckpoint(dirpath=out / "ckpts", save_top_k=-1, every_n_epochs=1))
     trainer = tb.Trainer(accelerator="cpu", devices=devices, strategy=a.strategy, num_nodes=a.num_nodes,
                          max_epochs=a.epochs, logger=CSVLogger(out / "logs") if a.logger else False,
                          enable_progress_bar=False, enable_model_summary=False,
@@ -117,7 +146,7 @@ def main() -> None:
         "all_gather": gathered.flatten().tolist(),
         "broadcast": trainer.strategy.broadcast(f"from-{rank}"),
         "reduce_sum": float(trainer.strategy.reduce(torch.tensor(float(rank + 1)), reduce_op="sum")),
-        "global_step": trainer.global_step, "writes": writes,
+        "global_step": trainer.global_step, "writes": writes, "trace": tracer.trace,
         "env": {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK")},
     }
     state = trainer.strategy.lightning_module_state_dict()  # full weights (a collective under FSDP)
