@@ -89,7 +89,8 @@ _CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("plugin-mixed-16-on-cpu", {"plugins": [MixedPrecision("16-mixed", "cpu")]}, CPU, {"precision": "16-mixed"}),
     ("plugin-half", {"plugins": HalfPrecision("bf16-true")}, CPU, {"precision": "bf16-true"}),
     ("plugin-double", {"plugins": [DoublePrecision()]}, CPU, {"precision": "64-true"}),
-    ("sync-batchnorm", {"devices": 2, "sync_batchnorm": True}, CPU, {"sync_batchnorm": True}),
+    ("sync-batchnorm", {"accelerator": "cuda", "devices": 2, "sync_batchnorm": True}, GPU2, {"sync_batchnorm": True}),
+    ("sync-batchnorm-one-cpu", {"sync_batchnorm": True}, CPU, {"sync_batchnorm": True}),
     ("torchrun-auto", {}, TORCHRUN2,
      {"cluster": "torchelastic", "global_rank": 1, "local_rank": 1, "device_ids": (0, 1), "strategy": "ddp"}),
     ("torchrun-devices-2", {"devices": 2, "strategy": "ddp"}, TORCHRUN2, {"cluster": "torchelastic"}),
@@ -160,6 +161,8 @@ _BAD: list[tuple[str, dict[str, Any], dict[str, Any], type[Exception], str]] = [
     ("two-layer-syncs", {"plugins": [TorchSyncBatchNorm(), TorchSyncBatchNorm()]}, CPU, TrainerArgumentError,
      "LayerSync"),
     ("not-a-plugin", {"plugins": ["apex"]}, CPU, TrainerArgumentError, "str is not a plugin"),
+    ("sync-batchnorm-cpu-ddp", {"devices": 2, "sync_batchnorm": True}, CPU, UnsupportedHardwareError,
+     "SyncBatchNorm only trains on GPUs"),
 ]
 
 
@@ -196,7 +199,7 @@ def test_amp_backend_apex_alone_selects_native_fp16_on_gpu() -> None:
 
 def test_plugins_are_carried_on_the_plan() -> None:
     io, env_plugin = AsyncCheckpointIO(), LightningEnvironment({})
-    plan = resolve_plan(env=CPU, plugins=[io, env_plugin, TorchSyncBatchNorm()])
+    plan = resolve_plan(env=GPU2, accelerator="cuda", devices=1, plugins=[io, env_plugin, TorchSyncBatchNorm()])
     assert plan.checkpoint_io is io and plan.cluster_environment is env_plugin
     assert isinstance(plan.layer_sync, TorchSyncBatchNorm) and plan.sync_batchnorm
 

@@ -491,6 +491,12 @@ def resolve_plan(
     layer_sync = found.get("LayerSync")
     if sync_batchnorm and layer_sync is None:
         layer_sync = TorchSyncBatchNorm()
+    if isinstance(layer_sync, TorchSyncBatchNorm) and acc == "cpu" and len(device_ids) * num_nodes > 1:
+        raise UnsupportedHardwareError(
+            "Trainer(sync_batchnorm=True) on CPU: torch.nn.SyncBatchNorm only trains on GPUs (its CPU forward "
+            "raises), so batch-norm statistics cannot be synchronized between CPU processes. Remove sync_batchnorm "
+            "(each rank keeps its own statistics) or use accelerator='cuda'."
+        )
 
     if emit_warnings:
         for note in notes:
