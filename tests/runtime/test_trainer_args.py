@@ -8,7 +8,6 @@ import os
 import pytest
 from torchbolt import catalog
 from torchbolt.trainer.args import satisfies
-from torchbolt.trainer.hardware import HardwarePlan, resolve_plan
 from torchbolt.trainer.trainer import Trainer
 from torchbolt.utilities.exceptions import (
     MisconfigurationException,
@@ -93,7 +92,8 @@ def test_value_outside_choices_lists_the_allowed_values(arg: catalog.Arg) -> Non
         assert repr(choice) in text
 
 
-@pytest.mark.parametrize("name", sorted(catalog.REMOVED_TRAINER_ARGS))
+# amp_backend/amp_level map to native AMP with a warning (test_hw_plan.py), like old tutorials expect.
+@pytest.mark.parametrize("name", sorted(set(catalog.REMOVED_TRAINER_ARGS) - {"amp_backend", "amp_level"}))
 def test_removed_arguments_state_the_replacement(name: str) -> None:
     removed = catalog.REMOVED_TRAINER_ARGS[name]
     with pytest.raises(TypeError) as info:  # TrainerArgumentError is a TypeError, like Python's own
@@ -221,53 +221,8 @@ def test_limits_resolve_to_their_catalog_effective_default() -> None:
 # ------------------------------------------------------------------------------------------------
 # Hardware plan: a pure function, tested as a table
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("kwargs", "plan"), [
-    ({}, HardwarePlan()),
-    ({"accelerator": "cpu", "devices": 1}, HardwarePlan()),
-    ({"accelerator": "CPU", "devices": "1"}, HardwarePlan()),
-    ({"devices": -1}, HardwarePlan()),
-    ({"devices": [0]}, HardwarePlan()),
-    ({"strategy": "single_device"}, HardwarePlan()),
-    ({"precision": 32}, HardwarePlan()),
-    ({"precision": "64-true"}, HardwarePlan(precision="64-true")),
-    ({"precision": 64}, HardwarePlan(precision="64-true")),
-    ({"precision": "bf16-mixed"}, HardwarePlan(precision="bf16-mixed")),
-])
-def test_plan_table(kwargs: dict[str, object], plan: HardwarePlan) -> None:
-    assert resolve_plan(**kwargs) == plan  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(("kwargs", "error", "needle"), [
-    ({"accelerator": "gpu"}, UnsupportedHardwareError, "runs on one CPU device"),
-    ({"accelerator": "cuda"}, UnsupportedHardwareError, "accelerator='cpu'"),
-    ({"accelerator": "tpu"}, UnsupportedHardwareError, "CPU"),
-    ({"accelerator": "gpux"}, TrainerArgumentError, "Available names are: auto, cpu, cuda, gpu, mps, tpu"),
-    ({"strategy": "ddp"}, UnsupportedHardwareError, "strategy='auto'"),
-    ({"strategy": "dp"}, TrainerArgumentError, "replacement is strategy='ddp'"),
-    ({"strategy": "nope"}, TrainerArgumentError, "invalid strategy name"),
-    ({"devices": 2}, UnsupportedHardwareError, "devices=1"),
-    ({"devices": 0}, UnsupportedHardwareError, "not a valid input"),
-    ({"devices": []}, UnsupportedHardwareError, "selects no device"),
-    ({"devices": "0,1"}, UnsupportedHardwareError, "2 devices"),
-    ({"num_nodes": 2}, UnsupportedHardwareError, "num_nodes=1"),
-    ({"precision": "fp16"}, TrainerArgumentError, "Allowed precision values"),
-    ({"precision": "transformer-engine"}, UnsupportedHardwareError, "supports"),
-])
-def test_plan_errors(kwargs: dict[str, object], error: type[Exception], needle: str) -> None:
-    with pytest.raises(error, match=needle.replace("(", r"\(").replace("[", r"\[")):
-        resolve_plan(**kwargs)  # type: ignore[arg-type]
-
-
-def test_plan_precision_aliases_warn_where_lightning_warns() -> None:
-    with pytest.warns(UserWarning, match="historical"):
-        assert resolve_plan(precision=16).precision == "bf16-mixed"
-    with pytest.warns(UserWarning, match="bf16-mixed"):
-        assert resolve_plan(precision="16-mixed").precision == "bf16-mixed"
-
-
-def test_plan_error_mentions_a_present_gpu() -> None:
-    with pytest.raises(UnsupportedHardwareError, match="a GPU is present"):
-        resolve_plan(accelerator="gpu", env={"cuda_available": True})
+# The table itself (every accelerator/devices/strategy/precision/plugin/environment input and error) is
+# tests/runtime/test_hw_plan.py.
 
 
 def test_trainer_uses_the_plan() -> None:

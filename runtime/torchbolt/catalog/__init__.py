@@ -28,6 +28,14 @@ from .args import (
     TRAINER_ARGS,
     TRAINER_ARGS_BY_NAME,
 )
+from .hardware import (
+    PLUGIN_CLASSES,
+    PLUGIN_KINDS,
+    STRATEGY_NAMES,
+    UNAVAILABLE_ACCELERATORS,
+    UNAVAILABLE_PRECISIONS,
+    UNAVAILABLE_STRATEGIES,
+)
 from .hooks import (
     CALLBACK_HOOKS,
     DATAMODULE_HOOKS,
@@ -59,6 +67,8 @@ __all__ = [
     "REMOVED_TRAINER_ARGS", "REQUIRED", "STEP_CALL_ARGS", "STRATEGIES", "TRAINER_ARGS",
     "TRAINER_ARGS_BY_NAME", "TRAIN_MODE_HOOKS", "Arg", "CallbackSpec", "Hook", "HookPoint",
     "LogRule", "Member", "Param", "Removed", "did_you_mean", "log_rule",
+    "PLUGIN_CLASSES", "PLUGIN_KINDS", "STRATEGY_NAMES", "UNAVAILABLE_ACCELERATORS", "UNAVAILABLE_PRECISIONS",
+    "UNAVAILABLE_STRATEGIES",
 ]
 
 

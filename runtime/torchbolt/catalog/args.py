@@ -112,7 +112,8 @@ TRAINER_ARGS: tuple[Arg, ...] = (
         "Turn off every feature that costs time per step (logging, progress bar, checkpointing, summary).",
         ("bool",)),
     Arg("plugins", "Optional[Union[Any, list[Any]]]", None,
-        "Precision, cluster-environment or checkpoint-IO plugins.", ("object", "list", "none")),
+        "Precision, CheckpointIO, ClusterEnvironment or LayerSync plugins (at most one of each kind), e.g. "
+        "MixedPrecision, AsyncCheckpointIO, TorchSyncBatchNorm from torchbolt.plugins.", ("object", "list", "none")),
     Arg("sync_batchnorm", "bool", False, "Synchronize batch-norm statistics across processes.", ("bool",)),
     Arg("reload_dataloaders_every_n_epochs", "int", 0,
         "Request the dataloaders again every n epochs; 0 never reloads.", ("int",), constraint=">= 0"),

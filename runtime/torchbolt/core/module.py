@@ -412,6 +412,9 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         are reduced with `reduce_fx`, means weighted by `batch_size` (inferred from the batch when omitted).
         """
         trainer = self.__dict__.get("_trainer")
+        if sync_dist and trainer is not None and trainer.world_size > 1:
+            # Reduce across ranks now, so step values and epoch aggregates are the same on every rank.
+            value = trainer.strategy.sync_logged(value, reduce_fx, sync_dist_group)
         if (trainer is not None and type(value) is Tensor and trainer._metrics.log_repeat(
                 name, value, (prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, add_dataloader_idx),
                 batch_size)):
@@ -475,12 +478,16 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         builtins.print(*args, **kwargs)
 
     def all_gather(self, data: Any, group: Any | None = None, sync_grads: bool = False) -> Any:
-        """Gather `data` from all processes; on one process this returns the data (numbers become tensors)."""
+        """Gather `data` (tensors, numbers, or collections of them) from all processes: each tensor gains a
+        leading dimension of size world_size. On one process the data comes back (numbers become tensors)."""
         from torchbolt.utilities.apply_func import apply_to_collection
 
-        return apply_to_collection(
-            data, (numbers.Number,), lambda x: torch.tensor(x, device=self.device)
-        )
+        data = apply_to_collection(data, (numbers.Number,), lambda x: torch.tensor(x, device=self.device))
+        trainer = self.__dict__.get("_trainer")
+        if trainer is None or trainer.world_size <= 1:
+            return data
+        strategy = trainer.strategy
+        return apply_to_collection(data, Tensor, lambda t: strategy.all_gather(t, group=group, sync_grads=sync_grads))
 
     def freeze(self) -> LightningModule:
         """Set requires_grad=False on every parameter and switch to eval mode."""

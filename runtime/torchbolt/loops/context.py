@@ -115,6 +115,8 @@ class Loops:
         if not loggers or not metrics:
             return
         self.metrics.logged.update(metrics)
+        if not self.trainer.is_global_zero:
+            return  # loggers write on rank 0 only (logged_metrics still update on every rank)
         scalars: dict[str, float] = {}
         for key, value in metrics.items():
             scalars[key] = value.item() if isinstance(value, torch.Tensor) else float(value)

@@ -35,7 +35,8 @@ class Optimization:
         """on_before_backward, the module's backward hook, on_after_backward."""
         hooks = self._loops.hooks
         hooks.call("on_before_backward", loss)
-        hooks.call_module("backward", loss, *args, **kwargs)
+        # The precision plugin scales the loss ('16-mixed') between the hook and the backward pass.
+        hooks.call_module("backward", self._loops.trainer.strategy.backward(loss), *args, **kwargs)
         hooks.call("on_after_backward")
 
     # -- the one place the optimizer steps ----------------------------------------------------------
@@ -46,21 +47,22 @@ class Optimization:
         hooks = loops.hooks
         plan = loops.plan
         clip = plan.automatic and (plan.clip_overridden or trainer.gradient_clip_val)
+        strategy = trainer.strategy
         if not clip and not plan.before_optimizer_step:
-            # Nothing to run between the closure and the update: the wrapper below would only add a call.
-            return optimizer.step(closure=closure, **kwargs)
+            # Nothing to run between the closure and the update: the wrapper would only add a call.
+            return strategy.optimizer_step(optimizer, closure, None, skip_if_no_loss=plan.automatic, **kwargs)
 
-        def closure_then_hooks() -> Any:
-            result = closure()
+        def after_closure() -> None:
+            # Gradients are unscaled by now ('16-mixed'): hooks and clipping see their true values.
             hooks.call("on_before_optimizer_step", optimizer)
             if clip:
                 hooks.call_module(
                     "configure_gradient_clipping", optimizer, gradient_clip_val=trainer.gradient_clip_val,
                     gradient_clip_algorithm=trainer.gradient_clip_algorithm,
                 )
-            return result
 
-        return optimizer.step(closure=closure_then_hooks, **kwargs)
+        # The strategy's precision plugin runs closure -> after_closure -> update (GradScaler for '16-mixed').
+        return strategy.optimizer_step(optimizer, closure, after_closure, skip_if_no_loss=plan.automatic, **kwargs)
 
     # -- automatic optimization ---------------------------------------------------------------------
     def automatic_step(self, args: tuple[Any, ...], batch_idx: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from torchbolt.utilities.exceptions import MisconfigurationException
 
 if TYPE_CHECKING:
     from torchbolt.loops.context import Loops
+    from torchbolt.trainer.trainer import Trainer
 
 _EVAL_HOOK = {"validate": "val_dataloader", "test": "test_dataloader", "predict": "predict_dataloader"}
 
@@ -97,6 +98,7 @@ class DataSources:
         loader = as_train_loader(source)
         if trainer.overfit_batches > 0:
             loader = without_shuffle(loader, "train")
+        loader = _per_rank(trainer, loader)
         install_worker_seeding(loader)
         self.train_loader = loader
         self._last_train_reload = epoch
@@ -145,6 +147,7 @@ class DataSources:
             check_iterable(dl, "val")
         if trainer.overfit_batches > 0:
             loaders = [without_shuffle(dl, "val") for dl in loaders]
+        loaders = [_per_rank(trainer, dl) for dl in loaders]
         for dl in loaders:
             install_worker_seeding(dl)
         self.val_source = source
@@ -168,6 +171,8 @@ class DataSources:
                 )
         loaders, _ = flatten_loaders(source)
         prefix = hook.split("_")[0]
+        if stage != "predict":  # every rank predicts its whole loader: no padding duplicates in predictions
+            loaders = [_per_rank(trainer, dl) for dl in loaders]
         for dl in loaders:
             check_iterable(dl, prefix)
             install_worker_seeding(dl)
@@ -176,3 +181,10 @@ class DataSources:
         self.eval_loaders[stage] = loaders
         self.num_eval_batches[stage] = [parse_num_batches(prefix, loader_length(dl), limit) for dl in loaders]
         return loaders
+
+
+def _per_rank(trainer: Trainer, loader: Any) -> Any:
+    """This rank's share of `loader` (DistributedSampler) when distributed and use_distributed_sampler."""
+    if not trainer.use_distributed_sampler or trainer.world_size <= 1:
+        return loader
+    return trainer.strategy.process_dataloader(loader)

@@ -72,13 +72,14 @@ def dump_checkpoint(trainer: Trainer, weights_only: bool | None = False) -> dict
         "global_step": trainer.global_step,
         "pytorch-lightning_version": LIGHTNING_COMPAT_VERSION,
         TORCHBOLT_VERSION_KEY: torchbolt.__version__,
-        "state_dict": model.state_dict(),
+        # The strategy gathers what sharded strategies hold in pieces (FSDP), plain state dicts otherwise.
+        "state_dict": trainer.strategy.lightning_module_state_dict(),
         "loops": trainer.loops_state_dict(),
     }
     callback_states, datamodule_state = hooks.collect_states(callbacks=not weights_only)
     if not weights_only:
         checkpoint["callbacks"] = callback_states
-        checkpoint["optimizer_states"] = [opt.state_dict() for opt in trainer.optimizers]
+        checkpoint["optimizer_states"] = [trainer.strategy.optimizer_state(opt) for opt in trainer.optimizers]
         checkpoint["lr_schedulers"] = [config.scheduler.state_dict() for config in trainer.lr_scheduler_configs]
         plugin = trainer.precision_plugin
         plugin_state = plugin.state_dict()
@@ -199,8 +200,9 @@ def _load_model_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
     model = trainer.lightning_module
     assert model is not None
     strict = model.strict_loading
-    result = model.load_state_dict(checkpoint["state_dict"], strict=strict)
-    if not strict and (result.missing_keys or result.unexpected_keys):
+    # Through the strategy: sharded strategies place full tensors into their shards.
+    result = trainer.strategy.load_model_state_dict(checkpoint["state_dict"], strict=strict)
+    if not strict and result is not None and (result.missing_keys or result.unexpected_keys):
         warnings.warn(
             f"Loaded the checkpoint non-strictly: missing keys {result.missing_keys}, unexpected keys "
             f"{result.unexpected_keys}.",
@@ -259,7 +261,7 @@ def restore_training_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None
             f"{len(optimizers)} optimizer(s): resume with the same optimizer setup."
         )
     for optimizer, state in zip(optimizers, states, strict=True):
-        optimizer.load_state_dict(state)
+        trainer.strategy.load_optimizer_state_dict(optimizer, state)
     if "lr_schedulers" not in checkpoint:
         raise KeyError(
             "Trying to restore learning rate scheduler state but checkpoint contains only the model. This is "

@@ -33,7 +33,7 @@ from torchbolt.trainer.args import (
     validate_trainer_args,
 )
 from torchbolt.trainer.dispatch import HookDispatcher, RunContext, is_overridden
-from torchbolt.trainer.hardware import resolve_plan
+from torchbolt.trainer.hardware import build_strategy, resolve_plan
 from torchbolt.trainer.metrics import MetricsHub
 from torchbolt.trainer.precision import Precision
 from torchbolt.trainer.requests import EvaluateRequest, FitRequest, PredictRequest, RunRequest
@@ -162,24 +162,25 @@ class Trainer:
 
         given = locals()
         values = {a.name: given[a.name] for a in TRAINER_ARGS}
+        # Old tutorials pass amp_backend/amp_level: native AMP replaces Apex (resolve_plan warns and maps it).
+        amp_backend = unknown.pop("amp_backend", None)
+        amp_level = unknown.pop("amp_level", None)
+        if amp_level is not None and amp_backend is None:
+            amp_backend = "apex"
         self._checked_args = validate_trainer_args(values, unknown)
         self._config: Any = None
         cfg = self._checked_args
 
         # ---- hardware -------------------------------------------------------------------------------
-        self._plan = resolve_plan(accelerator, devices, strategy, precision, num_nodes,
-                                  env={"cuda_available": _cuda_available()})
-        self._precision = Precision(self._plan.precision)
-        self._device = torch.device(self._plan.device)
+        self._plan = resolve_plan(accelerator, devices, strategy, precision, num_nodes, plugins=plugins,
+                                  sync_batchnorm=sync_batchnorm, amp_backend=amp_backend)
+        self._strategy = build_strategy(self._plan)
+        self._precision: Precision = self._strategy.precision_plugin
+        self._device = self._strategy.root_device
         if profiler is not None:
             raise MisconfigurationException(
                 f"Trainer(profiler={profiler!r}) is not available in this build of torchbolt; remove the profiler "
                 "argument (use torch.profiler around trainer.fit for profiling)."
-            )
-        if plugins is not None and plugins != []:
-            raise MisconfigurationException(
-                "Trainer(plugins=...) is not available in this build of torchbolt (it runs one CPU device with the "
-                "built-in precisions); remove the plugins argument."
             )
         if deterministic is not None:
             torch.use_deterministic_algorithms(bool(deterministic), warn_only=(deterministic == "warn"))
@@ -573,25 +574,67 @@ class Trainer:
         """Whether a validation or test loop runs."""
         return self.state.stage is not None and self.state.stage.evaluating
 
-    # single-device facts (what distributed code reads)
-    global_rank = 0
-    local_rank = 0
-    node_rank = 0
-    world_size = 1
-    is_global_zero = True
-    num_nodes = 1
-    num_devices = 1
-    device_ids = [0]
+    # ---- hardware (resolved once into self._plan; the strategy answers for the processes) --------------
+    @property
+    def accelerator(self) -> Any:
+        """The Accelerator (CPUAccelerator, CUDAAccelerator, ...)."""
+        return self._strategy.accelerator
+
+    @property
+    def strategy(self) -> Any:
+        """The Strategy (SingleDeviceStrategy, DDPStrategy, FSDPStrategy, ...)."""
+        return self._strategy
 
     @property
     def precision(self) -> str:
         """The resolved precision, e.g. '32-true'."""
-        return self._plan.precision
+        return self._precision.precision
 
     @property
     def precision_plugin(self) -> Precision:
-        """The precision object (conversion and autocast)."""
+        """The precision plugin (conversion, autocast, loss scaling)."""
         return self._precision
+
+    @property
+    def scaler(self) -> torch.amp.GradScaler | None:
+        """The GradScaler of '16-mixed', None otherwise."""
+        return self._precision.scaler
+
+    @property
+    def global_rank(self) -> int:
+        return int(self._strategy.global_rank)
+
+    @property
+    def local_rank(self) -> int:
+        return int(self._strategy.local_rank)
+
+    @property
+    def node_rank(self) -> int:
+        return int(self._strategy.node_rank)
+
+    @property
+    def world_size(self) -> int:
+        return int(self._strategy.world_size)
+
+    @property
+    def is_global_zero(self) -> bool:
+        return bool(self._strategy.is_global_zero)
+
+    @property
+    def num_nodes(self) -> int:
+        return self._plan.num_nodes
+
+    @property
+    def num_devices(self) -> int:
+        return self._plan.num_devices
+
+    @property
+    def device_ids(self) -> list[int]:
+        return list(self._plan.device_ids)
+
+    @property
+    def distributed_sampler_kwargs(self) -> dict[str, int] | None:
+        return self._strategy.distributed_sampler_kwargs
 
     @property
     def fit_loop(self) -> _FitLoopView:
@@ -632,13 +675,12 @@ class Trainer:
                 "Saving a checkpoint is only possible if a model is attached to the Trainer. Did you call "
                 "`Trainer.save_checkpoint()` before calling `Trainer.{fit,validate,test,predict}`?"
             )
-        if storage_options is not None:
-            raise TypeError("save_checkpoint(storage_options=...) is not supported: torchbolt writes local files.")
-        from torchbolt.checkpoint.io import atomic_save
         from torchbolt.trainer.checkpoint_connector import dump_checkpoint
 
         checkpoint = dump_checkpoint(self, bool(weights_only))
-        atomic_save(checkpoint, filepath)
+        # Every rank builds the checkpoint (FSDP gathers shards); the strategy writes on rank 0 only.
+        self._strategy.save_checkpoint(checkpoint, filepath, storage_options=storage_options)
+        self._strategy.barrier("Trainer.save_checkpoint")
 
     # =============================================================================================
     # Entry points
@@ -721,11 +763,31 @@ class Trainer:
         self._progress.begin_run()
         self._attach(model, request.datamodule)
         self._loops.begin(request)
+        strategy = self._strategy
+        launcher = strategy.launcher
         with self._signal_handlers(fn):
             try:
+                if launcher is not None and not launcher.launched and "LOCAL_RANK" not in os.environ:
+                    launcher.start_children()  # strategy='ddp': the other local ranks re-run this script
+                strategy.setup_environment()
+                if not self.is_global_zero:
+                    self._quiet_progress_bars()
                 return self._run_body(request, model)
             except BaseException as exc:
+                # After a failure no collective may run (the peers may be gone or elsewhere): the exception
+                # hooks and teardown see a strategy that no longer communicates.
+                strategy.abort_collectives()
                 self._on_exception(exc)
+                failure = getattr(launcher, "failure", None)
+                if launcher is not None:
+                    launcher.shutdown(failed=True)
+                    failure = launcher._collect_failure(wait=2.0) if failure is None else failure
+                if failure is not None and failure is not exc and not isinstance(exc, KeyboardInterrupt):
+                    # This rank only lost its peers; the rank that raised first is the error to show.
+                    raise failure from exc
+                from torchbolt.strategies.launchers import record_rank_error
+
+                record_rank_error(exc)
                 raise
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
@@ -763,7 +825,8 @@ class Trainer:
             hooks.call_module("configure_sharded_model")
         if is_overridden(model, "configure_model", LightningModule):
             hooks.call_module("configure_model")
-        self._precision.convert_module(model)
+        # Precision conversion, device placement and wrapping (DDP/FSDP) happen before configure_optimizers.
+        self._strategy.setup_module(model)
         model._track(self._device, self._precision.dtype)
 
         from torchbolt.trainer import checkpoint_connector as connector
@@ -814,6 +877,14 @@ class Trainer:
         self.state.stage = None
         self._progress.resume_point = None
         return result
+
+    def _quiet_progress_bars(self) -> None:
+        """Ranks other than 0 show no progress (one progress for the run, as in Lightning)."""
+        from torchbolt.callbacks.progress import ProgressBar
+
+        for callback in self.callbacks:
+            if isinstance(callback, ProgressBar):
+                callback.disable()
 
     def _check_module(self, fn: TrainerFn, model: LightningModule) -> None:
         from torchbolt.core.module import LightningModule
@@ -895,7 +966,7 @@ class Trainer:
         optimization.lightning_optimizers = lightning_optimizers
 
     def _log_hyperparams(self, model: LightningModule, dm: LightningDataModule | None) -> None:
-        if not self.loggers or not self.enable_autolog_hparams:
+        if not self.loggers or not self.enable_autolog_hparams or not self.is_global_zero:
             return
         params: dict[str, Any] = {}
         if dm is not None and dm.hparams and dm.__dict__.get("_log_hyperparams", True):
@@ -919,7 +990,7 @@ class Trainer:
 
     def _teardown(self, stage: str, status: str) -> None:
         self._hooks.call("teardown", stage)
-        for logger in self.loggers:
+        for logger in self.loggers if self.is_global_zero else []:
             if callable(getattr(logger, "finalize", None)):
                 logger.finalize(status)
 
@@ -929,7 +1000,7 @@ class Trainer:
         try:
             self._hooks.call("on_exception", exc)
         finally:
-            for logger in self.loggers:
+            for logger in self.loggers if self.is_global_zero else []:
                 if callable(getattr(logger, "finalize", None)):
                     try:
                         logger.finalize("failed")
@@ -961,6 +1032,9 @@ class Trainer:
                 raise KeyboardInterrupt
             stop.receive(signum)
             self.should_stop = True
+            launcher = getattr(self._strategy, "launcher", None)
+            if launcher is not None and hasattr(launcher, "forward_signal"):
+                launcher.forward_signal(signum)  # every rank stops, not only this one
 
         for sig in previous:
             signal.signal(sig, handler)

@@ -1,0 +1,134 @@
+"""DDPStrategy: one process per device, gradients averaged by torch's DistributedDataParallel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from torchbolt.accelerators import Accelerator
+from torchbolt.plugins.io import CheckpointIO
+from torchbolt.plugins.layer_sync import LayerSync
+from torchbolt.plugins.precision import Precision
+from torchbolt.strategies.launchers import SpawnLauncher, SubprocessLauncher, install_child_guards
+from torchbolt.strategies.parallel import DEFAULT_TIMEOUT, ParallelStrategy
+
+#: Step methods that run through the wrapper's forward, so that DDP prepares its reducer around them.
+_STEP_METHODS = ("training_step",)
+
+
+class StepForward(nn.Module):
+    """A module whose forward is one of the LightningModule's step methods (named in the first argument).
+
+    DistributedDataParallel synchronizes gradients for what runs inside its forward; the loop calls
+    `module.training_step(...)`, which the strategy redirects here.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        # The class's function, not the instance attribute: the attribute is the redirect to this wrapper.
+        return getattr(type(self.module), method)(self.module, *args, **kwargs)
+
+
+def redirect_steps(module: nn.Module, wrapper: nn.Module, methods: tuple[str, ...] = _STEP_METHODS) -> None:
+    """Make `module.<method>(...)` call `wrapper(method, ...)` (instance attributes, undone by `restore_steps`).
+
+    The redirect keeps the method's signature, so callers that inspect it (does training_step take
+    batch_idx?) see the user's method.
+    """
+    for name in methods:
+        redirect = functools.partial(wrapper, name)
+        redirect.__signature__ = inspect.signature(getattr(module, name))  # type: ignore[attr-defined]
+        module.__dict__[name] = redirect
+
+
+def restore_steps(module: nn.Module, methods: tuple[str, ...] = _STEP_METHODS) -> None:
+    for name in methods:
+        module.__dict__.pop(name, None)
+
+
+class DDPStrategy(ParallelStrategy):
+    """DistributedDataParallel over a gloo (CPU) or NCCL (CUDA) process group.
+
+    `start_method`: 'popen' re-runs the script per rank (strategy='ddp'), 'spawn'/'fork' start processes
+    with torch.multiprocessing ('ddp_spawn', 'ddp_fork'). Other keyword arguments go to
+    DistributedDataParallel (e.g. bucket_cap_mb, broadcast_buffers).
+    """
+
+    strategy_name = "ddp"
+
+    def __init__(
+        self,
+        accelerator: Accelerator | None = None,
+        parallel_devices: list[torch.device] | None = None,
+        cluster_environment: Any = None,
+        checkpoint_io: CheckpointIO | None = None,
+        precision_plugin: Precision | None = None,
+        process_group_backend: str | None = None,
+        timeout: dt.timedelta | None = DEFAULT_TIMEOUT,
+        start_method: str = "popen",
+        find_unused_parameters: bool = False,
+        static_graph: bool = False,
+        gradient_as_bucket_view: bool = False,
+        **ddp_kwargs: Any,
+    ) -> None:
+        super().__init__(accelerator, parallel_devices, cluster_environment, checkpoint_io, precision_plugin,
+                         process_group_backend, timeout)
+        if start_method not in ("popen", "spawn", "fork", "forkserver"):
+            raise ValueError(
+                f"DDPStrategy(start_method={start_method!r}) is invalid: use 'popen', 'spawn', 'fork' or 'forkserver'."
+            )
+        self.start_method = start_method
+        self.find_unused_parameters = find_unused_parameters
+        self.static_graph = static_graph
+        self.gradient_as_bucket_view = gradient_as_bucket_view
+        self.ddp_kwargs = ddp_kwargs
+        self.layer_sync: LayerSync | None = None
+
+    def configure_launcher(self, num_processes: int, num_nodes: int, node_rank: int, launch: bool) -> None:
+        """Pick the launcher for this start method (None when the ranks already exist)."""
+        if not launch:
+            self.launcher = None
+        elif self.start_method == "popen":
+            self.launcher = SubprocessLauncher(num_processes, num_nodes, node_rank)
+        else:
+            self.launcher = SpawnLauncher(num_processes, self.start_method, num_nodes, node_rank)
+
+    def setup_environment(self) -> None:
+        install_child_guards()
+        super().setup_environment()
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.layer_sync is not None:
+            module = self.layer_sync.apply(module)
+            self._lightning_module = module
+        if self.world_size <= 1:
+            return module
+        device_ids = [self.root_device.index] if self.root_device.type == "cuda" else None
+        wrapper = DistributedDataParallel(
+            StepForward(module), device_ids=device_ids, find_unused_parameters=self.find_unused_parameters,
+            static_graph=self.static_graph, gradient_as_bucket_view=self.gradient_as_bucket_view, **self.ddp_kwargs,
+        )
+        redirect_steps(module, wrapper)
+        return wrapper
+
+    def no_backward_sync(self, module: nn.Module) -> Any:
+        """Context that skips the gradient all-reduce (for accumulation micro-batches)."""
+        import contextlib
+
+        if isinstance(self.model, DistributedDataParallel):
+            return self.model.no_sync()
+        return contextlib.nullcontext()
+
+    def teardown(self) -> None:
+        if self.lightning_module is not None:
+            restore_steps(self.lightning_module)
+        super().teardown()

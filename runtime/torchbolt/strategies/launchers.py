@@ -1,0 +1,375 @@
+"""Starting the other ranks of a run on this machine, and taking them down together.
+
+`SubprocessLauncher` (strategy 'ddp') re-executes the user's command once per extra local rank, with
+MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE and NODE_RANK set; the launching
+process itself becomes local rank 0. It does better than Lightning on failure:
+
+* every child writes its traceback to a per-rank file when it dies of an exception;
+* a watcher thread in the launching process notices a child that exits non-zero, stops the other
+  children and, if the launching process does not stop by itself within a grace period (it may be
+  blocked in a collective that will never complete), ends it with exit code 1 after printing which rank
+  failed and its traceback;
+* children die with their parent (Linux parent-death signal, plus a watchdog thread elsewhere), and a
+  signal (SIGINT/SIGTERM) the launcher receives is forwarded to them.
+
+`SpawnLauncher` (strategies 'ddp_spawn'/'ddp_fork') runs a function in fresh processes through
+torch.multiprocessing and returns rank 0's result.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+#: Children find the folder for their traceback files here.
+ERROR_DIR_VAR = "TORCHBOLT_RANK_ERROR_DIR"
+#: How long the launching process may take to stop by itself after a child failed, before it is ended.
+FAILURE_GRACE_S = 10.0
+#: How long children get to exit after SIGTERM before SIGKILL.
+TERMINATE_GRACE_S = 5.0
+
+
+class RankFailedError(RuntimeError):
+    """Another rank of the run raised; the message names the rank and carries its traceback."""
+
+    def __init__(self, rank: int, returncode: int | None, details: str) -> None:
+        self.rank = rank
+        self.returncode = returncode
+        self.details = details
+        super().__init__(f"rank {rank} failed (exit code {returncode}):\n{details}".rstrip())
+
+
+def rank_command() -> list[str]:
+    """The command that started this process, to run again for the other ranks."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        name = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+        return [sys.executable, "-m", name, *sys.argv[1:]]
+    script = sys.argv[0] if sys.argv else ""
+    if not script or script == "-c" or not os.path.exists(script):
+        raise RuntimeError(
+            "strategy='ddp' starts the other ranks by running your command again, but this process was not started "
+            "from a script file (python -c or an interactive session). Run a script, use strategy='ddp_spawn' or "
+            "'ddp_notebook', or start the ranks yourself with torchrun."
+        )
+    return [sys.executable, os.path.abspath(script), *sys.argv[1:]]
+
+
+def _without_event_stream(command: list[str], env: dict[str, str]) -> list[str]:
+    """The other ranks must not write the editor's event stream (rank 0 reports the run): their
+    `--events TARGET` becomes the null device and TORCHBOLT_EVENTS is dropped."""
+    env.pop("TORCHBOLT_EVENTS", None)
+    out: list[str] = []
+    skip = False
+    for token in command:
+        if skip:
+            out.append(os.devnull)
+            skip = False
+        elif token == "--events":
+            out.append(token)
+            skip = True
+        elif token.startswith("--events="):
+            out.append(f"--events={os.devnull}")
+        else:
+            out.append(token)
+    return out
+
+
+def _set_parent_death_signal() -> None:
+    """Runs in the child before exec (Linux): SIGKILL it when the launching process dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the child's watchdog thread covers it
+        pass
+
+
+class SubprocessLauncher:
+    """Re-executes the user's command for local ranks 1..N-1; this process continues as local rank 0."""
+
+    is_interactive_compatible = False
+
+    def __init__(self, num_processes: int, num_nodes: int = 1, node_rank: int = 0) -> None:
+        self.num_processes = num_processes
+        self.num_nodes = num_nodes
+        self.node_rank = node_rank
+        self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.failure: RankFailedError | None = None
+        self.error_dir: Path | None = None
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._crashed = False
+
+    @property
+    def launched(self) -> bool:
+        return bool(self.children)
+
+    def launch(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Start the other local ranks (once per process), then run `function` here as local rank 0."""
+        if not self.children and "LOCAL_RANK" not in os.environ:
+            self.start_children()
+        return function(*args, **kwargs)
+
+    def start_children(self) -> None:
+        from torchbolt.plugins.environments import find_free_port
+
+        command = rank_command()
+        world = self.num_processes * self.num_nodes
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        if "MASTER_PORT" not in os.environ:
+            if self.num_nodes > 1:
+                raise RuntimeError(
+                    f"num_nodes={self.num_nodes}: set MASTER_ADDR and MASTER_PORT (the same on every node) and "
+                    "NODE_RANK (0..num_nodes-1) before starting the command on each node."
+                )
+            os.environ["MASTER_PORT"] = str(find_free_port())
+        self.error_dir = Path(tempfile.mkdtemp(prefix="torchbolt-ranks-"))
+        base = dict(os.environ)
+        base.update(WORLD_SIZE=str(world), NODE_RANK=str(self.node_rank), LOCAL_WORLD_SIZE=str(self.num_processes),
+                    **{ERROR_DIR_VAR: str(self.error_dir)})
+        # This process is local rank 0: later Trainers in the same script see the layout and launch nothing.
+        os.environ.update(base, LOCAL_RANK="0", RANK=str(self.node_rank * self.num_processes))
+        for local in range(1, self.num_processes):
+            env = dict(base, LOCAL_RANK=str(local), RANK=str(self.node_rank * self.num_processes + local))
+            self.children[local] = subprocess.Popen(
+                _without_event_stream(command, env), env=env, cwd=os.getcwd(),
+                preexec_fn=_set_parent_death_signal if sys.platform.startswith("linux") else None,
+            )
+        atexit.register(self._at_exit)
+        self._install_process_hooks()
+        self._watcher = threading.Thread(target=self._watch, name="torchbolt-rank-watcher", daemon=True)
+        self._watcher.start()
+
+    def _install_process_hooks(self) -> None:
+        """An uncaught exception here, or a SIGTERM while nobody handles it, takes the children down too."""
+        previous_hook = sys.excepthook
+
+        def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+            self._crashed = True
+            previous_hook(exc_type, exc, tb)
+
+        sys.excepthook = hook
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            def on_term(signum: int, frame: Any) -> None:
+                self._stopping.set()
+                self.terminate_children()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+            signal.signal(signal.SIGTERM, on_term)
+
+    def global_rank_of(self, local: int) -> int:
+        return self.node_rank * self.num_processes + local
+
+    def read_error(self, local: int) -> str:
+        """The traceback child `local` wrote, or a line saying it left none."""
+        if self.error_dir is not None:
+            path = self.error_dir / f"rank{self.global_rank_of(local)}.txt"
+            if path.exists():
+                return path.read_text(encoding="utf-8", errors="replace")
+        return "(no traceback recorded: the process was killed or crashed outside Python; see its output above)\n"
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            for local, proc in list(self.children.items()):
+                rc = proc.poll()
+                if rc is not None and rc != 0 and self.failure is None and not self._stopping.is_set():
+                    self._on_child_failure(local, rc)
+                    return
+            time.sleep(0.1)
+
+    def _on_child_failure(self, local: int, rc: int) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+            failure = self.failure
+        sys.stderr.write(f"[torchbolt] {failure}\n[torchbolt] stopping the other ranks.\n")
+        sys.stderr.flush()
+        self.terminate_children()
+        # This process may be blocked in a collective with the dead rank; give it a moment to fail by itself
+        # (gloo reports the closed connection), then end it so that nothing hangs.
+        deadline = time.monotonic() + FAILURE_GRACE_S
+        while time.monotonic() < deadline:
+            if self._stopping.is_set():
+                return
+            time.sleep(0.1)
+        sys.stderr.write(f"[torchbolt] rank {failure.rank} failed and this process did not stop; exiting.\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    def forward_signal(self, signum: int) -> None:
+        """Pass a signal the launching process received on to every child."""
+        for proc in self.children.values():
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signum)
+                except ProcessLookupError:
+                    pass
+
+    def terminate_children(self, grace: float = TERMINATE_GRACE_S) -> None:
+        """SIGTERM every live child, SIGKILL those still alive after `grace` seconds."""
+        live = [p for p in self.children.values() if p.poll() is None]
+        for proc in live:
+            try:
+                proc.terminate()
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for proc in live:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def wait_children(self) -> None:
+        """Wait for every child to finish (end of the script); raise if one failed."""
+        for local, proc in self.children.items():
+            rc = proc.wait()
+            if rc != 0 and self.failure is None:
+                self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+        self._stopping.set()
+        if self.failure is not None:
+            raise self.failure
+
+    def _collect_failure(self, wait: float = 0.0) -> RankFailedError | None:
+        """The first child that exited non-zero (waiting up to `wait` seconds for one), recorded once."""
+        deadline = time.monotonic() + wait
+        while self.failure is None:
+            for local, proc in self.children.items():
+                rc = proc.poll()
+                if rc is not None and rc != 0:
+                    with self._lock:
+                        if self.failure is None:
+                            self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+                    break
+            else:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+        return self.failure
+
+    def _at_exit(self) -> None:
+        if not self.children:
+            return
+        try:
+            if self._crashed or self.failure is not None:
+                # This process failed; when a child failed first (and this one only lost its connection),
+                # that child's traceback is the one that matters.
+                failure = self._collect_failure(wait=2.0)
+                self._stopping.set()
+                self.terminate_children()
+                if failure is not None:
+                    raise failure
+            else:
+                self.wait_children()
+        except RankFailedError as err:
+            sys.stderr.write(f"[torchbolt] {err}\n")
+            sys.stderr.flush()
+            os._exit(1)
+        finally:
+            self._stopping.set()
+
+    def shutdown(self, failed: bool) -> None:
+        """The run in this process ended; on failure take the children down now."""
+        if failed and self.children:
+            self._stopping.set()
+            self.terminate_children()
+
+
+def install_child_guards() -> None:
+    """In a rank started by SubprocessLauncher: record an uncaught exception's traceback for the launcher,
+    and exit if the launcher disappears (where the parent-death signal is not available)."""
+    folder = os.environ.get(ERROR_DIR_VAR)
+    if not folder or getattr(install_child_guards, "_done", False):
+        return
+    install_child_guards._done = True  # type: ignore[attr-defined]
+    rank = os.environ.get("RANK", "?")
+    previous_hook = sys.excepthook
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            Path(folder, f"rank{rank}.txt").write_text(text, encoding="utf-8")
+        except OSError:
+            pass
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = hook
+    parent = os.getppid()
+    _set_parent_death_signal()
+    if os.getppid() != parent:  # the launcher died before the signal was armed
+        os._exit(1)
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="torchbolt-parent-watchdog", daemon=True).start()
+
+
+def record_rank_error(exc: BaseException) -> None:
+    """Write `exc`'s traceback for the launcher now (used when the Trainer catches and re-raises)."""
+    folder = os.environ.get(ERROR_DIR_VAR)
+    if folder:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            Path(folder, f"rank{os.environ.get('RANK', '?')}.txt").write_text(text, encoding="utf-8")
+        except OSError:
+            pass
+
+
+def _spawn_entry(local: int, function: Callable[..., Any], env: dict[str, str], queue: Any,
+                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    os.environ.update(env, LOCAL_RANK=str(local), RANK=str(int(env["NODE_RANK"]) * int(env["LOCAL_WORLD_SIZE"]) + local))
+    result = function(*args, **kwargs)
+    if local == 0:
+        queue.put(result)
+
+
+class SpawnLauncher:
+    """Runs `function` in N new processes (torch.multiprocessing, 'spawn' or 'fork'); returns rank 0's result.
+
+    torch.multiprocessing re-raises a failed process's exception in the launching process with its
+    traceback and stops the others, so a failure never hangs.
+    """
+
+    is_interactive_compatible = True
+
+    def __init__(self, num_processes: int, start_method: str = "spawn", num_nodes: int = 1, node_rank: int = 0) -> None:
+        self.num_processes = num_processes
+        self.start_method = start_method
+        self.num_nodes = num_nodes
+        self.node_rank = node_rank
+
+    def launch(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        import torch.multiprocessing as mp
+
+        from torchbolt.plugins.environments import find_free_port
+
+        env = {"MASTER_ADDR": os.environ.get("MASTER_ADDR", "127.0.0.1"),
+               "MASTER_PORT": os.environ.get("MASTER_PORT", str(find_free_port())),
+               "WORLD_SIZE": str(self.num_processes * self.num_nodes), "NODE_RANK": str(self.node_rank),
+               "LOCAL_WORLD_SIZE": str(self.num_processes)}
+        context = mp.get_context(self.start_method)
+        queue = context.SimpleQueue()
+        mp.start_processes(_spawn_entry, args=(function, env, queue, args, kwargs), nprocs=self.num_processes,
+                           start_method=self.start_method)
+        return queue.get() if not queue.empty() else None
