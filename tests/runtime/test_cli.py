@@ -41,6 +41,9 @@ def models(tmp_path: Path) -> Path:
             pass
     """))
     (tmp_path / "plain.py").write_text("class NotAModule:\n    pass\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    (tmp_path / "nul.yaml").write_bytes(b"trainer:\n  max_epochs: 1\x00\n")
+    (tmp_path / "junk.ckpt").write_text("not a checkpoint\n")
     (tmp_path / "lit.py").write_text(textwrap.dedent("""
         class LightningModule:  # stands in for lightning.pytorch.LightningModule
             pass
@@ -125,6 +128,14 @@ ERRORS = [
     (["fti", "boom.py"], "unknown command 'fti'; did you mean 'fit'?"),
     (["fit"], "missing TARGET"),
     (["fit", "boom.py", "--config", "nope.yaml"], "--config: file not found: nope.yaml"),
+    (["fit", "boom.py", "--config", "binary.yaml"], "--config binary.yaml: not a text file (it is not UTF-8)"),
+    (["fit", "boom.py", "--config", "nul.yaml"], "--config nul.yaml: not a text file (it contains NUL bytes)"),
+    (["fit", "boom.py", "--config", "boom.py"], "--config boom.py: invalid YAML"),
+    (["test", "boom.py", "--ckpt_path", "nope.ckpt"], "--ckpt_path: file not found: nope.ckpt"),
+    (["validate", "boom.py", "--ckpt_path", "."], "--ckpt_path: . is not a file"),
+    (["fit", "boom.py", "--ckpt_path", "junk.ckpt"], "--ckpt_path: junk.ckpt is not a checkpoint"),
+    (["fit", "boom.py", "--model.width"], "--model.width needs a value"),
+    (["fit", "boom.py", "extra.py"], "unexpected argument 'extra.py'"),
 ]
 
 
@@ -144,7 +155,8 @@ def test_configuration_errors_are_one_line(models: Path, argv: list[str], fragme
     assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("argv", [ERRORS[0][0], ERRORS[2][0], ERRORS[8][0]], ids=["missing", "ambiguous", "typo"])
+@pytest.mark.parametrize("argv", [ERRORS[0][0], ERRORS[2][0], ERRORS[8][0], ERRORS[17][0], ERRORS[22][0]],
+                         ids=["missing", "ambiguous", "typo", "binary-config", "bad-ckpt"])
 def test_configuration_errors_exit_2_from_a_real_process(models: Path, argv: list[str]) -> None:
     out = torchbolt(*argv, cwd=models)
     assert out.returncode == 2, out.stdout + out.stderr
