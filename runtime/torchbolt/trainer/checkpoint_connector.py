@@ -108,6 +108,11 @@ def _loops_state_dict(trainer: Trainer) -> dict[str, Any]:
 
 
 def _load_loops_state_dict(trainer: Trainer, loops: dict[str, Any], fn: str | None) -> None:
+    if fn not in (None, "fit"):
+        # As Lightning: validate/test/predict restore only their own loop; the fit progress
+        # (current_epoch, global_step) stays the Trainer's, so e.g. test metrics log the current epoch.
+        own = _FN_TO_LOOP.get(fn, "")
+        loops = {own: loops[own]} if own in loops else {}
     loader = getattr(trainer, "load_loops_state_dict", None)
     if callable(loader):
         loader(loops, fn)

@@ -762,6 +762,7 @@ class Trainer:
             raise TypeError(f"`Trainer.{fn.value}()` requires a `LightningModule`, got: {type(model).__qualname__}.")
         self.state.fn = fn
         self.state.status = TrainerStatus.RUNNING
+        self._metrics.reset_metrics()  # as Lightning: each run's callback/logged metrics start empty
         self.should_stop = False
         self._restored = False
         self._resume_state = None
@@ -801,6 +802,8 @@ class Trainer:
             self._call_plain(dm, "prepare_data")
         if is_overridden(model, "prepare_data", LightningModule):
             hooks.call_module("prepare_data")
+        for logger in self.loggers:  # as Lightning: each logger's writer (run folder, event file) exists from setup
+            getattr(logger, "experiment", None)
         hooks.call("setup", stage)
         if is_overridden(model, "configure_sharded_model", LightningModule):
             if is_overridden(model, "configure_model", LightningModule):
@@ -832,7 +835,8 @@ class Trainer:
         result: Any = None
         if fn == TrainerFn.FITTING:
             hooks.call("on_fit_start")
-            self._log_hyperparams(model, dm)
+        self._log_hyperparams(model, dm)  # every entry point logs them, as Lightning
+        if fn == TrainerFn.FITTING:
             if checkpoint is not None:
                 connector.restore_training_state(self, checkpoint)
             self._loop.fit()
