@@ -160,3 +160,77 @@ def test_unattached_metric_names_the_fix(tmp_path: Any) -> None:
     with pytest.raises(Exception, match=r"metric_attribute=") as info:
         trainer.fit(Loose())
     assert "train_acc" in str(info.value)  # names the attributes it could have been
+
+
+DIST_SCRIPT = '''
+import json, os, sys
+import torch, torch.distributed as dist
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics.classification import MulticlassAccuracy
+import torchbolt as tb
+
+rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=world)
+g = torch.Generator().manual_seed(5)
+preds, target = torch.randn(48, 3, generator=g), torch.randint(0, 3, (48,), generator=g)
+preds[:24] = torch.nn.functional.one_hot(target[:24], 3).float()  # rank 0's shard is all correct
+shard = slice(rank * 24, (rank + 1) * 24)  # each rank sees half of the data
+
+class Eval(tb.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.acc = MulticlassAccuracy(num_classes=3, average="micro")
+        self.layer = torch.nn.Identity()
+
+    def validation_step(self, batch, batch_idx):
+        self.acc.update(batch[0], batch[1])
+        self.log("val_acc", self.acc)
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(preds[shard], target[shard]), batch_size=8)
+
+trainer = tb.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+trainer.validate(Eval(), verbose=False)
+local = MulticlassAccuracy(num_classes=3, average="micro", sync_on_compute=False)
+local.update(preds[shard], target[shard])
+whole = MulticlassAccuracy(num_classes=3, average="micro", sync_on_compute=False)
+whole.update(preds, target)
+print(json.dumps({"rank": rank, "logged": float(trainer.callback_metrics["val_acc"]),
+                  "local": float(local.compute()), "whole": float(whole.compute())}), flush=True)
+dist.destroy_process_group()
+'''
+
+
+def test_metric_compute_syncs_across_processes(tmp_path: Any) -> None:
+    """Under torch.distributed, the epoch value is torchmetrics' synced compute (all ranks' data); the
+    Trainer calls compute on every rank at the same point, or this would hang."""
+    import json
+    import os
+    import socket
+    import subprocess
+
+    script = tmp_path / "dist_eval.py"
+    script.write_text(DIST_SCRIPT)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "PYTHONWARNINGS": "ignore"}
+        procs.append(subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=240)
+            assert proc.returncode == 0, err
+            outs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert {o["rank"] for o in outs} == {0, 1}
+    for o in outs:
+        assert o["logged"] == pytest.approx(o["whole"])  # synced, not the rank's own shard
+    assert any(o["local"] != pytest.approx(o["whole"]) for o in outs)  # the shards really differ
