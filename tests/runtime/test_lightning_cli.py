@@ -130,12 +130,15 @@ def cli_module(engine: str) -> Any:
     return torchbolt.cli
 
 
-#: Hyperparameters Lightning 2.6's CLI adds to save its own instantiation (not provided by torchbolt).
-_LIGHTNING_ONLY_HPARAMS = ("_instantiator", "_class_path")
-
-
 def _hparams(module: Any) -> dict[str, Any]:
-    return {k: v for k, v in module.hparams.items() if k not in _LIGHTNING_ONLY_HPARAMS}
+    """hparams with the engine's name taken out of the CLI's `_instantiator`/`_class_path` entries."""
+    out = dict(module.hparams)
+    for key in ("_instantiator", "_class_path"):
+        if key in out:
+            out[key] = out[key].replace("lightning.pytorch.cli", "ENGINE.cli").replace("torchbolt.cli", "ENGINE.cli")
+            out[key] = out[key].replace("cli_models_lightning", "cli_models_ENGINE").replace(
+                "cli_models_torchbolt", "cli_models_ENGINE")
+    return out
 
 
 def _run_both(models: dict[str, Any], build: Any) -> dict[str, Any]:
@@ -165,7 +168,8 @@ def test_run_false_builds_the_same_objects(models: dict[str, Any], tmp_path: Pat
 
     out = _run_both(models, build)
     assert out["torchbolt"] == out["lightning"]
-    assert out["torchbolt"]["hparams"] == {"hidden": 5, "lr": 0.5}  # later --config wins per key
+    # later --config wins per key; the CLI records how to rebuild the model
+    assert out["torchbolt"]["hparams"] == {"hidden": 5, "lr": 0.5, "_instantiator": "ENGINE.cli.instantiate_module"}
 
 
 @pytest.mark.lightning
@@ -207,7 +211,28 @@ def test_subclass_mode_class_path_and_print_config(models: dict[str, Any], capsy
     ours["model"].pop("class_path")
     ref["model"].pop("class_path")
     assert ours == ref
-    assert ours["built"] == ("Wide", {"hidden": 32, "lr": 0.05, "tag": "t"}) and ours["seed"] is True
+    assert ours["built"] == ("Wide", {"hidden": 32, "lr": 0.05, "tag": "t", "_class_path": "cli_models_ENGINE.Wide",
+                                      "_instantiator": "ENGINE.cli.instantiate_module"})
+    assert ours["seed"] is True
+
+
+@pytest.mark.lightning
+def test_checkpoint_of_a_cli_run_rebuilds_the_chosen_subclass(models: dict[str, Any], tmp_path: Path) -> None:
+    def build(engine: str, cli: Any, mod: Any) -> Any:
+        base = mod.Net.__mro__[1]
+        c = cli.LightningCLI(base, subclass_mode_model=True, save_config_callback=None, seed_everything_default=1,
+                             args=["fit", "--model", f"cli_models_{engine}.Wide", "--model.init_args.hidden=5",
+                                   "--trainer.max_epochs=1", f"--trainer.default_root_dir={tmp_path / engine}",
+                                   "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+                                   "--trainer.enable_model_summary=false"])
+        path = c.trainer.checkpoint_callback.best_model_path
+        loaded = base.load_from_checkpoint(path, weights_only=False)
+        same = all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), c.model.state_dict().values(),
+                                                     strict=True))
+        return type(loaded).__name__, loaded.hparams.hidden, loaded.hparams.tag, same
+
+    out = _run_both(models, build)
+    assert out["torchbolt"] == out["lightning"] == ("Wide", 5, "w", True)
 
 
 @pytest.mark.lightning

@@ -21,11 +21,13 @@ _LAZY = {
     "ReduceLROnPlateau": _LIGHTNING_CLI,
     "ArgsType": _LIGHTNING_CLI,
     "instantiate_class": _LIGHTNING_CLI,
+    "instantiate_module": _LIGHTNING_CLI,
     "main": "torchbolt.cli.command",
 }
 __all__ = [
     "ArgsType", "LRSchedulerCallable", "LRSchedulerTypeTuple", "LRSchedulerTypeUnion", "LightningArgumentParser",
-    "LightningCLI", "OptimizerCallable", "ReduceLROnPlateau", "SaveConfigCallback", "instantiate_class", "main",
+    "LightningCLI", "OptimizerCallable", "ReduceLROnPlateau", "SaveConfigCallback", "instantiate_class", "instantiate_module",
+    "main",
 ]
 assert set(__all__) == set(_LAZY)
 
@@ -56,4 +58,5 @@ if TYPE_CHECKING:  # pragma: no cover
         ReduceLROnPlateau,
         SaveConfigCallback,
         instantiate_class,
+        instantiate_module,
     )

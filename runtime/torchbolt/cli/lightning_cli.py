@@ -332,6 +332,7 @@ class LightningCLI:
 
     def instantiate_classes(self) -> None:
         """Builds the model, datamodule and Trainer from the parsed configuration."""
+        self._add_instantiators()
         # jsonargparse 4.49 renamed instantiate_classes to instantiate; both versions are supported.
         instantiate = getattr(self.parser, "instantiate", None) or self.parser.instantiate_classes
         self.config_init = instantiate(self.config)
@@ -339,6 +340,24 @@ class LightningCLI:
         self.model = self._get(self.config_init, "model")
         self._add_configure_optimizers_method_to_model(self.subcommand)
         self.trainer = self.instantiate_trainer()
+
+    def _add_instantiators(self) -> None:
+        """The model and datamodule are built with their parsed configuration as hyper-parameters, so
+        `load_from_checkpoint` can rebuild them (the subclass chosen with --model CLASS included)."""
+        for key, cls, subclasses in (("model", self._model_class, self.subclass_mode_model),
+                                     ("data", self._datamodule_class, self.subclass_mode_data)):
+            if isinstance(cls, type):
+                self.parser.add_instantiator(_Instantiator(self, key), cls, subclasses=subclasses)
+
+    def config_dump_of(self, key: str) -> dict[str, Any]:
+        """The parsed configuration of `key` ("model", "data") as plain YAML data."""
+        if not hasattr(self, "_config_dump"):
+            import yaml
+
+            dump = yaml.safe_load(self.parser.dump(self.config, skip_link_targets=False, skip_unset=False,
+                                                   skip_validation=True)) or {}
+            self._config_dump = dump.get(self.config["subcommand"], {}) if "subcommand" in self.config else dump
+        return self._config_dump.get(key) or {}
 
     def _get(self, config: Namespace, key: str, default: Any = None) -> Any:
         if self.subcommand is not None:
@@ -441,6 +460,50 @@ class LightningCLI:
         if callable(after):
             after()
         return result
+
+
+class _Instantiator:
+    """jsonargparse instantiator: builds the model/datamodule with its configuration given as the
+    hyper-parameters `save_hyperparameters` records (`_class_path` names the subclass, if chosen)."""
+
+    def __init__(self, cli: LightningCLI, key: str) -> None:
+        self.cli = cli
+        self.key = key
+
+    def __call__(self, class_type: type, *args: Any, applied_instantiation_links: dict[str, Any] | None = None,
+                 **kwargs: Any) -> Any:
+        from torchbolt.utilities.hparams import given_hyperparameters
+
+        hparams = dict(self.cli.config_dump_of(self.key))
+        if "class_path" in hparams:
+            hparams = {"_class_path": hparams["class_path"], **(hparams.get("init_args") or {}),
+                       **(hparams.get("dict_kwargs") or {})}
+        for key, value in (applied_instantiation_links or {}).items():  # linked values are known only now
+            prefix = f"{self.key}."
+            if key.startswith(prefix):
+                name = key[len(prefix):].removeprefix("init_args.")
+                target = hparams
+                *parents, last = name.split(".")
+                for part in parents:
+                    target = target.setdefault(part, {})
+                target[last] = value
+        with given_hyperparameters(hparams, instantiator="torchbolt.cli.instantiate_module"):
+            return class_type(*args, **kwargs)
+
+
+def instantiate_module(class_type: type, config: dict[str, Any]) -> Any:
+    """Rebuilds a module from hyper-parameters LightningCLI recorded (`_class_path` picks the subclass);
+    `load_from_checkpoint` calls it for checkpoints written by a LightningCLI run."""
+    parser = ArgumentParser(exit_on_error=False)
+    if "_class_path" in config:
+        parser.add_subclass_arguments(class_type, "module", fail_untyped=False)
+        config = {"class_path": config["_class_path"],
+                  "dict_kwargs": {k: v for k, v in config.items() if k != "_class_path"}}
+    else:
+        parser.add_class_arguments(class_type, "module", fail_untyped=False)
+    cfg = parser.parse_object({"module": config})
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
+    return instantiate(cfg).module
 
 
 def _as_class_dict(value: Any) -> Any:

@@ -985,7 +985,7 @@ class Trainer:
         if dm is not None and dm.hparams and dm.__dict__.get("_log_hyperparams", True):
             params.update(dm.hparams)
         if model.hparams and model.__dict__.get("_log_hyperparams", True):
-            overlap = set(params) & set(model.hparams)
+            overlap = set(params) & set(model.hparams) - {"_class_path"}  # LightningCLI's own entry
             clashing = [k for k in overlap if params[k] != model.hparams[k]]
             if clashing:
                 raise MisconfigurationException(
@@ -993,6 +993,7 @@ class Trainer:
                     "LightningDataModule's hparams but have different values."
                 )
             params.update(model.hparams)
+        params.pop("_class_path", None)  # LightningCLI's internal entry, not logged (as Lightning)
         for logger in self.loggers:
             if params:
                 logger.log_hyperparams(params)
