@@ -44,6 +44,7 @@ def models(tmp_path: Path) -> Path:
     (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     (tmp_path / "nul.yaml").write_bytes(b"trainer:\n  max_epochs: 1\x00\n")
     (tmp_path / "junk.ckpt").write_text("not a checkpoint\n")
+    (tmp_path / "cut.ckpt").write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a zip header, then nothing
     (tmp_path / "lit.py").write_text(textwrap.dedent("""
         class LightningModule:  # stands in for lightning.pytorch.LightningModule
             pass
@@ -134,6 +135,7 @@ ERRORS = [
     (["test", "boom.py", "--ckpt_path", "nope.ckpt"], "--ckpt_path: file not found: nope.ckpt"),
     (["validate", "boom.py", "--ckpt_path", "."], "--ckpt_path: . is not a file"),
     (["fit", "boom.py", "--ckpt_path", "junk.ckpt"], "--ckpt_path: junk.ckpt is not a checkpoint"),
+    (["test", "boom.py", "--ckpt_path", "cut.ckpt"], "--ckpt_path: Checkpoint 'cut.ckpt' is truncated or corrupt"),
     (["fit", "boom.py", "--model.width"], "--model.width needs a value"),
     (["fit", "boom.py", "extra.py"], "unexpected argument 'extra.py'"),
 ]

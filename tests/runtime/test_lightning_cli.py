@@ -369,3 +369,19 @@ def test_bad_lightning_class_is_a_clear_error() -> None:
 
     with pytest.raises(MisconfigurationException, match="not a Trainer, LightningModule"):
         LightningArgumentParser().add_lightning_class_args(dict, "x")
+
+
+@pytest.mark.lightning
+def test_ckpt_path_configures_the_model_from_its_hyperparameters(models: dict[str, Any], tmp_path: Path) -> None:
+    def build(engine: str, cli: Any, mod: Any) -> Any:
+        common = [f"--trainer.default_root_dir={tmp_path / engine}", "--trainer.logger=false",
+                  "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+        fit = cli.LightningCLI(mod.WithOwnOptimizer, save_config_callback=None, seed_everything_default=2,
+                               args=["fit", "--trainer.max_epochs=1", "--model.hidden=5", "--model.lr=0.3", *common])
+        path = fit.trainer.checkpoint_callback.best_model_path
+        test = cli.LightningCLI(mod.WithOwnOptimizer, save_config_callback=None, seed_everything_default=2,
+                                args=["test", f"--ckpt_path={path}", *common])
+        return test.model.hparams.hidden, test.model.hparams.lr, sorted(test.trainer.callback_metrics)
+
+    out = _run_both(models, build)
+    assert out["torchbolt"] == out["lightning"] == (5, 0.3, ["test_loss"])

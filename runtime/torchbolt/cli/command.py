@@ -406,6 +406,20 @@ def _command_cli_class() -> type:
                                 help="print the resolved configuration as YAML and exit (feed it back "
                                      "with --config)")
 
+        def _parse_ckpt_path(self) -> None:
+            from torchbolt.checkpoint import CheckpointError
+
+            sub = self.config.get("subcommand")
+            _check_ckpt_path(self.config[sub].get("ckpt_path") if sub else None)
+            try:
+                super()._parse_ckpt_path()
+            except CheckpointError as err:
+                raise UsageError(f"--ckpt_path: {' '.join(str(err).split())}") from None
+
+        def _set_seed(self) -> None:
+            if not self._current_config().get("print_only"):  # printing the config seeds nothing
+                super()._set_seed()
+
         def before_instantiate_classes(self) -> None:
             if self._current_config().get("print_only"):
                 sys.stdout.write(self.printable_config())
@@ -454,8 +468,6 @@ def _command_cli_class() -> type:
                 raise UsageError(" ".join(str(err).split())) from None
 
         def _run_subcommand(self, subcommand: str) -> Any:
-            ckpt_path = self._current_config().get("ckpt_path")
-            _check_ckpt_path(ckpt_path)
             self.result = super()._run_subcommand(subcommand)
             if subcommand == "fit":
                 print(_fit_summary(self.trainer))

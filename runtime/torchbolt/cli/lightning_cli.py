@@ -216,10 +216,13 @@ class LightningCLI:
         main_kwargs, subparser_kwargs = self._split_parser_kwargs(self.parser_kwargs)
         self.setup_parser(run, main_kwargs, subparser_kwargs)
         self.parse_arguments(self.parser, args)
+        self._parse_ckpt_path()
         self.subcommand: str | None = self.config["subcommand"] if run else None
-        self.before_instantiate_classes()
         self._set_seed()
+        self._instantiators = self._module_instantiators() if load_from_checkpoint_support else []
+        self.before_instantiate_classes()
         self.instantiate_classes()
+        self.after_instantiate_classes()
         if self.subcommand is not None:
             self._run_subcommand(self.subcommand)
 
@@ -310,9 +313,30 @@ class LightningCLI:
         else:
             self.config = parser.parse_args(args)
 
+    def _parse_ckpt_path(self) -> None:
+        """With a subcommand's --ckpt_path file, the model is configured from the hyper-parameters saved in
+        it (command-line options given after still apply where they were parsed first)."""
+        if not self.config.get("subcommand"):
+            return
+        ckpt_path = self.config[self.config["subcommand"]].get("ckpt_path")
+        if not ckpt_path or not os.path.isfile(ckpt_path):
+            return
+        from torchbolt.checkpoint.io import safe_load
+
+        hparams = dict(safe_load(ckpt_path, map_location="cpu").get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        self.config = self.parser.parse_object({self.config["subcommand"]: {"model": hparams}}, self.config)
+
     # ---- instantiation -----------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
         """Runs after parsing, before anything is built."""
+
+    def after_instantiate_classes(self) -> None:
+        """Runs once the model, datamodule and Trainer exist, before the subcommand."""
 
     def _set_seed(self) -> None:
         config = self._current_config()
@@ -332,22 +356,19 @@ class LightningCLI:
 
     def instantiate_classes(self) -> None:
         """Builds the model, datamodule and Trainer from the parsed configuration."""
-        self._add_instantiators()
-        # jsonargparse 4.49 renamed instantiate_classes to instantiate; both versions are supported.
-        instantiate = getattr(self.parser, "instantiate", None) or self.parser.instantiate_classes
-        self.config_init = instantiate(self.config)
+        self.config_init = _instantiate(self.parser, self.config, getattr(self, "_instantiators", []))
         self.datamodule = self._get(self.config_init, "data")
         self.model = self._get(self.config_init, "model")
         self._add_configure_optimizers_method_to_model(self.subcommand)
         self.trainer = self.instantiate_trainer()
 
-    def _add_instantiators(self) -> None:
+    def _module_instantiators(self) -> list[tuple[Any, type, bool]]:
         """The model and datamodule are built with their parsed configuration as hyper-parameters, so
         `load_from_checkpoint` can rebuild them (the subclass chosen with --model CLASS included)."""
-        for key, cls, subclasses in (("model", self._model_class, self.subclass_mode_model),
-                                     ("data", self._datamodule_class, self.subclass_mode_data)):
-            if isinstance(cls, type):
-                self.parser.add_instantiator(_Instantiator(self, key), cls, subclasses=subclasses)
+        return [(_Instantiator(self, key), cls, subclasses)
+                for key, cls, subclasses in (("model", self._model_class, self.subclass_mode_model),
+                                             ("data", self._datamodule_class, self.subclass_mode_data))
+                if isinstance(cls, type)]
 
     def config_dump_of(self, key: str) -> dict[str, Any]:
         """The parsed configuration of `key` ("model", "data") as plain YAML data."""
@@ -501,9 +522,17 @@ def instantiate_module(class_type: type, config: dict[str, Any]) -> Any:
                   "dict_kwargs": {k: v for k, v in config.items() if k != "_class_path"}}
     else:
         parser.add_class_arguments(class_type, "module", fail_untyped=False)
-    cfg = parser.parse_object({"module": config})
-    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
-    return instantiate(cfg).module
+    return _instantiate(parser, parser.parse_object({"module": config}), []).module
+
+
+def _instantiate(parser: ArgumentParser, config: Namespace, instantiators: list[tuple[Any, type, bool]]) -> Namespace:
+    """`parser.instantiate(config, instantiators=...)` (jsonargparse >= 4.49), or the older
+    add_instantiator + instantiate_classes."""
+    if hasattr(parser, "instantiate"):
+        return parser.instantiate(config, instantiators=instantiators)
+    for instantiator, cls, subclasses in instantiators:
+        parser.add_instantiator(instantiator, cls, subclasses=subclasses)
+    return parser.instantiate_classes(config)
 
 
 def _as_class_dict(value: Any) -> Any:
