@@ -27,6 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchbolt.catalog import REMOVED_TRAINER_ARGS, did_you_mean
+from torchbolt.compat.engine import (
+    EngineError,
+    activate,
+    current_engine,
+    deactivate,
+    engine_mismatch_hint,
+    split_engine_option,
+)
 
 PROG = "torchbolt"
 RUN_COMMANDS = ("fit", "validate", "test", "predict")
@@ -143,9 +151,9 @@ def resolve_class(text: str, base_name: str, option: str) -> type:
     """Loads the class a TARGET names; with no class named, the single `base_name` subclass in the file."""
     target = parse_target(text)
     module = _import_file(target.path) if target.path is not None else _import_module(target.module or "")
-    import torchbolt
+    from torchbolt.compat.engine import framework
 
-    base = getattr(torchbolt, base_name)
+    base = getattr(framework(), base_name)
     where = target.path or target.module
     if target.class_name:
         cls = getattr(module, target.class_name, None)
@@ -155,8 +163,8 @@ def resolve_class(text: str, base_name: str, option: str) -> type:
             raise UsageError(f"{option}: no class {target.class_name!r} in {where}"
                              + (f"; did you mean {hint!r}?" if hint else ""))
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise UsageError(f"{option}: {target.class_name} in {where} is not a torchbolt {base_name}"
-                             + _lightning_hint(cls, base_name))
+            raise UsageError(f"{option}: {target.class_name} in {where} is not a {current_engine()} {base_name}"
+                             + engine_mismatch_hint(cls, base_name))
         return cls
     candidates = [v for v in vars(module).values()
                   if isinstance(v, type) and issubclass(v, base) and v is not base
@@ -165,21 +173,12 @@ def resolve_class(text: str, base_name: str, option: str) -> type:
         return candidates[0]
     if not candidates:
         foreign = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__
-                   and _lightning_hint(v, base_name)]
-        hint = _lightning_hint(foreign[0], base_name) if foreign else ""
+                   and engine_mismatch_hint(v, base_name)]
+        hint = engine_mismatch_hint(foreign[0], base_name) if foreign else ""
         raise UsageError(f"{option}: no {base_name} subclass defined in {where}{hint}")
     names = ", ".join(sorted(c.__name__ for c in candidates))
     raise UsageError(f"{option}: {where} defines several {base_name} classes ({names}); "
                      f"pick one with {target.path + '::' if target.path else where + ':'}ClassName")
-
-
-def _lightning_hint(cls: Any, base_name: str) -> str:
-    """A hint when a class derives from Lightning's class of the same name instead of torchbolt's."""
-    for klass in getattr(cls, "__mro__", ())[1:]:
-        if klass.__name__ == base_name and not klass.__module__.startswith("torchbolt"):
-            return (f" ({cls.__name__} derives from {klass.__module__}.{base_name}; import it from torchbolt "
-                    "instead, e.g. `import torchbolt as pl`)")
-    return ""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -387,10 +386,16 @@ class _Printed(Exception):
 
 
 def _command_cli_class() -> type:
-    """LightningCLI specialised for the `torchbolt` command (defined on demand: it imports torch)."""
-    from torchbolt.cli.lightning_cli import LightningArgumentParser, LightningCLI
+    """LightningCLI specialised for the `torchbolt` command (defined on demand: it imports torch). Under
+    `--engine lightning` it derives from the real Lightning's LightningCLI, so that run is Lightning's."""
+    if current_engine() == "lightning":
+        from torchbolt.compat.engine import framework
 
-    class CommandCLI(LightningCLI):
+        LightningCLI = importlib.import_module(f"{framework().__name__}.cli").LightningCLI  # noqa: N806
+    else:
+        from torchbolt.cli.lightning_cli import LightningCLI
+
+    class CommandCLI(LightningCLI):  # type: ignore[valid-type,misc]
         """The `torchbolt` command: LightningCLI plus --events, --print-config and one-line errors."""
 
         def __init__(self, command: str, targets: dict[str, str | None], **kwargs: Any) -> None:
@@ -399,7 +404,11 @@ def _command_cli_class() -> type:
             self.result: Any = None
             super().__init__(**kwargs)
 
-        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        def _current_config(self) -> Any:
+            sub = self.config.get("subcommand")
+            return self.config[sub] if sub else self.config
+
+        def add_arguments_to_parser(self, parser: Any) -> None:
             parser.add_argument("--events", type=str | None, default=None, metavar="TARGET",
                                 help=f"stream run events as JSON lines to a file or fd:N (default: ${EVENTS_ENV})")
             parser.add_argument("--print-config", dest="print_only", action="store_true",
@@ -451,10 +460,11 @@ def _command_cli_class() -> type:
             events = self._current_config().get("events") or os.environ.get(EVENTS_ENV) or None
             if events:
                 from torchbolt.callbacks.event_stream import EventStreamCallback
+                from torchbolt.compat.engine import callback_for_engine
 
                 try:
-                    self.trainer_defaults["callbacks"] = [
-                        EventStreamCallback(events, target_name=self.targets["model"] or "")]
+                    self.trainer_defaults["callbacks"] = [callback_for_engine(
+                        EventStreamCallback(events, target_name=self.targets["model"] or ""))]
                 except (OSError, ValueError) as err:
                     raise UsageError(f"--events {events}: {err}") from None
             try:
@@ -544,7 +554,8 @@ def _expected_type(message: str) -> str:
 def _command_usage(command: str) -> tuple[str, str]:
     """(usage, description) of `torchbolt <command> --help`."""
     usage = (f"{PROG} {command} TARGET [--data TARGET] [--config FILE] [--print-config] [--events TARGET]\n"
-             f"{' ' * len(f'usage: {PROG} {command} ')}[--ckpt_path PATH] [--seed_everything INT] "
+             f"{' ' * len(f'usage: {PROG} {command} ')}[--engine torchbolt|lightning] [--ckpt_path PATH] "
+             "[--seed_everything INT] "
              "[--trainer.ARG VALUE ...] [--model.ARG VALUE ...] [--data.ARG VALUE ...]")
     description = (
         f"Run Trainer.{command} on a LightningModule. TARGET is path/to/file.py::ClassName or "
@@ -585,7 +596,8 @@ def run_command(command: str, argv: Sequence[str]) -> Any:
         return cli_class(command, {"model": model_target, "data": data_target}, model_class=model_cls,
                          datamodule_class=data_cls, save_config_callback=None, seed_everything_default=None,
                          args=[command, *rest], parser_kwargs={"prog": PROG, "exit_on_error": False,
-                                                               command: {"usage": usage, "description": description}})
+                                                               command: {"usage": usage, "description": description,
+                                                                         "exit_on_error": False}})
     except _Printed:
         return None
     except argparse.ArgumentError as err:
@@ -609,6 +621,7 @@ def _fit_summary(trainer: Any) -> str:
 # Entry point
 # ----------------------------------------------------------------------------------------------------
 _TOP_HELP = f"""usage: {PROG} {{fit,validate,test,predict}} TARGET [options]
+       {PROG} run [--engine ENGINE] SCRIPT [ARGS ...]
        {PROG} check [PATHS ...] [options]
 
 torchbolt: a fast training runtime with Lightning 2.x's API.
@@ -618,9 +631,11 @@ commands:
   validate   run the validation loop (Trainer.validate)
   test       run the test loop (Trainer.test)
   predict    run the predict loop (Trainer.predict)
+  run        run a Lightning script's __main__ on torchbolt (its Lightning imports resolve to torchbolt)
   check      lint Lightning code for 1.x leftovers and mistakes (no torch import)
 
 Run `{PROG} COMMAND --help` for the options of a command (fit lists every Trainer argument).
+`--engine lightning` (fit/validate/test/predict/run) runs on the real Lightning instead, when installed.
 """
 
 
@@ -648,12 +663,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "check":
         return _check(rest)
+    if command == "run":
+        from torchbolt.compat.script import main as run_main
+
+        return run_main(rest)
     if command not in RUN_COMMANDS:
-        hint = did_you_mean(command, (*RUN_COMMANDS, "check"))
+        hint = did_you_mean(command, (*RUN_COMMANDS, "run", "check"))
         print(f"{PROG}: error: unknown command {command!r}"
-              + (f"; did you mean {hint!r}?" if hint else f" (use one of {', '.join(RUN_COMMANDS)}, check)"),
+              + (f"; did you mean {hint!r}?" if hint else f" (use one of {', '.join(RUN_COMMANDS)}, run, check)"),
               file=sys.stderr)
         return EXIT_USAGE
+    try:
+        # Lightning imports in the user's code resolve to torchbolt (or stay Lightning's with --engine
+        # lightning): decided before the target file is imported.
+        engine, rest = split_engine_option(rest)
+        activate(engine)
+    except (EngineError, RuntimeError) as err:
+        print(f"{PROG} {command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run_command(command, rest)
+    finally:
+        deactivate()
+
+
+def _run_command(command: str, rest: list[str]) -> int:
+    """One fit/validate/test/predict command after the engine is chosen; returns the exit status."""
     try:
         run_command(command, rest)
     except UsageError as err:
