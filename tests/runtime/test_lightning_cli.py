@@ -385,3 +385,73 @@ def test_ckpt_path_configures_the_model_from_its_hyperparameters(models: dict[st
 
     out = _run_both(models, build)
     assert out["torchbolt"] == out["lightning"] == (5, 0.3, ["test_loss"])
+
+
+SCRIPT = '''
+import json
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+import lightning.pytorch as pl
+from lightning.pytorch.cli import LightningCLI
+
+
+class Net(pl.LightningModule):
+    def __init__(self, width: int = 4) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.layer = torch.nn.Linear(width, 1)
+        self.losses = []
+
+    def training_step(self, batch, batch_idx):
+        loss = (self.layer(batch[0]) - batch[0].sum(1, keepdim=True)).pow(2).mean()
+        self.losses.append(round(float(loss), 5))
+        return loss
+
+    def train_dataloader(self):
+        g = torch.Generator().manual_seed(0)
+        return DataLoader(TensorDataset(torch.randn(32, self.hparams.width, generator=g)), batch_size=8)
+
+
+if __name__ == "__main__":
+    cli = LightningCLI(Net, save_config_callback=None)
+    print("RESULT", json.dumps({"trainer": type(cli.trainer).__module__.split(".")[0],
+                                "losses": cli.model.losses, "optimizer": type(cli.trainer.optimizers[0]).__name__}))
+'''
+
+
+@pytest.mark.lightning
+def test_unmodified_lightning_cli_script_under_torchbolt_run(tmp_path: Path) -> None:
+    """A script written for Lightning's CLI, with a YAML config, runs unmodified under `torchbolt run` and
+    gives the same losses as under the real Lightning (`--engine lightning`)."""
+    import json
+    import os
+    import subprocess
+
+    (tmp_path / "train.py").write_text(SCRIPT)
+    (tmp_path / "config.yaml").write_text(textwrap.dedent("""
+        seed_everything: 3
+        trainer:
+          max_epochs: 2
+          logger: false
+          enable_checkpointing: false
+          enable_progress_bar: false
+          enable_model_summary: false
+        model:
+          width: 5
+        optimizer:
+          class_path: torch.optim.SGD
+          init_args: {lr: 0.05}
+    """))
+    results = {}
+    for engine in ("torchbolt", "lightning"):
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        env.pop("TORCHBOLT_EVENTS", None)
+        out = subprocess.run([sys.executable, "-m", "torchbolt", "run", "--engine", engine, "train.py", "fit",
+                              "--config", "config.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))
+        results[engine] = json.loads(line[len("RESULT "):])
+    assert results["torchbolt"]["trainer"] == "torchbolt" and results["lightning"]["trainer"] == "lightning"
+    assert results["torchbolt"]["losses"] == results["lightning"]["losses"]
+    assert len(results["torchbolt"]["losses"]) == 8 and results["torchbolt"]["optimizer"] == "SGD"
