@@ -404,6 +404,10 @@ def _command_cli_class() -> type:
             self.result: Any = None
             super().__init__(**kwargs)
 
+        def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]
+            # Only the command being run: building each subcommand's parser from the signatures costs time.
+            return {self.command: LightningCLI.subcommands()[self.command]}
+
         def _current_config(self) -> Any:
             sub = self.config.get("subcommand")
             return self.config[sub] if sub else self.config
