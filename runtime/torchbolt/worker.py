@@ -22,7 +22,8 @@ def _warm_up() -> None:
     import torch
 
     import torchbolt.callbacks.event_stream  # noqa: F401
-    import torchbolt.cli  # noqa: F401
+    import torchbolt.cli.command  # noqa: F401
+    import torchbolt.cli.lightning_cli  # noqa: F401
     import torchbolt.trainer.trainer  # noqa: F401
 
     # The first optimizer imports torch._dynamo (torch's own lazy import): pay it now, not at the first step.
@@ -52,7 +53,7 @@ def main() -> int:
     os.dup2(devnull, 0)  # a run has no stdin, as when started directly
     os.close(devnull)
     sys.argv = ["torchbolt", *argv]
-    from torchbolt.cli import main as cli_main
+    from torchbolt.cli.command import main as cli_main
 
     return cli_main(argv)
 

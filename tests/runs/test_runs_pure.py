@@ -284,7 +284,7 @@ def test_missing_data_message_says_what_to_add() -> None:
 
 
 def test_command_line_round_trips_trainer_values() -> None:
-    from torchbolt.cli import parse_literal
+    from torchbolt.cli.command import parse_literal
 
     for value in (3, 0.25, True, False, None, "cpu", [0, 1]):
         assert parse_literal(trainer_flag_value(value)) == value

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from torchbolt import cli
 from torchbolt.catalog import TRAINER_ARGS
+from torchbolt.cli import command as cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "mnist_like.py"
@@ -41,6 +41,10 @@ def models(tmp_path: Path) -> Path:
             pass
     """))
     (tmp_path / "plain.py").write_text("class NotAModule:\n    pass\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    (tmp_path / "nul.yaml").write_bytes(b"trainer:\n  max_epochs: 1\x00\n")
+    (tmp_path / "junk.ckpt").write_text("not a checkpoint\n")
+    (tmp_path / "cut.ckpt").write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a zip header, then nothing
     (tmp_path / "lit.py").write_text(textwrap.dedent("""
         class LightningModule:  # stands in for lightning.pytorch.LightningModule
             pass
@@ -82,20 +86,21 @@ def test_top_level_help(tmp_path: Path) -> None:
     assert torchbolt(cwd=tmp_path).returncode == 2
 
 
-def test_fit_help_lists_every_trainer_argument_from_the_catalog(tmp_path: Path) -> None:
+def test_fit_help_lists_every_trainer_argument_from_its_signature(tmp_path: Path) -> None:
     out = torchbolt("fit", "--help", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
-    for arg in TRAINER_ARGS:
-        assert f"--trainer.{arg.name} " in text
-        assert f"default: {arg.default_text()}" in text
-    assert "--trainer.max_epochs INT|NONE" in text
-    assert "--print-config" in text and "--events TARGET" in text and "--ckpt_path PATH" in text
+    for arg in TRAINER_ARGS:  # the catalog and the Trainer's signature agree (test_catalog_runtime)
+        assert re.search(rf"--trainer\.{arg.name} .*?\(type: [^)]*default: ", text), arg.name
+    assert "--trainer.max_epochs MAX_EPOCHS (type: int | null, default: null)" in text
+    assert "--print-config" in text and "--events TARGET" in text and "--ckpt_path" in text
+    assert text.startswith("usage: torchbolt fit TARGET [--data TARGET]")
 
 
 def test_help_and_check_do_not_import_torch(tmp_path: Path) -> None:
+    # `fit --help` is built from the Trainer's signature (it imports torch); the top level is torch-free.
     code = ("import sys\nfrom torchbolt.cli import main\n"
-            "try:\n    main(['fit', '--help'])\nexcept SystemExit:\n    pass\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert out.stdout.strip().endswith("NO-TORCH"), out.stdout + out.stderr
@@ -124,6 +129,15 @@ ERRORS = [
     (["fti", "boom.py"], "unknown command 'fti'; did you mean 'fit'?"),
     (["fit"], "missing TARGET"),
     (["fit", "boom.py", "--config", "nope.yaml"], "--config: file not found: nope.yaml"),
+    (["fit", "boom.py", "--config", "binary.yaml"], "--config binary.yaml: not a text file (it is not UTF-8)"),
+    (["fit", "boom.py", "--config", "nul.yaml"], "--config nul.yaml: not a text file (it contains NUL bytes)"),
+    (["fit", "boom.py", "--config", "boom.py"], "--config boom.py: invalid YAML"),
+    (["test", "boom.py", "--ckpt_path", "nope.ckpt"], "--ckpt_path: file not found: nope.ckpt"),
+    (["validate", "boom.py", "--ckpt_path", "."], "--ckpt_path: . is not a file"),
+    (["fit", "boom.py", "--ckpt_path", "junk.ckpt"], "--ckpt_path: junk.ckpt is not a checkpoint"),
+    (["test", "boom.py", "--ckpt_path", "cut.ckpt"], "--ckpt_path: Checkpoint 'cut.ckpt' is truncated or corrupt"),
+    (["fit", "boom.py", "--model.width"], "--model.width needs a value"),
+    (["fit", "boom.py", "extra.py"], "unexpected argument 'extra.py'"),
 ]
 
 
@@ -143,7 +157,8 @@ def test_configuration_errors_are_one_line(models: Path, argv: list[str], fragme
     assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("argv", [ERRORS[0][0], ERRORS[2][0], ERRORS[8][0]], ids=["missing", "ambiguous", "typo"])
+@pytest.mark.parametrize("argv", [ERRORS[0][0], ERRORS[2][0], ERRORS[8][0], ERRORS[17][0], ERRORS[22][0]],
+                         ids=["missing", "ambiguous", "typo", "binary-config", "bad-ckpt"])
 def test_configuration_errors_exit_2_from_a_real_process(models: Path, argv: list[str]) -> None:
     out = torchbolt(*argv, cwd=models)
     assert out.returncode == 2, out.stdout + out.stderr
@@ -321,10 +336,11 @@ def test_module_target_and_callbacks_from_config(tmp_path: Path) -> None:
     config = yaml.safe_load(out.stdout)
     assert config["model"] == {"class_path": "pkg.models:Net", "init_args": {"depth": 3, "dims": [3, 4]}}
     assert config["trainer"]["max_epochs"] == 4
-    assert config["trainer"]["callbacks"] == [{"class_path": "EarlyStopping",
-                                               "init_args": {"monitor": "val_loss", "patience": 1}}]
-    instantiated = cli._instantiate(config["trainer"]["callbacks"], "trainer.callbacks")
-    assert type(instantiated[0]).__name__ == "EarlyStopping" and instantiated[0].patience == 1
+    # Short class names resolve to torchbolt's callbacks; the printed config is complete and explicit.
+    (callback,) = config["trainer"]["callbacks"]
+    assert callback["class_path"] == "torchbolt.callbacks.EarlyStopping"
+    assert callback["init_args"]["monitor"] == "val_loss" and callback["init_args"]["patience"] == 1
+    assert callback["init_args"]["mode"] == "min"  # defaults filled in
 
 
 def test_legacy_example_runs_and_shows_the_1x_warning_once(tmp_path: Path) -> None:

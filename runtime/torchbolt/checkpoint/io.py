@@ -7,13 +7,17 @@ or the new complete file under the final name, never a truncated one.
 `safe_load` reads with `torch.load(weights_only=True)` plus an allow-list of the plain types checkpoints
 legitimately hold (hyper-parameters of common types, `argparse.Namespace`, paths, numpy scalars, ...). A file that
 references anything else (a function, a class, `os.system`, ...) is refused with `UnsafeCheckpointError`
-unless the caller opts in with `trust=True` or the environment variable `TORCHBOLT_TRUST_CHECKPOINTS=1`.
+unless the caller opts in with `trust=True` or the environment variable `TORCHBOLT_TRUST_CHECKPOINTS=1`,
+or the file is one this process wrote with `atomic_save` and its bytes are unchanged (content hash), e.g.
+`trainer.test(ckpt_path="best")` right after `fit`. A refusal names the hyper-parameters that hold the
+offending objects and how to leave them out of the checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import os
 import pathlib
 import pickle
@@ -83,11 +87,40 @@ def _temp_path(target: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
+#: Files this process wrote with `atomic_save`: real path -> (size, sha256 of the bytes written).
+_WRITTEN_HERE: dict[str, tuple[int, str]] = {}
+_HASH_CHUNK = 1 << 20
+
+
+def _sha256(path: _PATH) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def written_by_this_process(path: _PATH) -> bool:
+    """True when `path` is a file this process saved with `atomic_save` and its bytes are unchanged
+    since (same size and content hash), so loading it cannot run anyone else's code."""
+    key = os.path.realpath(path)
+    known = _WRITTEN_HERE.get(key)
+    if known is None:
+        return False
+    try:
+        if os.path.getsize(key) != known[0]:
+            return False
+        return _sha256(key) == known[1]
+    except OSError:
+        return False
+
+
 def atomic_save(obj: Any, path: _PATH) -> None:
     """Save `obj` with `torch.save` so that `path` only ever holds a complete file.
 
     Parent folders are created. The temporary file lives in the same folder (a rename across filesystems
-    would not be atomic) and is removed if writing fails.
+    would not be atomic) and is removed if writing fails. The file's content hash is remembered, so this
+    process can load it back even when it holds objects outside the safe-load allow-list.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +130,9 @@ def atomic_save(obj: Any, path: _PATH) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        fingerprint = (os.path.getsize(tmp), _sha256(tmp))  # read back from the page cache: cheap
         os.replace(tmp, target)
+        _WRITTEN_HERE[os.path.realpath(target)] = fingerprint
     except BaseException:
         with suppress(FileNotFoundError):
             tmp.unlink()
@@ -241,15 +276,93 @@ def _unsafe_globals(source: Any, allowed: set[str]) -> tuple[str, ...]:
     return tuple(g for g in found if g not in allowed)
 
 
-def _unsafe_message(where: str, found: tuple[str, ...]) -> str:
+def _unsafe_message(where: str, found: tuple[str, ...], culprits: dict[str, list[str]] | None = None) -> str:
     listed = ", ".join(found) if found else "an object outside the allow-list"
+    hint = ""
+    if culprits:
+        named = "; ".join(f"{section} {', '.join(repr(n) for n in names)}" for section, names in culprits.items())
+        ignore = sorted({n for names in culprits.values() for n in names})
+        hint = (f" The objects are stored as {named}: leave them out of checkpoints with "
+                f"`self.save_hyperparameters(ignore={ignore!r})` (and pass them to __init__ again when loading).")
     return (
         f"Refusing to load checkpoint {where}: it references {listed}, and unpickling that could run "
-        "arbitrary code. torchbolt only loads plain data (tensors, numbers, strings, containers, "
-        "argparse.Namespace, paths, ...) by default. If you trust the file's origin, load it with "
-        f"`trust=True` (or `weights_only=False` in load_from_checkpoint / Trainer.fit), or set the "
-        f"environment variable {TRUST_ENV_VAR}=1."
+        f"arbitrary code.{hint} torchbolt only loads plain data (tensors, numbers, strings, containers, "
+        "argparse.Namespace, paths, ...) by default, and files this process wrote itself. If you trust the "
+        "file's origin, load it with `trust=True` (or `weights_only=False` in load_from_checkpoint / "
+        f"Trainer.fit), or set the environment variable {TRUST_ENV_VAR}=1."
     )
+
+
+class _Placeholder:
+    """Stands in for a refused global while diagnosing a refusal: accepts any construction and state,
+    runs nothing. A class per refused name (the unpickler's NEWOBJ needs a type)."""
+
+    refused_name = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Placeholder:
+        return object.__new__(cls)
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _placeholder_pickle_module(refused: set[str]) -> Any:
+    """A pickle module whose Unpickler turns every `refused` global into a _Placeholder (no code runs
+    for them; everything else is what torch's weights-only loader allows anyway)."""
+    import types
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            # protocol-2 pickles spell Python 3's builtins module the Python 2 way
+            full = f"{'builtins' if module == '__builtin__' else module}.{name}"
+            if full in refused:
+                return type(name, (_Placeholder,), {"refused_name": full})
+            return super().find_class(module, name)
+
+    module = types.ModuleType("torchbolt_placeholder_pickle")
+    module.__dict__.update({k: getattr(pickle, k) for k in ("load", "loads", "dump", "dumps", "Pickler")})
+    module.Unpickler = Unpickler  # type: ignore[attr-defined]
+    return module
+
+
+def _contains_placeholder(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, _Placeholder):
+        return True
+    if depth > 20:
+        return False
+    if isinstance(value, dict):
+        return any(_contains_placeholder(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_contains_placeholder(v, depth + 1) for v in value)
+    return False
+
+
+def refused_hyperparameters(source: _PATH, found: tuple[str, ...]) -> dict[str, list[str]]:
+    """Which saved hyper-parameters hold the refused objects: {'hyper_parameters': ['act', ...], ...}.
+
+    Loads the file with the refused globals replaced by inert placeholders (nothing from the file runs);
+    empty when the file cannot be read that way or the objects are elsewhere.
+    """
+    if not found or not isinstance(source, (str, os.PathLike)):
+        return {}
+    try:
+        checkpoint = torch.load(source, map_location="cpu", weights_only=False,
+                                pickle_module=_placeholder_pickle_module(set(found)))
+    except Exception:
+        return {}
+    culprits: dict[str, list[str]] = {}
+    if not isinstance(checkpoint, dict):
+        return culprits
+    for section in ("hyper_parameters", "datamodule_hyper_parameters"):
+        params = checkpoint.get(section)
+        if isinstance(params, dict):
+            names = [str(k) for k, v in params.items() if _contains_placeholder(v)]
+            if names:
+                culprits[section] = names
+    return culprits
 
 
 def safe_load(
@@ -275,7 +388,8 @@ def safe_load(
             raise CorruptCheckpointError(
                 f"Checkpoint {where} is empty (0 bytes): it was not written completely. Use another checkpoint."
             )
-    trusted = trust or trust_from_env()
+    trusted = trust or trust_from_env() or (
+        isinstance(source, (str, os.PathLike)) and written_by_this_process(source))
     entries = allowed_globals()
     if trusted:
         try:
@@ -294,7 +408,8 @@ def safe_load(
         found = _unsafe_globals(source, _allowed_names(entries))
         # "Unsupported operand" and friends mean damaged bytes; a named global means a refused object
         if found or "global" in text.lower():
-            raise UnsafeCheckpointError(_unsafe_message(where, found), found) from None
+            culprits = refused_hyperparameters(source, found)  # type: ignore[arg-type]
+            raise UnsafeCheckpointError(_unsafe_message(where, found, culprits), found) from None
         raise CorruptCheckpointError(_corrupt_message(where, text)) from None
     except Exception as err:  # damaged bytes surface as many exception types from the unpickler
         if isinstance(err, FileNotFoundError):
@@ -331,5 +446,7 @@ __all__: list[str] = [
     "load_for_caller",
     "remove_stale_temp_files",
     "safe_load",
+    "refused_hyperparameters",
     "trust_from_env",
+    "written_by_this_process",
 ]

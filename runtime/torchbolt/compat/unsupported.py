@@ -80,7 +80,6 @@ MODULE_ALTERNATIVES: dict[str, str] = {
     "utilities.model_summary.model_summary_deepspeed": "use torchbolt.utilities.model_summary.ModelSummary",
     "utilities.migration": "load old checkpoints with `Model.load_from_checkpoint`",
     "utilities.model_summary": "use `torchbolt.utilities.model_summary.ModelSummary`",
-    "cli": "use the `torchbolt fit|validate|test|predict` command line",
     "core": "use LightningModule / LightningDataModule",
     "demos": "use torchbolt.demos.BoringModel or your own small model",
 }
@@ -113,8 +112,7 @@ NOT_PROVIDED: dict[tuple[str, str], tuple[str, str]] = {
         "shared-filesystem detection", "save from rank 0 only (rank_zero_only) when unsure"),
     ("utilities.exceptions", "SIGTERMException"): (
         "the SIGTERM exception", "handle stops in on_exception (torchbolt stops after the current step on SIGTERM)"),
-    ("", "LightningCLI"): ("the Lightning CLI", "the `torchbolt fit|validate|test|predict` command line"),
-    ("cli", "LightningCLI"): ("the Lightning CLI", "the `torchbolt fit|validate|test|predict` command line"),
+    ("", "LightningCLI"): ("LightningCLI at the package root", "`from lightning.pytorch.cli import LightningCLI`"),
 }
 
 

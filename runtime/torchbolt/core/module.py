@@ -448,7 +448,13 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         batch_size: int | None = None,
         rank_zero_only: bool = False,
     ) -> None:
-        """Log every `name: value` of `dictionary` with the same options as `log`."""
+        """Log every `name: value` of `dictionary` (or every metric of a torchmetrics MetricCollection,
+        under its prefixed name) with the same options as `log`."""
+        from torchbolt.trainer.metrics import metric_collection_items
+
+        collection = metric_collection_items(dictionary)
+        if collection is not None:
+            dictionary = collection
         if not isinstance(dictionary, Mapping):
             raise ValueError(
                 f"self.log_dict() takes a mapping of names to scalars, got {type(dictionary).__name__}; use "

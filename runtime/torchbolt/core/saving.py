@@ -17,6 +17,21 @@ def _read_hparams_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _build(cls: type, saved: dict[str, Any], overrides: dict[str, Any]) -> Any:
+    """`cls(**saved hyper-parameters, **overrides)`, or through the saved `_instantiator` (the function
+    LightningCLI recorded, which also rebuilds the subclass named by `_class_path`)."""
+    path = saved.pop("_instantiator", None)
+    if path is None:
+        return cls(**_init_kwargs(cls, saved, overrides))
+    import importlib
+
+    module_name, _, name = str(path).rpartition(".")
+    if module_name.startswith("lightning.pytorch") or module_name.startswith("pytorch_lightning"):
+        module_name = "torchbolt.cli"  # a checkpoint written by Lightning's CLI: torchbolt's own equivalent
+    instantiator = getattr(importlib.import_module(module_name), name)
+    return instantiator(cls, {**saved, **overrides})
+
+
 def _init_kwargs(cls: type, saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -55,7 +70,7 @@ def load_module_from_checkpoint(
     saved = dict(checkpoint.get(LightningModule.CHECKPOINT_HYPER_PARAMS_KEY) or {})
     if hparams_file is not None:
         saved.update(_read_hparams_file(hparams_file))
-    model = cls(**_init_kwargs(cls, saved, kwargs))
+    model = _build(cls, saved, kwargs)
     if type(model).configure_model is not LightningModule.configure_model:
         model.configure_model()
     model.on_load_checkpoint(checkpoint)
@@ -83,7 +98,7 @@ def load_datamodule_from_checkpoint(
     saved = dict(checkpoint.get("datamodule_hyper_parameters") or {})
     if hparams_file is not None:
         saved.update(_read_hparams_file(hparams_file))
-    datamodule = cls(**_init_kwargs(cls, saved, kwargs))
+    datamodule = _build(cls, saved, kwargs)
     state = checkpoint.get(cls.__qualname__)
     if state:
         datamodule.load_state_dict(state)

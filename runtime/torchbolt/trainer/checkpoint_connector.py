@@ -237,6 +237,11 @@ def restore_training_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None
         plugin.load_state_dict(checkpoint[key])
     fn = trainer.state.fn.value if trainer.state.fn is not None else None
     loops = checkpoint.get("loops")
+    if loops is not None and fn not in (None, "fit"):
+        # As Lightning: validate/test/predict restore only their own loop; the fit progress
+        # (current_epoch, global_step) stays the Trainer's, so e.g. test metrics log the current epoch.
+        own = f"{fn}_loop"
+        loops = {own: loops[own]} if own in loops else {}
     if loops is not None:
         trainer.load_loops_state_dict(loops, fn)
     if fn != "fit":

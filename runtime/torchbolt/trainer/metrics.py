@@ -50,6 +50,51 @@ def _parse_reduce(reduce_fx: str | Callable[..., Any]) -> str:
     return found
 
 
+def _derives_from(value: Any, module: str, name: str) -> bool:
+    """True when `value`'s class derives from `module`.`name`, found without importing `module`
+    (torchmetrics is optional: when it is not imported, nothing can be one of its objects)."""
+    if module not in __import__("sys").modules:
+        return False
+    return any(k.__name__ == name and k.__module__.startswith(module) for k in type(value).__mro__)
+
+
+def is_torchmetrics_metric(value: Any) -> bool:
+    """A torchmetrics `Metric` (it accumulates and computes its own epoch value)."""
+    return _derives_from(value, "torchmetrics", "Metric")
+
+
+def metric_collection_items(value: Any) -> dict[str, Any] | None:
+    """The metrics of a torchmetrics `MetricCollection` under their logged names (prefix/postfix
+    included), or None when `value` is not one."""
+    if not _derives_from(value, "torchmetrics", "MetricCollection"):
+        return None
+    try:
+        return dict(value.items(keep_base=False, copy_state=False))
+    except TypeError:  # torchmetrics < 1.0 has no copy_state
+        return dict(value.items(keep_base=False))
+
+
+def metric_attribute_of(module: LightningModule, metric: Any, name: str, cache: dict[int, str]) -> str:
+    """The module attribute (dotted path) that holds `metric`; Lightning requires one, so a metric's
+    state belongs to the module (checkpoints, device moves). The error says how to fix it. `cache` maps
+    metric ids to paths and is refreshed when a metric is not found in it."""
+    if id(metric) not in cache:
+        cache.clear()
+        cache.update({id(m): path for path, m in module.named_modules() if is_torchmetrics_metric(m)})
+    found = cache.get(id(metric))
+    if found is None:
+        if not cache:
+            raise MisconfigurationException(
+                f"self.log({name!r}, metric): the torchmetrics Metric is not an attribute of "
+                f"{type(module).__name__}; create it in __init__ (self.{name.replace('/', '_')} = Metric(...)) "
+                f"so its state moves and is saved with the module, or pass metric_attribute=<attribute name>.")
+        raise MisconfigurationException(
+            f"self.log({name!r}, metric): this torchmetrics Metric is not an attribute of "
+            f"{type(module).__name__}; log one of its metrics or call self.log({name!r}, ..., "
+            f"metric_attribute=NAME) with NAME one of {sorted(cache.values())}.")
+    return found
+
+
 class MetricMeta:
     """How one logged name behaves: levels, reduction, destinations, dataloader."""
 
@@ -323,6 +368,7 @@ class MetricsHub:
         self._dirty = False  # the active results hold values not yet merged into the dicts
         self.disabled = False  # barebones
         self._warned_no_logger = False
+        self._metric_attributes: dict[int, str] = {}  # id(torchmetrics Metric) -> module attribute path
 
     # -- switching --------------------------------------------------------------------------------
     def activate(self, results: Results | None) -> None:
@@ -335,6 +381,9 @@ class MetricsHub:
         if on_step != self.on_step:
             self.flush()
             self.on_step = on_step
+            # Entering the epoch view: epoch values (reductions, Metric.compute) are due, computed when first
+            # read (e.g. trainer.callback_metrics in on_train_epoch_end, as in Lightning).
+            self._dirty = not on_step and self.active is not None
 
     def flush(self) -> None:
         """Merge the active results into callback/logged/progress-bar dicts (done lazily, when it matters)."""
@@ -452,6 +501,8 @@ class MetricsHub:
                 f"self.log({name!r}, ...) was called outside a hook run by the Trainer; log from training_step, "
                 "validation_step, test_step or an on_*_epoch_* hook."
             )
+        if metric_attribute is None and not isinstance(value, Tensor) and is_torchmetrics_metric(value):
+            metric_attribute_of(module, value, name, self._metric_attributes)
         dl_idx = results.dataloader_idx
         key = (fx, name, dl_idx if add_dataloader_idx else None)
         args_key = (prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, add_dataloader_idx)

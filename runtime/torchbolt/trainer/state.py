@@ -14,16 +14,35 @@ from typing import Any
 
 
 class _StrEnum(str, Enum):
-    def __str__(self) -> str:
-        return self.value
+    """A str enum compared case-insensitively with its value; str() is Enum's ("TrainerFn.FITTING"),
+    as Lightning's enums print."""
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, Enum):
+            other = other.value
         if isinstance(other, str):
-            return self.value == other.lower()
-        return super().__eq__(other)
+            return self.value.lower() == other.lower()
+        return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self.value)
+        return hash(self.value.lower())
+
+    @classmethod
+    def from_str(cls, value: str, source: str = "key") -> _StrEnum:
+        """The member whose name (source="key"), value ("value") or either ("any") matches `value`."""
+        found = cls.try_from_str(value, source)
+        if found is None:
+            raise ValueError(f"Invalid match: expected one of {[m.name for m in cls]}, but got {value}.")
+        return found
+
+    @classmethod
+    def try_from_str(cls, value: str, source: str = "key") -> _StrEnum | None:
+        for member in cls:
+            if source in ("key", "any") and member.name.lower() == value.lower():
+                return member
+            if source in ("value", "any") and member.value.lower() == value.lower():
+                return member
+        return None
 
 
 class TrainerFn(_StrEnum):
@@ -292,7 +311,14 @@ class LoopState:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        fit_state = state.get("fit_loop", {})
+        """Restore the loops present in `state` (an evaluation restores only its own loop)."""
+        for key, progress in (("validate_loop", self.validate_batch), ("test_loop", self.test_batch),
+                              ("predict_loop", self.predict_batch)):
+            if key in state:
+                progress.load_state_dict(state[key].get("batch_progress", {}))
+        if "fit_loop" not in state:
+            return
+        fit_state = state["fit_loop"]
         fit = self.fit
         fit.resume = dict(fit_state.get("state_dict", {}) or {})
         fit.batches_that_stepped = int(
@@ -304,9 +330,6 @@ class LoopState:
         fit.manual_step.load_state_dict(fit_state.get("epoch_loop.manual_optimization.optim_step_progress", {}))
         fit.val_batch.load_state_dict(fit_state.get("epoch_loop.val_loop.batch_progress", {}))
         fit.epoch.load_state_dict(fit_state.get("epoch_progress", {}))
-        for key, progress in (("validate_loop", self.validate_batch), ("test_loop", self.test_batch),
-                              ("predict_loop", self.predict_batch)):
-            progress.load_state_dict(state.get(key, {}).get("batch_progress", {}))
 
 
 @dataclass

@@ -759,6 +759,7 @@ class Trainer:
             raise TypeError(f"`Trainer.{fn.value}()` requires a `LightningModule`, got: {type(model).__qualname__}.")
         self.state.fn = fn
         self.state.status = TrainerStatus.RUNNING
+        self._metrics.reset_metrics()  # as Lightning: each run's callback/logged metrics start empty
         self.should_stop = False
         self._progress.begin_run()
         self._attach(model, request.datamodule)
@@ -815,6 +816,8 @@ class Trainer:
         hooks.bind(model, dm, self.callbacks, move_batches)
         self._check_module(fn, model)
         hooks.call("prepare_data")  # the DataModule's, then the module's (each only if overridden)
+        for logger in self.loggers:  # as Lightning: each logger's writer (run folder, event file) exists from setup
+            getattr(logger, "experiment", None)
         hooks.call("setup", stage)
         if is_overridden(model, "configure_sharded_model", LightningModule):
             if is_overridden(model, "configure_model", LightningModule):
@@ -850,7 +853,8 @@ class Trainer:
         loops = self._loops
         if isinstance(request, FitRequest):
             hooks.call("on_fit_start")
-            self._log_hyperparams(model, dm)
+        self._log_hyperparams(model, dm)  # every entry point logs them, as Lightning
+        if isinstance(request, FitRequest):
             if checkpoint is not None:
                 connector.restore_training_state(self, checkpoint)
             loops.fit.run()
@@ -972,7 +976,7 @@ class Trainer:
         if dm is not None and dm.hparams and dm.__dict__.get("_log_hyperparams", True):
             params.update(dm.hparams)
         if model.hparams and model.__dict__.get("_log_hyperparams", True):
-            overlap = set(params) & set(model.hparams)
+            overlap = set(params) & set(model.hparams) - {"_class_path"}  # LightningCLI's own entry
             clashing = [k for k in overlap if params[k] != model.hparams[k]]
             if clashing:
                 raise MisconfigurationException(
@@ -980,6 +984,7 @@ class Trainer:
                     "LightningDataModule's hparams but have different values."
                 )
             params.update(model.hparams)
+        params.pop("_class_path", None)  # LightningCLI's internal entry, not logged (as Lightning)
         for logger in self.loggers:
             if params:
                 logger.log_hyperparams(params)

@@ -6,8 +6,24 @@ import copy
 import inspect
 import types
 from argparse import Namespace
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+#: Hyper-parameters a builder (LightningCLI) hands to the class it instantiates, replacing the frame's.
+_given_hparams: ContextVar[dict[str, Any] | None] = ContextVar("_given_hparams", default=None)
+
+
+@contextmanager
+def given_hyperparameters(hparams: dict[str, Any], instantiator: str) -> Iterator[None]:
+    """While active, `save_hyperparameters()` records `hparams` plus `_instantiator` (the dotted name of the
+    function that `load_from_checkpoint` calls to rebuild the object the same way)."""
+    token = _given_hparams.set({**hparams, "_instantiator": instantiator})
+    try:
+        yield
+    finally:
+        _given_hparams.reset(token)
 
 
 class AttributeDict(dict):  # type: ignore[type-arg]
@@ -145,10 +161,14 @@ class HyperparametersMixin:
         Call it in `__init__`; the values go into checkpoints and, with `logger=True`, to the loggers.
         """
         object.__setattr__(self, "_log_hyperparams", logger)
-        if frame is None:
+        given = _given_hparams.get()
+        if given is None and frame is None:
             current = inspect.currentframe()
             frame = current.f_back if current is not None else None
-        init_args = collect_init_args(frame, self) if frame is not None else {}
+        if given is not None:
+            init_args = dict(given)
+        else:
+            init_args = collect_init_args(frame, self) if frame is not None else {}
         hp, name = select_hparams(args, init_args, ignore)
         if name is not None:
             object.__setattr__(self, "_hparams_name", name)
