@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import Tensor
     from torch.optim import Optimizer
+
     from torchbolt.core.module import LightningModule
     from torchbolt.trainer.trainer import Trainer
 

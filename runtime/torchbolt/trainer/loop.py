@@ -1098,6 +1098,19 @@ class Loop:
         multiple = len(loaders) > 1
         all_predictions: list[list[Any]] = []
         grad_ctx = torch.inference_mode() if trainer.inference_mode else torch.no_grad()
+        # Prediction writers get each batch's sample indices: record them from the batch samplers.
+        from torchbolt.callbacks.prediction_writer import (
+            BasePredictionWriter,
+            record_batch_indices,
+            uses_prediction_writer,
+        )
+
+        recorders = [record_batch_indices(lo) for lo in loaders] if uses_prediction_writer(trainer.callbacks) else []
+        self.current_batch_indices: list[int] | None = None
+        self.epoch_batch_indices: list[list[list[int]]] = [[] for _ in loaders]
+        # an epoch-interval writer receives all predictions even with return_predictions=False (as Lightning)
+        keep_predictions = return_predictions or any(
+            isinstance(cb, BasePredictionWriter) and cb.interval.on_epoch for cb in trainer.callbacks)
         first_iter = iter(loaders[0]) if max_batches[0] else None
         with grad_ctx:
             self._modes.capture(module)
@@ -1116,6 +1129,10 @@ class Loop:
                         batch = next(iterator)
                     except StopIteration:
                         break
+                    recorder = recorders[dl_idx] if recorders else None
+                    if recorder is not None and batch_idx < len(recorder.seen):
+                        self.current_batch_indices = recorder.seen[batch_idx]
+                        self.epoch_batch_indices[dl_idx].append(self.current_batch_indices)
                     batch = self.transfer(batch, dl_idx)
                     progress.increment("ready")
                     hook_args = (batch, batch_idx) if log_idx is None else (batch, batch_idx, log_idx)
@@ -1127,7 +1144,7 @@ class Loop:
                     progress.increment("processed")
                     hooks.call("on_predict_batch_end", output, *hook_args)
                     progress.increment("completed")
-                    if return_predictions:
+                    if keep_predictions:
                         predictions.append(output)
                     batch_idx += 1
                 all_predictions.append(predictions)
