@@ -7,6 +7,7 @@ point nobody implements costs one dictionary lookup.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,9 @@ class HookDispatcher:
         self._ctx = ctx
         self._table: dict[str, tuple[_Call, ...]] = {}
         self._module: LightningModule | None = None
+        # Set by bind() when the Trainer has a profiler; None keeps every call free of profiling.
+        self._profiler: Any = None
+        self._module_prefix = ""
 
     def bind(
         self,
@@ -69,22 +73,30 @@ class HookDispatcher:
         from torchbolt.core.module import LightningModule
 
         self._module = module
+        # With a profiler, every implementer is called and timed, overridden or not, under Lightning's
+        # action names ("[Callback]<state_key>.<hook>", "[LightningModule]<Class>.<hook>").
+        profiler = self._profiler = getattr(self._trainer, "_active_profiler", None)
+        self._module_prefix = f"[LightningModule]{type(module).__name__}." if module is not None else ""
         table: dict[str, tuple[_Call, ...]] = {}
         for name, point in HOOK_POINTS.items():
             dm_calls: list[_Call] = []
-            if point.datamodule and is_overridden(datamodule, name, LightningDataModule):
-                dm_calls.append((_DATAMODULE, getattr(datamodule, name)))
+            if point.datamodule and datamodule is not None and (
+                    profiler is not None or is_overridden(datamodule, name, LightningDataModule)):
+                dm_calls.append((_DATAMODULE, _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}."
+                                                               f"{name}", getattr(datamodule, name))))
             plain_cbs: list[_Call] = []
             monitoring_cbs: list[_Call] = []
             if point.callbacks:
                 for cb in callbacks:
-                    if is_overridden(cb, name, Callback):
+                    if profiler is not None or is_overridden(cb, name, Callback):
                         target = monitoring_cbs if point.monitoring_last and getattr(cb, "_monitoring", False) \
                             else plain_cbs
-                        target.append((_CALLBACK, getattr(cb, name)))
+                        target.append((_CALLBACK, _timed(profiler, f"[Callback]{cb.state_key}.{name}",
+                                                         getattr(cb, name))))
             mod_calls: list[_Call] = []
-            if point.module and is_overridden(module, name, LightningModule):
-                mod_calls.append((_MODULE, getattr(module, name)))
+            if point.module and module is not None and (
+                    profiler is not None or is_overridden(module, name, LightningModule)):
+                mod_calls.append((_MODULE, _timed(profiler, self._module_prefix + name, getattr(module, name))))
             if point.module_first:
                 ordered = mod_calls + plain_cbs + monitoring_cbs
             else:
@@ -130,6 +142,46 @@ class HookDispatcher:
         prev = ctx.fx
         ctx.fx = name
         try:
-            return getattr(self._module, name)(*args, **kwargs)
+            profiler = self._profiler
+            if profiler is None:
+                return getattr(self._module, name)(*args, **kwargs)
+            action = _MODULE_ACTIONS.get(name, self._module_prefix + name)
+            if action is None:
+                return getattr(self._module, name)(*args, **kwargs)
+            with profiler.profile(action):
+                return getattr(self._module, name)(*args, **kwargs)
         finally:
             ctx.fx = prev
+
+    def profile(self, action: str) -> Any:
+        """A context timing `action` with the Trainer's profiler (a no-op context without one)."""
+        profiler = self._profiler
+        return profiler.profile(action) if profiler is not None else contextlib.nullcontext()
+
+
+#: Module calls that Lightning times under another name (its strategy runs the step methods), or not at
+#: all (`backward` runs inside the strategy's timed backward, which the loop records).
+STRATEGY = "[Strategy]SingleDeviceStrategy."
+_MODULE_ACTIONS: dict[str, str | None] = {
+    "training_step": STRATEGY + "training_step",
+    "validation_step": STRATEGY + "validation_step",
+    "test_step": STRATEGY + "test_step",
+    "predict_step": STRATEGY + "predict_step",
+    "backward": None,
+}
+
+
+def _timed(profiler: Any, action: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, timed as `action` when there is a profiler (bound once per run, so a run without one pays nothing)."""
+    if profiler is None:
+        return fn
+    start, stop = profiler.start, profiler.stop
+
+    def timed(*args: Any) -> Any:
+        start(action)
+        try:
+            return fn(*args)
+        finally:
+            stop(action)
+
+    return timed

@@ -155,11 +155,7 @@ class Trainer:
                                   env={"cuda_available": _cuda_available()})
         self._precision = Precision(self._plan.precision)
         self._device = torch.device(self._plan.device)
-        if profiler is not None:
-            raise MisconfigurationException(
-                f"Trainer(profiler={profiler!r}) is not available in this build of torchbolt; remove the profiler "
-                "argument (use torch.profiler around trainer.fit for profiling)."
-            )
+        self._profiler, self._active_profiler = _init_profiler(cfg["profiler"])
         if plugins is not None and plugins != []:
             raise MisconfigurationException(
                 "Trainer(plugins=...) is not available in this build of torchbolt (it runs one CPU device with the "
@@ -578,6 +574,12 @@ class Trainer:
     device_ids = [0]
 
     @property
+    def profiler(self) -> Any:
+        """The profiler (`PassThroughProfiler` when none was given); `with trainer.profiler.profile("name"):`
+        times custom code in the same report."""
+        return self._profiler
+
+    @property
     def precision(self) -> str:
         """The resolved precision, e.g. '32-true'."""
         return self._plan.precision
@@ -766,12 +768,19 @@ class Trainer:
         self._restored = False
         self._resume_state = None
         self._attach(model, datamodule)
+        profiler = self._active_profiler
+        if profiler is not None:
+            profiler.setup(stage=fn.value, local_rank=None, log_dir=self.log_dir)
+            profiler._lightning_module = model
         with self._signal_handlers(fn):
             try:
                 return self._run_body(fn, model, ckpt_path, weights_only)
             except BaseException as exc:
                 self._on_exception(exc)
                 raise
+            finally:
+                if profiler is not None:
+                    profiler.describe()  # the report, also after a failure (what ran until then)
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
@@ -1150,6 +1159,25 @@ class _FitLoopView:
 
     def state_dict(self) -> dict[str, Any]:
         return self._trainer.loops_state_dict()["fit_loop"]
+
+
+def _init_profiler(value: Any) -> tuple[Any, Any]:
+    """(trainer.profiler, the profiler to time with or None): a name, a Profiler instance or None."""
+    import torchbolt.profilers as profilers
+    from torchbolt.profilers import PassThroughProfiler, Profiler
+
+    if value is None:
+        return PassThroughProfiler(), None
+    if isinstance(value, str):
+        # the catalog has already checked the name; "xla" raises, explaining XLA is not part of this build
+        value = getattr(profilers, {"simple": "SimpleProfiler", "advanced": "AdvancedProfiler",
+                                    "pytorch": "PyTorchProfiler", "xla": "XLAProfiler"}[value])()
+    if not isinstance(value, Profiler):
+        raise MisconfigurationException(
+            f"Trainer(profiler={value!r}) is not a Profiler: pass 'simple', 'advanced', 'pytorch' or an instance of "
+            "a torchbolt.profilers.Profiler subclass."
+        )
+    return value, (None if isinstance(value, PassThroughProfiler) else value)
 
 
 def _limit(value: Any) -> Any:
