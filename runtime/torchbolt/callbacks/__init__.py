@@ -36,12 +36,14 @@ _LAZY = {
     "ModelPruning": "torchbolt.callbacks.pruning",
     "RichProgressBar": "torchbolt.callbacks.rich_progress",
     "RichModelSummary": "torchbolt.callbacks.rich_progress",
+    "LearningRateFinder": "torchbolt.callbacks.lr_finder",
+    "BatchSizeFinder": "torchbolt.callbacks.batch_size_finder",
 }
 
 __all__ = [
-    "BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "Callback", "Checkpoint",
+    "BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder", "Callback", "Checkpoint",
     "DeviceStatsMonitor", "EMAWeightAveraging", "EarlyStopping", "EventStreamCallback",
-    "GradientAccumulationScheduler", "LambdaCallback", "LearningRateMonitor", "ModelCheckpoint",
+    "GradientAccumulationScheduler", "LambdaCallback", "LearningRateFinder", "LearningRateMonitor", "ModelCheckpoint",
     "ModelPruning", "ModelSummary", "OnExceptionCheckpoint", "ProgressBar", "RichModelSummary",
     "RichProgressBar", "SpikeDetection", "StochasticWeightAveraging", "TQDMProgressBar", "ThroughputMonitor",
     "Timer", "WeightAveraging",
@@ -63,6 +65,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from torchbolt.callbacks.batch_size_finder import BatchSizeFinder
     from torchbolt.callbacks.checkpoint import Checkpoint
     from torchbolt.callbacks.device_stats_monitor import DeviceStatsMonitor
     from torchbolt.callbacks.early_stopping import EarlyStopping
@@ -70,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torchbolt.callbacks.finetuning import BackboneFinetuning, BaseFinetuning
     from torchbolt.callbacks.gradient_accumulation_scheduler import GradientAccumulationScheduler
     from torchbolt.callbacks.lambda_function import LambdaCallback
+    from torchbolt.callbacks.lr_finder import LearningRateFinder
     from torchbolt.callbacks.lr_monitor import LearningRateMonitor
     from torchbolt.callbacks.model_checkpoint import ModelCheckpoint
     from torchbolt.callbacks.model_summary import ModelSummary

@@ -776,6 +776,12 @@ class Trainer:
             try:
                 return self._run_body(fn, model, ckpt_path, weights_only)
             except BaseException as exc:
+                if type(exc).__name__ == "TunerExit":
+                    # a Tuner search finished inside this fit: end it like a completed run
+                    self._teardown(fn.value, "success")
+                    self.state.status = TrainerStatus.FINISHED
+                    self.state.stage = None
+                    return None
                 self._on_exception(exc)
                 raise
             finally:
