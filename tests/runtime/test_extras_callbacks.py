@@ -379,3 +379,43 @@ def test_rich_missing_gives_lightnings_message(monkeypatch: Any) -> None:
         rich_progress.RichProgressBar()
     with pytest.raises(ModuleNotFoundError, match=r"`RichModelSummary` requires `rich` to be installed"):
         rich_progress.RichModelSummary()
+
+
+@pytest.mark.lightning
+def test_swa_with_batch_norm_matches_lightnings_average_and_statistics(tmp_path: Any) -> None:
+    """With batch norm, the statistics are recomputed for the averaged weights (one pass, no backward).
+
+    Lightning does that pass as an extra epoch whose last batch still runs an optimizer step with the
+    previous epoch's leftover gradients (it skips zero_grad and backward, not the step), which moves its
+    final weights off the average; torchbolt ends on the average itself. So the weights are compared with
+    Lightning's at the start of that extra epoch, and the batch-norm statistics with its final ones."""
+    pl = pytest.importorskip("lightning.pytorch")
+    states, averaged = {}, {}
+    for engine, base, cb_mod, cb_base in (("torchbolt", tb.LightningModule, tbc, tb.Callback),
+                                          ("lightning", pl.LightningModule, pl.callbacks, pl.Callback)):
+        net_cls = _model_cls(base)
+
+        class WithBN(net_cls):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                super().__init__()
+                self.backbone = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh())
+
+        class AtExtraEpoch(cb_base):  # type: ignore[misc, valid-type]
+            def on_train_epoch_start(self, trainer: Any, pl_module: Any, _engine: str = engine) -> None:
+                if trainer.current_epoch == 4:
+                    averaged[_engine] = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
+
+        trainer_cls, seed = (tb.Trainer, tb.seed_everything) if engine == "torchbolt" else (pl.Trainer,
+                                                                                          pl.seed_everything)
+        seed(7, workers=False)
+        model = WithBN()
+        trainer = trainer_cls(callbacks=[cb_mod.StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2),
+                                         AtExtraEpoch()], **_trainer_kwargs(tmp_path / engine, max_epochs=4))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(model)
+        states[engine] = _weights(model)
+    mine = states["torchbolt"]
+    _assert_same({k: mine[k] for k in averaged["lightning"]}, averaged["lightning"])
+    for key in ("backbone.1.running_mean", "backbone.1.running_var"):
+        torch.testing.assert_close(mine[key], states["lightning"][key], atol=1e-6, rtol=1e-5, msg=key)

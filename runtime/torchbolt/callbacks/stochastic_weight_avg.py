@@ -161,10 +161,13 @@ class StochasticWeightAveraging(Callback):
             self._swa_lrs = [self._swa_lrs] * len(optimizer.param_groups)
         for lr, group in zip(self._swa_lrs, optimizer.param_groups, strict=False):
             group["initial_lr"] = lr
+        # Lightning counts the extra batch-norm epoch in max_epochs when it builds the scheduler; do the same
+        # so the learning rates (and weights) match
+        max_epochs = trainer.max_epochs + (1 if self._model_contains_batch_norm and trainer.max_epochs != -1 else 0)
         self._swa_scheduler = SWALR(
             optimizer, swa_lr=self._swa_lrs, anneal_epochs=self._annealing_epochs,
             anneal_strategy=self._annealing_strategy,
-            last_epoch=trainer.max_epochs if self._annealing_strategy == "cos" else -1,
+            last_epoch=max_epochs if self._annealing_strategy == "cos" else -1,
         )
         if self._scheduler_state is not None:
             self._swa_scheduler.load_state_dict(self._scheduler_state)
