@@ -82,8 +82,10 @@ class HookDispatcher:
             dm_calls: list[_Call] = []
             if point.datamodule and datamodule is not None and (
                     profiler is not None or is_overridden(datamodule, name, LightningDataModule)):
-                dm_calls.append((_DATAMODULE, _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}."
-                                                               f"{name}", getattr(datamodule, name))))
+                fn = getattr(datamodule, name)
+                if profiler is not None:
+                    fn = _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
+                dm_calls.append((_DATAMODULE, fn))
             plain_cbs: list[_Call] = []
             monitoring_cbs: list[_Call] = []
             if point.callbacks:
@@ -91,12 +93,17 @@ class HookDispatcher:
                     if profiler is not None or is_overridden(cb, name, Callback):
                         target = monitoring_cbs if point.monitoring_last and getattr(cb, "_monitoring", False) \
                             else plain_cbs
-                        target.append((_CALLBACK, _timed(profiler, f"[Callback]{cb.state_key}.{name}",
-                                                         getattr(cb, name))))
+                        fn = getattr(cb, name)
+                        if profiler is not None:
+                            fn = _timed(profiler, f"[Callback]{cb.state_key}.{name}", fn)
+                        target.append((_CALLBACK, fn))
             mod_calls: list[_Call] = []
             if point.module and module is not None and (
                     profiler is not None or is_overridden(module, name, LightningModule)):
-                mod_calls.append((_MODULE, _timed(profiler, self._module_prefix + name, getattr(module, name))))
+                fn = getattr(module, name)
+                if profiler is not None:
+                    fn = _timed(profiler, self._module_prefix + name, fn)
+                mod_calls.append((_MODULE, fn))
             if point.module_first:
                 ordered = mod_calls + plain_cbs + monitoring_cbs
             else:
@@ -172,9 +179,7 @@ _MODULE_ACTIONS: dict[str, str | None] = {
 
 
 def _timed(profiler: Any, action: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn`, timed as `action` when there is a profiler (bound once per run, so a run without one pays nothing)."""
-    if profiler is None:
-        return fn
+    """`fn`, timed as `action` (bound once per run, so a run without a profiler pays nothing)."""
     start, stop = profiler.start, profiler.stop
 
     def timed(*args: Any) -> Any:
