@@ -178,6 +178,49 @@ _MODULE_ACTIONS: dict[str, str | None] = {
 }
 
 
+#: Actions the loops record, under Lightning's names (`fetch` and `profiled_transfer` below, and the
+#: loops' "run_training_epoch" / "run_training_batch").
+TRAIN_NEXT_ACTION = "[_TrainingEpochLoop].train_dataloader_next"
+EVAL_NEXT_ACTIONS = {"sanity_check": "[_EvaluationLoop].val_next", "validate": "[_EvaluationLoop].val_next",
+                     "test": "[_EvaluationLoop].test_next"}
+PREDICT_NEXT_ACTION = "[_PredictionLoop].predict_next"
+BACKWARD_ACTION = STRATEGY + "backward"
+_TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
+
+
+def fetch(iterator: Any, profiler: Any, action: str) -> Any:
+    """`next(iterator)`, timed as `action` when there is a profiler."""
+    if profiler is None:
+        return next(iterator)
+    profiler.start(action)
+    try:
+        return next(iterator)
+    finally:
+        profiler.stop(action)
+
+
+def profiled_transfer(trainer: Trainer, profiler: Any, batch: Any, dataloader_idx: int) -> Any:
+    """The batch-transfer path with a profiler: precision conversion and all three transfer hooks, each
+    timed under Lightning's names inside "[Strategy]SingleDeviceStrategy.batch_to_device" (Lightning calls
+    the module's default hooks too, so the names appear even when nobody overrides them)."""
+    module = trainer.lightning_module
+    ctx = trainer._ctx
+    with profiler.profile(STRATEGY + "batch_to_device"):
+        batch = trainer._precision.convert_input(batch)
+        for name in _TRANSFER_HOOKS:
+            owner = trainer._batch_hook_owner.get(name, module)
+            kind = "LightningDataModule" if owner is not module else "LightningModule"
+            args = (batch, trainer._device, dataloader_idx) if name == "transfer_batch_to_device" \
+                else (batch, dataloader_idx)
+            prev, ctx.fx = ctx.fx, name
+            try:
+                with profiler.profile(f"[{kind}]{type(owner).__name__}.{name}"):
+                    batch = getattr(owner, name)(*args)
+            finally:
+                ctx.fx = prev
+    return batch
+
+
 def _timed(profiler: Any, action: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn`, timed as `action` (bound once per run, so a run without a profiler pays nothing)."""
     start, stop = profiler.start, profiler.stop

@@ -28,7 +28,15 @@ from torchbolt.trainer.data import (
     parse_num_batches,
     without_shuffle,
 )
-from torchbolt.trainer.dispatch import is_overridden
+from torchbolt.trainer.dispatch import (
+    BACKWARD_ACTION,
+    EVAL_NEXT_ACTIONS,
+    PREDICT_NEXT_ACTION,
+    TRAIN_NEXT_ACTION,
+    fetch,
+    is_overridden,
+    profiled_transfer,
+)
 from torchbolt.trainer.metrics import Results
 from torchbolt.trainer.state import RunningStage
 from torchbolt.utilities.exceptions import MisconfigurationException
@@ -199,6 +207,9 @@ class Loop:
         trainer = self.trainer
         owners = trainer._batch_hook_owner
         precision = trainer._precision
+        profiler = trainer._hooks._profiler
+        if profiler is not None:
+            return profiled_transfer(trainer, profiler, batch, dataloader_idx)
         if not owners and precision.is_noop:
             return batch  # the common CPU case: nothing to convert, no hook overridden
         batch = precision.convert_input(batch)
@@ -239,16 +250,22 @@ class Loop:
     def run_backward(self, loss: Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         """on_before_backward, the module's backward hook, on_after_backward."""
         hooks = self.trainer._hooks
+        profiler = hooks._profiler
+        if profiler is not None:
+            profiler.start(BACKWARD_ACTION)
         hooks.call("on_before_backward", loss)
         hooks.call_module("backward", loss, *args, **kwargs)
         hooks.call("on_after_backward")
+        if profiler is not None:
+            profiler.stop(BACKWARD_ACTION)
 
     def run_optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:
         """optimizer.step with a closure that also runs on_before_optimizer_step and gradient clipping."""
         trainer = self.trainer
         hooks = trainer._hooks
         module = self.module
-        clip = module.automatic_optimization and (trainer._clip_overridden or trainer.gradient_clip_val)
+        clip = module.automatic_optimization and (trainer._clip_overridden or trainer.gradient_clip_val
+                                                  or hooks._profiler is not None)
         if not clip and not hooks.has("on_before_optimizer_step"):
             # Nothing to run between the closure and the update: the wrapper below would only add a call.
             return optimizer.step(closure=closure, **kwargs)
@@ -485,7 +502,12 @@ class Loop:
             self.finish_batch(results, self.module.automatic_optimization)
         elif val_tail_pending:
             self.finish_after_validation()
-        self.batch_loop(results)
+        profiler = hooks._profiler
+        if profiler is not None:
+            with profiler.profile("run_training_epoch"):
+                self.batch_loop(results)
+        else:
+            self.batch_loop(results)
         self._epoch_running = False
 
         # ---- epoch end -------------------------------------------------------------------------
@@ -546,7 +568,8 @@ class Loop:
         has_batch_start = hooks.has("on_train_batch_start")
         has_batch_end = hooks.has("on_train_batch_end")
         # Fixed for the whole fit (set up before the first epoch): decided once here, not per batch.
-        needs_transfer = bool(trainer._batch_hook_owner) or not trainer._precision.is_noop
+        profiler = hooks._profiler
+        needs_transfer = bool(trainer._batch_hook_owner) or not trainer._precision.is_noop or profiler is not None
         self._default_step = automatic and self._uses_default_step()
         self.step_args("training_step", None, 0, None)  # fills the cached signature check
         takes_idx = self._step_takes_idx["training_step"]
@@ -560,10 +583,15 @@ class Loop:
                 break
             if trainer.should_stop and self.can_stop_early():
                 break
+            if profiler is not None:
+                profiler.start(TRAIN_NEXT_ACTION)
             try:
                 batch = self._next_batch()
             except StopIteration:
                 break
+            finally:
+                if profiler is not None:
+                    profiler.stop(TRAIN_NEXT_ACTION)
             batch_idx = current.ready
             batch_progress.is_last_batch = self._train_done
             if needs_transfer:
@@ -587,10 +615,14 @@ class Loop:
                         break
                 batch_progress.increment("started")
                 args = (batch, batch_idx) if takes_idx else (batch,)
+                if profiler is not None:
+                    profiler.start("run_training_batch")
                 if automatic:
                     output = self.automatic_step(args, batch_idx)
                 else:
                     output = self.manual_step(args)
+                if profiler is not None:
+                    profiler.stop("run_training_batch")
             batch_progress.increment("processed")
             if trainer.lr_scheduler_configs:
                 self.update_lr_schedulers("step", plateau=False)
@@ -696,8 +728,10 @@ class Loop:
         ctx = trainer._ctx
         module = self.module
 
+        inline_step = precision.is_noop and hooks._profiler is None
+
         def step_closure() -> Tensor | None:
-            if precision.is_noop:
+            if inline_step:
                 # hooks.call_module("training_step", *args), inline: one call level less on every batch
                 prev, ctx.fx = ctx.fx, "training_step"
                 try:
@@ -1000,9 +1034,11 @@ class Loop:
                 assert iterator is not None
                 batch_idx = 0
                 log_idx = dl_idx if multiple else None
+                fetch_action = EVAL_NEXT_ACTIONS[stage.value]
+                profiler = hooks._profiler
                 while batch_idx < limit:
                     try:
-                        batch = next(iterator)
+                        batch = fetch(iterator, profiler, fetch_action)
                     except StopIteration:
                         break
                     batch_progress.is_last_batch = batch_idx + 1 >= limit
@@ -1126,7 +1162,7 @@ class Loop:
                 log_idx = dl_idx if multiple else None
                 while iterator is not None and batch_idx < limit:
                     try:
-                        batch = next(iterator)
+                        batch = fetch(iterator, hooks._profiler, PREDICT_NEXT_ACTION)
                     except StopIteration:
                         break
                     recorder = recorders[dl_idx] if recorders else None
