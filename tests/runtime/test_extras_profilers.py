@@ -3,6 +3,8 @@ report file and the JSON summary the editor reads."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import time
@@ -167,6 +169,26 @@ def test_simple_profiler_action_names_equal_lightnings(tmp_path: Any, fn: str) -
     mine = _profiled_names("torchbolt", fn, tmp_path)
     assert sorted(mine) == sorted(theirs)
     assert mine == theirs  # and the number of calls of each
+
+
+@pytest.mark.lightning
+def test_action_names_with_the_default_callbacks_and_checkpoints_equal_lightnings(tmp_path: Any) -> None:
+    """The default Trainer: progress bar, model summary, ModelCheckpoint (its state key in the names) and
+    the checkpoint hooks and `save_checkpoint` of every epoch. (Lightning picks its Rich bar and summary when
+    rich is installed, so both get the plain ones explicitly.)"""
+    names = {}
+    for engine in ("torchbolt", "lightning"):
+        pl = tb if engine == "torchbolt" else pytest.importorskip("lightning.pytorch")
+        prof = tbp.SimpleProfiler() if engine == "torchbolt" else pl.profilers.SimpleProfiler()
+        trainer = pl.Trainer(max_epochs=2, profiler=prof, logger=False, default_root_dir=str(tmp_path / engine),
+                             callbacks=[pl.callbacks.TQDMProgressBar(), pl.callbacks.ModelSummary()])
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            trainer.fit(_module_cls(pl.LightningModule)())
+        names[engine] = {k: len(v) for k, v in prof.recorded_durations.items() if k not in _STRATEGY_NO_OPS}
+    assert names["torchbolt"] == names["lightning"]
+    assert names["torchbolt"]["save_checkpoint"] == 2
 
 
 def test_fit_with_profiler_prints_report_and_trainer_profile_context(tmp_path: Any, capsys: Any) -> None:

@@ -71,10 +71,16 @@ def _call_module_hook(trainer: Trainer, name: str, *args: Any) -> None:
 
 def _call_callbacks(trainer: Trainer, name: str, *args: Any) -> None:
     module = trainer.lightning_module
+    profiler = getattr(trainer, "_active_profiler", None)
     for callback in getattr(trainer, "callbacks", []) or []:
         hook = getattr(callback, name, None)
-        if callable(hook):
+        if not callable(hook):
+            continue
+        if profiler is None:
             hook(trainer, module, *args)
+        else:
+            with profiler.profile(f"[Callback]{callback.state_key}.{name}"):
+                hook(trainer, module, *args)
 
 
 def _call_checkpoint_hook(trainer: Trainer, name: str, checkpoint: dict[str, Any], callbacks: bool = True) -> None:
@@ -87,7 +93,12 @@ def _call_checkpoint_hook(trainer: Trainer, name: str, checkpoint: dict[str, Any
         if not enabled:
             continue
         if who == "module":
-            _call_module_hook(trainer, name, checkpoint)
+            profiler = getattr(trainer, "_active_profiler", None)
+            if profiler is None:
+                _call_module_hook(trainer, name, checkpoint)
+            else:
+                with profiler.profile(f"[LightningModule]{type(trainer.lightning_module).__name__}.{name}"):
+                    _call_module_hook(trainer, name, checkpoint)
         else:
             _call_callbacks(trainer, name, checkpoint)
 

@@ -668,8 +668,9 @@ class Trainer:
         from torchbolt.checkpoint.io import atomic_save
         from torchbolt.trainer.checkpoint_connector import dump_checkpoint
 
-        checkpoint = dump_checkpoint(self, bool(weights_only))
-        atomic_save(checkpoint, filepath)
+        with self._profiler.profile("save_checkpoint"):
+            checkpoint = dump_checkpoint(self, bool(weights_only))
+            atomic_save(checkpoint, filepath)
 
     # =============================================================================================
     # Entry points
