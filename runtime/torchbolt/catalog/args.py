@@ -466,6 +466,76 @@ LOGGERS: tuple[CallbackSpec, ...] = (
     )),
 )
 
+_PROFILER_OUT = (
+    Arg("dirpath", "Optional[Union[str, Path]]", None, "Folder of the report; default: the Trainer's log_dir.",
+        ("str", "path", "none")),
+    Arg("filename", "Optional[str]", None,
+        "Report file name (written as <stage>-<filename>.txt); None prints the report.", ("str", "none")),
+)
+#: Profiler constructors (`Trainer(profiler=...)`).
+PROFILER_CLASSES: tuple[CallbackSpec, ...] = (
+    CallbackSpec("SimpleProfiler", "torchbolt.profilers", "Wall time per action: mean, calls, total, share.", (
+        *_PROFILER_OUT,
+        Arg("extended", "bool", True, "Also report the number of calls and the percentage of the run.", ("bool",)),
+    )),
+    CallbackSpec("AdvancedProfiler", "torchbolt.profilers", "A cProfile report per action.", (
+        *_PROFILER_OUT,
+        Arg("line_count_restriction", "float", 1.0, "Lines per report: an int count or a float fraction.",
+            ("float", "int")),
+        Arg("dump_stats", "bool", False, "Also write each action's .prof file to dirpath.", ("bool",)),
+    )),
+    CallbackSpec("PyTorchProfiler", "torchbolt.profilers",
+                 "torch.profiler: operator table, Chrome traces, memory, NVTX ranges.", (
+        *_PROFILER_OUT,
+        Arg("group_by_input_shapes", "bool", False, "Group the table by input shapes (needs record_shapes=True).",
+            ("bool",)),
+        Arg("emit_nvtx", "bool", False, "Emit NVTX ranges for nsys/nvprof instead (CUDA only).", ("bool",)),
+        Arg("export_to_chrome", "bool", True, "Write Chrome traces (*.pt.trace.json) to dirpath.", ("bool",)),
+        Arg("row_limit", "int", 20, "Rows of the operator table; -1 for all.", ("int",)),
+        Arg("sort_by_key", "Optional[str]", None, "Table column to sort by; default cpu/cuda_time_total.",
+            ("str", "none"), ("cpu_time", "cuda_time", "cpu_time_total", "cuda_time_total", "cpu_memory_usage",
+                              "cuda_memory_usage", "self_cpu_memory_usage", "self_cuda_memory_usage", "count")),
+        Arg("record_module_names", "bool", True, "Name ranges after the submodules' paths.", ("bool",)),
+        Arg("table_kwargs", "Optional[dict[str, Any]]", None, "Extra arguments of EventList.table.",
+            ("dict", "none")),
+    )),
+    CallbackSpec("PassThroughProfiler", "torchbolt.profilers", "Records nothing.", _PROFILER_OUT),
+)
+
+#: Tuner methods (`Tuner(trainer).lr_find(model, ...)`, `.scale_batch_size(model, ...)`), after `model`.
+_TUNER_DATA = (
+    Arg("train_dataloaders", "Optional[DataLoader]", None, "Training data (else the module's or DataModule's).",
+        ("object", "none")),
+    Arg("val_dataloaders", "Optional[DataLoader]", None, "Validation data.", ("object", "none")),
+    Arg("dataloaders", "Optional[DataLoader]", None, "Data for method='validate'/'test'/'predict'.",
+        ("object", "none")),
+    Arg("datamodule", "Optional[LightningDataModule]", None, "A DataModule.", ("object", "none")),
+    Arg("method", "str", "fit", "Entry point to tune with.", ("str",), ("fit", "validate", "test", "predict")),
+)
+TUNER_METHODS: tuple[CallbackSpec, ...] = (
+    CallbackSpec("lr_find", "torchbolt.tuner", "Learning-rate range test; returns the result (suggestion(), plot()).",
+                 (*_TUNER_DATA,
+                  Arg("min_lr", "float", 1e-8, "Smallest learning rate tried.", ("float",)),
+                  Arg("max_lr", "float", 1, "Largest learning rate tried.", ("float", "int")),
+                  Arg("num_training", "int", 100, "Steps of the test.", ("int",), constraint=">= 1"),
+                  Arg("mode", "str", "exponential", "How the lr grows.", ("str",), ("exponential", "linear")),
+                  Arg("early_stop_threshold", "Optional[float]", 4.0,
+                      "Stop when the loss exceeds this multiple of the best; None never stops.", ("float", "none")),
+                  Arg("update_attr", "bool", True, "Write the suggestion into the module's lr field.", ("bool",)),
+                  Arg("attr_name", "str", "", "The lr field; default: `lr` or `learning_rate`.", ("str",)))),
+    CallbackSpec("scale_batch_size", "torchbolt.tuner", "Largest batch size that fits; returns it (and leaves it set).",
+                 (*_TUNER_DATA,
+                  Arg("mode", "str", "power", "'power' doubles, 'binsearch' then bisects.", ("str",),
+                      ("power", "binsearch")),
+                  Arg("steps_per_trial", "int", 3, "Training steps per tried size.", ("int",), constraint=">= 1"),
+                  Arg("init_val", "int", 2, "First size tried.", ("int",), constraint=">= 1"),
+                  Arg("max_trials", "int", 25, "Most sizes tried.", ("int",), constraint=">= 1"),
+                  Arg("batch_arg_name", "str", "batch_size", "Field holding the batch size.", ("str",)),
+                  Arg("margin", "float", 0.05, "binsearch: stay this fraction below the limit.", ("float",),
+                      constraint="in [0.0, 1.0)"),
+                  Arg("max_val", "int", 8192, "Largest size tried.", ("int",), constraint=">= 1"))),
+)
+
 #: Keys of a scheduler config dict returned from configure_optimizers.
 LR_SCHEDULER_CONFIG_KEYS: tuple[Arg, ...] = (
     Arg("scheduler", "LRScheduler", REQUIRED, "The scheduler.", ("object",)),
