@@ -90,8 +90,10 @@ def test_callback_and_logger_arguments_match_their_constructors(spec: catalog.Ca
         if cls is None:
             pytest.skip(f"{spec.module}.{spec.name} does not exist yet")
         fn, skipped = cls.__init__, {"self"}
+    signature = inspect.signature(fn).parameters
+    assert spec.extra_kwargs == any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()), spec.name
     params = {
-        n: p for n, p in inspect.signature(fn).parameters.items()
+        n: p for n, p in signature.items()
         if n not in skipped and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
     }
     assert [a.name for a in spec.args] == list(params), spec.name

@@ -251,7 +251,8 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
         Arg("leave", "bool", False, "Keep the finished epoch's bar on screen.", ("bool",)),
     )),
     CallbackSpec("LambdaCallback", "torchbolt.callbacks",
-                 "Builds a callback from functions given as keyword arguments named after hooks.", ()),
+                 "Builds a callback from functions given as keyword arguments named after hooks.", (),
+                 extra_kwargs=True),
     CallbackSpec("BasePredictionWriter", "torchbolt.callbacks",
                  "Base class for writing predictions to disk: implement write_on_batch_end / write_on_epoch_end.", (
         Arg("write_interval", "str", "batch", "When to write: after each 'batch', at the 'epoch' end, or both.",
@@ -295,7 +296,7 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
         Arg("device", "Optional[Union[torch.device, str, int]]", None, "Device of the averaged model.",
             ("str", "int", "object", "none")),
         Arg("use_buffers", "bool", True, "Average the buffers too (batch-norm statistics).", ("bool",)),
-    )),
+    ), extra_kwargs=True),
     CallbackSpec("EMAWeightAveraging", "torchbolt.callbacks",
                  "An exponential moving average of the weights, used for validation and at the end.", (
         Arg("device", "Optional[Union[torch.device, str, int]]", None, "Device of the averaged model.",
@@ -308,7 +309,7 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
         Arg("update_starting_at_step", "Optional[int]", None, "First optimizer step to average.", ("int", "none")),
         Arg("update_starting_at_epoch", "Optional[int]", None, "Also update at the end of epochs from this one.",
             ("int", "none")),
-    )),
+    ), extra_kwargs=True),
     CallbackSpec("SpikeDetection", "torchbolt.callbacks",
                  "Raises TrainingSpikeException when the loss spikes above its running mean.", (
         Arg("mode", "str", "min", "Whether the loss should go down ('min') or up ('max').", ("str",), _MODES),
@@ -328,7 +329,7 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
         Arg("batch_size_fn", "Callable[[Any], int]", REQUIRED, "Samples in a batch.", ("callable",)),
         Arg("length_fn", "Optional[Callable[[Any], int]]", None, "Items (e.g. tokens) in a batch.",
             ("callable", "none")),
-    )),
+    ), extra_kwargs=True),
     CallbackSpec("DeviceStatsMonitor", "torchbolt.callbacks",
                  "Logs the accelerator's (and CPU) statistics around every batch.", (
         Arg("cpu_stats", "Optional[bool]", None, "Log CPU stats (needs psutil); None: only on CPU.",
@@ -390,7 +391,7 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
     )),
     CallbackSpec("RichModelSummary", "torchbolt.callbacks", "The model summary as a rich table (pip install rich).",
                  (Arg("max_depth", "int", 1, "How deep to list nested modules; -1 lists all, 0 disables.", ("int",),
-                      constraint=">= -1"),)),
+                      constraint=">= -1"),), extra_kwargs=True),
 )
 CALLBACKS_BY_NAME: dict[str, CallbackSpec] = {c.name: c for c in CALLBACKS}
 
@@ -411,7 +412,7 @@ LOGGERS: tuple[CallbackSpec, ...] = (
         Arg("prefix", "str", "", "Prefix for every metric name.", ("str",)),
         Arg("sub_dir", "Optional[Union[str, Path]]", None, "Sub-folder inside the version folder.",
             ("str", "path", "none")),
-    )),
+    ), extra_kwargs=True),
     CallbackSpec("CSVLogger", "torchbolt.loggers", "Writes metrics.csv and hparams.yaml.", (
         Arg("save_dir", "Union[str, Path]", REQUIRED, "Root folder.", ("str", "path")),
         Arg("name", "Optional[str]", "lightning_logs", "Experiment name (sub-folder).", ("str", "none")),
@@ -453,7 +454,7 @@ LOGGERS: tuple[CallbackSpec, ...] = (
         Arg("checkpoint_name", "Optional[str]", None, "Name of the model artifact.", ("str", "none")),
         Arg("add_file_policy", "str", "mutable", "How checkpoint files are added to artifacts.", ("str",),
             ("mutable", "immutable")),
-    )),
+    ), extra_kwargs=True),
     CallbackSpec("CometLogger", "torchbolt.loggers", "Logs to Comet (pip install comet-ml).", (
         Arg("api_key", "Optional[str]", None, "Comet API key (default: Comet's configuration).", ("str", "none")),
         Arg("workspace", "Optional[str]", None, "Workspace.", ("str", "none")),
@@ -463,7 +464,7 @@ LOGGERS: tuple[CallbackSpec, ...] = (
             ("get_or_create", "get", "create")),
         Arg("online", "Optional[bool]", None, "False keeps the experiment local.", ("bool", "none")),
         Arg("prefix", "Optional[str]", None, "Prefix for every metric name.", ("str", "none")),
-    )),
+    ), extra_kwargs=True),
 )
 
 _PROFILER_OUT = (
@@ -498,7 +499,7 @@ PROFILER_CLASSES: tuple[CallbackSpec, ...] = (
         Arg("record_module_names", "bool", True, "Name ranges after the submodules' paths.", ("bool",)),
         Arg("table_kwargs", "Optional[dict[str, Any]]", None, "Extra arguments of EventList.table.",
             ("dict", "none")),
-    )),
+    ), extra_kwargs=True),
     CallbackSpec("PassThroughProfiler", "torchbolt.profilers", "Records nothing.", _PROFILER_OUT),
 )
 

@@ -51,6 +51,8 @@ OUT_OF_RANGE = declare(
 
 _TRAINER = {a.name: a for a in TRAINER_ARGS}
 _LOGGERS = {spec.name: spec for spec in LOGGERS}
+#: Callees that pass other keywords on to a library (ThroughputMonitor(window_size=...), WandbLogger(...)).
+_EXTRA_KWARGS = {spec.name for spec in (*CALLBACKS_BY_NAME.values(), *LOGGERS) if spec.extra_kwargs}
 
 
 def _targets(ctx: Context) -> Iterator[tuple[ast.Call, str, dict[str, Arg]]]:
@@ -164,7 +166,8 @@ def check_arguments(ctx: Context) -> None:
                 continue  # **kwargs: unknown statically
             arg = accepted.get(kw.arg)
             if arg is None:
-                _unknown(ctx, call, owner, accepted, kw)
+                if owner not in _EXTRA_KWARGS:
+                    _unknown(ctx, call, owner, accepted, kw)
                 continue
             _check_value(ctx, owner, arg, kw)
 
