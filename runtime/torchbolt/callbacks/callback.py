@@ -22,6 +22,11 @@ class Callback:
         """Key of this callback's state in a checkpoint; override when several instances may coexist."""
         return self.__class__.__qualname__
 
+    @property
+    def _legacy_state_key(self) -> str | None:
+        """An older key this callback's state may be stored under in checkpoints (None: only `state_key`)."""
+        return None
+
     def _generate_state_key(self, **kwargs: Any) -> str:
         """A state key made of the class name and the given arguments (as Lightning formats it)."""
         return f"{self.__class__.__qualname__}{repr(kwargs)}"

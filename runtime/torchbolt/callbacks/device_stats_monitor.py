@@ -61,7 +61,7 @@ class DeviceStatsMonitor(Callback):
             )
 
     def _log(self, trainer: Trainer, pl_module: LightningModule, key: str) -> None:
-        if not trainer._should_log_step():
+        if not trainer._loops.should_log_step():
             return
         device = pl_module.device
         if self._cpu_stats is False and device.type == "cpu":

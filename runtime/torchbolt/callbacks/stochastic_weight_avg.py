@@ -225,7 +225,7 @@ class StochasticWeightAveraging(Callback):
         try:
             with torch.no_grad():
                 for batch_idx, batch in enumerate(loader):
-                    batch = trainer._loop.transfer(batch, 0)
+                    batch = trainer._loops.to_device(batch, 0)
                     pl_module.training_step(batch, batch_idx)
         finally:
             ctx.fx = prev

@@ -139,12 +139,12 @@ class ThroughputMonitor(Callback):
         )
 
     def _compute(self, trainer: Trainer, step: int | None = None) -> None:
-        if step is None and not trainer._should_log_step():
+        if step is None and not trainer._loops.should_log_step():
             return
         stage = self._stage(trainer)
         throughput = self._throughputs[stage]
         metrics = {f"{stage}{throughput.separator}{k}": float(v) for k, v in throughput.compute().items()}
-        trainer._log_to_loggers(metrics, step=step)
+        trainer._loops.log_metrics(metrics, step=step)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer)

@@ -14,3 +14,9 @@ from torchbolt.loggers.tensorboard import TensorBoardLogger
 from torchbolt.loggers.wandb import WandbLogger
 
 __all__ = ["CSVLogger", "CometLogger", "DummyLogger", "Logger", "MLFlowLogger", "TensorBoardLogger", "WandbLogger"]
+
+
+def __getattr__(name: str) -> object:
+    from torchbolt.compat.unsupported import module_getattr  # Lightning's names get their alternative
+
+    return module_getattr(__name__)(name)

@@ -1,25 +1,44 @@
 """The one place that calls hooks: datamodule, callbacks and module, in the catalog's documented order.
 
 `HOOK_POINTS` in the catalog declares, per hook point, who is called and in which order. The table of
-bound methods is computed once per entry point, keeping only hooks that are overridden, so a hook
-point nobody implements costs one dictionary lookup.
+bound methods is computed once per entry point (`bind`), keeping only hooks that are overridden, so a
+hook point nobody implements costs one dictionary lookup. Names the catalog does not declare are errors.
+
+Besides hook points (`call`), the dispatcher runs the module's own methods (`call_module`: steps,
+optimizer and dataloader hooks, checked against the catalog's module hooks), the DataModule's dataloader
+hooks (`call_datamodule`), the batch-transfer chain (`transfer_batch`), and the checkpoint state of
+callbacks and DataModule (`collect_states`, `load_callback_states`, `load_datamodule_state`). Every call sets the `self.log` context.
+
+With a profiler (`Trainer(profiler=...)`), `bind` wraps every call in a timed action named as Lightning
+names it, and calls every implementer, overridden or not, as Lightning does; without one nothing is
+wrapped, so a run without a profiler pays nothing for it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from torchbolt.catalog import HOOK_POINTS
+from torchbolt.catalog import HOOK_POINTS, HOOKS_BY_OWNER, REMOVED_HOOKS
 
 if TYPE_CHECKING:
+    import torch
+
     from torchbolt.callbacks.callback import Callback
     from torchbolt.core.datamodule import LightningDataModule
     from torchbolt.core.module import LightningModule
     from torchbolt.trainer.trainer import Trainer
 
 _MISSING = object()
+
+#: Module methods `call_module` may run: the catalog's module hooks plus the 1.x epoch-end hooks still honoured.
+_MODULE_CALLABLE: frozenset[str] = frozenset(HOOKS_BY_OWNER["module"]) | frozenset(
+    name for name in REMOVED_HOOKS if name.endswith("_epoch_end")
+)
+_DATAMODULE_CALLABLE: frozenset[str] = frozenset(HOOKS_BY_OWNER["datamodule"])
+#: The batch-transfer hooks, in the order they run on every batch.
+BATCH_TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
 
 
 class RunContext:
@@ -44,9 +63,21 @@ def is_overridden(obj: Any, name: str, base: type) -> bool:
     return attr is not getattr(base, name, None)
 
 
+class UnknownHookError(KeyError):
+    """A hook point or module hook name that the catalog does not declare (a runtime bug, not user error)."""
+
+
 # (kind, bound method): kind 0 = callback (called with trainer and module first), 1 = module, 2 = datamodule.
 _Call = tuple[int, Callable[..., Any]]
 _CALLBACK, _MODULE, _DATAMODULE = 0, 1, 2
+_PART = {"callbacks": _CALLBACK, "module": _MODULE, "datamodule": _DATAMODULE}
+
+
+def _unknown(name: str, where: str) -> UnknownHookError:
+    return UnknownHookError(
+        f"{where} {name!r} is not declared in torchbolt.catalog; declare it there (HOOK_POINTS or the module "
+        "hooks) before calling it."
+    )
 
 
 class HookDispatcher:
@@ -57,31 +88,45 @@ class HookDispatcher:
         self._ctx = ctx
         self._table: dict[str, tuple[_Call, ...]] = {}
         self._module: LightningModule | None = None
+        self._datamodule: LightningDataModule | None = None
+        self._callbacks: tuple[Callback, ...] = ()
+        self._transfer: tuple[tuple[str, Callable[..., Any]], ...] = ()
         # Set by bind() when the Trainer has a profiler; None keeps every call free of profiling.
         self._profiler: Any = None
         self._module_prefix = ""
+
+    @property
+    def ctx(self) -> RunContext:
+        """The hook context the dispatcher sets (loops that inline a default hook body set it the same way)."""
+        return self._ctx
 
     def bind(
         self,
         module: LightningModule | None,
         datamodule: LightningDataModule | None,
         callbacks: Sequence[Callback],
+        move_batches: bool = False,
     ) -> None:
-        """Compute, for every hook point, the overridden hooks to call, in the documented order."""
+        """Compute, for every hook point, the overridden hooks to call, in the documented order.
+
+        `move_batches`: the default `transfer_batch_to_device` must run (the device is not the CPU).
+        """
         from torchbolt.callbacks.callback import Callback
         from torchbolt.core.datamodule import LightningDataModule
         from torchbolt.core.module import LightningModule
 
         self._module = module
-        # With a profiler, every implementer is called and timed, overridden or not, under Lightning's
-        # action names ("[Callback]<state_key>.<hook>", "[LightningModule]<Class>.<hook>").
+        self._datamodule = datamodule
+        self._callbacks = tuple(callbacks)
         profiler = self._profiler = getattr(self._trainer, "_active_profiler", None)
         self._module_prefix = f"[LightningModule]{type(module).__name__}." if module is not None else ""
         table: dict[str, tuple[_Call, ...]] = {}
         for name, point in HOOK_POINTS.items():
+            if point.per_owner_state:
+                continue  # collect_states / load_*_state(s)
             dm_calls: list[_Call] = []
             if point.datamodule and datamodule is not None and (
-                    profiler is not None or is_overridden(datamodule, name, LightningDataModule)):
+                    is_overridden(datamodule, name, LightningDataModule) or _always(profiler, "datamodule", name)):
                 fn = getattr(datamodule, name)
                 if profiler is not None:
                     fn = _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
@@ -90,7 +135,7 @@ class HookDispatcher:
             monitoring_cbs: list[_Call] = []
             if point.callbacks:
                 for cb in callbacks:
-                    if profiler is not None or is_overridden(cb, name, Callback):
+                    if is_overridden(cb, name, Callback) or _always(profiler, "callback", name):
                         target = monitoring_cbs if point.monitoring_last and getattr(cb, "_monitoring", False) \
                             else plain_cbs
                         fn = getattr(cb, name)
@@ -99,7 +144,7 @@ class HookDispatcher:
                         target.append((_CALLBACK, fn))
             mod_calls: list[_Call] = []
             if point.module and module is not None and (
-                    profiler is not None or is_overridden(module, name, LightningModule)):
+                    is_overridden(module, name, LightningModule) or _always(profiler, "module", name)):
                 fn = getattr(module, name)
                 if profiler is not None:
                     fn = _timed(profiler, self._module_prefix + name, fn)
@@ -112,10 +157,30 @@ class HookDispatcher:
             if ordered:
                 table[name] = tuple(ordered)
         self._table = table
+        # Batch transfer: the DataModule's override wins over the module's; defaults only when they move data.
+        chain: list[tuple[str, Callable[..., Any]]] = []
+        for name in BATCH_TRANSFER_HOOKS:
+            if is_overridden(datamodule, name, LightningDataModule):
+                fn = getattr(datamodule, name)
+                if profiler is not None:
+                    fn = _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
+                chain.append((name, fn))
+            elif is_overridden(module, name, LightningModule) or (name == "transfer_batch_to_device" and move_batches) \
+                    or (profiler is not None and module is not None):
+                # with a profiler the module's defaults run too (Lightning calls and times them on every batch)
+                fn = getattr(module, name)
+                if profiler is not None:
+                    fn = _timed(profiler, self._module_prefix + name, fn)
+                chain.append((name, fn))
+        self._transfer = tuple(chain)
 
     def has(self, name: str) -> bool:
         """Whether anybody implements hook point `name` (lets the loop skip building arguments)."""
-        return name in self._table
+        if name in self._table:
+            return True
+        if name not in HOOK_POINTS:
+            raise _unknown(name, "Hook point")
+        return False
 
     def call(self, name: str, *args: Any) -> Any:
         """Run hook point `name`: each implementer in order, with `self.log` context set to `name`.
@@ -124,7 +189,24 @@ class HookDispatcher:
         """
         calls = self._table.get(name)
         if calls is None:
+            if name not in HOOK_POINTS or HOOK_POINTS[name].per_owner_state:
+                raise _unknown(name, "Hook point")
             return None
+        return self._run(name, calls, args)
+
+    def call_part(self, name: str, part: str, *args: Any) -> Any:
+        """Run only the `part` ("callbacks", "module" or "datamodule") of hook point `name`, in order.
+
+        Checkpoint restore needs this: the module's `on_load_checkpoint` runs before the weights are
+        loaded, the callbacks' after them (reference §2.5).
+        """
+        if name not in HOOK_POINTS:
+            raise _unknown(name, "Hook point")
+        kind = _PART[part]
+        calls = tuple(c for c in self._table.get(name, ()) if c[0] == kind)
+        return self._run(name, calls, args) if calls else None
+
+    def _run(self, name: str, calls: tuple[_Call, ...], args: tuple[Any, ...]) -> Any:
         ctx = self._ctx
         prev = ctx.fx
         ctx.fx = name
@@ -145,6 +227,8 @@ class HookDispatcher:
 
     def call_module(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the module's own hook or method `name` (overridden or default) and return its result."""
+        if name not in _MODULE_CALLABLE:
+            raise _unknown(name, "Module hook")
         ctx = self._ctx
         prev = ctx.fx
         ctx.fx = name
@@ -160,14 +244,105 @@ class HookDispatcher:
         finally:
             ctx.fx = prev
 
-    def profile(self, action: str) -> Any:
-        """A context timing `action` with the Trainer's profiler (a no-op context without one)."""
+    def call_datamodule(self, name: str, *args: Any) -> Any:
+        """Call the DataModule's hook `name` (its dataloader hooks) and return its result."""
+        if name not in _DATAMODULE_CALLABLE:
+            raise _unknown(name, "DataModule hook")
+        ctx = self._ctx
+        prev = ctx.fx
+        ctx.fx = name
+        try:
+            profiler = self._profiler
+            if profiler is None:
+                return getattr(self._datamodule, name)(*args)
+            with profiler.profile(f"[LightningDataModule]{type(self._datamodule).__name__}.{name}"):
+                return getattr(self._datamodule, name)(*args)
+        finally:
+            ctx.fx = prev
+
+    # -- batches ----------------------------------------------------------------------------------
+    @property
+    def transfers_batches(self) -> bool:
+        """Whether any batch-transfer hook runs (False on CPU with no override: batches pass untouched)."""
+        return bool(self._transfer)
+
+    @property
+    def profiler(self) -> Any:
+        """The profiler the calls are timed with, or None (the loops time their own steps with it)."""
+        return self._profiler
+
+    def transfer_batch(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer (those that run)."""
         profiler = self._profiler
-        return profiler.profile(action) if profiler is not None else contextlib.nullcontext()
+        if profiler is not None:
+            # what Lightning's strategy times around the three hooks
+            profiler.start(BATCH_TO_DEVICE_ACTION)
+            try:
+                return self._transfer_chain(batch, device, dataloader_idx)
+            finally:
+                profiler.stop(BATCH_TO_DEVICE_ACTION)
+        return self._transfer_chain(batch, device, dataloader_idx)
+
+    def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        ctx = self._ctx
+        for name, fn in self._transfer:
+            prev, ctx.fx = ctx.fx, name
+            try:
+                if name == "transfer_batch_to_device":
+                    batch = fn(batch, device, dataloader_idx)
+                else:
+                    batch = fn(batch, dataloader_idx)
+            finally:
+                ctx.fx = prev
+        return batch
+
+    # -- checkpoint state ---------------------------------------------------------------------------
+    def collect_states(self, callbacks: bool = True) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """(non-empty callback states by `state_key`, the DataModule's state or None) for a checkpoint;
+        `callbacks=False` (weights-only files) asks only the DataModule."""
+        ctx = self._ctx
+        prev, ctx.fx = ctx.fx, "state_dict"
+        try:
+            states: dict[str, Any] = {}
+            for callback in self._callbacks if callbacks else ():
+                state = callback.state_dict()
+                if state:
+                    states[callback.state_key] = state
+            dm = self._datamodule
+            return states, (dm.state_dict() or None) if dm is not None else None
+        finally:
+            ctx.fx = prev
+
+    def load_datamodule_state(self, state: Any | None) -> None:
+        """Give the DataModule the state saved under its class name (nothing when absent)."""
+        dm = self._datamodule
+        if dm is None or state is None:
+            return
+        ctx = self._ctx
+        prev, ctx.fx = ctx.fx, "load_state_dict"
+        try:
+            dm.load_state_dict(state)
+        finally:
+            ctx.fx = prev
+
+    def load_callback_states(self, states: dict[str, Any]) -> None:
+        """Give each callback its saved state (found by `state_key`, else by its legacy key)."""
+        ctx = self._ctx
+        prev, ctx.fx = ctx.fx, "load_state_dict"
+        try:
+            for callback in self._callbacks:
+                state = states.get(callback.state_key)
+                if state is None:
+                    legacy_key = callback._legacy_state_key
+                    state = states.get(legacy_key) if legacy_key else None
+                if state:
+                    callback.load_state_dict(copy.deepcopy(state))
+        finally:
+            ctx.fx = prev
 
 
-#: Module calls that Lightning times under another name (its strategy runs the step methods), or not at
-#: all (`backward` runs inside the strategy's timed backward, which the loop records).
+#: Lightning's strategy runs the step methods, so it times them under its own name; `backward` is timed
+#: by the loop around the backward hooks (as Lightning's strategy does), not on its own.
 STRATEGY = "[Strategy]SingleDeviceStrategy."
 _MODULE_ACTIONS: dict[str, str | None] = {
     "training_step": STRATEGY + "training_step",
@@ -176,16 +351,22 @@ _MODULE_ACTIONS: dict[str, str | None] = {
     "predict_step": STRATEGY + "predict_step",
     "backward": None,
 }
-
-
-#: Actions the loops record, under Lightning's names (`fetch` and `profiled_transfer` below, and the
-#: loops' "run_training_epoch" / "run_training_batch").
+#: Actions the loops record, under Lightning's names (with "run_training_epoch" and "run_training_batch").
 TRAIN_NEXT_ACTION = "[_TrainingEpochLoop].train_dataloader_next"
 EVAL_NEXT_ACTIONS = {"sanity_check": "[_EvaluationLoop].val_next", "validate": "[_EvaluationLoop].val_next",
                      "test": "[_EvaluationLoop].test_next"}
 PREDICT_NEXT_ACTION = "[_PredictionLoop].predict_next"
 BACKWARD_ACTION = STRATEGY + "backward"
-_TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
+BATCH_TO_DEVICE_ACTION = STRATEGY + "batch_to_device"
+
+
+def _always(profiler: Any, owner: str, name: str) -> bool:
+    """With a profiler, Lightning calls (and times) a hook even when it is not overridden, except the hooks
+    the catalog marks as called only when overridden (prepare_data)."""
+    if profiler is None:
+        return False
+    hook = HOOKS_BY_OWNER[owner].get(name)
+    return hook is None or not hook.only_if_overridden
 
 
 def fetch(iterator: Any, profiler: Any, action: str) -> Any:
@@ -197,28 +378,6 @@ def fetch(iterator: Any, profiler: Any, action: str) -> Any:
         return next(iterator)
     finally:
         profiler.stop(action)
-
-
-def profiled_transfer(trainer: Trainer, profiler: Any, batch: Any, dataloader_idx: int) -> Any:
-    """The batch-transfer path with a profiler: precision conversion and all three transfer hooks, each
-    timed under Lightning's names inside "[Strategy]SingleDeviceStrategy.batch_to_device" (Lightning calls
-    the module's default hooks too, so the names appear even when nobody overrides them)."""
-    module = trainer.lightning_module
-    ctx = trainer._ctx
-    with profiler.profile(STRATEGY + "batch_to_device"):
-        batch = trainer._precision.convert_input(batch)
-        for name in _TRANSFER_HOOKS:
-            owner = trainer._batch_hook_owner.get(name, module)
-            kind = "LightningDataModule" if owner is not module else "LightningModule"
-            args = (batch, trainer._device, dataloader_idx) if name == "transfer_batch_to_device" \
-                else (batch, dataloader_idx)
-            prev, ctx.fx = ctx.fx, name
-            try:
-                with profiler.profile(f"[{kind}]{type(owner).__name__}.{name}"):
-                    batch = getattr(owner, name)(*args)
-            finally:
-                ctx.fx = prev
-    return batch
 
 
 def _timed(profiler: Any, action: str, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -37,8 +37,8 @@ def _free_memory() -> None:
 def _dataset_length(trainer: Trainer) -> int | None:
     """Length of the training dataset, requesting the dataloader with the current batch size when needed."""
     reset_data(trainer)
-    trainer._loop.setup_train_data()
-    loader = getattr(trainer._loop, "train_loader", None)
+    trainer._loops.sources.setup_train()
+    loader = trainer._loops.sources.train_loader
     dataset = getattr(loader, "dataset", None)
     try:
         return len(dataset) if dataset is not None else None  # type: ignore[arg-type]

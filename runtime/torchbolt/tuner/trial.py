@@ -40,22 +40,32 @@ def restoring(trainer: Trainer) -> Generator[None, None, None]:
         trainer.should_stop = False
         trainer.state.stage = stage
         reset_data(trainer)
-        trainer._hooks.bind(module, trainer.datamodule, trainer.callbacks)
+        rebind(trainer)
 
 
 def reset_data(trainer: Trainer) -> None:
     """Forget the loaded dataloaders so the next run requests them again (after a batch-size change)."""
-    loop = trainer._loop
-    for name in ("train_loader", "train_source", "val_loaders", "_train_iter"):
-        if hasattr(loop, name):
-            setattr(loop, name, None)
+    sources = trainer._loops.sources
+    sources.train_loader = sources.train_source = None
+    sources.val_loaders = sources.val_source = None
+    trainer._loops.fit.forget_iterator()
+
+
+def rebind(trainer: Trainer) -> None:
+    """Bind the hooks to `trainer.callbacks` again and re-decide the step plan (which reads the hooks)."""
+    from torchbolt.loops import build_step_plan
+
+    module = trainer.lightning_module
+    assert module is not None
+    hooks = trainer._hooks
+    hooks.bind(module, trainer.datamodule, trainer.callbacks, trainer._device.type != "cpu")
+    trainer._loops.set_plan(build_step_plan(module, hooks, trainer._precision, len(trainer.optimizers)))
 
 
 def run_fit_steps(trainer: Trainer, steps: int, callbacks: Sequence[Any], limit_val_batches: Any = None) -> None:
     """Train `steps` more optimizer steps with only `callbacks` and no loggers (call inside `restoring`)."""
     from torchbolt.loggers.logger import DummyLogger
 
-    module = trainer.lightning_module
     trainer.callbacks = list(callbacks)
     trainer.loggers = [DummyLogger()] if trainer.loggers else []
     trainer.max_steps = trainer.global_step + steps
@@ -63,5 +73,5 @@ def run_fit_steps(trainer: Trainer, steps: int, callbacks: Sequence[Any], limit_
     if limit_val_batches is not None:
         trainer.limit_val_batches = limit_val_batches
     trainer.should_stop = False
-    trainer._hooks.bind(module, trainer.datamodule, trainer.callbacks)
-    trainer._loop.fit()
+    rebind(trainer)
+    trainer._loops.fit.run()
