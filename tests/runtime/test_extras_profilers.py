@@ -213,7 +213,8 @@ def test_advanced_profiler_in_a_fit_writes_to_log_dir(tmp_path: Any) -> None:
     assert "Profile stats for: run_training_epoch" in text
 
 
-def test_pytorch_profiler_exports_chrome_trace_and_table(tmp_path: Any) -> None:
+def test_pytorch_profiler_exports_chrome_trace_and_table(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TORCHBOLT_PROFILER_SUMMARY", str(tmp_path / "summary.json"))
     prof = tbp.PyTorchProfiler(dirpath=tmp_path, filename="torch", record_shapes=True, profile_memory=True)
     trainer = tb.Trainer(max_epochs=1, profiler=prof, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
@@ -225,6 +226,10 @@ def test_pytorch_profiler_exports_chrome_trace_and_table(tmp_path: Any) -> None:
     assert traces, os.listdir(tmp_path)
     trace = json.loads((tmp_path / traces[0]).read_text())
     assert any("[pl][profile]" in str(ev.get("name")) for ev in trace["traceEvents"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    names = {a["name"] for a in summary["actions"]}
+    assert summary["profiler"] == "PyTorchProfiler" and "run_training_batch" in names
+    assert set(summary["traces"]) == {str(tmp_path / t) for t in traces}
 
 
 def test_pytorch_profiler_validates_arguments() -> None:
