@@ -17,7 +17,7 @@ from torchbolt.tuner import Tuner
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 
-def _module_cls(base: type, oom_above: int | None = None) -> type:
+def _module_cls(base: type, oom_above: int | None = None, cpu_oom: bool = False) -> type:
     class Net(base):  # type: ignore[misc, valid-type]
         def __init__(self, lr: float = 1e-3, batch_size: int = 4) -> None:
             super().__init__()
@@ -26,6 +26,8 @@ def _module_cls(base: type, oom_above: int | None = None) -> type:
 
         def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
             if oom_above is not None and batch[0].shape[0] > oom_above:
+                if cpu_oom:
+                    raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
             return nn.functional.mse_loss(self.net(batch[0]), batch[1])
 
@@ -114,6 +116,13 @@ def test_oom_stops_the_power_search_at_the_last_size_that_fit(tmp_path: Any) -> 
     assert tuner.scale_batch_size(model, mode="power") == 32
     model, trainer, tuner = _setup("torchbolt", tmp_path, oom_above=40)
     assert tuner.scale_batch_size(model, mode="binsearch", margin=0.0) == 40
+
+
+def test_cpu_allocation_failure_stops_the_search_clearly(tmp_path: Any, caplog: Any) -> None:
+    model, _, tuner = _setup("torchbolt", tmp_path, oom_above=20, cpu_oom=True)
+    with caplog.at_level("INFO", logger="torchbolt.tuner.batch_size_scaling"):
+        assert tuner.scale_batch_size(model, mode="power") == 16
+    assert "ran on CPU" in caplog.text and "failed" in caplog.text
 
 
 def test_other_errors_are_not_taken_for_oom(tmp_path: Any) -> None:
