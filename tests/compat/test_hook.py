@@ -39,12 +39,15 @@ PROBE = textwrap.dedent('''
     from lightning.pytorch.callbacks.progress.tqdm_progress import TQDMProgressBar
     from pytorch_lightning.loggers import CSVLogger
     from lightning.pytorch.trainer.states import TrainerFn
+    from lightning.pytorch.callbacks import StochasticWeightAveraging
+    from lightning.pytorch.profilers import SimpleProfiler
+    from lightning.pytorch.tuner import Tuner
     import lightning.pytorch.utilities as utilities
     import torchbolt
 
     errors = {}
     for stmt in ("import lightning.fabric", "from lightning import Fabric", "import lightning.pytorch.serve",
-                 "from lightning.pytorch.callbacks import StochasticWeightAveraging"):
+                 "from lightning.pytorch.loggers import NeptuneLogger"):
         try:
             exec(stmt)
         except ImportError as err:
@@ -63,7 +66,8 @@ PROBE = textwrap.dedent('''
                  L.LightningModule is torchbolt.LightningModule, L.Trainer is torchbolt.Trainer,
                  L.seed_everything is torchbolt.seed_everything, utilities is torchbolt.utilities],
         "classes": [ModelCheckpoint.__module__, TQDMProgressBar.__module__, CSVLogger.__module__,
-                    TrainerFn.__module__],
+                    TrainerFn.__module__, StochasticWeightAveraging.__module__, SimpleProfiler.__module__,
+                    Tuner.__module__],
         "spec": [torchbolt.__spec__.name, torchbolt.callbacks.__spec__.name],
         "errors": errors,
         "name": __name__,
@@ -80,16 +84,18 @@ def test_run_resolves_lightning_names_to_torchbolt(tmp_path: Path) -> None:
     assert Path(got["argv"][0]) == tmp_path / "probe.py"
     assert all(got["same"]), got["same"]
     assert got["classes"] == ["torchbolt.callbacks.model_checkpoint", "torchbolt.callbacks.progress",
-                              "torchbolt.loggers.csv_logs", "torchbolt.trainer.state"]
+                              "torchbolt.loggers.csv_logs", "torchbolt.trainer.state",
+                              "torchbolt.callbacks.stochastic_weight_avg", "torchbolt.profilers.simple",
+                              "torchbolt.tuner.tuning"]
     assert got["spec"] == ["torchbolt", "torchbolt.callbacks"]  # the aliased modules keep their own spec
     errors = got["errors"]
     assert errors["import lightning.fabric"][0] == "ModuleNotFoundError"
     assert "lightning.fabric is not provided by torchbolt" in errors["import lightning.fabric"][1]
     assert "Lightning Fabric" in errors["from lightning import Fabric"][1]
     assert "lightning.pytorch.serve is not provided by torchbolt" in errors["import lightning.pytorch.serve"][1]
-    swa = errors["from lightning.pytorch.callbacks import StochasticWeightAveraging"]
-    assert swa[0] == "NotProvidedError" and "stochastic weight averaging" in swa[1]
-    assert "torch.optim.swa_utils" in swa[1] and "--engine lightning" in swa[1]
+    neptune = errors["from lightning.pytorch.loggers import NeptuneLogger"]
+    assert neptune[0] == "NotProvidedError" and "Neptune logging" in neptune[1]
+    assert "CSVLogger" in neptune[1] and "--engine lightning" in neptune[1]
     assert errors["typo"][0] == "AttributeError" and "NoSuchCallback" in errors["typo"][1]
     assert errors["attribute"][0] == "NotProvidedAttributeError" and "torch.optim.swa_utils" in errors["attribute"][1]
     assert errors["attribute"][2] is False  # hasattr() still answers

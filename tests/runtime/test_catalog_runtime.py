@@ -79,21 +79,33 @@ def test_trainer_arguments_match_lightning_names_and_defaults() -> None:
         assert theirs[arg.name] == arg.default, arg.name
 
 
-@pytest.mark.parametrize("spec", [*catalog.CALLBACKS, *catalog.LOGGERS], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [*catalog.CALLBACKS, *catalog.LOGGERS, *catalog.PROFILER_CLASSES,
+                                  *catalog.TUNER_METHODS], ids=lambda s: s.name)
 def test_callback_and_logger_arguments_match_their_constructors(spec: catalog.CallbackSpec) -> None:
     module = importlib.import_module(spec.module)
-    cls = getattr(module, spec.name, None)
-    if cls is None:
-        pytest.skip(f"{spec.module}.{spec.name} does not exist yet")
+    if spec in catalog.TUNER_METHODS:
+        fn, skipped = getattr(module.Tuner, spec.name), {"self", "model"}
+    else:
+        cls = getattr(module, spec.name, None)
+        if cls is None:
+            pytest.skip(f"{spec.module}.{spec.name} does not exist yet")
+        fn, skipped = cls.__init__, {"self"}
+    signature = inspect.signature(fn).parameters
+    assert spec.extra_kwargs == any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values()), spec.name
     params = {
-        n: p for n, p in inspect.signature(cls.__init__).parameters.items()
-        if n != "self" and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        n: p for n, p in signature.items()
+        if n not in skipped and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
     }
     assert [a.name for a in spec.args] == list(params), spec.name
     for arg in spec.args:
         default = params[arg.name].default
         if arg.default is REQUIRED:
             assert default is inspect.Parameter.empty, arg.name
+        elif isinstance(arg.default, str) and not isinstance(default, str) and default is not None:
+            # a default the torch-free catalog cannot hold (a function, torch.device, a theme object) is
+            # written as its name, its str() or "Class()"
+            assert arg.default in (getattr(default, "__name__", None), str(default),
+                                   f"{type(default).__name__}()"), arg.name
         else:
             assert default == arg.default, arg.name
 

@@ -107,5 +107,5 @@ def test_overhead_benchmark_script_runs() -> None:
                           "--no-lightning", "--no-imports"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = [line.split("|")[1].strip() for line in out.stdout.splitlines() if line.startswith("| ")]
-    assert rows[1:] == ["hand-written loop", "torchbolt bare", "torchbolt Trainer()"]
-    assert "Targets (issue 2)" in out.stdout
+    assert rows[1:] == ["hand-written loop", "torchbolt bare", "torchbolt Trainer()", "torchbolt bare + SimpleProfiler"]
+    assert "Targets (issues 2 and 12)" in out.stdout

@@ -229,8 +229,9 @@ def test_trainer_uses_the_plan() -> None:
     with pytest.raises(UnsupportedHardwareError):
         Trainer(accelerator="gpu", max_epochs=1)
     assert Trainer(accelerator="auto", devices="auto", max_epochs=1, **QUIET).precision == "32-true"
-    with pytest.raises(MisconfigurationException, match="profiler"):
-        Trainer(profiler="simple", max_epochs=1)
+    assert type(Trainer(profiler="simple", max_epochs=1, **QUIET).profiler).__name__ == "SimpleProfiler"
+    with pytest.raises(MisconfigurationException, match="not a Profiler"):
+        Trainer(profiler=object(), max_epochs=1)
 
 
 def test_default_callbacks_and_max_time_timer() -> None:

@@ -33,6 +33,7 @@ KNOWN_NAMES: frozenset[str] = frozenset(
     {"LightningModule", "LightningDataModule", "Callback", "Trainer"}
     | {spec.name for spec in catalog.CALLBACKS}
     | {spec.name for spec in catalog.LOGGERS}
+    | {spec.name for spec in catalog.PROFILER_CLASSES}
 )
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..server import TorchboltServer
 
 #: The argument tables a call can complete against, by canonical callee.
-_LOGGERS = {spec.name: spec for spec in catalog.LOGGERS}
+_LOGGERS = {spec.name: spec for spec in (*catalog.LOGGERS, *catalog.PROFILER_CLASSES)}  # loggers and profilers
 
 
 def args_for(callee: str | None) -> tuple[catalog.Arg, ...]:

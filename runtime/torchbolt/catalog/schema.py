@@ -125,6 +125,7 @@ class CallbackSpec:
     module: str  # import path inside torchbolt, e.g. "torchbolt.callbacks"
     doc: str
     args: tuple[Arg, ...] = field(default_factory=tuple)
+    extra_kwargs: bool = False  # takes **kwargs (passed on to another library): other keywords are allowed
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)

@@ -18,6 +18,10 @@ MOVED: dict[str, str] = {
     "core.mixins": "utilities.hparams",
     "core.mixins.hparams_mixin": "utilities.hparams",
     "utilities.model_summary.model_summary": "utilities.model_summary",
+    "utilities.parsing": "utilities.hparams",
+    "callbacks.progress.rich_progress": "callbacks.rich_progress",
+    "callbacks.rich_model_summary": "callbacks.rich_progress",
+    "profilers.base": "profilers.profiler",
 }
 
 #: Lightning packages beside `lightning.pytorch` that torchbolt does not provide, with what to use instead.

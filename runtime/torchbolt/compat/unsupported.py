@@ -56,18 +56,18 @@ def explanation(message: str, module: str, name: str) -> NotProvidedError | NotP
 MODULE_ALTERNATIVES: dict[str, str] = {
     "accelerators": "torchbolt picks the device itself; pass accelerator='cpu'|'gpu'|'auto' to the Trainer",
     "callbacks": "write the behaviour as a `Callback` subclass with the hooks you need",
-    "loggers": "use CSVLogger or TensorBoardLogger, or log from a Callback",
+    "loggers": "use CSVLogger, TensorBoardLogger, MLFlowLogger, WandbLogger or CometLogger, or log from a Callback",
     "loops": "the loops are internal in torchbolt; customise training through hooks and callbacks",
     "overrides": "internal to Lightning; no replacement needed",
     "plugins": "pass precision='32-true'|'16-mixed'|'bf16-mixed' to the Trainer",
     "plugins.io": "checkpoints are written by the Trainer; customise them in on_save_checkpoint",
     "plugins.precision": "pass precision='16-mixed'|'bf16-mixed' to the Trainer",
-    "profilers": "time your code with torch.profiler or the Timer callback",
+    "profilers": "use SimpleProfiler, AdvancedProfiler or PyTorchProfiler (Trainer(profiler='simple'|'advanced'|'pytorch'))",
     "serve": "export the model with torch.jit / torch.export and serve it with your server of choice",
     "strategies": "pass strategy='auto' (one device) or the strategies this build lists in its Trainer docs",
     "strategies.launchers": "launch processes with torchrun",
     "trainer.connectors": "internal to Lightning; use the Trainer's public arguments and attributes",
-    "tuner": "choose batch size and learning rate by hand or with a Callback",
+    "tuner": "use torchbolt.tuner.Tuner (lr_find, scale_batch_size)",
     "utilities": "see docs/api-coverage.md for the helpers torchbolt provides",
     "utilities.compile": "call torch.compile on the model yourself (in __init__ or configure_model)",
     "utilities.consolidate_checkpoint": "not needed: torchbolt writes single-file checkpoints",
@@ -86,26 +86,6 @@ MODULE_ALTERNATIVES: dict[str, str] = {
 
 #: (module relative to lightning.pytorch, name) -> (feature, nearest supported alternative).
 NOT_PROVIDED: dict[tuple[str, str], tuple[str, str]] = {
-    ("callbacks", "StochasticWeightAveraging"): (
-        "stochastic weight averaging", "torch.optim.swa_utils.AveragedModel updated in on_train_batch_end"),
-    ("callbacks", "WeightAveraging"): (
-        "weight averaging", "torch.optim.swa_utils.AveragedModel updated in on_train_batch_end"),
-    ("callbacks", "EMAWeightAveraging"): (
-        "EMA weight averaging", "torch.optim.swa_utils.AveragedModel with get_ema_multi_avg_fn()"),
-    ("callbacks", "RichProgressBar"): ("the rich progress bar", "TQDMProgressBar"),
-    ("callbacks", "RichModelSummary"): ("the rich model summary", "ModelSummary"),
-    ("callbacks", "ModelPruning"): ("model pruning", "torch.nn.utils.prune in a Callback"),
-    ("callbacks", "BatchSizeFinder"): ("the batch size finder", "set the batch size by hand"),
-    ("callbacks", "LearningRateFinder"): ("the learning-rate finder", "a short learning-rate sweep by hand"),
-    ("callbacks", "BackboneFinetuning"): ("backbone finetuning", "freeze/unfreeze parameters in on_train_epoch_start"),
-    ("callbacks", "BaseFinetuning"): ("the finetuning base callback", "freeze/unfreeze parameters in a Callback"),
-    ("callbacks", "DeviceStatsMonitor"): ("device statistics logging", "log torch.cuda.memory_allocated() yourself"),
-    ("callbacks", "ThroughputMonitor"): ("throughput monitoring", "the Timer callback"),
-    ("callbacks", "SpikeDetection"): ("loss spike detection", "check the loss in on_train_batch_end"),
-    ("callbacks", "BasePredictionWriter"): ("prediction writers", "collect trainer.predict()'s return value"),
-    ("loggers", "WandbLogger"): ("Weights & Biases logging", "CSVLogger or TensorBoardLogger"),
-    ("loggers", "MLFlowLogger"): ("MLflow logging", "CSVLogger or TensorBoardLogger"),
-    ("loggers", "CometLogger"): ("Comet logging", "CSVLogger or TensorBoardLogger"),
     ("loggers", "NeptuneLogger"): ("Neptune logging", "CSVLogger or TensorBoardLogger"),
     ("loggers", "LitLogger"): ("Lightning AI's LitLogger", "CSVLogger or TensorBoardLogger"),
     ("utilities", "is_shared_filesystem"): (

@@ -16,7 +16,7 @@ from torch import Tensor
 from torchbolt.catalog import REMOVED_HOOKS
 from torchbolt.loops._common import ModuleModes, capture_rng, restore_rng
 from torchbolt.loops.plan import defines_legacy
-from torchbolt.trainer.dispatch import is_overridden
+from torchbolt.trainer.dispatch import EVAL_NEXT_ACTIONS, fetch, is_overridden
 from torchbolt.trainer.state import RunningStage
 
 if TYPE_CHECKING:
@@ -146,9 +146,11 @@ class EvaluationLoop:
                 assert iterator is not None
                 batch_idx = 0
                 log_idx = dl_idx if multiple else None
+                profiler = loops.plan.profiler
+                fetch_action = EVAL_NEXT_ACTIONS[stage.value]
                 while batch_idx < limit:
                     try:
-                        batch = next(iterator)
+                        batch = fetch(iterator, profiler, fetch_action)
                     except StopIteration:
                         break
                     batch_progress.is_last_batch = batch_idx + 1 >= limit

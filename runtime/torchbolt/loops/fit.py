@@ -27,6 +27,7 @@ import torch
 
 from torchbolt.loops._common import INF, capture_rng, reached, restore_rng
 from torchbolt.loops.evaluation import warn_epoch_end
+from torchbolt.trainer.dispatch import TRAIN_NEXT_ACTION
 from torchbolt.trainer.state import RunningStage, TrainerFn
 from torchbolt.utilities.exceptions import MisconfigurationException
 
@@ -218,7 +219,12 @@ class FitLoop:
             self.finish_batch(results)
         elif val_tail_pending:
             self.finish_after_validation()
-        self.batch_loop(results)
+        profiler = loops.plan.profiler
+        if profiler is None:
+            self.batch_loop(results)
+        else:
+            with profiler.profile("run_training_epoch"):
+                self.batch_loop(results)
         self.epoch_running = False
 
         # ---- epoch end -------------------------------------------------------------------------
@@ -286,6 +292,7 @@ class FitLoop:
         takes_idx = plan.takes_idx["training_step"]
         num_batches = loops.sources.num_training_batches
         current = batch_progress.current
+        profiler = plan.profiler
         while True:
             # epoch done? (inline: it runs before every batch)
             max_steps = trainer.max_steps
@@ -295,10 +302,15 @@ class FitLoop:
                 break
             if trainer.should_stop and self.can_stop_early():
                 break
+            if profiler is not None:
+                profiler.start(TRAIN_NEXT_ACTION)
             try:
                 batch = self._next_batch()
             except StopIteration:
                 break
+            finally:
+                if profiler is not None:
+                    profiler.stop(TRAIN_NEXT_ACTION)
             batch_idx = current.ready
             batch_progress.is_last_batch = self._train_done
             if transfer:
@@ -322,10 +334,14 @@ class FitLoop:
                         break
                 batch_progress.increment("started")
                 args = (batch, batch_idx) if takes_idx else (batch,)
+                if profiler is not None:
+                    profiler.start("run_training_batch")
                 if automatic:
                     output = optimization.automatic_step(args, batch_idx)
                 else:
                     output = optimization.manual_step(args)
+                if profiler is not None:
+                    profiler.stop("run_training_batch")
             batch_progress.increment("processed")
             if trainer.lr_scheduler_configs:
                 self.update_lr_schedulers("step", plateau=False)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from torchbolt.loops._common import split_training_output
+from torchbolt.trainer.dispatch import BACKWARD_ACTION
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 if TYPE_CHECKING:
@@ -34,10 +35,15 @@ class Optimization:
     def backward(self, loss: Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         """on_before_backward, the module's backward hook, on_after_backward."""
         hooks = self._loops.hooks
+        profiler = self._loops.plan.profiler
+        if profiler is not None:
+            profiler.start(BACKWARD_ACTION)  # Lightning's strategy times backward with its hooks
         hooks.call("on_before_backward", loss)
         # The precision plugin scales the loss ('16-mixed') between the hook and the backward pass.
         hooks.call_module("backward", self._loops.trainer.strategy.backward(loss), *args, **kwargs)
         hooks.call("on_after_backward")
+        if profiler is not None:
+            profiler.stop(BACKWARD_ACTION)
 
     # -- the one place the optimizer steps ----------------------------------------------------------
     def optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:
@@ -46,7 +52,8 @@ class Optimization:
         trainer = loops.trainer
         hooks = loops.hooks
         plan = loops.plan
-        clip = plan.automatic and (plan.clip_overridden or trainer.gradient_clip_val)
+        # Lightning calls configure_gradient_clipping on every step; with a profiler it shows in the report
+        clip = plan.automatic and (plan.clip_overridden or trainer.gradient_clip_val or plan.profiler is not None)
         strategy = trainer.strategy
         if not clip and not plan.before_optimizer_step:
             # Nothing to run between the closure and the update: the wrapper would only add a call.
@@ -80,7 +87,7 @@ class Optimization:
         epoch = trainer.current_epoch
         # the plan's direct path; clipping is read per step as callbacks may change it
         direct = plan.direct_step and not trainer.gradient_clip_val
-        precision_noop = plan.precision_noop
+        precision_noop = plan.precision_noop and plan.profiler is None  # a profiler times the step method
         ctx = hooks.ctx
         module = trainer.lightning_module
         assert module is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torchbolt.loops._common import takes_positional
 from torchbolt.trainer.dispatch import is_overridden
@@ -44,6 +44,9 @@ class StepPlan:
     collect_train_outputs: bool  # the 1.x training_epoch_end(outputs) is defined
     #: whether each step method takes batch_idx (and dataloader_idx) after the batch
     takes_idx: Mapping[str, bool]
+    #: the Trainer's profiler, or None: with one, every step goes the full (timed) path and the loops
+    #: record their actions under Lightning's names; without one nothing is timed
+    profiler: Any = None
 
     def step_args(self, name: str, batch: object, batch_idx: int, dataloader_idx: int | None) -> tuple[object, ...]:
         """Positional arguments for a step method: batch, then batch_idx and dataloader_idx when accepted."""
@@ -66,6 +69,7 @@ def build_step_plan(module: LightningModule, hooks: HookDispatcher, precision: P
 
     automatic = bool(module.automatic_optimization)
     clip_overridden = is_overridden(module, "configure_gradient_clipping", LightningModule)
+    profiler = hooks.profiler
     around_step = ("on_before_optimizer_step", "on_before_backward", "on_after_backward")
     direct = (
         automatic
@@ -75,6 +79,7 @@ def build_step_plan(module: LightningModule, hooks: HookDispatcher, precision: P
         and not any(hooks.has(name) for name in around_step)
         and not any(is_overridden(module, name, LightningModule)
                     for name in ("optimizer_step", "optimizer_zero_grad", "backward"))
+        and profiler is None
     )
     return StepPlan(
         automatic=automatic,
@@ -88,4 +93,5 @@ def build_step_plan(module: LightningModule, hooks: HookDispatcher, precision: P
         train_batch_end=hooks.has("on_train_batch_end"),
         collect_train_outputs=defines_legacy(module, "training_epoch_end"),
         takes_idx=MappingProxyType({name: takes_positional(getattr(module, name), 2) for name in STEP_METHODS}),
+        profiler=profiler,
     )

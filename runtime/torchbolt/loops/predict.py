@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from torchbolt.callbacks.prediction_writer import BasePredictionWriter, record_batch_indices
+from torchbolt.trainer.dispatch import PREDICT_NEXT_ACTION, fetch
+
 if TYPE_CHECKING:
     from torchbolt.loops.context import Loops
 
@@ -17,6 +20,9 @@ class PredictLoop:
     def __init__(self, loops: Loops) -> None:
         self._loops = loops
         self.predictions: list[Any] | None = None
+        #: sample indices of the current batch and of every batch per dataloader, for prediction writers
+        self.current_batch_indices: list[int] | None = None
+        self.epoch_batch_indices: list[list[list[int]]] = []
 
     def run(self, return_predictions: bool) -> list[Any] | None:
         """Run predict_step over every predict dataloader."""
@@ -35,6 +41,14 @@ class PredictLoop:
         multiple = len(loaders) > 1
         all_predictions: list[list[Any]] = []
         grad_ctx = torch.inference_mode() if trainer.inference_mode else torch.no_grad()
+        # Prediction writers get each batch's sample indices (recorded from the batch samplers), and an
+        # epoch-interval writer gets all predictions even with return_predictions=False (as in Lightning).
+        writers = [cb for cb in trainer.callbacks if isinstance(cb, BasePredictionWriter)]
+        recorders = [record_batch_indices(loader) for loader in loaders] if writers else []
+        keep = return_predictions or any(w.interval.on_epoch for w in writers)
+        self.current_batch_indices = None
+        self.epoch_batch_indices = [[] for _ in loaders]
+        profiler = plan.profiler
         first_iter = iter(loaders[0]) if max_batches[0] else None
         with grad_ctx:
             loops.modes.capture(module)
@@ -49,9 +63,13 @@ class PredictLoop:
                 log_idx = dl_idx if multiple else None
                 while iterator is not None and batch_idx < limit:
                     try:
-                        batch = next(iterator)
+                        batch = fetch(iterator, profiler, PREDICT_NEXT_ACTION)
                     except StopIteration:
                         break
+                    recorder = recorders[dl_idx] if recorders else None
+                    if recorder is not None and batch_idx < len(recorder.seen):
+                        self.current_batch_indices = recorder.seen[batch_idx]
+                        self.epoch_batch_indices[dl_idx].append(self.current_batch_indices)
                     if plan.transfer:
                         batch = loops.to_device(batch, dl_idx)
                     progress.increment("ready")
@@ -62,7 +80,7 @@ class PredictLoop:
                     progress.increment("processed")
                     hooks.call("on_predict_batch_end", output, *hook_args)
                     progress.increment("completed")
-                    if return_predictions:
+                    if keep:
                         predictions.append(output)
                     batch_idx += 1
                 all_predictions.append(predictions)

@@ -138,7 +138,9 @@ def check_argument(arg: Arg, value: Any) -> Any:
         )
     if arg.name in _HARDWARE_ARGS:
         return value  # resolve_plan checks names and values, and knows what this build supports
-    if arg.choices and not arg.choices_open and value is not None:
+    # the choices name the string forms; an argument that also takes objects (a Profiler) skips them for objects
+    is_object = "object" in arg.types and _TYPE_CHECKS["object"](value)
+    if arg.choices and not arg.choices_open and value is not None and not is_object:
         candidates = arg.choices
         probe = value.lower() if isinstance(value, str) else value
         if probe not in candidates:

@@ -8,6 +8,10 @@ Besides hook points (`call`), the dispatcher runs the module's own methods (`cal
 optimizer and dataloader hooks, checked against the catalog's module hooks), the DataModule's dataloader
 hooks (`call_datamodule`), the batch-transfer chain (`transfer_batch`), and the checkpoint state of
 callbacks and DataModule (`collect_states`, `load_callback_states`, `load_datamodule_state`). Every call sets the `self.log` context.
+
+With a profiler (`Trainer(profiler=...)`), `bind` wraps every call in a timed action named as Lightning
+names it, and calls every implementer, overridden or not, as Lightning does; without one nothing is
+wrapped, so a run without a profiler pays nothing for it.
 """
 
 from __future__ import annotations
@@ -89,6 +93,9 @@ class HookDispatcher:
         self._datamodule: LightningDataModule | None = None
         self._callbacks: tuple[Callback, ...] = ()
         self._transfer: tuple[tuple[str, Callable[..., Any]], ...] = ()
+        # Set by bind() when the Trainer has a profiler; None keeps every call free of profiling.
+        self._profiler: Any = None
+        self._module_prefix = ""
 
     def bind(
         self,
@@ -108,24 +115,37 @@ class HookDispatcher:
         self._module = module
         self._datamodule = datamodule
         self._callbacks = tuple(callbacks)
+        profiler = self._profiler = getattr(self._trainer, "_active_profiler", None)
+        self._module_prefix = f"[LightningModule]{type(module).__name__}." if module is not None else ""
         table: dict[str, tuple[_Call, ...]] = {}
         for name, point in HOOK_POINTS.items():
             if point.per_owner_state:
                 continue  # collect_states / load_*_state(s)
             dm_calls: list[_Call] = []
-            if point.datamodule and is_overridden(datamodule, name, LightningDataModule):
-                dm_calls.append((_DATAMODULE, getattr(datamodule, name)))
+            if point.datamodule and datamodule is not None and (
+                    is_overridden(datamodule, name, LightningDataModule) or _always(profiler, "datamodule", name)):
+                fn = getattr(datamodule, name)
+                if profiler is not None:
+                    fn = _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
+                dm_calls.append((_DATAMODULE, fn))
             plain_cbs: list[_Call] = []
             monitoring_cbs: list[_Call] = []
             if point.callbacks:
                 for cb in callbacks:
-                    if is_overridden(cb, name, Callback):
+                    if is_overridden(cb, name, Callback) or _always(profiler, "callback", name):
                         target = monitoring_cbs if point.monitoring_last and getattr(cb, "_monitoring", False) \
                             else plain_cbs
-                        target.append((_CALLBACK, getattr(cb, name)))
+                        fn = getattr(cb, name)
+                        if profiler is not None:
+                            fn = _timed(profiler, f"[Callback]{cb.state_key}.{name}", fn)
+                        target.append((_CALLBACK, fn))
             mod_calls: list[_Call] = []
-            if point.module and is_overridden(module, name, LightningModule):
-                mod_calls.append((_MODULE, getattr(module, name)))
+            if point.module and module is not None and (
+                    is_overridden(module, name, LightningModule) or _always(profiler, "module", name)):
+                fn = getattr(module, name)
+                if profiler is not None:
+                    fn = _timed(profiler, self._module_prefix + name, fn)
+                mod_calls.append((_MODULE, fn))
             if point.module_first:
                 ordered = mod_calls + plain_cbs + monitoring_cbs
             else:
@@ -138,9 +158,17 @@ class HookDispatcher:
         chain: list[tuple[str, Callable[..., Any]]] = []
         for name in BATCH_TRANSFER_HOOKS:
             if is_overridden(datamodule, name, LightningDataModule):
-                chain.append((name, getattr(datamodule, name)))
-            elif is_overridden(module, name, LightningModule) or (name == "transfer_batch_to_device" and move_batches):
-                chain.append((name, getattr(module, name)))
+                fn = getattr(datamodule, name)
+                if profiler is not None:
+                    fn = _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
+                chain.append((name, fn))
+            elif is_overridden(module, name, LightningModule) or (name == "transfer_batch_to_device" and move_batches) \
+                    or (profiler is not None and module is not None):
+                # with a profiler the module's defaults run too (Lightning calls and times them on every batch)
+                fn = getattr(module, name)
+                if profiler is not None:
+                    fn = _timed(profiler, self._module_prefix + name, fn)
+                chain.append((name, fn))
         self._transfer = tuple(chain)
 
     def has(self, name: str) -> bool:
@@ -202,7 +230,17 @@ class HookDispatcher:
         prev = ctx.fx
         ctx.fx = name
         try:
-            return getattr(self._module, name)(*args, **kwargs)
+            profiler = self._profiler
+            if profiler is None:
+                return getattr(self._module, name)(*args, **kwargs)
+            action = _MODULE_ACTIONS.get(name, self._module_prefix + name)
+            if action is None:
+                return getattr(self._module, name)(*args, **kwargs)
+            profiler.start(action)  # start/stop rather than the profile() context: cheaper on every step
+            try:
+                return getattr(self._module, name)(*args, **kwargs)
+            finally:
+                profiler.stop(action)
         finally:
             ctx.fx = prev
 
@@ -214,7 +252,11 @@ class HookDispatcher:
         prev = ctx.fx
         ctx.fx = name
         try:
-            return getattr(self._datamodule, name)(*args)
+            profiler = self._profiler
+            if profiler is None:
+                return getattr(self._datamodule, name)(*args)
+            with profiler.profile(f"[LightningDataModule]{type(self._datamodule).__name__}.{name}"):
+                return getattr(self._datamodule, name)(*args)
         finally:
             ctx.fx = prev
 
@@ -224,8 +266,24 @@ class HookDispatcher:
         """Whether any batch-transfer hook runs (False on CPU with no override: batches pass untouched)."""
         return bool(self._transfer)
 
+    @property
+    def profiler(self) -> Any:
+        """The profiler the calls are timed with, or None (the loops time their own steps with it)."""
+        return self._profiler
+
     def transfer_batch(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer (those that run)."""
+        profiler = self._profiler
+        if profiler is not None:
+            # what Lightning's strategy times around the three hooks
+            profiler.start(BATCH_TO_DEVICE_ACTION)
+            try:
+                return self._transfer_chain(batch, device, dataloader_idx)
+            finally:
+                profiler.stop(BATCH_TO_DEVICE_ACTION)
+        return self._transfer_chain(batch, device, dataloader_idx)
+
+    def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         ctx = self._ctx
         for name, fn in self._transfer:
             prev, ctx.fx = ctx.fx, name
@@ -281,3 +339,56 @@ class HookDispatcher:
                     callback.load_state_dict(copy.deepcopy(state))
         finally:
             ctx.fx = prev
+
+
+#: Lightning's strategy runs the step methods, so it times them under its own name; `backward` is timed
+#: by the loop around the backward hooks (as Lightning's strategy does), not on its own.
+STRATEGY = "[Strategy]SingleDeviceStrategy."
+_MODULE_ACTIONS: dict[str, str | None] = {
+    "training_step": STRATEGY + "training_step",
+    "validation_step": STRATEGY + "validation_step",
+    "test_step": STRATEGY + "test_step",
+    "predict_step": STRATEGY + "predict_step",
+    "backward": None,
+}
+#: Actions the loops record, under Lightning's names (with "run_training_epoch" and "run_training_batch").
+TRAIN_NEXT_ACTION = "[_TrainingEpochLoop].train_dataloader_next"
+EVAL_NEXT_ACTIONS = {"sanity_check": "[_EvaluationLoop].val_next", "validate": "[_EvaluationLoop].val_next",
+                     "test": "[_EvaluationLoop].test_next"}
+PREDICT_NEXT_ACTION = "[_PredictionLoop].predict_next"
+BACKWARD_ACTION = STRATEGY + "backward"
+BATCH_TO_DEVICE_ACTION = STRATEGY + "batch_to_device"
+
+
+def _always(profiler: Any, owner: str, name: str) -> bool:
+    """With a profiler, Lightning calls (and times) a hook even when it is not overridden, except the hooks
+    the catalog marks as called only when overridden (prepare_data)."""
+    if profiler is None:
+        return False
+    hook = HOOKS_BY_OWNER[owner].get(name)
+    return hook is None or not hook.only_if_overridden
+
+
+def fetch(iterator: Any, profiler: Any, action: str) -> Any:
+    """`next(iterator)`, timed as `action` when there is a profiler."""
+    if profiler is None:
+        return next(iterator)
+    profiler.start(action)
+    try:
+        return next(iterator)
+    finally:
+        profiler.stop(action)
+
+
+def _timed(profiler: Any, action: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, timed as `action` (bound once per run, so a run without a profiler pays nothing)."""
+    start, stop = profiler.start, profiler.stop
+
+    def timed(*args: Any) -> Any:
+        start(action)
+        try:
+            return fn(*args)
+        finally:
+            stop(action)
+
+    return timed

@@ -177,11 +177,7 @@ class Trainer:
         self._strategy = build_strategy(self._plan)
         self._precision: Precision = self._strategy.precision_plugin
         self._device = self._strategy.root_device
-        if profiler is not None:
-            raise MisconfigurationException(
-                f"Trainer(profiler={profiler!r}) is not available in this build of torchbolt; remove the profiler "
-                "argument (use torch.profiler around trainer.fit for profiling)."
-            )
+        self._profiler, self._active_profiler = _init_profiler(cfg["profiler"])
         if deterministic is not None:
             torch.use_deterministic_algorithms(bool(deterministic), warn_only=(deterministic == "warn"))
             if deterministic:
@@ -586,6 +582,12 @@ class Trainer:
         return self._strategy
 
     @property
+    def profiler(self) -> Any:
+        """The profiler (`PassThroughProfiler` when none was given); `with trainer.profiler.profile("name"):`
+        times custom code in the same report."""
+        return self._profiler
+
+    @property
     def precision(self) -> str:
         """The resolved precision, e.g. '32-true'."""
         return self._precision.precision
@@ -677,9 +679,10 @@ class Trainer:
             )
         from torchbolt.trainer.checkpoint_connector import dump_checkpoint
 
-        checkpoint = dump_checkpoint(self, bool(weights_only))
-        # Every rank builds the checkpoint (FSDP gathers shards); the strategy writes on rank 0 only.
-        self._strategy.save_checkpoint(checkpoint, filepath, storage_options=storage_options)
+        with self._profiler.profile("save_checkpoint"):
+            checkpoint = dump_checkpoint(self, bool(weights_only))
+            # Every rank builds the checkpoint (FSDP gathers shards); the strategy writes on rank 0 only.
+            self._strategy.save_checkpoint(checkpoint, filepath, storage_options=storage_options)
         self._strategy.barrier("Trainer.save_checkpoint")
 
     # =============================================================================================
@@ -766,6 +769,10 @@ class Trainer:
         self._loops.begin(request)
         strategy = self._strategy
         launcher = strategy.launcher
+        profiler = self._active_profiler
+        if profiler is not None:
+            profiler.setup(stage=fn.value, local_rank=None, log_dir=self.log_dir)
+            profiler._lightning_module = model
         with self._signal_handlers(fn):
             try:
                 if launcher is not None and not launcher.launched and "LOCAL_RANK" not in os.environ:
@@ -775,6 +782,12 @@ class Trainer:
                     self._quiet_progress_bars()
                 return self._run_body(request, model)
             except BaseException as exc:
+                if type(exc).__name__ == "TunerExit":
+                    # a Tuner search finished inside this fit: end it like a completed run
+                    self._teardown(fn.value, "success")
+                    self.state.status = TrainerStatus.FINISHED
+                    self.state.stage = None
+                    return None
                 # After a failure no collective may run (the peers may be gone or elsewhere): the exception
                 # hooks and teardown see a strategy that no longer communicates.
                 strategy.abort_collectives()
@@ -790,6 +803,9 @@ class Trainer:
 
                 record_rank_error(exc)
                 raise
+            finally:
+                if profiler is not None:
+                    profiler.describe()  # the report, also after a failure (what ran until then)
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
@@ -1103,6 +1119,25 @@ class _FitLoopView:
 
     def state_dict(self) -> dict[str, Any]:
         return self._trainer.loops_state_dict()["fit_loop"]
+
+
+def _init_profiler(value: Any) -> tuple[Any, Any]:
+    """(trainer.profiler, the profiler to time with or None): a name, a Profiler instance or None."""
+    import torchbolt.profilers as profilers
+    from torchbolt.profilers import PassThroughProfiler, Profiler
+
+    if value is None:
+        return PassThroughProfiler(), None
+    if isinstance(value, str):
+        # the catalog has already checked the name; "xla" raises, explaining XLA is not part of this build
+        value = getattr(profilers, {"simple": "SimpleProfiler", "advanced": "AdvancedProfiler",
+                                    "pytorch": "PyTorchProfiler", "xla": "XLAProfiler"}[value])()
+    if not isinstance(value, Profiler):
+        raise MisconfigurationException(
+            f"Trainer(profiler={value!r}) is not a Profiler: pass 'simple', 'advanced', 'pytorch' or an instance of "
+            "a torchbolt.profilers.Profiler subclass."
+        )
+    return value, (None if isinstance(value, PassThroughProfiler) else value)
 
 
 def _cuda_available() -> bool:

@@ -59,6 +59,8 @@ OUT_OF_RANGE = declare(
 
 _TRAINER = {a.name: a for a in TRAINER_ARGS}
 _LOGGERS = {spec.name: spec for spec in LOGGERS}
+#: Callees that pass other keywords on to a library (ThroughputMonitor(window_size=...), WandbLogger(...)).
+_EXTRA_KWARGS = {spec.name for spec in (*CALLBACKS_BY_NAME.values(), *LOGGERS) if spec.extra_kwargs}
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,8 @@ def check_arguments(ctx: Context) -> None:
                 continue  # **kwargs: unknown statically
             arg = accepted.get(kw.arg)
             if arg is None:
-                if kw.arg not in target.also:  # what the user's Lightning or the subclass accepts is fine
+                # what the user's Lightning, the subclass or a constructor passing keywords on accepts is fine
+                if kw.arg not in target.also and owner not in _EXTRA_KWARGS:
                     _unknown(ctx, call, owner, accepted, kw, target.open)
                 continue
             if arg.name in ("strategy", "accelerator") and accepted is _TRAINER:

@@ -1,0 +1,244 @@
+"""Profilers (issue 12): the classes on their own, `Trainer(profiler=...)`, Lightning's action names, the
+report file and the JSON summary the editor reads."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import time
+import warnings
+from typing import Any
+
+import pytest
+import torch
+import torchbolt as tb
+import torchbolt.profilers as tbp
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchbolt.utilities.exceptions import MisconfigurationException, TrainerArgumentError
+
+
+def test_simple_profiler_records_and_reports() -> None:
+    prof = tbp.SimpleProfiler()
+    for _ in range(3):
+        with prof.profile("a"):
+            time.sleep(0.001)
+    with prof.profile("b"):
+        pass
+    assert len(prof.recorded_durations["a"]) == 3 and len(prof.recorded_durations["b"]) == 1
+    text = prof.summary()
+    assert "Profiler Report" in text and "Num calls" in text and "Percentage %" in text
+    lines = [line for line in text.splitlines() if line.startswith("|  a")]
+    assert lines and "3" in lines[0].split("|")[3]
+    plain = tbp.SimpleProfiler(extended=False)
+    with plain.profile("x"):
+        pass
+    assert "Num calls" not in plain.summary() and "|  x" in plain.summary()
+    with pytest.raises(ValueError, match="never started"):
+        prof.stop("nope")
+    prof.start("c")
+    with pytest.raises(ValueError, match="already started"):
+        prof.start("c")
+
+
+def test_profiler_writes_report_file_and_json_summary(tmp_path: Any, monkeypatch: Any) -> None:
+    summary = tmp_path / "summary.json"
+    monkeypatch.setenv("TORCHBOLT_PROFILER_SUMMARY", str(summary))
+    prof = tbp.SimpleProfiler(dirpath=tmp_path / "prof", filename="perf")
+    prof.setup(stage="fit")
+    with prof.profile("run_training_epoch"):
+        with prof.profile("run_training_batch"):
+            pass
+    prof.describe()
+    report = tmp_path / "prof" / "fit-perf.txt"
+    assert "FIT Profiler Report" in report.read_text()
+    data = json.loads(summary.read_text())
+    assert data["profiler"] == "SimpleProfiler" and data["stage"] == "fit"
+    assert data["report_file"] == str(report)
+    assert [a["name"] for a in data["actions"]][0] == "run_training_epoch"
+    assert {"name", "mean_s", "count", "total_s", "percent"} <= set(data["actions"][0])
+
+
+def test_advanced_profiler_reports_cprofile_stats_and_dumps(tmp_path: Any) -> None:
+    prof = tbp.AdvancedProfiler(dirpath=tmp_path, filename="adv", dump_stats=True)
+    prof.setup(stage="fit")
+    with prof.profile("work"):
+        sum(i * i for i in range(1000))
+    text = prof.summary()
+    assert "Profile stats for: work" in text and "cumulative" in text
+    assert (tmp_path / "fit-adv-work.prof").exists()
+    with pytest.raises(ValueError, match="never started"):
+        prof.stop("other")
+
+
+def test_passthrough_and_xla() -> None:
+    prof = tbp.PassThroughProfiler()
+    with prof.profile("x"):
+        pass
+    assert prof.summary() == ""
+    with pytest.raises(ModuleNotFoundError, match="XLAProfiler is not available"):
+        tbp.XLAProfiler()
+    with pytest.raises(ModuleNotFoundError, match="XLAProfiler is not available"):
+        tb.Trainer(profiler="xla")
+
+
+def test_trainer_profiler_argument_is_validated() -> None:
+    with pytest.raises(TrainerArgumentError, match="Did you mean 'simple'"):
+        tb.Trainer(profiler="simpel")
+    with pytest.raises(TrainerArgumentError, match="profiler=42.0"):
+        tb.Trainer(profiler=42.0)  # type: ignore[arg-type]
+    with pytest.raises(MisconfigurationException, match="not a Profiler"):
+        tb.Trainer(profiler=object())
+    assert isinstance(tb.Trainer(logger=False).profiler, tbp.PassThroughProfiler)
+    assert isinstance(tb.Trainer(profiler="ADVANCED", logger=False).profiler, tbp.AdvancedProfiler)
+    with pytest.raises(TrainerArgumentError, match="barebones"):
+        tb.Trainer(profiler="simple", barebones=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# With the Trainer
+# --------------------------------------------------------------------------------------------------
+def _module_cls(base: type) -> type:
+    class Net(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(4, 1)
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            loss = self.layer(batch[0]).pow(2).mean()
+            self.log("loss", loss)
+            return loss
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            self.log("v", self.layer(batch[0]).mean())
+
+        def test_step(self, batch: Any, batch_idx: int) -> None:
+            self.log("t", self.layer(batch[0]).mean())
+
+        def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return self.layer(batch[0])
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> DataLoader:
+            return DataLoader(TensorDataset(torch.randn(8, 4)), batch_size=4)
+
+        val_dataloader = test_dataloader = predict_dataloader = train_dataloader
+
+    return Net
+
+
+def _callback_cls(base: type) -> type:
+    class Recorder(base):  # type: ignore[misc, valid-type]
+        def on_train_batch_end(self, *args: Any) -> None:
+            return None
+
+    return Recorder
+
+
+def _profiled_names(engine: str, fn: str, tmp_path: Any) -> dict[str, int]:
+    if engine == "lightning":
+        pl = pytest.importorskip("lightning.pytorch")
+        prof = pl.profilers.SimpleProfiler()
+    else:
+        pl = tb
+        prof = tbp.SimpleProfiler()
+    trainer = pl.Trainer(max_epochs=2, profiler=prof, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[_callback_cls(pl.Callback)()],
+                         default_root_dir=str(tmp_path / engine))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(trainer, fn)(_module_cls(pl.LightningModule)())
+    return {k: len(v) for k, v in prof.recorded_durations.items()}
+
+
+#: Lightning's strategy lifecycle hooks do nothing on one device and torchbolt has no strategy object to
+#: call there; every other action is recorded under Lightning's name.
+_STRATEGY_NO_OPS = {f"[Strategy]SingleDeviceStrategy.{h}" for h in (
+    "on_train_start", "on_train_end", "on_validation_start", "on_validation_end", "on_test_start", "on_test_end",
+    "on_predict_start", "on_predict_end", "on_train_batch_start")}
+
+
+@pytest.mark.lightning
+@pytest.mark.parametrize("fn", ["fit", "validate", "test", "predict"])
+def test_simple_profiler_action_names_equal_lightnings(tmp_path: Any, fn: str) -> None:
+    theirs = {k: v for k, v in _profiled_names("lightning", fn, tmp_path).items() if k not in _STRATEGY_NO_OPS}
+    mine = _profiled_names("torchbolt", fn, tmp_path)
+    assert sorted(mine) == sorted(theirs)
+    assert mine == theirs  # and the number of calls of each
+
+
+@pytest.mark.lightning
+def test_action_names_with_the_default_callbacks_and_checkpoints_equal_lightnings(tmp_path: Any) -> None:
+    """The default Trainer: progress bar, model summary, ModelCheckpoint (its state key in the names) and
+    the checkpoint hooks and `save_checkpoint` of every epoch. (Lightning picks its Rich bar and summary when
+    rich is installed, so both get the plain ones explicitly.)"""
+    names = {}
+    for engine in ("torchbolt", "lightning"):
+        pl = tb if engine == "torchbolt" else pytest.importorskip("lightning.pytorch")
+        prof = tbp.SimpleProfiler() if engine == "torchbolt" else pl.profilers.SimpleProfiler()
+        trainer = pl.Trainer(max_epochs=2, profiler=prof, logger=False, default_root_dir=str(tmp_path / engine),
+                             callbacks=[pl.callbacks.TQDMProgressBar(), pl.callbacks.ModelSummary()])
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            trainer.fit(_module_cls(pl.LightningModule)())
+        names[engine] = {k: len(v) for k, v in prof.recorded_durations.items() if k not in _STRATEGY_NO_OPS}
+    assert names["torchbolt"] == names["lightning"]
+    assert names["torchbolt"]["save_checkpoint"] == 2
+
+
+def test_fit_with_profiler_prints_report_and_trainer_profile_context(tmp_path: Any, capsys: Any) -> None:
+    class Custom(_module_cls(tb.LightningModule)):  # type: ignore[misc]
+        def on_train_epoch_end(self) -> None:
+            with self.trainer.profiler.profile("my_action"):
+                pass
+
+    trainer = tb.Trainer(max_epochs=1, profiler="simple", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+    trainer.fit(Custom())
+    out = capsys.readouterr().out
+    assert "FIT Profiler Report" in out and "my_action" in out and "run_training_epoch" in out
+
+
+def test_advanced_profiler_in_a_fit_writes_to_log_dir(tmp_path: Any) -> None:
+    trainer = tb.Trainer(max_epochs=1, profiler=tbp.AdvancedProfiler(filename="adv"), logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=str(tmp_path))
+    trainer.fit(_module_cls(tb.LightningModule)())
+    text = (tmp_path / "fit-adv.txt").read_text()
+    assert "Profile stats for: run_training_epoch" in text
+
+
+def test_pytorch_profiler_exports_chrome_trace_and_table(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TORCHBOLT_PROFILER_SUMMARY", str(tmp_path / "summary.json"))
+    prof = tbp.PyTorchProfiler(dirpath=tmp_path, filename="torch", record_shapes=True, profile_memory=True)
+    trainer = tb.Trainer(max_epochs=1, profiler=prof, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
+                         limit_val_batches=0)
+    trainer.fit(_module_cls(tb.LightningModule)())
+    text = (tmp_path / "fit-torch.txt").read_text()
+    assert "aten::" in text and "[pl][profile]" in text
+    traces = [p for p in os.listdir(tmp_path) if p.endswith(".pt.trace.json")]
+    assert traces, os.listdir(tmp_path)
+    trace = json.loads((tmp_path / traces[0]).read_text())
+    assert any("[pl][profile]" in str(ev.get("name")) for ev in trace["traceEvents"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    names = {a["name"] for a in summary["actions"]}
+    assert summary["profiler"] == "PyTorchProfiler" and "run_training_batch" in names
+    assert set(summary["traces"]) == {str(tmp_path / t) for t in traces}
+
+
+def test_pytorch_profiler_validates_arguments() -> None:
+    with pytest.raises(MisconfigurationException, match="sort_by_key"):
+        tbp.PyTorchProfiler(sort_by_key="speed")
+    with pytest.raises(KeyError, match="row_limit"):
+        tbp.PyTorchProfiler(table_kwargs={"row_limit": 3})
+    with pytest.raises(MisconfigurationException, match="Schedule should be a callable"):
+        tbp.PyTorchProfiler(schedule=3)
+    if not torch.cuda.is_available():
+        with pytest.raises(MisconfigurationException, match="emit_nvtx"):
+            tbp.PyTorchProfiler(emit_nvtx=True)
