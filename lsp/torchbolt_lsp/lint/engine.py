@@ -57,6 +57,7 @@ class Context:
     _resolved: dict[int, F.Resolved] = field(default_factory=dict)
     _names: dict[int, str | None] = field(default_factory=dict)
     _by_class: dict[int, list[F.CallSite]] | None = None
+    _class_facts: dict[tuple[int, str], F.ClassFacts] | None = None
     _enabled: Callable[[str], bool] = lambda code: True
 
     # ---- names ----
@@ -83,7 +84,9 @@ class Context:
         key = id(cls.node)
         if key not in self._resolved:
             node = cls.node
-            facts = next((c for c in self.facts.classes if c.line == node.lineno and c.name == node.name), None)
+            if self._class_facts is None:  # indexed once: a file with thousands of classes stays linear
+                self._class_facts = {(c.line, c.name): c for c in reversed(self.facts.classes)}
+            facts = self._class_facts.get((node.lineno, node.name))
             if facts is None:  # pragma: no cover - facts are built from the same scan
                 return F.Resolved(None, frozenset(cls.methods), False, False)
             self._resolved[key] = self.project.resolve(facts)
@@ -149,7 +152,8 @@ class Context:
         """The range of a def/class name (not its whole body)."""
         line = node.lineno
         text = self.lines[line - 1] if line <= len(self.lines) else ""
-        match = re.search(rf"\b(?:def|class)\s+({re.escape(node.name)})\b", text)
+        # one shared pattern (a pattern per name would be recompiled for every def of a big file)
+        match = next((m for m in DEF_NAME.finditer(text) if m.group(1) == node.name), None)
         start = match.start(1) if match else self.char_col(line, node.col_offset)
         return line, start, line, start + len(node.name)
 
@@ -175,6 +179,9 @@ class LintResult:
     parsed: bool = True
     errors: list[str] = field(default_factory=list)  # checkers that crashed (a bug; logged)
 
+
+#: The name after `def`/`class` on a line.
+DEF_NAME = re.compile(r"\b(?:def|class)\s+(\w+)")
 
 #: What `ast.parse` raises on code CPython cannot compile: bad syntax, NUL bytes, or nesting so deep
 #: (a 100,000-term expression) that the parser runs out of stack or memory.

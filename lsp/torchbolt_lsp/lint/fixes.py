@@ -13,18 +13,23 @@ import ast
 import bisect
 import dataclasses
 import difflib
+import io
 import logging
 import re
+import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .engine import DEF_NAME
 from .model import Finding, Fix
 
 log = logging.getLogger(__name__)
 
 #: Fix kinds that are plain text replacements of a span.
 _TEXT_KINDS = ("replace_expr", "replace_string")
+#: Fix kinds done as a text edit when the tokenizer finds their target (libcst otherwise).
+_TOKEN_KINDS = ("drop_method_call", "cuda_to_device", "rename_def")
 #: Fix kinds that need the whole module (they touch several top-level statements).
 _MODULE_KINDS = ("move_to_fit",)
 
@@ -183,6 +188,9 @@ def _apply_fixes(source: str, requests: Sequence[tuple[Finding, Fix]], applied: 
                 _span_text(source, starts, span), fix.data["value"])
             text_edits.append((TextEdit(span[0], span[1], span[2], span[3], text), fix))
             continue
+        if fix.kind in _TOKEN_KINDS and (simple := _token_edit(source, starts, fix)) is not None:
+            text_edits.append((simple, fix))  # no libcst needed: thousands of these stay linear and cheap
+            continue
         try:
             region = _region_of(regions, _target_line(fix))
         except FixError:
@@ -222,6 +230,48 @@ def _apply_fixes(source: str, requests: Sequence[tuple[Finding, Fix]], applied: 
     if applied is not None:
         applied.extend(done)
     return result
+
+
+def _token_edit(source: str, starts: list[int], fix: Fix) -> TextEdit | None:
+    """A plain text edit for the fixes that touch one call's tail or one def name, or None to use libcst.
+
+    `x.cuda()` -> `x` (drop_method_call), `x.cuda()` -> `x.to(self.device)` (cuda_to_device), and
+    `def training_stpe` -> `def training_step` (rename_def), found with the tokenizer so strings,
+    comments and line breaks inside the call are handled like Python does.
+    """
+    if fix.kind == "rename_def":
+        line = int(fix.data["line"])
+        start = starts[line - 1] if line - 1 < len(starts) else len(source)
+        end = starts[line] if line < len(starts) else len(source)
+        m = next((m for m in DEF_NAME.finditer(source[start:end]) if m.group(1) == fix.data["old"]), None)
+        return TextEdit(line, m.start(1), line, m.end(1), str(fix.data["new"])) if m else None
+    span = fix.data["span"]
+    segment = _span_text(source, starts, span)
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(segment).readline)
+                  if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT,
+                                    tokenize.DEDENT, tokenize.ENDMARKER)]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    if not tokens or tokens[-1].string != ")":
+        return None
+    depth, k = 0, len(tokens) - 1
+    while k >= 0:  # the "(" that opens the final argument list
+        depth += {")": 1, "(": -1}.get(tokens[k].string, 0) if tokens[k].type == tokenize.OP else 0
+        if depth == 0:
+            break
+        k -= 1
+    if k < 3 or tokens[k - 1].type != tokenize.NAME or tokens[k - 2].string != ".":
+        return None
+
+    def absolute(row: int, col: int) -> tuple[int, int]:
+        return (span[0], span[1] + col) if row == 1 else (span[0] + row - 1, col)
+
+    if fix.kind == "drop_method_call":
+        start, text = absolute(*tokens[k - 3].end), ""
+    else:  # cuda_to_device
+        start, text = absolute(*tokens[k - 1].start), "to(self.device)"
+    return TextEdit(start[0], start[1], span[2], span[3], text)
 
 
 def add_import(source: str, module: str) -> str:

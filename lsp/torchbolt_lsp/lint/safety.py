@@ -42,8 +42,13 @@ _RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertRaise
 
 def settle(ctx: Context, findings: list[Finding]) -> list[Finding]:
     """The findings with each fix marked safe/unsafe, and fixes that would change the code's meaning removed."""
-    asserted = _asserting_ranges(ctx.tree)
-    registered = _registered_names(ctx.tree)
+    if not findings:
+        return findings
+    # both scans are whole-tree walks: only when the text can hold what they look for
+    asserted = _asserting_ranges(ctx.tree) if any(f.fixes for f in findings) and (
+        "raises" in ctx.source or "Raises" in ctx.source) else []
+    registered = _registered_names(ctx) if "Registry" in ctx.source and any(
+        f.code in _NAME_CODES for f in findings) else set()
     out: list[Finding] = []
     for finding in findings:
         if finding.code in _NAME_CODES and registered and _literal_at(ctx, finding) in registered:
@@ -84,11 +89,12 @@ def _is_raises(expr: ast.expr) -> bool:
     return name in _RAISES
 
 
-def _registered_names(tree: ast.Module) -> set[str]:
+def _registered_names(ctx: Context) -> set[str]:
     """Names given to `XRegistry.register("name", ...)` in this file (custom strategies and accelerators)."""
     out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "register" \
+    for site in ctx.scan.calls:
+        node = site.call
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "register" \
                 and isinstance(node.func.value, ast.Name | ast.Attribute) and node.args:
             owner = node.func.value.id if isinstance(node.func.value, ast.Name) else node.func.value.attr
             first = node.args[0]
