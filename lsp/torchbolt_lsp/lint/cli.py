@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import config as lint_config
-from .engine import PARSE_ERRORS, file_facts_of, lint_source, rule_table
+from .engine import PARSE_ERRORS, LintResult, file_facts_of, lint_source, rule_table
 from .facts import Project
 from .model import RULES, Finding, Fix, Severity
 
@@ -118,7 +118,13 @@ class SourceFile:
 def read_source(path: Path) -> SourceFile:
     """Decode a Python file the way the interpreter does; OSError/SyntaxError/UnicodeDecodeError name the problem."""
     data = path.read_bytes()
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # "utf-8-sig" when there is a BOM
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # "utf-8-sig" when there is a BOM
+    except SyntaxError as exc:
+        if "unknown encoding" in str(exc):
+            raise
+        data.decode("utf-8")  # no cookie and not UTF-8 in the first lines: name the bad byte
+        raise
     return SourceFile(path, data.decode(encoding), encoding)
 
 
@@ -139,20 +145,22 @@ def _read_error(path: Path, exc: Exception) -> str:
 
 
 def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = False, diff_out: TextIO | None = None,
-                unsafe: bool = False, errors: list[str] | None = None) -> tuple[list[FileReport], int, int]:
+                unsafe: bool = False, errors: list[str] | None = None, stderr: TextIO | None = None
+                ) -> tuple[list[FileReport], int, int]:
     """Lint (and optionally fix) files; returns the reports, how many fixes applied, files with a diff.
 
     A file that cannot be read or decoded adds a message to `errors` (and stderr) and is skipped; the
     others are still checked.
     """
     errors = errors if errors is not None else []
+    stderr = stderr or sys.stderr
     sources: dict[Path, SourceFile] = {}
     for p in paths:
         try:
             sources[p] = read_source(p)
         except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as exc:
             message = _read_error(p, exc)
-            print(f"torchbolt check: {message}", file=sys.stderr)
+            print(f"torchbolt check: {message}", file=stderr)
             errors.append(message)
     project = Project()
     for p, src in sources.items():
@@ -166,19 +174,26 @@ def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = Fals
     for p, src in sources.items():
         result = lint_source(src.text, str(p), project, cfg)
         for error in result.errors:
-            print(f"torchbolt check: internal error in {p}: {error} (please report it)", file=sys.stderr)
+            print(f"torchbolt check: internal error in {p}: {error} (please report it)", file=stderr)
             internal_errors.append(error)
         if (fix or diff_out is not None) and any(fx.safe or unsafe for f in result.findings for fx in f.fixes):
             from .fixes import FixError, fix_all
 
-            def relint(text: str, path: Path = p) -> list[Finding]:
-                return lint_source(text, str(path), project, cfg).findings
+            # the fixer re-lints between rounds: remember the texts already linted (the first round's text is
+            # the one just linted, the last round's the fixed file), so no text is linted twice
+            seen = {src.text: result}
+
+            def relint(text: str, path: Path = p, seen: dict[str, LintResult] = seen) -> list[Finding]:
+                if text not in seen:
+                    seen.clear()
+                    seen[text] = lint_source(text, str(path), project, cfg)
+                return seen[text].findings
 
             applied: list[Fix] = []
             try:
                 new = fix_all(src.text, relint, unsafe=unsafe, applied=applied)
             except (FixError, *PARSE_ERRORS) as exc:
-                print(f"{p}: could not apply fixes: {exc}", file=sys.stderr)
+                print(f"torchbolt check: {p}: could not apply fixes: {exc}", file=stderr)
                 new, applied = src.text, []
             if new != src.text:
                 if diff_out is not None:
@@ -190,12 +205,12 @@ def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = Fals
                         write_source(src, new)
                     except (OSError, UnicodeEncodeError) as exc:
                         message = f"{p}: cannot write the fixes ({exc})"
-                        print(f"torchbolt check: {message}", file=sys.stderr)
+                        print(f"torchbolt check: {message}", file=stderr)
                         errors.append(message)
                         reports.append(FileReport(p, result.findings))
                         continue
                     fixed += len(applied)
-                    result = lint_source(new, str(p), project, cfg)
+                    result = seen.get(new) or lint_source(new, str(p), project, cfg)
         reports.append(FileReport(p, result.findings))
     return reports, fixed, diffs
 
@@ -317,7 +332,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         gc.disable()
         try:
             reports, fixed, diffs = check_paths(files, cfg, fix=args.fix, diff_out=stdout if args.diff else None,
-                                                unsafe=args.unsafe_fixes, errors=file_errors)
+                                                unsafe=args.unsafe_fixes, errors=file_errors, stderr=stderr)
         finally:
             gc.enable()
     except UsageError as exc:

@@ -207,8 +207,12 @@ def _apply_fixes(source: str, requests: Sequence[tuple[Finding, Fix]], applied: 
         return result
     out_lines = _lines_keepends(source)
     rewritten = False
+    statements = dict(zip(regions, tree.body, strict=True))
     # rewrite regions bottom-up so earlier line numbers stay valid
     for (first, last), fixes in sorted(by_region.items(), reverse=True):
+        if _nesting(statements[(first, last)]) > MAX_CST_NESTING:
+            log.info("lines %d-%d nest too deeply for the fixer; left unfixed", first, last)
+            continue
         region_src = "".join(out_lines[first - 1:last])
         try:
             new_region, ok = _transform_safely(region_src, fixes, first)
@@ -230,6 +234,25 @@ def _apply_fixes(source: str, requests: Sequence[tuple[Finding, Fix]], applied: 
     if applied is not None:
         applied.extend(done)
     return result
+
+
+#: Deeper statements are not given to libcst: its parser slows quadratically there (seconds for a
+#: 2,500-term sum) and its native code can overflow the stack, which no `except` catches.
+MAX_CST_NESTING = 100
+
+
+def _nesting(node: ast.AST) -> int:
+    """How deep a statement's syntax tree goes (iteratively: the tree may be deeper than Python's stack)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_CST_NESTING:
+                break
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+    return deepest
 
 
 def _token_edit(source: str, starts: list[int], fix: Fix) -> TextEdit | None:
