@@ -30,10 +30,11 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInternalError
@@ -196,6 +197,24 @@ class TorchboltServer(LanguageServer):
                 return None
 
         return run
+
+    # ------------------------------------------------------------------------------------ transport
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve over stdio with the resynchronising reader (`transport.py`) instead of pygls' own loop."""
+        from pygls.io_ import StdoutWriter
+
+        from .transport import serve
+
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        try:
+            asyncio.run(serve(self._stop_event, stdin or sys.stdin.buffer, self.protocol, self.thread_pool))
+        except BrokenPipeError:
+            log.error("the client closed the connection; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
 
     # -------------------------------------------------------------------------------------- helpers
     def document(self, uri: str) -> Document | None:
