@@ -434,7 +434,7 @@ def _register_core(server: TorchboltServer) -> None:
             return None
         fresh = parse_tree(doc.data) if doc.tree is not None else None
         same = doc.tree is None or (fresh is not None and str(doc.tree.root_node) == str(fresh.root_node))
-        return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same}
+        return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same, "treeParses": doc.tree_parses}
 
     @server.feature(INDEX_STATUS)
     async def index_status(ls: TorchboltServer, params: Any) -> dict[str, Any]:

@@ -48,15 +48,16 @@ class MessageReader:
         self.buffer = bytearray()
         self.skipped = 0  # bytes dropped while resynchronising (for tests and logs)
         self._scanned = 0  # how far a pending body was searched for the next header
+        self.rejected: list[bytes] = []  # framed bodies that were not JSON (answered with ParseError)
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
-    def messages(self) -> list[bytes]:
-        """Every complete message body now in the buffer (garbage before and between them dropped)."""
-        out: list[bytes] = []
-        while (body := self._next()) is not None:
-            out.append(body)
+    def messages(self) -> list[tuple[Any, bytes]]:
+        """Every complete message now in the buffer, decoded, with its body (garbage dropped)."""
+        out: list[tuple[Any, bytes]] = []
+        while (message := self._next()) is not None:
+            out.append(message)
         return out
 
     def _drop(self, n: int, why: str) -> None:
@@ -75,7 +76,7 @@ class MessageReader:
             # keep a tail that may be the start of a header split across reads
             self._drop(max(len(self.buffer) - len(b"Content-Length:"), 0), why)
 
-    def _next(self) -> bytes | None:
+    def _next(self) -> tuple[Any, bytes] | None:
         while True:
             buf = self.buffer
             if not buf:
@@ -108,13 +109,15 @@ class MessageReader:
             body_end = body_start + length
             if len(buf) >= body_end:
                 body = bytes(buf[body_start:body_end])
-                if _complete_json(body):
+                value = _decode(body)
+                if value is not _INVALID:
                     self._consume(body_end)
-                    return body
+                    return value, body
                 # the length was wrong: the message may end where the next header starts
                 recovered = self._recover(body_start)
                 if recovered is not None:
                     return recovered
+                self.rejected.append(body)
                 self._resync(f"a body that is not JSON (Content-Length {length} wrong?)", body_start)
                 continue
             # not all there yet: unless the next header already shows the declared length is too long
@@ -123,7 +126,7 @@ class MessageReader:
                 return recovered
             return None
 
-    def _recover(self, body_start: int) -> bytes | None:
+    def _recover(self, body_start: int) -> tuple[Any, bytes] | None:
         """The message between `body_start` and the next header (or the end of the buffer), when that is
         complete JSON: a declared length that is too long then shows, without waiting for bytes that never
         come. (A complete JSON value followed by more non-blank bytes is never one valid message, so a
@@ -137,23 +140,27 @@ class MessageReader:
         if not bytes(buf[max(body_start, candidate_end - 64):candidate_end]).rstrip().endswith((b"}", b"]")):
             return None
         stripped = bytes(buf[body_start:candidate_end]).rstrip()
-        if not _complete_json(stripped):
+        value = _decode(stripped)
+        if value is _INVALID:
             return None
         log.warning("a message's Content-Length did not match its body (%d bytes); used the body", len(stripped))
         self._consume(candidate_end)
-        return stripped
+        return value, stripped
 
     def _consume(self, n: int) -> None:
         del self.buffer[:n]
         self._scanned = 0
 
 
-def _complete_json(body: bytes) -> bool:
+_INVALID = object()
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON value of a body, or _INVALID (bad JSON or bad UTF-8)."""
     try:
-        json.loads(body)
+        return json.loads(body)
     except ValueError:
-        return False
-    return True
+        return _INVALID
 
 
 def _message_id(raw: Any, body: bytes) -> int | str | None:
@@ -191,16 +198,8 @@ def describe_invalid(exc: BaseException) -> str:
     return f"{where} ({leaves})" if where and leaves else where or leaves or str(exc)
 
 
-def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
-    """Decode, validate and hand one message to pygls; a request that fails either gets an error reply."""
-    try:
-        raw = json.loads(body)
-    except ValueError as exc:
-        log.error("message is not JSON (%s): %r", exc, body[:200])
-        msg_id = _message_id(None, body)
-        if msg_id is not None:
-            _reply_error(protocol, msg_id, JsonRpcParseError(f"the message is not valid JSON: {exc}"))
-        return
+def dispatch(protocol: JsonRPCProtocol, raw: Any, body: bytes) -> None:
+    """Validate one decoded message and hand it to pygls; a request that fails gets an error reply."""
     if not isinstance(raw, dict):
         log.error("message is not a JSON object (batches are not supported): %r", body[:200])
         return
@@ -222,6 +221,14 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
             from pygls.exceptions import JsonRpcInternalError
 
             _reply_error(protocol, _message_id(raw, body), JsonRpcInternalError("the server failed on this request"))
+
+
+def reject(protocol: JsonRPCProtocol, body: bytes) -> None:
+    """A framed body that is not JSON: logged, and answered with ParseError when its id is readable."""
+    log.error("message is not JSON: %r", body[:200])
+    msg_id = _message_id(None, body)
+    if msg_id is not None:
+        _reply_error(protocol, msg_id, JsonRpcParseError("the message is not valid JSON"))
 
 
 def _reply_error(protocol: JsonRPCProtocol, msg_id: int | str | None, error: JsonRpcException) -> None:
@@ -247,5 +254,8 @@ async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCP
         if not data:
             break
         reader.feed(data)
-        for body in reader.messages():
-            dispatch(protocol, body)
+        for raw, body in reader.messages():
+            dispatch(protocol, raw, body)
+        for body in reader.rejected:
+            reject(protocol, body)
+        reader.rejected.clear()
