@@ -19,6 +19,11 @@ For feature authors:
   answer empty, never fail, for unknown documents.
 - Hover contributors: `server.hover_contributors.append(fn)` with
   `fn(ls, HoverTarget) -> str | None` (markdown to append); see `features/hover.py`.
+- Shared collaborators are declared slots, never attributes set from outside: `server.diagnostic_providers`
+  (`fn(uri) -> [Diagnostic]`, merged into torchbolt's diagnostics; call
+  `server.provider_diagnostics_changed(uris)` when they change), `server.code_action_providers`
+  (`fn(ls, CodeActionParams) -> [CodeAction]`), `server.run_manager`, `server.lint_state`.
+- Background work goes through `server.spawn(coro)` (kept referenced, failures logged).
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ from .document import Document, DocumentStore, parse_tree
 from .workspace_index import WorkspaceIndex
 
 if TYPE_CHECKING:
+    from .features.diagnostics import LintState
     from .features.hover import HoverContributor
+    from .runs.manager import RunManager
 
 log = logging.getLogger("torchbolt_lsp")
 
@@ -89,6 +96,10 @@ class DocumentEvent:
 
 DocumentListener = Callable[["TorchboltServer", DocumentEvent], None]
 Hook = Callable[["TorchboltServer"], "None | Awaitable[None]"]
+#: Diagnostics another feature merges into torchbolt's answers for a document URI (run failures).
+DiagnosticProvider = Callable[[str], "list[types.Diagnostic]"]
+#: Code actions another feature adds to torchbolt's code action answers (run actions).
+CodeActionProvider = Callable[["TorchboltServer", types.CodeActionParams], "list[types.CodeAction]"]
 
 
 class TorchboltProtocol(LanguageServerProtocol):
@@ -134,6 +145,13 @@ class TorchboltServer(LanguageServer):
         self.document_listeners: list[DocumentListener] = []
         self.initialized_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        # Collaborators features share, declared here so that no feature depends on registration order:
+        self.diagnostic_providers: list[DiagnosticProvider] = []
+        self.code_action_providers: list[CodeActionProvider] = []
+        self.lint_state: LintState | None = None  # set by features.diagnostics; code actions read it
+        # told with the URIs whose provider diagnostics changed (features.diagnostics re-publishes them)
+        self.diagnostics_changed: list[Callable[[set[str]], None]] = []
+        self._run_manager: RunManager | None = None
         self.loaded_features: list[str] = []
         self.failed_features: dict[str, str] = {}
         self.handler_errors = 0
@@ -220,6 +238,26 @@ class TorchboltServer(LanguageServer):
     def document(self, uri: str) -> Document | None:
         """The open document for a URI, or None (features answer empty for unknown documents)."""
         return self.documents.get(uri)
+
+    @property
+    def run_manager(self) -> RunManager:
+        """The run manager of this server (created on first use: it is only needed once runs are used)."""
+        if self._run_manager is None:
+            from .runs.manager import RunManager
+
+            self._run_manager = RunManager(self)
+        return self._run_manager
+
+    def provider_diagnostics_changed(self, uris: set[str]) -> bool:
+        """A diagnostic provider's output changed for `uris`: tell whoever publishes diagnostics.
+
+        False when nobody does (no diagnostics feature): the provider then publishes on its own."""
+        for listener in list(self.diagnostics_changed):
+            try:
+                listener(uris)
+            except Exception:
+                log.exception("diagnostics-changed listener %r failed", listener)
+        return bool(self.diagnostics_changed)
 
     @staticmethod
     def path_of(uri: str) -> str:

@@ -34,6 +34,15 @@ from torchbolt.catalog import (
     Arg,
     did_you_mean,
 )
+from torchbolt.compat.engine import (
+    ENGINES,
+    EngineError,
+    activate,
+    current_engine,
+    deactivate,
+    engine_mismatch_hint,
+    split_engine_option,
+)
 
 PROG = "torchbolt"
 RUN_COMMANDS = ("fit", "validate", "test", "predict")
@@ -211,9 +220,9 @@ def resolve_class(text: str, base_name: str, option: str) -> type:
     """Loads the class a TARGET names; with no class named, the single `base_name` subclass in the file."""
     target = parse_target(text)
     module = _import_file(target.path) if target.path is not None else _import_module(target.module or "")
-    import torchbolt
+    from torchbolt.compat.engine import framework
 
-    base = getattr(torchbolt, base_name)
+    base = getattr(framework(), base_name)
     where = target.path or target.module
     if target.class_name:
         cls = getattr(module, target.class_name, None)
@@ -223,8 +232,8 @@ def resolve_class(text: str, base_name: str, option: str) -> type:
             raise UsageError(f"{option}: no class {target.class_name!r} in {where}"
                              + (f"; did you mean {hint!r}?" if hint else ""))
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise UsageError(f"{option}: {target.class_name} in {where} is not a torchbolt {base_name}"
-                             + _lightning_hint(cls, base_name))
+            raise UsageError(f"{option}: {target.class_name} in {where} is not a {current_engine()} {base_name}"
+                             + engine_mismatch_hint(cls, base_name))
         return cls
     candidates = [v for v in vars(module).values()
                   if isinstance(v, type) and issubclass(v, base) and v is not base
@@ -233,21 +242,12 @@ def resolve_class(text: str, base_name: str, option: str) -> type:
         return candidates[0]
     if not candidates:
         foreign = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__
-                   and _lightning_hint(v, base_name)]
-        hint = _lightning_hint(foreign[0], base_name) if foreign else ""
+                   and engine_mismatch_hint(v, base_name)]
+        hint = engine_mismatch_hint(foreign[0], base_name) if foreign else ""
         raise UsageError(f"{option}: no {base_name} subclass defined in {where}{hint}")
     names = ", ".join(sorted(c.__name__ for c in candidates))
     raise UsageError(f"{option}: {where} defines several {base_name} classes ({names}); "
                      f"pick one with {target.path + '::' if target.path else where + ':'}ClassName")
-
-
-def _lightning_hint(cls: Any, base_name: str) -> str:
-    """A hint when a class derives from Lightning's class of the same name instead of torchbolt's."""
-    for klass in getattr(cls, "__mro__", ())[1:]:
-        if klass.__name__ == base_name and not klass.__module__.startswith("torchbolt"):
-            return (f" ({cls.__name__} derives from {klass.__module__}.{base_name}; import it from torchbolt "
-                    "instead, e.g. `import torchbolt as pl`)")
-    return ""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -340,6 +340,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
                              "(repeatable; later files win)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved configuration as YAML and exit")
+    parser.add_argument("--engine", choices=ENGINES, default=argparse.SUPPRESS,
+                        help="run on torchbolt (default) or on the real Lightning, when installed, to compare")
     parser.add_argument("--events", metavar="TARGET",
                         help=f"stream run events as JSON lines to a file or fd:N (default: ${EVENTS_ENV})")
     parser.add_argument("--ckpt_path", "--ckpt-path", dest="ckpt_path", metavar="PATH", default=argparse.SUPPRESS,
@@ -600,7 +602,9 @@ def print_config(config: RunConfig) -> None:
 
 def run(config: RunConfig) -> Any:
     """Builds the Trainer, model and datamodule from `config` and calls the entry point."""
-    import torchbolt
+    from torchbolt.compat.engine import callback_for_engine, framework
+
+    torchbolt = framework()
 
     if config.seed is not None:
         torchbolt.seed_everything(config.seed)
@@ -613,7 +617,7 @@ def run(config: RunConfig) -> Any:
         callbacks = trainer_kwargs.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
         try:
-            callbacks.append(EventStreamCallback(config.events, target_name=config.model_target))
+            callbacks.append(callback_for_engine(EventStreamCallback(config.events, target_name=config.model_target)))
         except (OSError, ValueError) as err:
             raise UsageError(f"--events {config.events}: {err}") from None
         trainer_kwargs["callbacks"] = callbacks
@@ -665,6 +669,7 @@ def _fit_summary(trainer: Any) -> str:
 # Entry point
 # ----------------------------------------------------------------------------------------------------
 _TOP_HELP = f"""usage: {PROG} {{fit,validate,test,predict}} TARGET [options]
+       {PROG} run [--engine ENGINE] SCRIPT [ARGS ...]
        {PROG} check [PATHS ...] [options]
 
 torchbolt: a fast training runtime with Lightning 2.x's API.
@@ -674,9 +679,11 @@ commands:
   validate   run the validation loop (Trainer.validate)
   test       run the test loop (Trainer.test)
   predict    run the predict loop (Trainer.predict)
+  run        run a Lightning script's __main__ on torchbolt (its Lightning imports resolve to torchbolt)
   check      lint Lightning code for 1.x leftovers and mistakes (no torch import)
 
 Run `{PROG} COMMAND --help` for the options of a command (fit lists every Trainer argument).
+`--engine lightning` (fit/validate/test/predict/run) runs on the real Lightning instead, when installed.
 """
 
 
@@ -704,15 +711,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "check":
         return _check(rest)
+    if command == "run":
+        from torchbolt.compat.script import main as run_main
+
+        return run_main(rest)
     if command not in RUN_COMMANDS:
-        hint = did_you_mean(command, (*RUN_COMMANDS, "check"))
+        hint = did_you_mean(command, (*RUN_COMMANDS, "run", "check"))
         print(f"{PROG}: error: unknown command {command!r}"
-              + (f"; did you mean {hint!r}?" if hint else f" (use one of {', '.join(RUN_COMMANDS)}, check)"),
+              + (f"; did you mean {hint!r}?" if hint else f" (use one of {', '.join(RUN_COMMANDS)}, run, check)"),
               file=sys.stderr)
         return EXIT_USAGE
     # Python hides DeprecationWarning outside __main__; torchbolt's (1.x hooks it still runs, with their
     # 2.x replacement) are meant to be read, so show each once.
     warnings.filterwarnings("default", category=DeprecationWarning, module=r"torchbolt(\.|$)")
+    try:
+        # Lightning imports in the user's code resolve to torchbolt (or stay Lightning's with --engine
+        # lightning): decided before the target file is imported.
+        engine, rest = split_engine_option(rest)
+        activate(engine)
+    except (EngineError, RuntimeError) as err:
+        print(f"{PROG} {command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run_command(command, rest)
+    finally:
+        deactivate()
+
+
+def _run_command(command: str, rest: list[str]) -> int:
     try:
         config = resolve_config(command, rest)
         if config.print_only:

@@ -219,7 +219,7 @@ async def test_a_script_trainer_fit_call_runs_with_events(tmp_path: Path) -> Non
         assert run_lens.range.start.line == fit_line
         result = await s.command(run_lens.command.command, run_lens.command.arguments[0])
         await _ended(s, result["runId"])
-        assert result["command"][1:] == [str(root / "model.py")]
+        assert result["command"][1:] == ["-m", "torchbolt", "run", str(root / "model.py")]
         finished = s.events_of(result["runId"], "finished")
         assert finished and finished[0]["status"] == "success" and finished[0]["global_step"] == 8
 

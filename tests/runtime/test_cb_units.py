@@ -44,8 +44,18 @@ class FakeTrainer:
     is_global_zero: bool = True
     ckpt_path: str | None = None
     validation_has_run: bool = True
+    validation_time_interval: float | None = None
     accumulate_grad_batches: int = 1
+    world_size: int = 1
+    global_rank: int = 0
+    log_every_n_steps: int = 50
+    optimizers: list[Any] = field(default_factory=list)
+    lr_scheduler_configs: list[Any] = field(default_factory=list)
+    fit_loop: Any = field(default_factory=lambda: SimpleNamespace(epoch_loop=SimpleNamespace(_batches_that_stepped=0)))
     saved: list[str] = field(default_factory=list)
+
+    def print(self, *args: Any) -> None:
+        print(*args)
 
     def save_checkpoint(self, filepath: str, weights_only: bool = False) -> None:
         # the callback must never delete a file before the replacement exists: record the folder content
@@ -567,9 +577,9 @@ class _RecordingLogger:
 
 def _lr_trainer(optimizers: list[Any], configs: list[Any]) -> Any:
     trainer = FakeTrainer("/x", loggers=[_RecordingLogger()])
-    trainer.optimizers = optimizers  # type: ignore[attr-defined]
-    trainer.lr_scheduler_configs = configs  # type: ignore[attr-defined]
-    trainer.log_every_n_steps = 1  # type: ignore[attr-defined]
+    trainer.optimizers = optimizers
+    trainer.lr_scheduler_configs = configs
+    trainer.log_every_n_steps = 1
     return trainer
 
 

@@ -208,3 +208,17 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path: pathlib.Path) ->
     removed = remove_stale_temp_files(tmp_path)
     assert removed == [stale]
     assert not stale.exists() and mine.exists() and unrelated.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_checkpoint_files_follow_the_umask(tmp_path: pathlib.Path, umask: int, mode: int) -> None:
+    previous = os.umask(umask)
+    try:
+        target = tmp_path / "model.ckpt"
+        atomic_save({"state_dict": {"w": torch.zeros(1)}}, target)
+        assert os.stat(target).st_mode & 0o777 == mode
+        atomic_save({"state_dict": {"w": torch.ones(1)}}, target)  # replacing keeps following the umask
+        assert os.stat(target).st_mode & 0o777 == mode
+    finally:
+        os.umask(previous)

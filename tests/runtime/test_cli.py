@@ -110,7 +110,7 @@ ERRORS = [
     (["fit", "two.py"], "defines several LightningModule classes (A, B); pick one with two.py::ClassName"),
     (["fit", "plain.py"], "no LightningModule subclass defined in plain.py"),
     (["fit", "plain.py::NotAModule"], "NotAModule in plain.py is not a torchbolt LightningModule"),
-    (["fit", "lit.py"], "derives from lightning.pytorch.core.module.LightningModule; import it from torchbolt"),
+    (["fit", "lit.py"], "derives from lightning.pytorch.core.module.LightningModule, which was imported before torchbolt"),
     (["fit", "no_such_pkg.mod:Model"], "module not found: 'no_such_pkg.mod'"),
     (["fit", "boom.py", "--data", "boom.py"], "--data: no LightningDataModule subclass defined in boom.py"),
     (["fit", "boom.py", "--trainer.max_epoch", "3"], "Trainer has no argument 'max_epoch'; did you mean "

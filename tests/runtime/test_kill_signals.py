@@ -26,6 +26,8 @@ CHILD = textwrap.dedent(
     from torchbolt.loggers import Logger
 
     root, step_seconds = sys.argv[1], float(sys.argv[2])
+    mode = sys.argv[3]  # "train": signal during a training step; "val_train" the same with validation set up;
+                        # "val_val": signal during a validation batch
     events = open(os.path.join(root, "events.jsonl"), "a", buffering=1)
 
     def note(kind, **data):
@@ -38,7 +40,7 @@ CHILD = textwrap.dedent(
 
         def training_step(self, batch, batch_idx):
             note("step_start", step=self.global_step)
-            if self.global_step == 2:
+            if mode != "val_val" and self.global_step == 2:
                 print("READY", flush=True)  # the parent signals while this step sleeps
                 time.sleep(step_seconds)
             loss = self.layer(batch).sum()
@@ -74,12 +76,24 @@ CHILD = textwrap.dedent(
         def finalize(self, status):
             note("finalize", status=status)
 
+    class SlowVal(Slow):
+        def validation_step(self, batch, batch_idx):
+            note("val_start", idx=batch_idx)
+            if mode == "val_val" and batch_idx == 2:
+                print("READY", flush=True)  # the parent signals while this validation batch sleeps
+                time.sleep(step_seconds)
+            note("val_end", idx=batch_idx)
+
+    class ValData(Data):
+        def val_dataloader(self):
+            return DataLoader(torch.ones(100, 2), batch_size=2)
+
     trainer = torchbolt.Trainer(
         default_root_dir=root, max_epochs=1, logger=[Recorder()], enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0,
+        enable_model_summary=False, num_sanity_val_steps=0, val_check_interval=5 if mode != "train" else 1.0,
         callbacks=[Hooks(), OnExceptionCheckpoint(root, filename="interrupted")],
     )
-    trainer.fit(Slow(), datamodule=Data())
+    trainer.fit(Slow() if mode == "train" else SlowVal(), datamodule=Data() if mode == "train" else ValData())
     note("fit_returned")
     """
 )
@@ -90,16 +104,16 @@ def _events(root: pathlib.Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _run_until_ready(tmp_path: pathlib.Path, step_seconds: float) -> subprocess.Popen[str]:
+def _run_until_ready(tmp_path: pathlib.Path, step_seconds: float, mode: str = "train") -> subprocess.Popen[str]:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(step_seconds)],
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(step_seconds), mode],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("READY"):
         proc.kill()
-        pytest.fail(f"child did not reach step 2: {line!r} {proc.communicate()[1][-2000:]}")
+        pytest.fail(f"child did not reach the signal point: {line!r} {proc.communicate()[1][-2000:]}")
     return proc
 
 
@@ -135,3 +149,36 @@ def test_second_ctrl_c_exits_at_once(tmp_path: pathlib.Path) -> None:
     assert proc.returncode != 0
     ends = [e for e in _events(tmp_path) if e["kind"] == "step_end"]
     assert [e["step"] for e in ends] == [0, 1]  # step 2 never completed
+
+
+def _cleaned_up(events: list[dict[str, object]]) -> None:
+    kinds = [e["kind"] for e in events]
+    assert "callback_on_exception" in kinds and "datamodule_on_exception" in kinds, kinds
+    assert "teardown" in kinds and "fit_returned" not in kinds
+    assert [e["status"] for e in events if e["kind"] == "finalize"] == ["failed"]
+
+
+def test_signal_mid_epoch_skips_the_validation_that_step_would_trigger(tmp_path: pathlib.Path) -> None:
+    # Validation every 5 batches; the signal comes during step 2. Stopping must not first run a validation
+    # pass (which used to run all 50 validation batches before the run ended).
+    proc = _run_until_ready(tmp_path, step_seconds=1.0, mode="val_train")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (143, -signal.SIGTERM), (proc.returncode, err[-2000:])
+    events = _events(tmp_path)
+    assert [e["step"] for e in events if e["kind"] == "step_end"] == [0, 1, 2]
+    assert not [e for e in events if e["kind"] in ("val_start", "val_end")]
+    _cleaned_up(events)
+    assert safe_load(tmp_path / "interrupted.ckpt")["global_step"] == 3
+
+
+def test_signal_during_validation_stops_after_the_current_batch(tmp_path: pathlib.Path) -> None:
+    proc = _run_until_ready(tmp_path, step_seconds=1.0, mode="val_val")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, err[-2000:])
+    events = _events(tmp_path)
+    assert [e["step"] for e in events if e["kind"] == "step_end"] == [0, 1, 2, 3, 4]  # validation after batch 5
+    assert [e["idx"] for e in events if e["kind"] == "val_end"] == [0, 1, 2]  # the batch in progress finished
+    assert [e["idx"] for e in events if e["kind"] == "val_start"] == [0, 1, 2]  # and no further one started
+    _cleaned_up(events)

@@ -174,6 +174,50 @@ def test_callbacks_and_loggers_must_have_the_right_kind() -> None:
         Trainer(logger=object(), max_epochs=1)
 
 
+def _object_arg_cases() -> list[tuple[dict[str, object], str]]:
+    from torchbolt.callbacks import ModelCheckpoint, TQDMProgressBar
+
+    return [
+        ({"callbacks": [object()]}, "object, which is not a Callback"),
+        ({"callbacks": object()}, "object, which is not a Callback"),
+        ({"logger": [object()]}, "not a logger"),
+        ({"enable_checkpointing": False, "callbacks": [ModelCheckpoint()]}, "enable_checkpointing=False"),
+        ({"enable_progress_bar": False, "callbacks": TQDMProgressBar()}, "enable_progress_bar=False"),
+        ({"callbacks": [TQDMProgressBar(), TQDMProgressBar()]}, "multiple progress bar"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_object_arguments_are_checked_with_the_other_arguments(case: int) -> None:
+    from torchbolt.trainer.args import validate_trainer_args
+
+    kwargs, message = _object_arg_cases()[case]
+    values = {a.name: a.default for a in catalog.TRAINER_ARGS}
+    with pytest.raises(TrainerArgumentError, match=message):
+        validate_trainer_args({**values, **kwargs}, {})  # the same check Trainer(...) runs
+    with pytest.raises(TrainerArgumentError, match=message):
+        Trainer(max_epochs=1, **kwargs)
+
+
+def test_manual_optimization_refuses_automatic_clipping_and_accumulation() -> None:
+    from torchbolt.trainer.args import check_manual_optimization
+
+    check_manual_optimization(None, 1)
+    check_manual_optimization(0.0, 1)
+    with pytest.raises(TrainerArgumentError, match="gradient_clip_val=0.5"):
+        check_manual_optimization(0.5, 1)
+    with pytest.raises(TrainerArgumentError, match="accumulate_grad_batches=4"):
+        check_manual_optimization(None, 4)
+
+
+def test_limits_resolve_to_their_catalog_effective_default() -> None:
+    from torchbolt.trainer.args import effective_value
+
+    assert effective_value("limit_train_batches", None) == 1.0
+    assert effective_value("limit_val_batches", 10.0) == 10 and isinstance(effective_value("limit_val_batches", 10.0), int)
+    assert effective_value("val_check_interval", 0.25) == 0.25
+
+
 # ------------------------------------------------------------------------------------------------
 # Hardware plan: a pure function, tested as a table
 # ------------------------------------------------------------------------------------------------

@@ -459,7 +459,7 @@ def test_time_based_val_check_interval() -> None:
         def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
             clock["now"] += 4.0  # every batch "takes" 4 s on the patched clock
 
-    import torchbolt.trainer.loop as loop_module
+    import torchbolt.loops.fit as loop_module
 
     original = loop_module.time.monotonic
     loop_module.time.monotonic = lambda: clock["now"]  # type: ignore[assignment]

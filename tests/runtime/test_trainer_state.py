@@ -79,7 +79,7 @@ def test_load_state_dict_round_trip_and_resume_position() -> None:
     other = trainer(max_epochs=2)
     other.load_loops_state_dict(state, "fit")
     assert other.current_epoch == 1 and other.global_step == 2
-    assert other._resume_position()["epoch_finished"] is True
+    assert other.loop_state.resume_point["epoch_finished"] is True
 
 
 def test_trainer_flags_follow_the_running_stage() -> None:

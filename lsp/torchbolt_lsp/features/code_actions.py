@@ -144,12 +144,12 @@ def register(server: TorchboltServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
         code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND, RUN_KIND], resolve_provider=False))
     async def code_action(ls: TorchboltServer, params: types.CodeActionParams) -> Any:
-        state: LintState | None = getattr(ls, "lint_state", None)
+        state: LintState | None = ls.lint_state
         doc = ls.document(params.text_document.uri)
         if doc is None or state is None:
             return None
         # source actions of other features (L3: Fit / Validate / Test / Stop / TensorBoard of the target here)
-        extra = [a for provider in list(state.extra_actions) for a in provider(ls, params)]
+        extra = [a for provider in list(ls.code_action_providers) for a in provider(ls, params)]
         only = [str(k.value if hasattr(k, "value") else k) for k in (params.context.only or [])] or None
         ours = [d for d in params.context.diagnostics if d.source == SOURCE]
         if only is None and params.context.diagnostics and not ours:

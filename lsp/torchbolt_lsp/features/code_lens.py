@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ..runs.manager import manager_for
 from .inlay_hints import metric_labels
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ def register(server: TorchboltServer) -> None:
         doc = ls.document(uri)
         if doc is None:
             return []
-        manager = manager_for(ls)
+        manager = ls.run_manager
         lenses: list[types.CodeLens] = []
         targets = manager.file_targets(uri, doc.text)
         for target in targets:

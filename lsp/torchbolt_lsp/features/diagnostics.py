@@ -55,7 +55,7 @@ class Linted:
 
 @dataclass
 class LintState:
-    """Per-server diagnostics state (attached to the server as `server.lint_state`)."""
+    """Per-server diagnostics state (the server's declared `lint_state` slot)."""
 
     config: LintConfig = field(default_factory=LintConfig)
     results: dict[str, Linted] = field(default_factory=dict)
@@ -65,11 +65,9 @@ class LintState:
     published: int = 0  # publishDiagnostics sent (tests and the benchmark read it)
     pool: LintPool = field(default_factory=LintPool)
     config_stamp: tuple[tuple[str, int], ...] = ()  # pyproject.toml files the config was read from, mtimes
-    # Diagnostics of other features merged into every answer (L3: run failures): fn(uri) -> diagnostics.
+    # Diagnostics of other features (the server's `diagnostic_providers`) are merged into every answer.
     extra: list[Any] = field(default_factory=list)
     extra_generation: int = 0  # bumped when an extra provider's diagnostics change (pull result ids)
-    # Code actions of other features (L3: run actions): fn(ls, CodeActionParams) -> list[CodeAction].
-    extra_actions: list[Any] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,8 +414,9 @@ async def _other_documents_indexed(ls: TorchboltServer, uri: str, timeout: float
 
 
 def register(server: TorchboltServer) -> None:
-    state = LintState()
-    server.lint_state = state  # type: ignore[attr-defined]  # read by features/code_actions.py
+    state = LintState(extra=server.diagnostic_providers)  # the server's list: providers may register later
+    server.lint_state = state
+    server.diagnostics_changed.append(lambda uris: extra_changed(server, state, uris))
     server.document_listeners.append(lambda ls, event: on_document(ls, state, event))
     server.initialized_hooks.append(lambda ls: _initialized(ls, state))
     server.shutdown_hooks.append(lambda ls: state.pool.shutdown())

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..runs.anchors import candidate_names, metric_anchors
-from ..runs.manager import manager_for
 
 if TYPE_CHECKING:
     from ..document import Document
@@ -20,7 +19,7 @@ def metric_labels(ls: TorchboltServer, doc: Document, rng: types.Range | None
                   ) -> list[tuple[types.Position, str]]:
     """(position after the call / argument, label) for every metric anchor with a known value."""
     path = ls.path_of(doc.uri)
-    manager = manager_for(ls)
+    manager = ls.run_manager
     if not manager.records_for_path(path):
         return []
     out: list[tuple[types.Position, str]] = []

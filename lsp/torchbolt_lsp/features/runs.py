@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..runs import format as fmt
-from ..runs.manager import RunCommandError, manager_for
+from ..runs.manager import RunCommandError
 
 if TYPE_CHECKING:
     from ..server import TorchboltServer
@@ -43,20 +43,14 @@ def _first(args: tuple[Any, ...]) -> Any:
 def register(server: TorchboltServer) -> None:
     # Command handlers annotate `ls` as Any: pygls resolves their annotations at call time, and the server
     # class is only imported for type checking here.
-    manager = manager_for(server)
+    manager = server.run_manager
     server.shutdown_hooks.append(lambda ls: manager.shutdown())
-    hover = getattr(server, "hover_contributors", None)
-    if hover is not None:
-        hover.append(metric_hover)
+    server.hover_contributors.append(metric_hover)
     # Run failures and run actions are merged into the diagnostics / code actions features' answers.
-    lint_state = getattr(server, "lint_state", None)
-    if lint_state is not None:
-        from . import diagnostics as diagnostics_feature
-
-        lint_state.extra.append(lambda uri: manager.diagnostics_for_path(server.path_of(uri)))
-        lint_state.extra_actions.append(run_code_actions)
-        manager.diagnostics_listeners.append(
-            lambda paths: diagnostics_feature.extra_changed(server, lint_state, {server.uri_of(p) for p in paths}))
+    server.diagnostic_providers.append(lambda uri: manager.diagnostics_for_path(server.path_of(uri)))
+    server.code_action_providers.append(run_code_actions)
+    manager.diagnostics_listeners.append(
+        lambda paths: server.provider_diagnostics_changed({server.uri_of(p) for p in paths}))
 
     def make_run(fn: str) -> Callable[..., Awaitable[dict[str, Any]]]:
         async def run_command(ls: Any, *args: Any) -> dict[str, Any]:
@@ -92,7 +86,7 @@ def run_code_actions(ls: TorchboltServer, params: types.CodeActionParams) -> lis
     only = [str(getattr(k, "value", k)) for k in (params.context.only or ())]
     if only and not any(k.startswith("source") for k in only):
         return []
-    manager = manager_for(ls)
+    manager = ls.run_manager
     try:
         targets = manager.file_targets(params.text_document.uri)
     except Exception:
@@ -150,7 +144,7 @@ def metric_hover(ls: TorchboltServer, target: Any) -> str | None:
     if getattr(target, "kind", None) != "metric" or not getattr(target, "name", None):
         return None
     path = ls.path_of(target.uri)
-    manager = manager_for(ls)
+    manager = ls.run_manager
     from ..runs.anchors import candidate_names
 
     for candidate in candidate_names(target.name):

@@ -130,9 +130,14 @@ class RunManager:
         self._warming: set[str] = set()
         self._last_hint_refresh = 0.0
         self._refresh_handle: asyncio.TimerHandle | None = None
-        self.diagnostics_listeners: list[Any] = []  # callables(paths) told when run diagnostics change
+        self.diagnostics_listeners: list[Any] = []  # callables(paths) -> handled?, told when run diagnostics change
         # Children run in their own session (no SIGHUP when the editor dies): end them when the server ends.
         atexit.register(self.shutdown)
+
+    def _spawn(self, coro: Any) -> Any:
+        """Background work through the server's spawn() (referenced, failures logged)."""
+        spawn = getattr(self.server, "spawn", None)
+        return spawn(coro) if spawn is not None else asyncio.ensure_future(coro)
 
     # ------------------------------------------------------------------------------------------------
     # server facts
@@ -395,7 +400,7 @@ class RunManager:
             del self.workers[folder]
         self._warming.add(folder)
         env = {**os.environ, **settings.env, "PYTHONUNBUFFERED": "1"}
-        asyncio.ensure_future(self._start_worker(folder, key, settings.resolved_interpreter(folder), env))
+        self._spawn(self._start_worker(folder, key, settings.resolved_interpreter(folder), env))
 
     async def _start_worker(self, folder: str, key: tuple[Any, ...], interpreter: str, env: dict[str, str]) -> None:
         try:
@@ -445,7 +450,7 @@ class RunManager:
         run_id = ev.new_run_id()
         interpreter = settings.resolved_interpreter(folder)
         if target.kind == "script":
-            cmd = [interpreter, target.path]
+            cmd = [interpreter, "-m", "torchbolt", "run", target.path]  # Lightning imports resolve to torchbolt
         else:
             cmd = build_command(interpreter, fn, relative_target(target.path, target.name, folder), settings.data,
                                 settings.trainer)
@@ -494,7 +499,7 @@ class RunManager:
                                   "([tool.torchbolt.run] interpreter, or the editor's run.interpreter setting)"
                                   ) from None
         self._log(types.MessageType.Info, f"[{run_id}] {' '.join(cmd)}  (in {folder})")
-        asyncio.ensure_future(self._watch(run))
+        self._spawn(self._watch(run))
         self.refresh_lenses()
         assert run.child is not None
         return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd, "warm": warm}
@@ -684,7 +689,7 @@ class RunManager:
     def refresh_lenses(self) -> None:
         """Ask the client to re-pull code lenses: "Stop" appears while a target runs and goes when it ends."""
         if getattr(self.context, "code_lens_refresh", False):
-            asyncio.ensure_future(self._send_refresh("lens"))
+            self._spawn(self._send_refresh("lens"))
 
     def _do_refresh(self) -> None:
         self._refresh_handle = None
@@ -692,9 +697,9 @@ class RunManager:
         ctx = self.context
         if getattr(ctx, "inlay_hints", False):
             if getattr(ctx, "inlay_hint_refresh", False):
-                asyncio.ensure_future(self._send_refresh("inlay"))
+                self._spawn(self._send_refresh("inlay"))
         elif getattr(ctx, "code_lens_refresh", False):
-            asyncio.ensure_future(self._send_refresh("lens"))
+            self._spawn(self._send_refresh("lens"))
 
     async def _send_refresh(self, what: str) -> None:
         try:
@@ -764,7 +769,7 @@ class RunManager:
                                                 f"{(rec.failure or {}).get('error_type', 'error')}: "
                                                 f"{(rec.failure or {}).get('message', '')}".rstrip(": "))
         elif rec.status in ("success", "interrupted"):
-            asyncio.ensure_future(self._announce(rec, outcome, run.folder))
+            self._spawn(self._announce(rec, outcome, run.folder))
         run.done.set()
         self.prewarm(run.folder)  # the next run of this folder starts warm
 
@@ -891,9 +896,8 @@ class RunManager:
         return out
 
     def _diagnostics_changed(self, paths: set[str]) -> None:
-        if self.diagnostics_listeners:
-            for listener in self.diagnostics_listeners:
-                listener(paths)
+        # a listener returns True when it published them (merged into the server's diagnostics)
+        if any([bool(listener(paths)) for listener in self.diagnostics_listeners]):
             return
         # Nobody merges our diagnostics: publish them ourselves (push).
         for path in paths:
@@ -910,16 +914,3 @@ class RunManager:
 
     def _show(self, kind: types.MessageType, message: str) -> None:
         self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
-
-
-_MANAGERS: dict[int, RunManager] = {}
-
-
-def manager_for(server: LanguageServer) -> RunManager:
-    """The RunManager of a server (created on first use)."""
-    mgr = _MANAGERS.get(id(server))
-    if mgr is None or mgr.server is not server:
-        mgr = RunManager(server)
-        _MANAGERS[id(server)] = mgr
-    return mgr
-

@@ -7,6 +7,7 @@ interpreter = ".venv/bin/python"    # relative paths are relative to the workspa
 data = "data.py::DigitsData"        # the LightningDataModule target passed as --data
 env = { CUBLAS_WORKSPACE_CONFIG = ":4096:8" }
 prewarm = true                      # keep a worker with torch imported ready, so a run starts at once
+engine = "torchbolt"                # or "lightning": run on the real Lightning (when installed) to compare
 
 [tool.torchbolt.run.trainer]
 max_epochs = 3
@@ -35,7 +36,10 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["RunSettings", "SettingsError", "load_pyproject", "merge_settings"]
 
-_KEYS = ("interpreter", "data", "env", "trainer", "prewarm")
+_KEYS = ("interpreter", "data", "env", "trainer", "prewarm", "engine")
+#: Engines a run can use, and the variable that tells the runtime which (see torchbolt.compat.engine).
+_ENGINES = ("torchbolt", "lightning")
+_ENGINE_ENV = "TORCHBOLT_ENGINE"
 
 
 class SettingsError(ValueError):
@@ -93,6 +97,10 @@ def _parse_table(table: Mapping[str, Any], where: str) -> RunSettings:
     prewarm = table.get("prewarm", True)
     if not isinstance(prewarm, bool):
         raise SettingsError(f"{where}.prewarm must be true or false")
+    engine = table.get("engine")
+    if engine is not None and engine not in _ENGINES:
+        raise SettingsError(f"{where}.engine must be one of {', '.join(map(repr, _ENGINES))}, not {engine!r}")
+    env = {**env, _ENGINE_ENV: engine} if engine else env  # the runtime reads the engine from its environment
     return RunSettings(interpreter=interpreter, data=data, env={k: str(v) for k, v in env.items()},
                        trainer=_check_trainer(trainer, f"{where}.trainer"), prewarm=prewarm, source=where)
 

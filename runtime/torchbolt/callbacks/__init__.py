@@ -37,7 +37,9 @@ assert set(__all__) == {"Callback", *_LAZY}
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'torchbolt.callbacks' has no attribute {name!r}")
+        from torchbolt.compat.unsupported import module_getattr  # Lightning's names get their alternative
+
+        return module_getattr(__name__)(name)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

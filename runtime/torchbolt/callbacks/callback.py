@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import Tensor
     from torch.optim import Optimizer
+
     from torchbolt.core.module import LightningModule
     from torchbolt.trainer.trainer import Trainer
 
@@ -20,6 +21,11 @@ class Callback:
     def state_key(self) -> str:
         """Key of this callback's state in a checkpoint; override when several instances may coexist."""
         return self.__class__.__qualname__
+
+    @property
+    def _legacy_state_key(self) -> str | None:
+        """An older key this callback's state may be stored under in checkpoints (None: only `state_key`)."""
+        return None
 
     def _generate_state_key(self, **kwargs: Any) -> str:
         """A state key made of the class name and the given arguments (as Lightning formats it)."""

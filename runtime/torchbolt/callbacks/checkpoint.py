@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from torchbolt.callbacks.callback import Callback
 
@@ -19,35 +19,27 @@ class Checkpoint(Callback):
 # --------------------------------------------------------------------------------------------------
 def is_fitting(trainer: Trainer) -> bool:
     """True while `trainer.fit` runs (and not in validate/test/predict)."""
-    state = getattr(trainer, "state", None)
-    fn = getattr(state, "fn", None)
-    return getattr(fn, "value", fn) in ("fit", "fitting")
+    return trainer.state.fn == "fit"
 
 
 def num_val_batches(trainer: Trainer) -> float:
     """Total validation batches per run across dataloaders (0 when validation is off)."""
-    value: Any = getattr(trainer, "num_val_batches", 0)
-    if isinstance(value, (list, tuple)):
-        return float(sum(value))
-    return float(value or 0)
+    return float(sum(trainer.num_val_batches))
 
 
 def validation_has_run(trainer: Trainer) -> bool:
-    """Whether the fit loop has completed at least one validation run (outside the sanity check)."""
-    flag = getattr(trainer, "validation_has_run", None)
-    if flag is not None:
-        return bool(flag)
-    loop = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None)
-    return bool(getattr(loop, "_has_run", False))
+    """Whether the current (or last) validation run inside fit processed a batch (the sanity check does not
+    count)."""
+    return trainer.validation_has_run
 
 
 def checks_on_train_epoch_end(trainer: Trainer) -> bool:
     """Lightning's default for monitoring callbacks: act at the training epoch's end when validation runs
     exactly once per epoch at its end (or not at all); otherwise act after each validation."""
-    if getattr(trainer, "_val_check_time_interval", None) is not None:
+    if trainer.validation_time_interval is not None:
         return False
-    if getattr(trainer, "check_val_every_n_epoch", 1) != 1:
+    if trainer.check_val_every_n_epoch != 1:
         return False
     if num_val_batches(trainer) == 0:
         return True
-    return getattr(trainer, "val_check_interval", 1.0) == 1.0
+    return trainer.val_check_interval == 1.0

@@ -99,8 +99,8 @@ class EarlyStopping(Callback):
         if self._check_on_train_epoch_end is None:
             # validation once per epoch at its end: check after the epoch, else after each validation
             self._check_on_train_epoch_end = (
-                getattr(trainer, "val_check_interval", 1.0) == 1.0
-                and getattr(trainer, "check_val_every_n_epoch", 1) == 1
+                trainer.val_check_interval == 1.0
+                and trainer.check_val_every_n_epoch == 1
             )
 
     def state_dict(self) -> dict[str, Any]:
@@ -123,7 +123,7 @@ class EarlyStopping(Callback):
 
     # ----------------------------------------------------------------------------------------------
     def _should_skip_check(self, trainer: Trainer) -> bool:
-        return not is_fitting(trainer) or bool(getattr(trainer, "sanity_checking", False))
+        return not is_fitting(trainer) or trainer.sanity_checking
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self._check_on_train_epoch_end or self._should_skip_check(trainer):
@@ -150,8 +150,8 @@ class EarlyStopping(Callback):
         return False
 
     def _run_early_stopping_check(self, trainer: Trainer) -> None:
-        logs = dict(getattr(trainer, "callback_metrics", {}) or {})
-        if getattr(trainer, "fast_dev_run", False) or not self._validate_condition_metric(logs):
+        logs = dict(trainer.callback_metrics)
+        if trainer.fast_dev_run or not self._validate_condition_metric(logs):
             return
         current = logs[self.monitor]
         current = current.detach().squeeze() if isinstance(current, Tensor) else torch.tensor(float(current))
@@ -212,14 +212,12 @@ class EarlyStopping(Callback):
 
     def _log(self, trainer: Trainer, message: str, show: bool = False) -> None:
         """Log `message` (INFO) and, with `show`, print it through the Trainer (rank 0 only when asked)."""
-        world_size = getattr(trainer, "world_size", 1)
-        rank = getattr(trainer, "global_rank", 0)
+        world_size = trainer.world_size
+        rank = trainer.global_rank
         if world_size > 1:
             if self.log_rank_zero_only and rank != 0:
                 return
             message = f"[rank: {rank}] {message}"
         log.info(message)
         if show:
-            printer = getattr(trainer, "print", None)
-            if callable(printer):
-                printer(message)
+            trainer.print(message)

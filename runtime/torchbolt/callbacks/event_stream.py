@@ -155,10 +155,10 @@ class EventStreamCallback(Callback):
     # helpers reading the Trainer (only at throttled moments: these may sync tensors)
     # ------------------------------------------------------------------------------------------
     def _counters(self, trainer: Trainer) -> tuple[int, int]:
-        return int(getattr(trainer, "current_epoch", 0) or 0), int(getattr(trainer, "global_step", 0) or 0)
+        return int(trainer.current_epoch), int(trainer.global_step)
 
     def _check_checkpoints(self, trainer: Trainer) -> None:
-        cb = getattr(trainer, "checkpoint_callback", None)
+        cb = trainer.checkpoint_callback
         if cb is None:
             return
         epoch, step = self._counters(trainer)
@@ -189,9 +189,9 @@ class EventStreamCallback(Callback):
             return None
 
     def _total(self, trainer: Trainer, stage: str) -> int | None:
-        attr = {"train": "num_training_batches", "validate": "num_val_batches", "test": "num_test_batches",
-                "sanity_check": "num_sanity_val_batches", "predict": "num_predict_batches"}[stage]
-        return _int_or_none(getattr(trainer, attr, None))
+        from torchbolt.callbacks.progress import stage_batches
+
+        return _int_or_none(stage_batches(trainer, stage))
 
     def _progress(self, trainer: Trainer, stage: ev.Stage, batch_idx: int, force: bool = False) -> None:
         now = time.monotonic()
@@ -200,7 +200,7 @@ class EventStreamCallback(Callback):
         first = self._next_progress == 0.0  # the first report of an epoch goes out at once
         self._next_progress = now + self.progress_interval
         epoch, step = self._counters(trainer)
-        metrics = ev.metric_floats(getattr(trainer, "progress_bar_metrics", {}) or {})
+        metrics = ev.metric_floats(trainer.progress_bar_metrics)
         self.emit(ev.Progress(run_id=self.run_id, stage=stage, epoch=epoch, batch=batch_idx + 1,
                               total=self._total(trainer, stage), global_step=step, metrics=metrics), flush=first)
 
@@ -220,9 +220,9 @@ class EventStreamCallback(Callback):
 
         self.emit(ev.RunStarted(
             run_id=self.run_id, fn=self._fn, target=self.target_name or type(pl_module).__name__,
-            max_epochs=_int_or_none(getattr(trainer, "max_epochs", None)),
-            max_steps=_int_or_none(getattr(trainer, "max_steps", None)),
-            num_training_batches=_int_or_none(getattr(trainer, "num_training_batches", None)),
+            max_epochs=_int_or_none(trainer.max_epochs),
+            max_steps=_int_or_none(trainer.max_steps),
+            num_training_batches=_int_or_none(trainer.num_training_batches),
             log_dir=self._log_dir(trainer), pid=os.getpid(), torchbolt_version=__version__), flush=True)
 
     @staticmethod
@@ -253,13 +253,13 @@ class EventStreamCallback(Callback):
         if now >= self._next_metrics:
             self._next_metrics = now + self.metrics_interval
             epoch, step = self._counters(trainer)
-            metrics = ev.metric_floats(getattr(trainer, "logged_metrics", {}) or {})
+            metrics = ev.metric_floats(trainer.logged_metrics)
             if metrics:
                 self.emit(ev.Metrics(run_id=self.run_id, epoch=epoch, step=step, scope="step", metrics=metrics))
 
     def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
-        stage: ev.Stage = "sanity_check" if getattr(trainer, "sanity_checking", False) else "validate"
+        stage: ev.Stage = "sanity_check" if trainer.sanity_checking else "validate"
         self._progress(trainer, stage, batch_idx)
 
     def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
@@ -271,23 +271,23 @@ class EventStreamCallback(Callback):
         self._progress(trainer, "predict", batch_idx)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if getattr(trainer, "sanity_checking", False):
+        if trainer.sanity_checking:
             return
         epoch, step = self._counters(trainer)
-        metrics = ev.metric_floats(getattr(trainer, "callback_metrics", {}) or {})
+        metrics = ev.metric_floats(trainer.callback_metrics)
         self.emit(ev.ValidationEnd(run_id=self.run_id, stage="validate", epoch=epoch, global_step=step,
                                    metrics=metrics), flush=True)
         self._check_checkpoints(trainer)
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch, step = self._counters(trainer)
-        metrics = ev.metric_floats(getattr(trainer, "callback_metrics", {}) or {})
+        metrics = ev.metric_floats(trainer.callback_metrics)
         self.emit(ev.ValidationEnd(run_id=self.run_id, stage="test", epoch=epoch, global_step=step,
                                    metrics=metrics), flush=True)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch, step = self._counters(trainer)
-        metrics = ev.metric_floats(getattr(trainer, "logged_metrics", {}) or {})
+        metrics = ev.metric_floats(trainer.logged_metrics)
         self.emit(ev.Metrics(run_id=self.run_id, epoch=epoch, step=step, scope="epoch", metrics=metrics), flush=True)
         self._check_checkpoints(trainer)
 
@@ -319,20 +319,20 @@ class EventStreamCallback(Callback):
             interrupted = isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit)
                                                                  and exc.code not in (0, None))
         else:
-            interrupted = bool(getattr(trainer, "interrupted", False))
+            interrupted = trainer.interrupted
         if exc is not None and not interrupted:
             self.report_exception(exc, phase="run")
             return
         self._ended = True
         epoch, step = self._counters(trainer) if trainer is not None else (0, 0)
-        cb = getattr(trainer, "checkpoint_callback", None)
+        cb = trainer.checkpoint_callback
         best = getattr(cb, "best_model_path", "") or None
         # current_epoch counts completed epochs once fit is over (Lightning semantics)
         epochs = epoch
         self.emit(ev.Finished(
             run_id=self.run_id, status="interrupted" if interrupted else "success", epochs=epochs, global_step=step,
             duration_s=round(time.monotonic() - self._start, 3),
-            callback_metrics=ev.metric_floats(getattr(trainer, "callback_metrics", {}) or {}),
+            callback_metrics=ev.metric_floats(trainer.callback_metrics),
             best_model_path=os.path.abspath(best) if best else None,
             best_model_score=self._score(getattr(cb, "best_model_score", None)),
             monitor=getattr(cb, "monitor", None), log_dir=self._log_dir(trainer) if trainer is not None else None,

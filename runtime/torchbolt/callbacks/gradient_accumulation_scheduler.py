@@ -59,7 +59,7 @@ class GradientAccumulationScheduler(Callback):
         return factor
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not getattr(pl_module, "automatic_optimization", True):
+        if not pl_module.automatic_optimization:
             raise RuntimeError(
                 "GradientAccumulationScheduler works with automatic optimization only: remove the callback or "
                 "set `self.automatic_optimization = True`."
@@ -71,7 +71,7 @@ class GradientAccumulationScheduler(Callback):
                 "optimizer step, not once per batch.",
                 stacklevel=2,
             )
-        if getattr(trainer, "accumulate_grad_batches", 1) != 1:
+        if trainer.accumulate_grad_batches != 1:
             raise ValueError(
                 "You set `Trainer(accumulate_grad_batches=...)` and use GradientAccumulationScheduler: keep one of "
                 "them (remove the Trainer argument or the callback)."

@@ -24,16 +24,14 @@ if TYPE_CHECKING:
 
 def _logging_step(trainer: Trainer) -> int:
     """The step the Trainer's loggers use: batches that stepped the optimizer so far."""
-    epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
-    value = getattr(epoch_loop, "_batches_that_stepped", None)
-    return int(value) if value is not None else int(trainer.global_step)
+    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
 
 
 def _should_update_logs(trainer: Trainer) -> bool:
-    every = getattr(trainer, "log_every_n_steps", 50)
+    every = trainer.log_every_n_steps
     if not every:
         return False
-    return (_logging_step(trainer) + 1) % every == 0 or bool(getattr(trainer, "should_stop", False))
+    return (_logging_step(trainer) + 1) % every == 0 or trainer.should_stop
 
 
 def _unwrap(optimizer: Any) -> Any:
@@ -62,13 +60,13 @@ class LearningRateMonitor(Callback):
         self.last_weight_decay_values: dict[str, float | None] = {}
 
     def on_train_start(self, trainer: Trainer, *args: Any, **kwargs: Any) -> None:
-        if not getattr(trainer, "loggers", None):
+        if not trainer.loggers:
             raise MisconfigurationException(
                 "Cannot use `LearningRateMonitor` callback with `Trainer` that has no logger: pass "
                 "`Trainer(logger=True)` or a logger."
             )
-        configs = list(getattr(trainer, "lr_scheduler_configs", []) or [])
-        optimizers = [_unwrap(o) for o in (getattr(trainer, "optimizers", []) or [])]
+        configs = list(trainer.lr_scheduler_configs)
+        optimizers = [_unwrap(o) for o in trainer.optimizers]
         if self.log_momentum:
             checked = [c.scheduler.optimizer for c in configs] or optimizers
             if any("momentum" not in o.defaults and "betas" not in o.defaults for o in checked):
@@ -103,7 +101,7 @@ class LearningRateMonitor(Callback):
 
     def _all_names(self, trainer: Trainer) -> tuple[list[list[str]], list[Any], list[Any]]:
         """Names per scheduler and per scheduler-less optimizer, the schedulers' configs, and those optimizers."""
-        configs = list(getattr(trainer, "lr_scheduler_configs", []) or [])
+        configs = list(trainer.lr_scheduler_configs)
         seen: list[Any] = []
         seen_types: defaultdict[type, int] = defaultdict(int)
         names: list[list[str]] = []
@@ -112,7 +110,7 @@ class LearningRateMonitor(Callback):
             name = config.name if getattr(config, "name", None) is not None else f"lr-{type(optimizer).__name__}"
             names.append(self._names_for(optimizer, name, seen, seen_types, counts=config.name is None))
         lone: list[Any] = []
-        for optimizer in getattr(trainer, "optimizers", []) or []:
+        for optimizer in trainer.optimizers:
             optimizer = _unwrap(optimizer)
             if any(optimizer is s for s in seen):
                 continue
@@ -155,7 +153,7 @@ class LearningRateMonitor(Callback):
                 stats.update(self._optimizer_stats(config.scheduler.optimizer, group_names))
         for group_names, optimizer in zip(names[len(configs):], lone, strict=True):
             stats.update(self._optimizer_stats(optimizer, group_names))
-        metrics = getattr(trainer, "callback_metrics", None)
+        metrics = trainer.callback_metrics
         if isinstance(metrics, dict):
             metrics.update({k: torch.tensor(float(v)) for k, v in stats.items()})
         return stats

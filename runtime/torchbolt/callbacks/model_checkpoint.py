@@ -178,7 +178,7 @@ class ModelCheckpoint(Checkpoint):
     # ----------------------------------------------------------------------------------------------
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self.dirpath = self._resolve_ckpt_dir(trainer)
-        if getattr(trainer, "is_global_zero", True) and stage == "fit":
+        if trainer.is_global_zero and stage == "fit":
             removed = remove_stale_temp_files(self.dirpath)
             if removed:
                 log.info("Removed %d incomplete checkpoint file(s) left by a killed run in %s",
@@ -212,7 +212,7 @@ class ModelCheckpoint(Checkpoint):
         if (
             self.monitor is not None
             and not self._should_save_on_train_epoch_end(trainer)
-            and bool(getattr(trainer, "is_last_batch", False))
+            and trainer.is_last_batch
             and self._validation_follows_epoch(trainer)
         ):
             # the epoch's last batch with validation right after: rank by the fresh validation value
@@ -246,8 +246,8 @@ class ModelCheckpoint(Checkpoint):
         """With `save_on_exception=True`, save the current state when fit raises."""
         if not (
             self.save_on_exception
-            and not getattr(trainer, "fast_dev_run", False)
-            and not getattr(trainer, "sanity_checking", False)
+            and not trainer.fast_dev_run
+            and not trainer.sanity_checking
             and self._last_global_step_saved != trainer.global_step
         ):
             return
@@ -299,9 +299,9 @@ class ModelCheckpoint(Checkpoint):
     # ----------------------------------------------------------------------------------------------
     def _should_skip_saving_checkpoint(self, trainer: Trainer) -> bool:
         return (
-            bool(getattr(trainer, "fast_dev_run", False))
+            trainer.fast_dev_run
             or not is_fitting(trainer)
-            or bool(getattr(trainer, "sanity_checking", False))
+            or trainer.sanity_checking
             or self._last_global_step_saved == trainer.global_step
         )
 
@@ -312,9 +312,9 @@ class ModelCheckpoint(Checkpoint):
 
     @staticmethod
     def _validation_follows_epoch(trainer: Trainer) -> bool:
-        if not getattr(trainer, "enable_validation", False) or num_val_batches(trainer) <= 0:
+        if not trainer.enable_validation or num_val_batches(trainer) <= 0:
             return False
-        every = getattr(trainer, "check_val_every_n_epoch", 1)
+        every = trainer.check_val_every_n_epoch
         return every is None or (trainer.current_epoch + 1) % every == 0
 
     def _save_on_epoch_boundary(self, trainer: Trainer) -> None:
@@ -337,7 +337,7 @@ class ModelCheckpoint(Checkpoint):
         return bool(better(current, kth))
 
     def _monitor_candidates(self, trainer: Trainer) -> dict[str, Tensor]:
-        candidates: dict[str, Any] = deepcopy(dict(getattr(trainer, "callback_metrics", {}) or {}))
+        candidates: dict[str, Any] = deepcopy(dict(trainer.callback_metrics))
         epoch = candidates.get("epoch")
         candidates["epoch"] = epoch.int() if isinstance(epoch, Tensor) else torch.tensor(trainer.current_epoch)
         step = candidates.get("step")
@@ -431,13 +431,13 @@ class ModelCheckpoint(Checkpoint):
         self._last_checkpoint_saved = filepath
         if self.verbose:
             log.info("Saved checkpoint %s", filepath)
-        if getattr(trainer, "is_global_zero", True):
-            for logger in getattr(trainer, "loggers", []) or []:
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
                 logger.after_save_checkpoint(self)
 
     @staticmethod
     def _link_checkpoint(trainer: Trainer, filepath: str, linkpath: str) -> None:
-        if not getattr(trainer, "is_global_zero", True):
+        if not trainer.is_global_zero:
             return
         if os.path.abspath(filepath) == os.path.abspath(linkpath):
             return
@@ -456,14 +456,14 @@ class ModelCheckpoint(Checkpoint):
         if previous == current:
             return False
         previous_path = Path(previous).absolute()
-        resumed_from = getattr(trainer, "ckpt_path", None)
+        resumed_from = trainer.ckpt_path
         if resumed_from is not None and previous_path == Path(resumed_from).absolute():
             return False
         assert self.dirpath is not None
         return Path(self.dirpath).absolute() in previous_path.parents
 
     def _remove_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        if getattr(trainer, "is_global_zero", True):
+        if trainer.is_global_zero:
             try:
                 os.remove(filepath)
             except FileNotFoundError:
@@ -477,7 +477,7 @@ class ModelCheckpoint(Checkpoint):
         `<default_root_dir>/checkpoints`."""
         if self.dirpath is not None:
             return self.dirpath
-        loggers = list(getattr(trainer, "loggers", []) or [])
+        loggers = list(trainer.loggers)
         if loggers:
             first = loggers[0]
             save_dir = first.save_dir if first.save_dir is not None else trainer.default_root_dir

@@ -191,7 +191,7 @@ class ModelSummary(Callback):
         return self._max_depth
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._max_depth == 0 or not getattr(trainer, "is_global_zero", True):
+        if self._max_depth == 0 or not trainer.is_global_zero:
             return
         self.last_summary = summarize(pl_module, self._max_depth)
         print(render(self.last_summary), flush=True)

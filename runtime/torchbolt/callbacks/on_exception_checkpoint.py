@@ -42,7 +42,7 @@ class OnExceptionCheckpoint(Checkpoint):
 
     def teardown(self, trainer: Trainer, *_: Any, **__: Any) -> None:
         # teardown also runs after an interruption: keep the file written for that interruption
-        if self._saved_this_run or not getattr(trainer, "is_global_zero", True):
+        if self._saved_this_run or not trainer.is_global_zero:
             return
         try:
             os.remove(self.ckpt_path)

@@ -24,6 +24,19 @@ TTY_REFRESH_S = 0.1
 PLAIN_HEARTBEAT_S = 15.0
 
 
+def stage_batches(trainer: Trainer, stage: str) -> int | float | list[int | float]:
+    """The Trainer's batch count for `stage` ("train", "sanity_check", "validate", "test", "predict")."""
+    if stage == "train":
+        return trainer.num_training_batches
+    if stage == "sanity_check":
+        return trainer.num_sanity_val_batches
+    if stage == "validate":
+        return trainer.num_val_batches
+    if stage == "test":
+        return trainer.num_test_batches
+    return trainer.num_predict_batches
+
+
 def _total(value: Any) -> float:
     """Batch count from a trainer attribute that may be an int, a float (inf) or a list per dataloader."""
     if value is None:
@@ -80,11 +93,11 @@ class ProgressBar(Callback):
     def get_metrics(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
         """The values shown next to the bar: `v_num` (the logger's version) and `trainer.progress_bar_metrics`."""
         metrics: dict[str, Any] = {}
-        logger = getattr(trainer, "logger", None)
+        logger = trainer.logger
         version = getattr(logger, "version", None) if logger is not None else None
         if version is not None:
             metrics["v_num"] = version[-4:] if isinstance(version, str) else version
-        metrics.update(getattr(trainer, "progress_bar_metrics", None) or {})
+        metrics.update(trainer.progress_bar_metrics)
         return metrics
 
     def print(self, *args: Any, sep: str = " ", **kwargs: Any) -> None:
@@ -222,10 +235,10 @@ class TQDMProgressBar(ProgressBar):
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.is_disabled:
             return
-        max_epochs = getattr(trainer, "max_epochs", None)
+        max_epochs = trainer.max_epochs
         epochs = f"/{max_epochs}" if isinstance(max_epochs, int) and max_epochs > 0 else ""
         self._train_desc = f"Epoch {trainer.current_epoch + 1}{epochs}"
-        self._reset("train", _total(getattr(trainer, "num_training_batches", 0)))
+        self._reset("train", _total(trainer.num_training_batches))
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -259,16 +272,13 @@ class TQDMProgressBar(ProgressBar):
         self._saved = (self._stage, self._total, self._n, self._t0) if self._training else None
         self._reset(stage, _total(total))
 
-    _EVAL_TOTALS = {"sanity_check": "num_sanity_val_batches", "validate": "num_val_batches",
-                    "test": "num_test_batches", "predict": "num_predict_batches"}
-
     def _eval_batch(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.is_disabled:
             return
         self._n += 1
         if self._n == 1 and not self._total:
             # The eval loop may count its batches only after its start hook ran: read the total now.
-            self._total = _total(getattr(trainer, self._EVAL_TOTALS[self._stage], 0))
+            self._total = _total(stage_batches(trainer, self._stage))
         if self.is_tty and self._due():
             self._write_line(self._bar_text(self._eval_desc(trainer), None), False)
 
@@ -294,7 +304,7 @@ class TQDMProgressBar(ProgressBar):
                 "predict": "Predicting"}[self._stage]
 
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._eval_start("sanity_check", getattr(trainer, "num_sanity_val_batches", 0))
+        self._eval_start("sanity_check", trainer.num_sanity_val_batches)
         self._saved = None
 
     def on_sanity_check_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -306,21 +316,21 @@ class TQDMProgressBar(ProgressBar):
             self._line_open = False
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if getattr(trainer, "sanity_checking", False):
+        if trainer.sanity_checking:
             return  # on_sanity_check_start already set the sanity bar up
-        self._eval_start("validate", getattr(trainer, "num_val_batches", 0))
+        self._eval_start("validate", trainer.num_val_batches)
 
     def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_batch(trainer, pl_module)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if getattr(trainer, "sanity_checking", False):
+        if trainer.sanity_checking:
             return
         self._eval_end(trainer, pl_module)
 
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._eval_start("test", getattr(trainer, "num_test_batches", 0))
+        self._eval_start("test", trainer.num_test_batches)
 
     def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                           batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -330,7 +340,7 @@ class TQDMProgressBar(ProgressBar):
         self._eval_end(trainer, pl_module)
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._eval_start("predict", getattr(trainer, "num_predict_batches", 0))
+        self._eval_start("predict", trainer.num_predict_batches)
 
     def on_predict_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                              batch_idx: int, dataloader_idx: int = 0) -> None:

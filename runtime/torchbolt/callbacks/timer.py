@@ -122,10 +122,10 @@ class Timer(Callback):
         self._finish("train")
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._begin("sanity_check" if getattr(trainer, "sanity_checking", False) else "validate")
+        self._begin("sanity_check" if trainer.sanity_checking else "validate")
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._finish("sanity_check" if getattr(trainer, "sanity_checking", False) else "validate")
+        self._finish("sanity_check" if trainer.sanity_checking else "validate")
 
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._begin("test")

@@ -286,10 +286,11 @@ LOG_FORBIDDEN: frozenset[str] = frozenset({
 
 # --------------------------------------------------------------------------------------------------
 # Hook points the loop dispatches, in the documented caller order (see lightning-api.md §2).
-# The runtime's dispatcher reads this table; module-only hooks (steps, optimizer hooks) are called
-# directly by the loop because their return values drive it.
+# The runtime's dispatcher reads this table and refuses names that are not in it; module-only hooks
+# (steps, optimizer hooks, dataloader hooks) go through its `call_module`, which checks MODULE_HOOKS.
 # --------------------------------------------------------------------------------------------------
 HOOK_POINTS: dict[str, HookPoint] = {hp.name: hp for hp in (
+    HookPoint("prepare_data", callbacks=False, datamodule=True),  # datamodule's, then the module's
     HookPoint("setup", datamodule=True),  # datamodule, callbacks, module
     HookPoint("teardown", datamodule=True),
     HookPoint("on_fit_start"), HookPoint("on_fit_end"),
@@ -311,6 +312,9 @@ HOOK_POINTS: dict[str, HookPoint] = {hp.name: hp for hp in (
     HookPoint("on_save_checkpoint"),
     HookPoint("on_load_checkpoint", module_first=True),
     HookPoint("on_exception", module=False, datamodule=True, datamodule_first=False),
+    # checkpoint state: every callback's (under its state_key) and the DataModule's (under its class name)
+    HookPoint("state_dict", module=False, datamodule=True, per_owner_state=True),
+    HookPoint("load_state_dict", module=False, datamodule=True, per_owner_state=True),
 )}
 
 #: The usual number of positional arguments the Trainer passes to each step method (after self).

@@ -116,6 +116,7 @@ class HookPoint:
     module_first: bool = False
     datamodule_first: bool = True  # the DataModule runs before callbacks (setup/teardown), else after them
     monitoring_last: bool = False  # monitoring callbacks (ModelCheckpoint, EarlyStopping) run after the module
+    per_owner_state: bool = False  # state_dict/load_state_dict: one value per owner, keyed, not a plain call
 
 
 @dataclass(frozen=True)

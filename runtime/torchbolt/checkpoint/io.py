@@ -54,8 +54,32 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc), else swapped briefly."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _temp_path(target: Path) -> tuple[int, Path]:
+    """A new temporary file beside `target`, with the permissions a plain `open()` would give it.
+
+    mkstemp creates files as 0600 whatever the umask; checkpoints must follow the umask like any other
+    file the user writes (0644 under the usual 022), so the mode is set from the umask here.
+    """
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent)
+    if hasattr(os, "fchmod"):  # POSIX; Windows has no such modes
+        try:
+            os.fchmod(fd, 0o666 & ~_current_umask())
+        except OSError:
+            pass  # a filesystem without modes (some network mounts): keep mkstemp's
     return fd, Path(name)
 
 

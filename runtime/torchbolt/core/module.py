@@ -250,7 +250,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     def optimizers(self, use_pl_optimizer: bool = True) -> Any:
         """The optimizer(s) from configure_optimizers; a single one is returned on its own, not in a list."""
         trainer = self.trainer
-        opts: list[Any] = trainer._lightning_optimizers if use_pl_optimizer else trainer.optimizers
+        opts: list[Any] = trainer.lightning_optimizers if use_pl_optimizer else trainer.optimizers
         if isinstance(opts, list) and len(opts) == 1:
             return opts[0]
         return opts
@@ -270,7 +270,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                 "manual_backward is for manual optimization: set `self.automatic_optimization = False` in "
                 "__init__, or return the loss from training_step and let the Trainer call backward."
             )
-        self.trainer._loop.run_backward(loss, None, *args, **kwargs)
+        self.trainer._loops.optimization.backward(loss, None, *args, **kwargs)
 
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
         """Run the backward pass. Override for custom backward; default `loss.backward(*args, **kwargs)`."""

@@ -10,3 +10,9 @@ from torchbolt.loggers.logger import DummyLogger, Logger
 from torchbolt.loggers.tensorboard import TensorBoardLogger
 
 __all__ = ["CSVLogger", "DummyLogger", "Logger", "TensorBoardLogger"]
+
+
+def __getattr__(name: str) -> object:
+    from torchbolt.compat.unsupported import module_getattr  # Lightning's names get their alternative
+
+    return module_getattr(__name__)(name)

@@ -188,6 +188,82 @@ def check_barebones(values: Mapping[str, Any]) -> None:
         )
 
 
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value is False or value is True:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, Mapping) or isinstance(value, (str, bytes)):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        return [value]
+
+
+def check_object_args(values: Mapping[str, Any]) -> None:
+    """Checks of the object-valued arguments (`callbacks`, `logger`) that catalog types cannot express:
+    what the objects are, and their agreement with the enable_* switches."""
+    from torchbolt.callbacks.callback import Callback
+    from torchbolt.callbacks.checkpoint import Checkpoint
+    from torchbolt.callbacks.progress import ProgressBar
+
+    given = values.get("callbacks")
+    callbacks = [given] if isinstance(given, Callback) else _as_list(given)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TrainerArgumentError(
+                f"Trainer(callbacks=...) got a {type(cb).__name__}, which is not a Callback; pass instances of "
+                "torchbolt.Callback subclasses (for instance ModelCheckpoint(...))."
+            )
+    if values.get("enable_checkpointing") is False and any(isinstance(cb, Checkpoint) for cb in callbacks):
+        raise TrainerArgumentError(
+            "Trainer was configured with enable_checkpointing=False but found ModelCheckpoint in callbacks list; "
+            "remove one of them."
+        )
+    bars = [cb for cb in callbacks if isinstance(cb, ProgressBar)]
+    if len(bars) > 1:
+        raise TrainerArgumentError("You added multiple progress bar callbacks to the Trainer; keep only one.")
+    if bars and values.get("enable_progress_bar") is False:
+        raise TrainerArgumentError(
+            f"Trainer was configured with enable_progress_bar=False but found {type(bars[0]).__name__} in "
+            "callbacks list; remove one of them."
+        )
+    logger = values.get("logger")
+    if logger is not None and not isinstance(logger, bool):
+        for item in _as_list(logger):
+            if not callable(getattr(item, "log_metrics", None)):
+                raise TrainerArgumentError(
+                    f"Trainer(logger=...) got a {type(item).__name__}, which is not a logger (it has no "
+                    "log_metrics); pass a torchbolt.loggers.Logger such as TensorBoardLogger or CSVLogger, True, "
+                    "or False."
+                )
+
+
+def check_manual_optimization(gradient_clip_val: float | None, accumulate_grad_batches: int) -> None:
+    """Trainer arguments that manual optimization (`automatic_optimization = False`) cannot honour."""
+    if gradient_clip_val is not None and gradient_clip_val > 0:
+        raise TrainerArgumentError(
+            f"Automatic gradient clipping is not supported for manual optimization. Remove "
+            f"`Trainer(gradient_clip_val={gradient_clip_val})` or switch to automatic optimization "
+            "(clip by hand with self.clip_gradients(opt, ...) in training_step)."
+        )
+    if accumulate_grad_batches != 1:
+        raise TrainerArgumentError(
+            f"Automatic gradient accumulation is not supported for manual optimization. Remove "
+            f"`Trainer(accumulate_grad_batches={accumulate_grad_batches})` or switch to automatic optimization."
+        )
+
+
+def effective_value(name: str, value: Any) -> Any:
+    """The value the loops use: None becomes the catalog's `effective_default` (e.g. limits -> 1.0)."""
+    if value is None:
+        default = TRAINER_ARGS_BY_NAME[name].effective_default
+        if default:
+            return float(default) if "." in default else int(default)
+    return _normalize(name, value)
+
+
 @lru_cache(maxsize=1)
 def config_model() -> type:
     """The pydantic model of a validated Trainer configuration, built from the catalog (cached)."""
@@ -207,6 +283,7 @@ def validate_trainer_args(values: dict[str, Any], unknown: Mapping[str, Any]) ->
         raise unknown_argument_error(name)
     checked = {name: check_argument(TRAINER_ARGS_BY_NAME[name], value) for name, value in values.items()}
     check_barebones(checked)
+    check_object_args(checked)
     return checked
 
 

@@ -1,6 +1,7 @@
 """What goes into a `.ckpt` and how it comes back, in Lightning 2.x's format (reference §2.5, §6.3).
 
-The Trainer calls:
+Every hook (`on_save_checkpoint`, `on_load_checkpoint`, callbacks' and the DataModule's `state_dict` /
+`load_state_dict`) runs through the Trainer's dispatcher, in the catalog's order. The Trainer calls:
 - `dump_checkpoint(trainer, weights_only)` from `save_checkpoint`, then `torchbolt.checkpoint.io.atomic_save`;
 - `resolve_ckpt_path(trainer, ckpt_path, fn)` to turn `"best"` / `"last"` / a path into a file;
 - `restore_modules_and_callbacks(trainer, path)` after `configure_model` and before `configure_optimizers`
@@ -12,13 +13,11 @@ The Trainer calls:
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from torchbolt.catalog import HOOK_POINTS
 from torchbolt.checkpoint.io import load_for_caller
 from torchbolt.utilities.exceptions import MisconfigurationException
 
@@ -31,91 +30,12 @@ log = logging.getLogger(__name__)
 LIGHTNING_COMPAT_VERSION = "2.6.6"
 #: Extra top-level key naming the torchbolt release that wrote the file (Lightning ignores unknown keys).
 TORCHBOLT_VERSION_KEY = "torchbolt_version"
-LOOP_NAMES = ("fit_loop", "validate_loop", "test_loop", "predict_loop")
-_FN_TO_LOOP = {"fit": "fit_loop", "validate": "validate_loop", "test": "test_loop", "predict": "predict_loop"}
 
 # keys of the hyper-parameters in the file (same names as LightningModule / LightningDataModule constants)
 HPARAMS_KEY, HPARAMS_NAME, HPARAMS_TYPE = "hyper_parameters", "hparams_name", "hparams_type"
 DM_HPARAMS_KEY, DM_HPARAMS_NAME, DM_HPARAMS_TYPE = (
     "datamodule_hyper_parameters", "datamodule_hparams_name", "datamodule_hparams_type",
 )
-
-
-# --------------------------------------------------------------------------------------------------
-# Hook calls: through the Trainer's dispatcher when it has one, else in the catalog's order
-# --------------------------------------------------------------------------------------------------
-def _fn_value(trainer: Trainer) -> str | None:
-    fn = getattr(getattr(trainer, "state", None), "fn", None)
-    value = getattr(fn, "value", fn)
-    return {"fitting": "fit", "validating": "validate", "testing": "test", "predicting": "predict"}.get(value, value)
-
-
-def _call_module_hook(trainer: Trainer, name: str, *args: Any) -> None:
-    module = trainer.lightning_module
-    hook = getattr(module, name, None)
-    if not callable(hook):
-        return
-    previous = getattr(module, "_current_fx_name", None)
-    try:
-        module._current_fx_name = name
-    except AttributeError:
-        previous = None
-    try:
-        hook(*args)
-    finally:
-        try:
-            module._current_fx_name = previous
-        except AttributeError:
-            pass
-
-
-def _call_callbacks(trainer: Trainer, name: str, *args: Any) -> None:
-    module = trainer.lightning_module
-    for callback in getattr(trainer, "callbacks", []) or []:
-        hook = getattr(callback, name, None)
-        if callable(hook):
-            hook(trainer, module, *args)
-
-
-def _call_checkpoint_hook(trainer: Trainer, name: str, checkpoint: dict[str, Any], callbacks: bool = True) -> None:
-    """`on_save_checkpoint` / `on_load_checkpoint` for callbacks and module, ordered by HOOK_POINTS."""
-    point = HOOK_POINTS[name]
-    steps = [("callbacks", point.callbacks and callbacks), ("module", point.module)]
-    if point.module_first:
-        steps.reverse()
-    for who, enabled in steps:
-        if not enabled:
-            continue
-        if who == "module":
-            _call_module_hook(trainer, name, checkpoint)
-        else:
-            _call_callbacks(trainer, name, checkpoint)
-
-
-# --------------------------------------------------------------------------------------------------
-# Loop progress (R1's state object, in Lightning's `loops` format)
-# --------------------------------------------------------------------------------------------------
-def _loops_state_dict(trainer: Trainer) -> dict[str, Any]:
-    getter = getattr(trainer, "loops_state_dict", None)
-    if callable(getter):
-        return getter()
-    state: dict[str, Any] = {}
-    for name in LOOP_NAMES:
-        loop = getattr(trainer, name, None)
-        if loop is not None and callable(getattr(loop, "state_dict", None)):
-            state[name] = loop.state_dict()
-    return state
-
-
-def _load_loops_state_dict(trainer: Trainer, loops: dict[str, Any], fn: str | None) -> None:
-    loader = getattr(trainer, "load_loops_state_dict", None)
-    if callable(loader):
-        loader(loops, fn)
-        return
-    name = _FN_TO_LOOP.get(fn or "fit", "fit_loop")
-    loop = getattr(trainer, name, None)
-    if loop is not None and name in loops and callable(getattr(loop, "load_state_dict", None)):
-        loop.load_state_dict(loops[name])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,41 +64,35 @@ def dump_checkpoint(trainer: Trainer, weights_only: bool | None = False) -> dict
     import torchbolt
 
     model = trainer.lightning_module
-    datamodule = getattr(trainer, "datamodule", None)
+    assert model is not None
+    datamodule = trainer.datamodule
+    hooks = trainer._hooks
     checkpoint: dict[str, Any] = {
         "epoch": trainer.current_epoch,
         "global_step": trainer.global_step,
         "pytorch-lightning_version": LIGHTNING_COMPAT_VERSION,
         TORCHBOLT_VERSION_KEY: torchbolt.__version__,
         "state_dict": model.state_dict(),
-        "loops": _loops_state_dict(trainer),
+        "loops": trainer.loops_state_dict(),
     }
+    callback_states, datamodule_state = hooks.collect_states(callbacks=not weights_only)
     if not weights_only:
-        callback_states: dict[str, Any] = {}
-        for callback in getattr(trainer, "callbacks", []) or []:
-            state = callback.state_dict()
-            if state:
-                callback_states[callback.state_key] = state
         checkpoint["callbacks"] = callback_states
-        checkpoint["optimizer_states"] = [
-            getattr(opt, "optimizer", opt).state_dict() for opt in getattr(trainer, "optimizers", []) or []
-        ]
-        checkpoint["lr_schedulers"] = [
-            config.scheduler.state_dict() for config in getattr(trainer, "lr_scheduler_configs", []) or []
-        ]
-        plugin = getattr(trainer, "precision_plugin", None)
-        if plugin is not None and callable(getattr(plugin, "state_dict", None)):
-            plugin_state = plugin.state_dict()
-            if plugin_state:
-                checkpoint[type(plugin).__qualname__] = plugin_state
+        checkpoint["optimizer_states"] = [opt.state_dict() for opt in trainer.optimizers]
+        checkpoint["lr_schedulers"] = [config.scheduler.state_dict() for config in trainer.lr_scheduler_configs]
+        plugin = trainer.precision_plugin
+        plugin_state = plugin.state_dict()
+        if plugin_state:
+            checkpoint[type(plugin).__qualname__] = plugin_state
     checkpoint.update(_hparams_entries(model, HPARAMS_KEY, HPARAMS_NAME, HPARAMS_TYPE))
     checkpoint.update(_hparams_entries(datamodule, DM_HPARAMS_KEY, DM_HPARAMS_NAME, DM_HPARAMS_TYPE))
-    if datamodule is not None and callable(getattr(datamodule, "state_dict", None)):
-        datamodule_state = datamodule.state_dict()
-        if datamodule_state:
-            checkpoint[type(datamodule).__qualname__] = datamodule_state
+    if datamodule is not None and datamodule_state:
+        checkpoint[type(datamodule).__qualname__] = datamodule_state
     # callbacks only see the hook when their states are saved (not for weights-only files), as in Lightning
-    _call_checkpoint_hook(trainer, "on_save_checkpoint", checkpoint, callbacks=not weights_only)
+    if weights_only:
+        hooks.call_part("on_save_checkpoint", "module", checkpoint)
+    else:
+        hooks.call("on_save_checkpoint", checkpoint)
     return checkpoint
 
 
@@ -204,7 +118,7 @@ def resolve_ckpt_path(
     from torchbolt.callbacks.model_checkpoint import ModelCheckpoint
     from torchbolt.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
 
-    callbacks = list(getattr(trainer, "callbacks", []) or [])
+    callbacks = list(trainer.callbacks)
     exception_ckpts = [cb for cb in callbacks if isinstance(cb, OnExceptionCheckpoint)]
     if ckpt_path is None and exception_ckpts and fn == "fit":
         ckpt_path = "last"
@@ -228,15 +142,15 @@ def resolve_ckpt_path(
                 f'`.{fn}(ckpt_path="best")` with several ModelCheckpoint callbacks uses the first one\'s best path.',
                 stacklevel=3,
             )
-        first = getattr(trainer, "checkpoint_callback", None) or (checkpoint_callbacks[0] if checkpoint_callbacks else None)
+        first = checkpoint_callbacks[0] if checkpoint_callbacks else None
         if first is None:
             raise ValueError(
                 f'`.{fn}(ckpt_path="best")` is set but `ModelCheckpoint` is not configured: add a ModelCheckpoint '
                 "callback (or keep enable_checkpointing=True), or pass a checkpoint path."
             )
-        best = getattr(first, "best_model_path", None)
+        best = first.best_model_path
         if not best:
-            if getattr(trainer, "fast_dev_run", False):
+            if trainer.fast_dev_run:
                 raise ValueError(
                     f'You cannot execute `.{fn}(ckpt_path="best")` with `fast_dev_run=True`: it saves no '
                     f"checkpoints. Pass an exact path to `.{fn}(ckpt_path=...)`."
@@ -283,7 +197,8 @@ def load_checkpoint_file(path: str | os.PathLike[str], weights_only: bool | None
 
 def _load_model_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
     model = trainer.lightning_module
-    strict = getattr(model, "strict_loading", True)
+    assert model is not None
+    strict = model.strict_loading
     result = model.load_state_dict(checkpoint["state_dict"], strict=strict)
     if not strict and (result.missing_keys or result.unexpected_keys):
         warnings.warn(
@@ -293,18 +208,6 @@ def _load_model_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
         )
 
 
-def _restore_callback_states(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
-    _call_callbacks(trainer, "on_load_checkpoint", checkpoint)
-    states = checkpoint.get("callbacks") or {}
-    for callback in getattr(trainer, "callbacks", []) or []:
-        state = states.get(callback.state_key)
-        if state is None:
-            legacy_key = getattr(callback, "_legacy_state_key", None)
-            state = states.get(legacy_key) if legacy_key else None
-        if state:
-            callback.load_state_dict(copy.deepcopy(state))
-
-
 def restore_modules_and_callbacks(
     trainer: Trainer, path: str | os.PathLike[str], weights_only: bool | None = None
 ) -> dict[str, Any]:
@@ -312,33 +215,32 @@ def restore_modules_and_callbacks(
     callbacks' `on_load_checkpoint` and `load_state_dict`. Returns the loaded dict for phase 2."""
     checkpoint = load_checkpoint_file(path, weights_only=weights_only)
     log.info("Restoring states from the checkpoint path at %s", os.fspath(path))
-    _call_module_hook(trainer, "on_load_checkpoint", checkpoint)
+    hooks = trainer._hooks
+    hooks.call_part("on_load_checkpoint", "module", checkpoint)
     _load_model_state(trainer, checkpoint)
-    datamodule = getattr(trainer, "datamodule", None)
+    datamodule = trainer.datamodule
     if datamodule is not None:
-        key = type(datamodule).__qualname__
-        if key in checkpoint and callable(getattr(datamodule, "load_state_dict", None)):
-            datamodule.load_state_dict(checkpoint[key])
-    _restore_callback_states(trainer, checkpoint)
+        hooks.load_datamodule_state(checkpoint.get(type(datamodule).__qualname__))
+    hooks.call_part("on_load_checkpoint", "callbacks", checkpoint)
+    hooks.load_callback_states(checkpoint.get("callbacks") or {})
     return checkpoint
 
 
 def restore_training_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
     """Phase 2 (optimizers exist): precision state, loop progress, and when fitting optimizer and scheduler
     states. Raises KeyError for a weights-only file when fitting."""
-    plugin = getattr(trainer, "precision_plugin", None)
-    if plugin is not None:
-        key = type(plugin).__qualname__
-        if key in checkpoint and callable(getattr(plugin, "load_state_dict", None)):
-            plugin.load_state_dict(checkpoint[key])
-    fn = _fn_value(trainer)
+    plugin = trainer.precision_plugin
+    key = type(plugin).__qualname__
+    if key in checkpoint:
+        plugin.load_state_dict(checkpoint[key])
+    fn = trainer.state.fn.value if trainer.state.fn is not None else None
     loops = checkpoint.get("loops")
     if loops is not None:
-        _load_loops_state_dict(trainer, loops, fn)
+        trainer.load_loops_state_dict(loops, fn)
     if fn != "fit":
         return
-    max_epochs = getattr(trainer, "max_epochs", None)
-    if max_epochs not in (None, -1) and trainer.current_epoch > max_epochs:
+    max_epochs = trainer.max_epochs
+    if max_epochs != -1 and trainer.current_epoch > max_epochs:
         raise MisconfigurationException(
             f"You restored a checkpoint with current_epoch={trainer.current_epoch}, but you have set "
             f"Trainer(max_epochs={max_epochs}). Raise max_epochs to continue training."
@@ -349,7 +251,7 @@ def restore_training_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None
             "`ModelCheckpoint.save_weights_only` being set to `True`. Resume from a full checkpoint, or load the "
             "weights with `Model.load_from_checkpoint(path)` and start a new fit."
         )
-    optimizers = [getattr(o, "optimizer", o) for o in getattr(trainer, "optimizers", []) or []]
+    optimizers = trainer.optimizers
     states = checkpoint["optimizer_states"]
     if len(states) != len(optimizers):
         raise MisconfigurationException(
@@ -363,8 +265,7 @@ def restore_training_state(trainer: Trainer, checkpoint: dict[str, Any]) -> None
             "Trying to restore learning rate scheduler state but checkpoint contains only the model. This is "
             "probably due to `ModelCheckpoint.save_weights_only` being set to `True`."
         )
-    configs = list(getattr(trainer, "lr_scheduler_configs", []) or [])
-    for config, state in zip(configs, checkpoint["lr_schedulers"], strict=False):
+    for config, state in zip(trainer.lr_scheduler_configs, checkpoint["lr_schedulers"], strict=False):
         config.scheduler.load_state_dict(state)
 
 

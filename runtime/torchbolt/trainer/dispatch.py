@@ -1,24 +1,40 @@
 """The one place that calls hooks: datamodule, callbacks and module, in the catalog's documented order.
 
 `HOOK_POINTS` in the catalog declares, per hook point, who is called and in which order. The table of
-bound methods is computed once per entry point, keeping only hooks that are overridden, so a hook
-point nobody implements costs one dictionary lookup.
+bound methods is computed once per entry point (`bind`), keeping only hooks that are overridden, so a
+hook point nobody implements costs one dictionary lookup. Names the catalog does not declare are errors.
+
+Besides hook points (`call`), the dispatcher runs the module's own methods (`call_module`: steps,
+optimizer and dataloader hooks, checked against the catalog's module hooks), the DataModule's dataloader
+hooks (`call_datamodule`), the batch-transfer chain (`transfer_batch`), and the checkpoint state of
+callbacks and DataModule (`collect_states`, `load_callback_states`, `load_datamodule_state`). Every call sets the `self.log` context.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from torchbolt.catalog import HOOK_POINTS
+from torchbolt.catalog import HOOK_POINTS, HOOKS_BY_OWNER, REMOVED_HOOKS
 
 if TYPE_CHECKING:
+    import torch
+
     from torchbolt.callbacks.callback import Callback
     from torchbolt.core.datamodule import LightningDataModule
     from torchbolt.core.module import LightningModule
     from torchbolt.trainer.trainer import Trainer
 
 _MISSING = object()
+
+#: Module methods `call_module` may run: the catalog's module hooks plus the 1.x epoch-end hooks still honoured.
+_MODULE_CALLABLE: frozenset[str] = frozenset(HOOKS_BY_OWNER["module"]) | frozenset(
+    name for name in REMOVED_HOOKS if name.endswith("_epoch_end")
+)
+_DATAMODULE_CALLABLE: frozenset[str] = frozenset(HOOKS_BY_OWNER["datamodule"])
+#: The batch-transfer hooks, in the order they run on every batch.
+BATCH_TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
 
 
 class RunContext:
@@ -43,9 +59,21 @@ def is_overridden(obj: Any, name: str, base: type) -> bool:
     return attr is not getattr(base, name, None)
 
 
+class UnknownHookError(KeyError):
+    """A hook point or module hook name that the catalog does not declare (a runtime bug, not user error)."""
+
+
 # (kind, bound method): kind 0 = callback (called with trainer and module first), 1 = module, 2 = datamodule.
 _Call = tuple[int, Callable[..., Any]]
 _CALLBACK, _MODULE, _DATAMODULE = 0, 1, 2
+_PART = {"callbacks": _CALLBACK, "module": _MODULE, "datamodule": _DATAMODULE}
+
+
+def _unknown(name: str, where: str) -> UnknownHookError:
+    return UnknownHookError(
+        f"{where} {name!r} is not declared in torchbolt.catalog; declare it there (HOOK_POINTS or the module "
+        "hooks) before calling it."
+    )
 
 
 class HookDispatcher:
@@ -56,21 +84,37 @@ class HookDispatcher:
         self._ctx = ctx
         self._table: dict[str, tuple[_Call, ...]] = {}
         self._module: LightningModule | None = None
+        self._datamodule: LightningDataModule | None = None
+        self._callbacks: tuple[Callback, ...] = ()
+        self._transfer: tuple[tuple[str, Callable[..., Any]], ...] = ()
+
+    @property
+    def ctx(self) -> RunContext:
+        """The hook context the dispatcher sets (loops that inline a default hook body set it the same way)."""
+        return self._ctx
 
     def bind(
         self,
         module: LightningModule | None,
         datamodule: LightningDataModule | None,
         callbacks: Sequence[Callback],
+        move_batches: bool = False,
     ) -> None:
-        """Compute, for every hook point, the overridden hooks to call, in the documented order."""
+        """Compute, for every hook point, the overridden hooks to call, in the documented order.
+
+        `move_batches`: the default `transfer_batch_to_device` must run (the device is not the CPU).
+        """
         from torchbolt.callbacks.callback import Callback
         from torchbolt.core.datamodule import LightningDataModule
         from torchbolt.core.module import LightningModule
 
         self._module = module
+        self._datamodule = datamodule
+        self._callbacks = tuple(callbacks)
         table: dict[str, tuple[_Call, ...]] = {}
         for name, point in HOOK_POINTS.items():
+            if point.per_owner_state:
+                continue  # collect_states / load_*_state(s)
             dm_calls: list[_Call] = []
             if point.datamodule and is_overridden(datamodule, name, LightningDataModule):
                 dm_calls.append((_DATAMODULE, getattr(datamodule, name)))
@@ -93,10 +137,22 @@ class HookDispatcher:
             if ordered:
                 table[name] = tuple(ordered)
         self._table = table
+        # Batch transfer: the DataModule's override wins over the module's; defaults only when they move data.
+        chain: list[tuple[str, Callable[..., Any]]] = []
+        for name in BATCH_TRANSFER_HOOKS:
+            if is_overridden(datamodule, name, LightningDataModule):
+                chain.append((name, getattr(datamodule, name)))
+            elif is_overridden(module, name, LightningModule) or (name == "transfer_batch_to_device" and move_batches):
+                chain.append((name, getattr(module, name)))
+        self._transfer = tuple(chain)
 
     def has(self, name: str) -> bool:
         """Whether anybody implements hook point `name` (lets the loop skip building arguments)."""
-        return name in self._table
+        if name in self._table:
+            return True
+        if name not in HOOK_POINTS:
+            raise _unknown(name, "Hook point")
+        return False
 
     def call(self, name: str, *args: Any) -> Any:
         """Run hook point `name`: each implementer in order, with `self.log` context set to `name`.
@@ -105,7 +161,24 @@ class HookDispatcher:
         """
         calls = self._table.get(name)
         if calls is None:
+            if name not in HOOK_POINTS or HOOK_POINTS[name].per_owner_state:
+                raise _unknown(name, "Hook point")
             return None
+        return self._run(name, calls, args)
+
+    def call_part(self, name: str, part: str, *args: Any) -> Any:
+        """Run only the `part` ("callbacks", "module" or "datamodule") of hook point `name`, in order.
+
+        Checkpoint restore needs this: the module's `on_load_checkpoint` runs before the weights are
+        loaded, the callbacks' after them (reference §2.5).
+        """
+        if name not in HOOK_POINTS:
+            raise _unknown(name, "Hook point")
+        kind = _PART[part]
+        calls = tuple(c for c in self._table.get(name, ()) if c[0] == kind)
+        return self._run(name, calls, args) if calls else None
+
+    def _run(self, name: str, calls: tuple[_Call, ...], args: tuple[Any, ...]) -> Any:
         ctx = self._ctx
         prev = ctx.fx
         ctx.fx = name
@@ -126,10 +199,88 @@ class HookDispatcher:
 
     def call_module(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the module's own hook or method `name` (overridden or default) and return its result."""
+        if name not in _MODULE_CALLABLE:
+            raise _unknown(name, "Module hook")
         ctx = self._ctx
         prev = ctx.fx
         ctx.fx = name
         try:
             return getattr(self._module, name)(*args, **kwargs)
+        finally:
+            ctx.fx = prev
+
+    def call_datamodule(self, name: str, *args: Any) -> Any:
+        """Call the DataModule's hook `name` (its dataloader hooks) and return its result."""
+        if name not in _DATAMODULE_CALLABLE:
+            raise _unknown(name, "DataModule hook")
+        ctx = self._ctx
+        prev = ctx.fx
+        ctx.fx = name
+        try:
+            return getattr(self._datamodule, name)(*args)
+        finally:
+            ctx.fx = prev
+
+    # -- batches ----------------------------------------------------------------------------------
+    @property
+    def transfers_batches(self) -> bool:
+        """Whether any batch-transfer hook runs (False on CPU with no override: batches pass untouched)."""
+        return bool(self._transfer)
+
+    def transfer_batch(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer (those that run)."""
+        ctx = self._ctx
+        for name, fn in self._transfer:
+            prev, ctx.fx = ctx.fx, name
+            try:
+                if name == "transfer_batch_to_device":
+                    batch = fn(batch, device, dataloader_idx)
+                else:
+                    batch = fn(batch, dataloader_idx)
+            finally:
+                ctx.fx = prev
+        return batch
+
+    # -- checkpoint state ---------------------------------------------------------------------------
+    def collect_states(self, callbacks: bool = True) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """(non-empty callback states by `state_key`, the DataModule's state or None) for a checkpoint;
+        `callbacks=False` (weights-only files) asks only the DataModule."""
+        ctx = self._ctx
+        prev, ctx.fx = ctx.fx, "state_dict"
+        try:
+            states: dict[str, Any] = {}
+            for callback in self._callbacks if callbacks else ():
+                state = callback.state_dict()
+                if state:
+                    states[callback.state_key] = state
+            dm = self._datamodule
+            return states, (dm.state_dict() or None) if dm is not None else None
+        finally:
+            ctx.fx = prev
+
+    def load_datamodule_state(self, state: Any | None) -> None:
+        """Give the DataModule the state saved under its class name (nothing when absent)."""
+        dm = self._datamodule
+        if dm is None or state is None:
+            return
+        ctx = self._ctx
+        prev, ctx.fx = ctx.fx, "load_state_dict"
+        try:
+            dm.load_state_dict(state)
+        finally:
+            ctx.fx = prev
+
+    def load_callback_states(self, states: dict[str, Any]) -> None:
+        """Give each callback its saved state (found by `state_key`, else by its legacy key)."""
+        ctx = self._ctx
+        prev, ctx.fx = ctx.fx, "load_state_dict"
+        try:
+            for callback in self._callbacks:
+                state = states.get(callback.state_key)
+                if state is None:
+                    legacy_key = callback._legacy_state_key
+                    state = states.get(legacy_key) if legacy_key else None
+                if state:
+                    callback.load_state_dict(copy.deepcopy(state))
         finally:
             ctx.fx = prev

@@ -24,6 +24,13 @@ class Precision:
         # The fast path: nothing to convert, nothing to wrap.
         self.is_noop = self.dtype is None and not self.autocast
 
+    def state_dict(self) -> dict[str, Any]:
+        """State saved in checkpoints under the class name when non-empty (none for these precisions)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (nothing to restore for these precisions)."""
+
     def convert_module(self, module: nn.Module) -> nn.Module:
         """Cast the module's floating parameters for '*-true' precisions."""
         if self.dtype is not None:

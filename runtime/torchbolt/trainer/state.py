@@ -218,12 +218,55 @@ class FitProgress:
 
 @dataclass
 class LoopState:
-    """All progress counters of a Trainer; `state_dict()` is the checkpoint's `loops` entry."""
+    """Everything the loops own: the progress counters (`state_dict()` is the checkpoint's `loops` entry)
+    and the run-time position the loops keep between calls (not saved, except through `fit.resume`)."""
 
     fit: FitProgress = field(default_factory=FitProgress)
     validate_batch: BatchProgress = field(default_factory=BatchProgress.make)
     test_batch: BatchProgress = field(default_factory=BatchProgress.make)
     predict_batch: Progress = field(default_factory=lambda: Progress.make(ProcessedTracker))  # no is_last_batch
+    # -- run-time only ---------------------------------------------------------------------------
+    #: where fit continues after a checkpoint was restored (None: from the start)
+    resume_point: dict[str, Any] | None = None
+    #: a checkpoint's counters were loaded in this run (no sanity check then, as in Lightning)
+    restored: bool = False
+    #: validation runs every this many training batches (inf: at epoch end; None: time-based)
+    val_check_batch: int | float | None = float("inf")
+    #: monotonic time of the last validation run (time-based val_check_interval)
+    last_val_time: float = 0.0
+    #: the current (or last) validation run inside fit processed a batch (not counting the sanity check)
+    val_has_run: bool = False
+    #: logger step counter per (stage, dataloader) for step-level evaluation metrics
+    eval_steps: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def begin_run(self) -> None:
+        """Forget the previous entry point's restore position."""
+        self.resume_point = None
+        self.restored = False
+
+    def next_eval_step(self, stage: str, dataloader_idx: int) -> int:
+        """The logger step for the next step-level metrics of `stage`'s dataloader (counts from 0)."""
+        key = (stage, dataloader_idx)
+        step = self.eval_steps.get(key, 0)
+        self.eval_steps[key] = step + 1
+        return step
+
+    def load_resume_point(self, loops: dict[str, Any], fn: str | None) -> None:
+        """Load a checkpoint's `loops` entry and, for fit, derive where training continues."""
+        self.load_state_dict(loops)
+        self.restored = True
+        if fn not in (None, "fit"):
+            return
+        resume = dict(self.fit.resume)
+        if "epoch" not in resume:  # a Lightning-written checkpoint: derive the position from counters
+            fit = self.fit
+            finished = fit.epoch.current.processed > fit.epoch.current.completed or fit.batch.is_last_batch
+            resume = {
+                "epoch": fit.epoch.current.processed if not finished else fit.epoch.current.processed - 1,
+                "batches_done": 0 if finished else fit.batch.current.processed,
+                "epoch_finished": finished,
+            }
+        self.resume_point = resume
 
     def state_dict(self) -> dict[str, Any]:
         fit = self.fit
@@ -262,3 +305,33 @@ class LoopState:
         for key, progress in (("validate_loop", self.validate_batch), ("test_loop", self.test_batch),
                               ("predict_loop", self.predict_batch)):
             progress.load_state_dict(state.get(key, {}).get("batch_progress", {}))
+
+
+@dataclass
+class StopSignal:
+    """A SIGINT/SIGTERM received during fit: written by the Trainer's signal handler, read by the loops,
+    which stop at the next step boundary (or after the current validation batch) by `raise_pending()`."""
+
+    signum: int | None = None  # pending: not yet turned into an exception
+    received: int | None = None  # the last signal of the run (kept for `trainer.received_sigterm`)
+    count: int = 0
+
+    def reset(self) -> None:
+        self.signum = self.received = None
+        self.count = 0
+
+    def receive(self, signum: int) -> None:
+        self.count += 1
+        self.signum = self.received = signum
+
+    def raise_pending(self) -> None:
+        """Turn a received signal into the exception that unwinds fit (KeyboardInterrupt / SystemExit)."""
+        import signal
+
+        signum = self.signum
+        if signum is None:
+            return
+        self.signum = None
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt("fit interrupted by SIGINT (Ctrl+C); the current step finished first")
+        raise SystemExit(128 + int(signum))

@@ -1,8 +1,10 @@
-"""The Trainer: validates its arguments, prepares the run, then hands control to the loop.
+"""The Trainer: validates its arguments, prepares the run, then hands control to the loops.
 
 Arguments are checked against `torchbolt.catalog` (a frozen pydantic `TrainerConfig` keeps the result);
-hardware is resolved once by `hardware.resolve_plan`; hooks go through one `HookDispatcher`; progress
-lives in one `LoopState`. Nothing outside this class writes these attributes.
+hardware is resolved once by `hardware.resolve_plan`; each entry point builds a frozen request
+(`requests.py`); hooks go through one `HookDispatcher`; the loops (`torchbolt.loops`) own their state in
+one `LoopState`. Callbacks and the module read the Trainer through the public properties below
+(docs/runtime-structure.md lists them); nothing outside this class writes its attributes.
 """
 
 from __future__ import annotations
@@ -22,13 +24,27 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from torchbolt.trainer.args import build_config, parse_max_time, validate_trainer_args
+from torchbolt.loops import Loops, build_step_plan
+from torchbolt.trainer.args import (
+    build_config,
+    check_manual_optimization,
+    effective_value,
+    parse_max_time,
+    validate_trainer_args,
+)
 from torchbolt.trainer.dispatch import HookDispatcher, RunContext, is_overridden
 from torchbolt.trainer.hardware import resolve_plan
-from torchbolt.trainer.loop import Loop, capture_rng, estimated_stepping_batches
 from torchbolt.trainer.metrics import MetricsHub
 from torchbolt.trainer.precision import Precision
-from torchbolt.trainer.state import LoopState, RunningStage, TrainerFn, TrainerState, TrainerStatus
+from torchbolt.trainer.requests import EvaluateRequest, FitRequest, PredictRequest, RunRequest
+from torchbolt.trainer.state import (
+    LoopState,
+    RunningStage,
+    StopSignal,
+    TrainerFn,
+    TrainerState,
+    TrainerStatus,
+)
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 if TYPE_CHECKING:
@@ -181,27 +197,17 @@ class Trainer:
 
         # ---- run state ------------------------------------------------------------------------------
         self.state = TrainerState()
-        self._ctx = RunContext()
+        self._ctx = RunContext()  # the hook being run, read by self.log
         self._hooks = HookDispatcher(self, self._ctx)
         self._metrics = MetricsHub(self)
         self._progress = LoopState()
-        self._loop = Loop(self)
-        self._loader_args: dict[str, Any] = {}
-        self._batch_hook_owner: dict[str, Any] = {}
-        self._clip_overridden = False
-        self._resume_state: dict[str, Any] | None = None
-        self._restored = False
-        self._signal_count = 0
-        self._received_signal: int | None = None
-        self._eval_steps: dict[tuple[str, int], int] = {}
+        self._stop = StopSignal()
         self.should_stop = False
         self.lightning_module: LightningModule | None = None
         self.datamodule: LightningDataModule | None = None
         self.optimizers: list[torch.optim.Optimizer] = []
-        self._lightning_optimizers: list[LightningOptimizer] = []
         self.lr_scheduler_configs: list[LRSchedulerConfig] = []
         self.ckpt_path: str | None = None
-        self.val_check_batch: int | float = float("inf")
 
         # ---- loop limits and debugging flags ----------------------------------------------------------
         self.barebones = barebones
@@ -220,14 +226,13 @@ class Trainer:
         self.num_sanity_val_steps: int | float = 2 if num_sanity_val_steps is None else num_sanity_val_steps
         if self.num_sanity_val_steps == -1:
             self.num_sanity_val_steps = float("inf")
-        self.limit_train_batches = _limit(cfg["limit_train_batches"])
-        self.limit_val_batches = _limit(cfg["limit_val_batches"])
-        self.limit_test_batches = _limit(cfg["limit_test_batches"])
-        self.limit_predict_batches = _limit(cfg["limit_predict_batches"])
-        self.val_check_interval = _limit(cfg["val_check_interval"])
+        self.limit_train_batches = effective_value("limit_train_batches", cfg["limit_train_batches"])
+        self.limit_val_batches = effective_value("limit_val_batches", cfg["limit_val_batches"])
+        self.limit_test_batches = effective_value("limit_test_batches", cfg["limit_test_batches"])
+        self.limit_predict_batches = effective_value("limit_predict_batches", cfg["limit_predict_batches"])
+        self.val_check_interval = effective_value("val_check_interval", cfg["val_check_interval"])
         # Time-based validation (Lightning 2.6): 'DD:HH:MM:SS', a timedelta or a dict -> seconds between runs.
         self._val_check_time_interval: float | None = None
-        self._last_val_time = 0.0
         if isinstance(self.val_check_interval, (str, Mapping, timedelta)):
             duration = parse_max_time(self.val_check_interval, "val_check_interval")
             assert duration is not None
@@ -276,6 +281,13 @@ class Trainer:
         self.max_epochs: int = max_epochs
         self.min_epochs: int = min_epochs
         self.loggers: list[Any] = self._init_loggers(logger, barebones)
+        self._loops = self._new_loops()
+
+    def _new_loops(self) -> Loops:
+        """Fresh loops (per attached module) wired to this Trainer's dispatcher, metrics and state."""
+        return Loops(self, hooks=self._hooks, metrics=self._metrics, precision=self._precision,
+                     device=self._device, state=self._progress, trainer_state=self.state, stop=self._stop,
+                     detect_anomaly=self._detect_anomaly, val_check_seconds=self._val_check_time_interval)
 
     # =============================================================================================
     # Construction helpers
@@ -284,48 +296,28 @@ class Trainer:
                         enable_model_summary: bool | None, barebones: bool) -> list[Callback]:
         from torchbolt.callbacks.callback import Callback
 
+        # the arguments were checked by args.check_object_args; this only adds the default callbacks
         if callbacks is None:
             found: list[Any] = []
         elif isinstance(callbacks, Callback):
             found = [callbacks]
         else:
             found = list(callbacks)
-        for cb in found:
-            if not isinstance(cb, Callback):
-                raise MisconfigurationException(
-                    f"Trainer(callbacks=...) got a {type(cb).__name__}, which is not a Callback; pass instances of "
-                    "torchbolt.Callback subclasses (for instance ModelCheckpoint(...))."
-                )
         checkpointing = not barebones and enable_checkpointing is not False
         if checkpointing and not any(_is_checkpoint(cb) for cb in found):
             from torchbolt.callbacks.model_checkpoint import ModelCheckpoint
 
             found.append(ModelCheckpoint())
-        if not checkpointing and any(_is_checkpoint(cb) for cb in found) and enable_checkpointing is False:
-            raise MisconfigurationException(
-                "Trainer was configured with enable_checkpointing=False but found ModelCheckpoint in callbacks list; "
-                "remove one of them."
-            )
         if self.max_time is not None:
             from torchbolt.callbacks.timer import Timer
 
             if not any(isinstance(cb, Timer) for cb in found):
                 found.append(Timer(duration=self.max_time, interval="step"))
         progress = not barebones and enable_progress_bar is not False
-        bars = [cb for cb in found if _is_progress_bar(cb)]
-        if len(bars) > 1:
-            raise MisconfigurationException(
-                "You added multiple progress bar callbacks to the Trainer; keep only one."
-            )
-        if progress and not bars:
+        if progress and not any(_is_progress_bar(cb) for cb in found):
             from torchbolt.callbacks.progress import TQDMProgressBar
 
             found.append(TQDMProgressBar())
-        elif not progress and bars and enable_progress_bar is False:
-            raise MisconfigurationException(
-                f"Trainer was configured with enable_progress_bar=False but found {type(bars[0]).__name__} in "
-                "callbacks list; remove one of them."
-            )
         summary = not barebones and enable_model_summary is not False
         if summary and not any(type(cb).__name__ == "ModelSummary" for cb in found):
             from torchbolt.callbacks.model_summary import ModelSummary
@@ -350,16 +342,8 @@ class Trainer:
 
             return [TensorBoardLogger(save_dir=self._default_root_dir)]
         if isinstance(logger, Iterable) and not isinstance(logger, (str, bytes)):
-            found = list(logger)
-        else:
-            found = [logger]
-        for item in found:
-            if not callable(getattr(item, "log_metrics", None)):
-                raise MisconfigurationException(
-                    f"Trainer(logger=...) got a {type(item).__name__}, which is not a logger (it has no log_metrics); "
-                    "pass a torchbolt.loggers.Logger such as TensorBoardLogger or CSVLogger, True, or False."
-                )
-        return found
+            return list(logger)
+        return [logger]  # checked by args.check_object_args
 
     # =============================================================================================
     # State users read
@@ -417,59 +401,66 @@ class Trainer:
     @property
     def num_training_batches(self) -> int | float:
         """Training batches per epoch after limits (inf for loaders without length)."""
-        return self._loop.num_training_batches
+        return self._loops.sources.num_training_batches
 
     @property
     def num_val_batches(self) -> list[int | float]:
         """Validation batches per dataloader after limits."""
+        sources = self._loops.sources
         if self.state.fn == TrainerFn.VALIDATING:
-            return list(self._loop.num_eval_batches.get("validate", []))
-        return list(self._loop.num_val_batches)
+            return list(sources.num_eval_batches.get("validate", []))
+        return list(sources.num_val_batches)
 
     @property
     def num_sanity_val_batches(self) -> list[int | float]:
         """Sanity-check batches per validation dataloader."""
-        return [min(self.num_sanity_val_steps, n) for n in self._loop.num_val_batches]
+        return [min(self.num_sanity_val_steps, n) for n in self._loops.sources.num_val_batches]
 
     @property
     def num_test_batches(self) -> list[int | float]:
         """Test batches per dataloader after limits."""
-        return list(self._loop.num_eval_batches.get("test", []))
+        return list(self._loops.sources.num_eval_batches.get("test", []))
 
     @property
     def num_predict_batches(self) -> list[int | float]:
         """Predict batches per dataloader after limits."""
-        return list(self._loop.num_eval_batches.get("predict", []))
+        return list(self._loops.sources.num_eval_batches.get("predict", []))
+
+    @property
+    def val_check_batch(self) -> int | float | None:
+        """Validation runs every this many training batches (inf: at epoch end; None: time-based)."""
+        return self._progress.val_check_batch
 
     @property
     def train_dataloader(self) -> Any:
         """What the training dataloader hook returned (None before fit)."""
-        return self._loop.train_source
+        return self._loops.sources.train_source
 
     @property
     def val_dataloaders(self) -> Any:
         """What the validation dataloader hook returned."""
+        sources = self._loops.sources
         if self.state.fn == TrainerFn.VALIDATING:
-            loaders = self._loop.eval_loaders.get("validate")
+            loaders = sources.eval_loaders.get("validate")
             return loaders[0] if loaders and len(loaders) == 1 else loaders
-        return self._loop.val_source
+        return sources.val_source
 
     @property
     def test_dataloaders(self) -> Any:
         """The test dataloader(s)."""
-        loaders = self._loop.eval_loaders.get("test")
+        loaders = self._loops.sources.eval_loaders.get("test")
         return loaders[0] if loaders and len(loaders) == 1 else loaders
 
     @property
     def predict_dataloaders(self) -> Any:
         """The predict dataloader(s)."""
-        loaders = self._loop.eval_loaders.get("predict")
+        loaders = self._loops.sources.eval_loaders.get("predict")
         return loaders[0] if loaders and len(loaders) == 1 else loaders
 
     @property
     def estimated_stepping_batches(self) -> int | float:
         """Total optimizer steps fit will take (loads the training dataloader if needed)."""
-        return estimated_stepping_batches(self)
+        return self._loops.estimated_stepping_batches()
 
     @property
     def enable_validation(self) -> bool:
@@ -479,8 +470,23 @@ class Trainer:
             return False
         from torchbolt.core.module import LightningModule
 
-        return (self._loop.source_defined("val_dataloader") or self._loader_args.get("val_dataloaders") is not None) \
+        return self._loops.sources.defined("val_dataloader") \
             and is_overridden(module, "validation_step", LightningModule) and self.limit_val_batches > 0
+
+    @property
+    def validation_has_run(self) -> bool:
+        """Whether the current (or last) validation run inside fit processed a batch (sanity check excluded)."""
+        return self._progress.val_has_run
+
+    @property
+    def validation_time_interval(self) -> float | None:
+        """Seconds between validation runs when `val_check_interval` is a duration, else None."""
+        return self._val_check_time_interval
+
+    @property
+    def lightning_optimizers(self) -> list[LightningOptimizer]:
+        """The optimizers wrapped as LightningOptimizer (what `LightningModule.optimizers()` returns)."""
+        return self._loops.optimization.lightning_optimizers
 
     @property
     def callback_metrics(self) -> dict[str, torch.Tensor]:
@@ -539,7 +545,7 @@ class Trainer:
     @property
     def received_sigterm(self) -> bool:
         """True once SIGTERM arrived during a run."""
-        return self._received_signal == signal.SIGTERM
+        return self._stop.received == signal.SIGTERM
 
     def _flag(self, stage: RunningStage) -> bool:
         return self.state.stage == stage
@@ -595,7 +601,7 @@ class Trainer:
     @property
     def predict_loop(self) -> Any:
         """The predict loop; `.predictions` holds the last predictions."""
-        return self._loop
+        return self._loops.predict
 
     @property
     def loop_state(self) -> LoopState:
@@ -611,47 +617,12 @@ class Trainer:
     # =============================================================================================
     def loops_state_dict(self) -> dict[str, Any]:
         """The `loops` entry of a checkpoint, including what exact mid-epoch resume needs."""
-        loop = self._loop
-        fit = self._progress.fit
-        # inside an epoch's batch loop, including a validation run in the middle of it
-        in_batches = self.state.fn == TrainerFn.FITTING and loop._epoch_running
-        # written from on_train_batch_end: that batch has trained; the resumed run finishes it (exact resume)
-        tail_pending = in_batches and loop._in_batch_end
-        # written during the validation that follows a batch: the resumed run finishes what comes after it
-        val_tail_pending = in_batches and not tail_pending and bool(self.validating)
-        fit.resume = {
-            "epoch": fit.epoch.current.processed if in_batches else max(fit.epoch.current.processed - 1, 0),
-            "batches_done": (fit.batch.current.processed if tail_pending else loop._batches_done_in_epoch)
-            if in_batches else 0,
-            "epoch_finished": not in_batches,
-            "tail_pending": tail_pending,
-            "val_tail_pending": val_tail_pending,
-            "rng": capture_rng(),
-        }
-        if in_batches:
-            fit.resume["results"] = loop.results("train").state_dict()
-        if loop._epoch_start_rng is not None and in_batches:
-            fit.resume["epoch_start_rng"] = loop._epoch_start_rng
+        self._progress.fit.resume = self._loops.fit.checkpoint_position()
         return self._progress.state_dict()
 
     def load_loops_state_dict(self, loops: dict[str, Any], fn: str | None = None) -> None:
-        """Restore progress counters from a checkpoint's `loops` entry (resume point for fit)."""
-        self._progress.load_state_dict(loops)
-        self._restored = True
-        if fn in (None, "fit"):
-            resume = dict(self._progress.fit.resume)
-            if "epoch" not in resume:  # a Lightning-written checkpoint: derive the position from counters
-                fit = self._progress.fit
-                finished = fit.epoch.current.processed > fit.epoch.current.completed or fit.batch.is_last_batch
-                resume = {
-                    "epoch": fit.epoch.current.processed if not finished else fit.epoch.current.processed - 1,
-                    "batches_done": 0 if finished else fit.batch.current.processed,
-                    "epoch_finished": finished,
-                }
-            self._resume_state = resume
-
-    def _resume_position(self) -> dict[str, Any] | None:
-        return self._resume_state
+        """Restore progress counters from a checkpoint's `loops` entry (and, for fit, the resume point)."""
+        self._progress.load_resume_point(loops, fn)
 
     def save_checkpoint(self, filepath: str | Path, weights_only: bool | None = False,
                         storage_options: Any | None = None) -> None:
@@ -676,18 +647,8 @@ class Trainer:
             datamodule: LightningDataModule | None = None, ckpt_path: str | Path | None = None,
             weights_only: bool | None = None) -> None:
         """Train `model` (see reference §2.1 for the exact hook order)."""
-        from torchbolt.core.datamodule import LightningDataModule
-
-        if isinstance(train_dataloaders, LightningDataModule):
-            datamodule, train_dataloaders = train_dataloaders, None
-        if datamodule is not None and (train_dataloaders is not None or val_dataloaders is not None):
-            raise MisconfigurationException(
-                "You cannot pass `train_dataloader` or `val_dataloaders` to `trainer.fit(datamodule=...)`: pass "
-                "either the dataloaders or the datamodule."
-            )
-        self._loader_args = {"train_dataloader": train_dataloaders, "val_dataloaders": val_dataloaders}
-        self._model_given = True
-        self._run(TrainerFn.FITTING, model, datamodule, ckpt_path, weights_only)
+        request = FitRequest.make(datamodule, train_dataloaders, val_dataloaders, ckpt_path, weights_only)
+        self._run(request, model)
 
     def validate(self, model: LightningModule | None = None, dataloaders: Any = None,
                  ckpt_path: str | Path | None = None, verbose: bool = True,
@@ -707,23 +668,9 @@ class Trainer:
                 datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,
                 ckpt_path: str | Path | None = None, weights_only: bool | None = None) -> list[Any] | None:
         """Run predict_step over the predict dataloaders; returns the predictions (per dataloader if several)."""
-        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, "predict")
-        self._loader_args = {"predict_dataloader": dataloaders}
-        self._return_predictions = True if return_predictions is None else return_predictions
-        self._model_given = model is not None
-        model = self._model_for_eval(model, "predict")
-        return self._run(TrainerFn.PREDICTING, model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
-
-    def _split_eval_args(self, dataloaders: Any, datamodule: Any, fn: str) -> tuple[Any, Any]:
-        from torchbolt.core.datamodule import LightningDataModule
-
-        if isinstance(dataloaders, LightningDataModule):
-            datamodule, dataloaders = dataloaders, None
-        if dataloaders is not None and datamodule is not None:
-            raise MisconfigurationException(
-                f"You cannot pass both `trainer.{fn}(dataloaders=..., datamodule=...)`: pass one of them."
-            )
-        return dataloaders, datamodule
+        request = PredictRequest.make(model is not None, datamodule, dataloaders, ckpt_path, weights_only,
+                                      return_predictions)
+        return self._run(request, self._model_for_eval(model, "predict"))  # type: ignore[no-any-return]
 
     def _model_for_eval(self, model: LightningModule | None, fn: str) -> LightningModule:
         if model is None:
@@ -742,33 +689,28 @@ class Trainer:
 
     def _evaluate(self, fn: TrainerFn, model: Any, dataloaders: Any, ckpt_path: Any, verbose: bool,
                   datamodule: Any, weights_only: bool | None) -> list[Mapping[str, float]]:
-        name = fn.value
-        dataloaders, datamodule = self._split_eval_args(dataloaders, datamodule, name)
-        hook = "val_dataloader" if fn == TrainerFn.VALIDATING else "test_dataloader"
-        self._loader_args = {hook: dataloaders}
-        self._verbose = verbose
-        self._model_given = model is not None
-        model = self._model_for_eval(model, name)
-        return self._run(fn, model, datamodule, ckpt_path, weights_only)  # type: ignore[no-any-return]
+        request = EvaluateRequest.make(fn, model is not None, datamodule, dataloaders, ckpt_path, weights_only,
+                                       verbose)
+        return self._run(request, self._model_for_eval(model, fn.value))  # type: ignore[no-any-return]
 
     # =============================================================================================
     # The run (reference §2.6)
     # =============================================================================================
-    def _run(self, fn: TrainerFn, model: LightningModule, datamodule: LightningDataModule | None,
-             ckpt_path: Any, weights_only: bool | None) -> Any:
+    def _run(self, request: RunRequest, model: LightningModule) -> Any:
         from torchbolt.core.module import LightningModule
 
+        fn = request.fn
         if not isinstance(model, LightningModule):
             raise TypeError(f"`Trainer.{fn.value}()` requires a `LightningModule`, got: {type(model).__qualname__}.")
         self.state.fn = fn
         self.state.status = TrainerStatus.RUNNING
         self.should_stop = False
-        self._restored = False
-        self._resume_state = None
-        self._attach(model, datamodule)
+        self._progress.begin_run()
+        self._attach(model, request.datamodule)
+        self._loops.begin(request)
         with self._signal_handlers(fn):
             try:
-                return self._run_body(fn, model, ckpt_path, weights_only)
+                return self._run_body(request, model)
             except BaseException as exc:
                 self._on_exception(exc)
                 raise
@@ -776,7 +718,7 @@ class Trainer:
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
             self.lightning_module.trainer = None  # type: ignore[assignment]
-            self._loop = Loop(self)
+            self._loops = self._new_loops()
         model.trainer = self
         self.lightning_module = model
         self.datamodule = datamodule
@@ -784,23 +726,20 @@ class Trainer:
             datamodule.trainer = self
         model._track(self._device, None)
 
-    def _run_body(self, fn: TrainerFn, model: LightningModule, ckpt_path: Any, weights_only: bool | None) -> Any:
-        from torchbolt.core.datamodule import LightningDataModule
+    def _run_body(self, request: RunRequest, model: LightningModule) -> Any:
         from torchbolt.core.module import LightningModule
 
+        fn = request.fn
         hooks = self._hooks
         dm = self.datamodule
         stage = fn.value
+        move_batches = self._device.type != "cpu"  # on CPU the default transfer has nothing to move
         # configure_callbacks first: its callbacks take part in every later hook
-        hooks.bind(model, dm, self.callbacks)
+        hooks.bind(model, dm, self.callbacks, move_batches)
         self._attach_model_callbacks(model)
-        hooks.bind(model, dm, self.callbacks)
+        hooks.bind(model, dm, self.callbacks, move_batches)
         self._check_module(fn, model)
-        # prepare_data: DataModule's, then the module's (each only if overridden)
-        if dm is not None and is_overridden(dm, "prepare_data", LightningDataModule):
-            self._call_plain(dm, "prepare_data")
-        if is_overridden(model, "prepare_data", LightningModule):
-            hooks.call_module("prepare_data")
+        hooks.call("prepare_data")  # the DataModule's, then the module's (each only if overridden)
         hooks.call("setup", stage)
         if is_overridden(model, "configure_sharded_model", LightningModule):
             if is_overridden(model, "configure_model", LightningModule):
@@ -813,60 +752,55 @@ class Trainer:
             hooks.call_module("configure_model")
         self._precision.convert_module(model)
         model._track(self._device, self._precision.dtype)
-        self._batch_hook_owner = self._select_batch_hooks(model, dm)
 
         from torchbolt.trainer import checkpoint_connector as connector
 
         checkpoint: dict[str, Any] | None = None
         # Without a model, validate/test/predict after a fit default to the best checkpoint (as Lightning).
-        given = self.__dict__.get("_model_given", True)
-        path = connector.resolve_ckpt_path(self, ckpt_path, stage, model_provided=given, model_connected=not given)
+        given = request.model_given
+        path = connector.resolve_ckpt_path(self, request.ckpt_path, stage, model_provided=given,
+                                           model_connected=not given)
         if path is not None:
             self.ckpt_path = os.fspath(path)
-            checkpoint = connector.restore_modules_and_callbacks(self, path, weights_only=weights_only)
+            checkpoint = connector.restore_modules_and_callbacks(self, path, weights_only=request.weights_only)
         if fn == TrainerFn.FITTING:
             self._setup_optimizers(model)
         else:
             self._metrics.activate(None)
+        # decided once for the whole entry point: which hooks run, which fast path applies
+        self._loops.set_plan(build_step_plan(model, hooks, self._precision, len(self.optimizers)))
 
         result: Any = None
-        if fn == TrainerFn.FITTING:
+        loops = self._loops
+        if isinstance(request, FitRequest):
             hooks.call("on_fit_start")
             self._log_hyperparams(model, dm)
             if checkpoint is not None:
                 connector.restore_training_state(self, checkpoint)
-            self._loop.fit()
+            loops.fit.run()
             hooks.call("on_fit_end")
         else:
             if checkpoint is not None:
                 connector.restore_training_state(self, checkpoint)
             model.zero_grad()
-            if fn == TrainerFn.PREDICTING:
+            if isinstance(request, PredictRequest):
                 self.state.stage = RunningStage.PREDICTING
-                self._loop.setup_eval_data("predict")
-                result = self._loop.predict(self._return_predictions)
+                loops.sources.setup_eval("predict")
+                result = loops.predict.run(request.return_predictions)
             else:
+                assert isinstance(request, EvaluateRequest)
                 testing = fn == TrainerFn.TESTING
-                self._loop.setup_eval_data("test" if testing else "validate")
+                loops.sources.setup_eval("test" if testing else "validate")
                 stage_enum = RunningStage.TESTING if testing else RunningStage.VALIDATING
                 self.state.stage = stage_enum
-                raw = self._loop.run_evaluation(stage_enum, in_fit=False)
-                result = raw
-                if getattr(self, "_verbose", False) and raw:
-                    _print_results(raw, "test" if testing else "validate")
+                result = loops.evaluation.run(stage_enum, in_fit=False)
+                if request.verbose and result:
+                    _print_results(result, "test" if testing else "validate")
         self._teardown(stage, "success")
         self.state.status = TrainerStatus.FINISHED
         self.state.stage = None
-        self._resume_state = None
+        self._progress.resume_point = None
         return result
-
-    def _call_plain(self, obj: Any, name: str, *args: Any) -> Any:
-        ctx = self._ctx
-        prev, ctx.fx = ctx.fx, name
-        try:
-            return getattr(obj, name)(*args)
-        finally:
-            ctx.fx = prev
 
     def _check_module(self, fn: TrainerFn, model: LightningModule) -> None:
         from torchbolt.core.module import LightningModule
@@ -883,18 +817,7 @@ class Trainer:
                     "`train_dataloader()` and `configure_optimizers()` to be defined."
                 )
             if not model.automatic_optimization:
-                if self.gradient_clip_val is not None and self.gradient_clip_val > 0:
-                    raise MisconfigurationException(
-                        f"Automatic gradient clipping is not supported for manual optimization. Remove "
-                        f"`Trainer(gradient_clip_val={self.gradient_clip_val})` or switch to automatic optimization "
-                        "(clip by hand with self.clip_gradients(opt, ...) in training_step)."
-                    )
-                if self.accumulate_grad_batches != 1:
-                    raise MisconfigurationException(
-                        f"Automatic gradient accumulation is not supported for manual optimization. Remove "
-                        f"`Trainer(accumulate_grad_batches={self.accumulate_grad_batches})` or switch to automatic "
-                        "optimization."
-                    )
+                check_manual_optimization(self.gradient_clip_val, self.accumulate_grad_batches)
         needed = {TrainerFn.VALIDATING: "validation_step", TrainerFn.TESTING: "test_step"}.get(fn)
         if needed is not None and not is_overridden(model, needed, LightningModule):
             raise MisconfigurationException(
@@ -920,23 +843,7 @@ class Trainer:
         kept = [cb for cb in self.callbacks if type(cb) not in types]
         self.callbacks = _checkpoints_last(kept + extra_list)
 
-    def _select_batch_hooks(self, model: LightningModule, dm: LightningDataModule | None) -> dict[str, Any]:
-        """Owner of each batch-transfer hook: the DataModule's override wins; defaults are skipped on CPU."""
-        from torchbolt.core.datamodule import LightningDataModule
-        from torchbolt.core.module import LightningModule
-
-        owners: dict[str, Any] = {}
-        for name in ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"):
-            if dm is not None and is_overridden(dm, name, LightningDataModule):
-                owners[name] = dm
-            elif is_overridden(model, name, LightningModule):
-                owners[name] = model
-            elif name == "transfer_batch_to_device" and self._device.type != "cpu":
-                owners[name] = model  # the default moves tensors; on CPU they already are there
-        return owners
-
     def _setup_optimizers(self, model: LightningModule) -> None:
-        from torchbolt.core.module import LightningModule
         from torchbolt.core.optimizer import (
             LightningOptimizer,
             build_scheduler_configs,
@@ -966,13 +873,13 @@ class Trainer:
         def after() -> None:
             progress.increment("completed")
 
+        optimization = self._loops.optimization
         for lopt in lightning_optimizers:
-            lopt._step_runner = self._loop.run_optimizer_step
+            lopt._step_runner = optimization.optimizer_step
             if not automatic:
                 lopt._on_before_step = before
                 lopt._on_after_step = after
-        self._lightning_optimizers = lightning_optimizers
-        self._clip_overridden = is_overridden(model, "configure_gradient_clipping", LightningModule)
+        optimization.lightning_optimizers = lightning_optimizers
 
     def _log_hyperparams(self, model: LightningModule, dm: LightningDataModule | None) -> None:
         if not self.loggers or not self.enable_autolog_hparams:
@@ -1022,41 +929,6 @@ class Trainer:
             self.state.stage = None
 
     # =============================================================================================
-    # Logging to loggers
-    # =============================================================================================
-    def _should_log_step(self) -> bool:
-        if self.fast_dev_run:
-            return True
-        every = self.log_every_n_steps
-        if not every or not self.loggers:
-            return False
-        return (self._progress.fit.batches_that_stepped + 1) % every == 0 or self.should_stop
-
-    def _eval_step_counter(self, stage: RunningStage, dl_idx: int) -> int:
-        key = (stage.value, dl_idx)
-        step = self._eval_steps.get(key, 0)
-        self._eval_steps[key] = step + 1
-        return step
-
-    def _log_to_loggers(self, metrics: Mapping[str, torch.Tensor], step: int | None = None) -> None:
-        if not self.loggers or not metrics:
-            return
-        self._metrics.logged.update(metrics)
-        scalars: dict[str, float] = {}
-        for key, value in metrics.items():
-            scalars[key] = value.item() if isinstance(value, torch.Tensor) else float(value)
-        if step is None:
-            step_metric = scalars.pop("step", None)
-            if step_metric is not None:
-                step = int(step_metric)
-            else:
-                scalars.setdefault("epoch", self.current_epoch)
-                step = self._progress.fit.batches_that_stepped
-        for logger in self.loggers:
-            logger.log_metrics(metrics=scalars, step=step)
-            logger.save()
-
-    # =============================================================================================
     # Graceful stop on SIGINT / SIGTERM
     # =============================================================================================
     @contextmanager
@@ -1067,15 +939,14 @@ class Trainer:
         if fn != TrainerFn.FITTING or threading.current_thread() is not threading.main_thread():
             yield
             return
-        self._signal_count = 0
-        self._received_signal = None
+        stop = self._stop
+        stop.reset()
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def handler(signum: int, frame: Any) -> None:
-            self._signal_count += 1
-            if self._signal_count > 1 and signum == signal.SIGINT:
+            if stop.count >= 1 and signum == signal.SIGINT:
                 raise KeyboardInterrupt
-            self._received_signal = signum
+            stop.receive(signum)
             self.should_stop = True
 
         for sig in previous:
@@ -1085,16 +956,6 @@ class Trainer:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-
-    def _check_signal(self) -> None:
-        """Called between steps: turn a received signal into an exception that unwinds fit."""
-        signum = self._received_signal
-        if signum is None:
-            return
-        self._received_signal = None
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt("fit interrupted by SIGINT (Ctrl+C); the current step finished first")
-        raise SystemExit(128 + int(signum))
 
     @contextmanager
     def init_module(self, empty_init: bool | None = None) -> Generator[None, None, None]:
@@ -1152,14 +1013,6 @@ class _FitLoopView:
         return self._trainer.loops_state_dict()["fit_loop"]
 
 
-def _limit(value: Any) -> Any:
-    if value is None:
-        return 1.0
-    if isinstance(value, float) and value > 1 and value.is_integer():
-        return int(value)
-    return value
-
-
 def _cuda_available() -> bool:
     try:
         return bool(torch.cuda.is_available())
@@ -1168,18 +1021,14 @@ def _cuda_available() -> bool:
 
 
 def _is_checkpoint(cb: Any) -> bool:
-    try:
-        from torchbolt.callbacks.checkpoint import Checkpoint
-    except ImportError:  # pragma: no cover - while callbacks are being written
-        return type(cb).__name__ in ("ModelCheckpoint", "OnExceptionCheckpoint")
+    from torchbolt.callbacks.checkpoint import Checkpoint
+
     return isinstance(cb, Checkpoint)
 
 
 def _is_progress_bar(cb: Any) -> bool:
-    try:
-        from torchbolt.callbacks.progress import ProgressBar
-    except ImportError:  # pragma: no cover
-        return False
+    from torchbolt.callbacks.progress import ProgressBar
+
     return isinstance(cb, ProgressBar)
 
 

@@ -1,0 +1,182 @@
+"""One training step's optimization (reference §2.1 step 13): automatic, or manual by the user.
+
+Automatic: `optimizer_step(closure)` where the closure runs training_step, zero_grad and backward.
+Backward (`backward`) and the optimizer update (`optimizer_step`) each happen in one method here;
+`LightningModule.manual_backward` and `LightningOptimizer.step` reach them too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from torchbolt.loops._common import split_training_output
+from torchbolt.utilities.exceptions import MisconfigurationException
+
+if TYPE_CHECKING:
+    from torchbolt.core.optimizer import LightningOptimizer
+    from torchbolt.loops.context import Loops
+
+
+class Optimization:
+    """Backward, optimizer step and the automatic / manual training step."""
+
+    def __init__(self, loops: Loops) -> None:
+        self._loops = loops
+        self.lightning_optimizers: list[LightningOptimizer] = []
+        self._warned_none = False
+
+    # -- the one place backward runs ----------------------------------------------------------------
+    def backward(self, loss: Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
+        """on_before_backward, the module's backward hook, on_after_backward."""
+        hooks = self._loops.hooks
+        hooks.call("on_before_backward", loss)
+        hooks.call_module("backward", loss, *args, **kwargs)
+        hooks.call("on_after_backward")
+
+    # -- the one place the optimizer steps ----------------------------------------------------------
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:
+        """optimizer.step with a closure that also runs on_before_optimizer_step and gradient clipping."""
+        loops = self._loops
+        trainer = loops.trainer
+        hooks = loops.hooks
+        plan = loops.plan
+        clip = plan.automatic and (plan.clip_overridden or trainer.gradient_clip_val)
+        if not clip and not plan.before_optimizer_step:
+            # Nothing to run between the closure and the update: the wrapper below would only add a call.
+            return optimizer.step(closure=closure, **kwargs)
+
+        def closure_then_hooks() -> Any:
+            result = closure()
+            hooks.call("on_before_optimizer_step", optimizer)
+            if clip:
+                hooks.call_module(
+                    "configure_gradient_clipping", optimizer, gradient_clip_val=trainer.gradient_clip_val,
+                    gradient_clip_algorithm=trainer.gradient_clip_algorithm,
+                )
+            return result
+
+        return optimizer.step(closure=closure_then_hooks, **kwargs)
+
+    # -- automatic optimization ---------------------------------------------------------------------
+    def automatic_step(self, args: tuple[Any, ...], batch_idx: int) -> dict[str, Any]:
+        """training_step inside the optimizer closure, with zero_grad and backward (reference §2.1)."""
+        loops = self._loops
+        trainer = loops.trainer
+        hooks = loops.hooks
+        plan = loops.plan
+        progress = loops.state.fit
+        accumulate = trainer.accumulate_grad_batches
+        optimizer = trainer.optimizers[0]
+        step_output: list[Any] = [None, None]  # (closure loss, extras)
+        zero_grad = batch_idx % accumulate == 0
+        has_before_zero_grad = plan.before_zero_grad
+        epoch = trainer.current_epoch
+        # the plan's direct path; clipping is read per step as callbacks may change it
+        direct = plan.direct_step and not trainer.gradient_clip_val
+        precision_noop = plan.precision_noop
+        ctx = hooks.ctx
+        module = loops.module
+
+        def step_closure() -> Tensor | None:
+            if precision_noop:
+                # hooks.call_module("training_step", *args), inline: one call level less on every batch
+                prev, ctx.fx = ctx.fx, "training_step"
+                try:
+                    out = module.training_step(*args)
+                finally:
+                    ctx.fx = prev
+            else:
+                out = loops.run_step("training_step", args)
+            loss, extra = (out, {}) if type(out) is Tensor else split_training_output(out)
+            if loss is not None and accumulate != 1:
+                loss = loss / accumulate
+            step_output[0] = loss
+            step_output[1] = extra
+            if zero_grad:
+                if has_before_zero_grad:
+                    hooks.call("on_before_zero_grad", optimizer)
+                progress.optim.zero_grad.increment("ready")
+                progress.optim.zero_grad.increment("started")
+                if direct:
+                    prev, ctx.fx = ctx.fx, "optimizer_zero_grad"
+                    try:
+                        optimizer.zero_grad()  # LightningModule.optimizer_zero_grad's body
+                    finally:
+                        ctx.fx = prev
+                else:
+                    hooks.call_module("optimizer_zero_grad", epoch, batch_idx, optimizer)
+                progress.optim.zero_grad.increment("completed")
+            if loss is not None:
+                if direct:
+                    prev, ctx.fx = ctx.fx, "backward"
+                    try:
+                        loss.backward()  # LightningModule.backward's body; no backward hooks to run around it
+                    finally:
+                        ctx.fx = prev
+                else:
+                    self.backward(loss, optimizer)
+                # no clone: nothing writes into the loss in place (saves ~4 µs/step); one detached tensor
+                # serves both the closure's result and the batch outputs
+                detached = step_output[0] = loss.detach()
+                return detached
+            if not self._warned_none:
+                self._warned_none = True
+                warnings.warn(
+                    "`training_step` returned `None`; the optimizer step is skipped for that batch. If this was on "
+                    "purpose, ignore this warning.",
+                    stacklevel=2,
+                )
+            return None
+
+        def closure() -> Tensor | None:
+            # Grad mode is normally on already; entering torch.enable_grad() every step costs ~1 µs.
+            if torch.is_grad_enabled():
+                return step_closure()
+            with torch.enable_grad():
+                return step_closure()
+
+        if loops.fit.should_accumulate():
+            closure()
+        else:
+            progress.optim.step.increment("ready")
+            lightning_optimizer = self.lightning_optimizers[0]
+            if direct:
+                # What LightningModule.optimizer_step -> LightningOptimizer.step -> optimizer_step amount to
+                # with no hook or clipping: the wrapped optimizer's step with the closure.
+                prev, ctx.fx = ctx.fx, "optimizer_step"
+                try:
+                    lightning_optimizer._optimizer.step(closure=closure)
+                finally:
+                    ctx.fx = prev
+            else:
+                hooks.call_module("optimizer_step", epoch, batch_idx, lightning_optimizer, closure)
+            progress.optim.step.increment("completed")
+        loss = step_output[0]
+        if loss is None:
+            return {}
+        extra = step_output[1]
+        return {"loss": loss, **extra} if extra else {"loss": loss}
+
+    # -- manual optimization ------------------------------------------------------------------------
+    def manual_step(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        """training_step under manual optimization: the user calls backward and optimizer steps."""
+        out = self._loops.run_step("training_step", args)
+        if isinstance(out, dict):
+            result = dict(out)
+        elif isinstance(out, Tensor):
+            result = {"loss": out}
+        elif out is None:
+            result = {}
+        else:
+            raise MisconfigurationException(
+                "In manual optimization, `training_step` must either return a Tensor or have no return "
+                f"(got {type(out).__name__})."
+            )
+        if "loss" in result and isinstance(result["loss"], Tensor):
+            result["loss"] = result["loss"].detach()
+        return result
