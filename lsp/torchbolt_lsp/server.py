@@ -234,6 +234,28 @@ class TorchboltServer(LanguageServer):
         finally:
             self.shutdown()
 
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one TCP client at a time with the same resynchronising reader as stdio."""
+        from .transport import CHUNK, serve_reader
+
+        self._stop_event = stop_event = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]
+            await serve_reader(stop_event, lambda: reader.read(CHUNK), self.protocol)
+            self.shutdown()
+
+        async def listen() -> None:
+            server = await asyncio.start_server(connection, host, port)
+            log.info("serving on %s", ", ".join(str(s.getsockname()) for s in server.sockets))
+            async with server:
+                await server.serve_forever()
+
+        try:
+            asyncio.run(listen())
+        except asyncio.CancelledError:
+            log.debug("TCP server cancelled")
+
     # -------------------------------------------------------------------------------------- helpers
     def document(self, uri: str) -> Document | None:
         """The open document for a URI, or None (features answer empty for unknown documents)."""

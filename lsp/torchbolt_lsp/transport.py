@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
@@ -248,9 +249,18 @@ async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCP
         # read1: whatever one read of the pipe returns (never blocks for more); else a line at a time
         return read1(CHUNK) if read1 is not None else stdin.readline()
 
+    async def read_async() -> bytes:
+        return await loop.run_in_executor(executor, read)
+
+    await serve_reader(stop_event, read_async, protocol)
+
+
+async def serve_reader(stop_event: threading.Event, read: Callable[[], Awaitable[bytes]],
+                       protocol: JsonRPCProtocol) -> None:
+    """Frame and dispatch messages from `read()` (b"" at the end of the stream) until it ends or `stop_event`."""
     reader = MessageReader()
     while not stop_event.is_set():
-        data = await loop.run_in_executor(executor, read)
+        data = await read()
         if not data:
             break
         reader.feed(data)

@@ -224,3 +224,36 @@ def test_reader_does_not_take_a_header_inside_a_string_for_a_message_end():
     assert reader.messages() == []  # waits for the rest instead of cutting at the quoted header
     reader.feed(data[len(data) - 10:])
     assert [raw["id"] for raw, _ in reader.messages()] == [3]
+
+
+def test_tcp_uses_the_same_resynchronising_reader():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "torchbolt_lsp", "--tcp", f"127.0.0.1:{port}", "--log-level",
+                             "INFO"], stderr=subprocess.PIPE, env=dict(os.environ))
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait for the listening socket (logged), not for a fixed time
+            if b"serving on" in line:
+                break
+        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining: a full pipe blocks
+        with socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S) as conn:
+            conn.sendall(b"garbage\r\n\r\nContent-Length: 99999999999999\r\n\r\n"
+                         + frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                  "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+                         + frame({"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover", "params": None}))
+            reader = MessageReader()
+            replies: dict[int, dict[str, Any]] = {}
+            while len(replies) < 2:
+                data = conn.recv(65536)
+                assert data, "the server closed the connection"
+                reader.feed(data)
+                replies.update({raw["id"]: raw for raw, _ in reader.messages() if "id" in raw})
+        assert "capabilities" in replies[1]["result"]
+        assert replies[2]["error"]["code"] == -32602
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
