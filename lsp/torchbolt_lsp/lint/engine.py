@@ -194,10 +194,11 @@ def parse(source: str, path: str) -> ast.Module:
 
 def split_lines(source: str) -> list[str]:
     """The lines of a text as `ast` and LSP count them (\\n, \\r\\n and \\r end a line; a form feed does not)."""
-    return _LINE_END.split(source.removesuffix("\n").removesuffix("\r")) if source else []
+    return LINE_END.split(source.removesuffix("\n").removesuffix("\r")) if source else []
 
 
-_LINE_END = re.compile(r"\r\n|\r|\n")
+#: A line ending as Python's tokenizer and LSP see one.
+LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _parse_error_finding(exc: BaseException) -> Finding:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import DEF_NAME
+from .engine import DEF_NAME, LINE_END
 from .model import Finding, Fix
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ class FixError(ValueError):
 # --------------------------------------------------------------------------------------------------
 # Text helpers (lines as `ast` and LSP count them: \n, \r\n and \r end a line, a form feed does not)
 # --------------------------------------------------------------------------------------------------
-_LINE_END = re.compile(r"\r\n|\r|\n")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
@@ -61,7 +60,7 @@ def _lines_keepends(text: str) -> list[str]:
 
 
 def _offsets(source: str) -> list[int]:
-    return [0, *(m.end() for m in _LINE_END.finditer(source))]
+    return [0, *(m.end() for m in LINE_END.finditer(source))]
 
 
 def _index(starts: list[int], line: int, col: int) -> int:
@@ -122,7 +121,7 @@ def _pos_in(lines: Sequence[str], first: int, offset: int) -> tuple[int, int]:
 
 def newline_of(text: str) -> str:
     """The text's line ending (its first one; \n for a one-line text)."""
-    m = _LINE_END.search(text)
+    m = LINE_END.search(text)
     return m.group(0) if m else "\n"
 
 
@@ -165,7 +164,7 @@ def apply_fixes(source: str, requests: Sequence[tuple[Finding, Fix]], applied: l
     """
     if "\r" not in source:
         return _apply_fixes(source, requests, applied)
-    normalized = _LINE_END.sub("\n", source)
+    normalized = LINE_END.sub("\n", source)
     new = _apply_fixes(normalized, requests, applied)
     return source if new == normalized else restore_newlines(source, normalized, new)
 
