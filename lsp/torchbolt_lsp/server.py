@@ -226,7 +226,7 @@ class TorchboltServer(LanguageServer):
         self._stop_event = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         try:
-            asyncio.run(serve(self._stop_event, stdin or sys.stdin.buffer, self.protocol, self.thread_pool))
+            asyncio.run(serve(self._stop_event, stdin or sys.stdin.buffer, self.protocol))
         except BrokenPipeError:
             log.error("the client closed the connection; shutting down")
         except (KeyboardInterrupt, SystemExit):

@@ -20,6 +20,7 @@ import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
@@ -241,7 +242,8 @@ def _reply_error(protocol: JsonRPCProtocol, msg_id: int | str | None, error: Jso
 
 async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCProtocol,
                 executor: Any = None) -> None:
-    """Read stdin until EOF or `stop_event`, dispatching every framed message."""
+    """Read stdin until EOF or `stop_event`, dispatching every framed message (reads run on `executor`,
+    by default a reader thread of their own)."""
     loop = asyncio.get_running_loop()
     read1 = getattr(stdin, "read1", None)
 
@@ -249,10 +251,19 @@ async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCP
         # read1: whatever one read of the pipe returns (never blocks for more); else a line at a time
         return read1(CHUNK) if read1 is not None else stdin.readline()
 
-    async def read_async() -> bytes:
-        return await loop.run_in_executor(executor, read)
+    # a thread of its own: in the server's shared pool, reading the next message would wait behind
+    # seconds-long index and lint jobs, and an edit burst would crawl in one message at a time
+    own = executor is None
+    reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchbolt-stdin") if own else executor
 
-    await serve_reader(stop_event, read_async, protocol)
+    async def read_async() -> bytes:
+        return await loop.run_in_executor(reader_pool, read)
+
+    try:
+        await serve_reader(stop_event, read_async, protocol)
+    finally:
+        if own:
+            reader_pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def serve_reader(stop_event: threading.Event, read: Callable[[], Awaitable[bytes]],
