@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.torchbolt-installed
 
-.PHONY: setup demo test test-python test-extension e2e lint bench clean
+.PHONY: setup demo test test-python test-extension vsix e2e lint bench clean
 
 $(STAMP): pyproject.toml requirements-ci.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ test-python: setup
 
 test-extension: setup
 	$(MAKE) -C editor-extension ci PYTHON=$(abspath $(BIN)/python)
+
+## The VS Code extension as editor-extension/torchbolt.vsix (Node.js 20 + npm; works offline after `npm ci`).
+vsix:
+	$(MAKE) -C editor-extension deps build package
+	@echo "built editor-extension/torchbolt.vsix: code --install-extension editor-extension/torchbolt.vsix"
 
 lint: setup
 	$(BIN)/ruff check runtime lsp tests bench examples

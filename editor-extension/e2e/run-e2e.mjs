@@ -10,7 +10,8 @@
 // Scenario, on a copy of test/fixtures/workspace:
 //   1. open model.py; the status bar item reaches "ready"
 //   2. the Problems panel lists a diagnostic for the stray .cuda()          -> diagnostic.png
-//   3. in tour.py, `def ` in a LightningModule body completes training_step  -> completion.png
+//   3. in tour.py, `def ` in a LightningModule body completes training_step; accepting
+//      configure_optimizers puts its body one level under the def              -> completion.png
 //   4. model.py's "Fit" code lens is clicked; the run finishes and the inlay hint after
 //      self.log("train_loss", ...) shows a value (/train_loss [0-9.]+/)         -> fit.png
 //   5. a settings change to an interpreter whose server dies restarts the server; the crash shows
@@ -367,10 +368,26 @@ async function main() {
       return last.labels.includes('training_step');
     });
     await shot(page, 'completion.png', { media: true });
+    // accept configure_optimizers: VS Code indents the snippet's lines like the def line, so the body
+    // must land exactly one level under the def (not 8 columns too deep)
+    await page.keyboard.type('configure_opt', { delay: 20 });
+    await until('configure_optimizers as the first suggestion', async () => (await suggestLabels(page)).labels[0] === 'configure_optimizers', 15000);
+    await page.keyboard.press('Tab');
+    const expanded = await until('the expanded configure_optimizers snippet', () => page.evaluate(() => {
+      const rows = [...document.querySelectorAll('.editor-group-container.active .view-line')]
+        .map((l) => ({ top: parseFloat(l.style.top) || 0, text: (l.textContent || '').replace(/\u00a0/g, ' ') }))
+        .sort((x, y) => x.top - y.top).map((r) => r.text);
+      const i = rows.findIndex((t) => t.includes('def configure_optimizers('));
+      return i >= 0 && rows[i + 1] && rows[i + 1].trim() ? [rows[i], rows[i + 1]] : null;
+    }), 15000);
+    const indent = (t) => t.length - t.trimStart().length;
+    if (indent(expanded[1]) !== indent(expanded[0]) + 4) {
+      throw new Fatal(`the hook body is not one level under its def: ${JSON.stringify(expanded)}`);
+    }
     await page.keyboard.press('Escape');
-    // leave the file unchanged (undo the typing) so later steps see the files as on disk
-    await page.keyboard.press('Control+Z');
-    return { labels: last.labels.slice(0, 15), tries };
+    // leave the file unchanged (undo the snippet and the typing) so later steps see the files as on disk
+    for (let i = 0; i < 4; i++) await page.keyboard.press('Control+Z');
+    return { labels: last.labels.slice(0, 15), tries, snippet: expanded };
   });
 
   await step('fit_codelens', async () => {
@@ -415,8 +432,13 @@ async function main() {
       }
       return st && st.icons.includes('codicon-check') && /Fit LitModel · done/.test(st.text) ? st.text : null;
     }, runTimeout);
+    // the server asks VS Code to re-pull the lenses when the run ends: Stop goes, the order stays
+    const lensAfter = await until('the lenses without Stop after the run', async () => {
+      const t = nbsp(await editor.locator('.codelens-decoration').first().textContent().catch(() => ''));
+      return t && !/Stop/.test(t) ? t : null;
+    }, 30000);
     await shot(page, 'fit.png', { media: true });
-    return { lens: lens.titles, status_running: running, inline: hint, status_done: done };
+    return { lens: lens.titles, status_running: running, inline: hint, status_done: done, lens_after: lensAfter };
   });
 
   await step('crash_and_recover', async () => {

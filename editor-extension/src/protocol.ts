@@ -1,6 +1,6 @@
 /**
  * The wire contract with the torchbolt language server: command ids, argument shapes and the
- * `torchbolt/runEvent` notification. Shared by the extension and the protocol test, and free of
+ * `torchbolt/runEvent` and `torchbolt/runState` notifications. Shared by the extension and the protocol test, and free of
  * `vscode` imports so that plain Node can load it.
  */
 
@@ -99,9 +99,44 @@ export interface RunEventParams {
   event: RunEvent | OtherEvent;
 }
 
+/** `torchbolt/runState`: the run's state from the server's record, sent when it changes and at the end. */
+export const RUN_STATE_NOTIFICATION = 'torchbolt/runState';
+
+export interface RunStateParams {
+  runId: string;
+  uri: string;
+  /** The server's target id (`/abs/model.py::LitModel`). */
+  target: string;
+  /** What the user sees: the class name. */
+  label: string;
+  fn: string;
+  /** starting | running | stopping | success | interrupted | failed */
+  status: string;
+  active: boolean;
+  stage?: string | null;
+  epoch?: number | null;
+  maxEpochs?: number | null;
+  batch?: number | null;
+  total?: number | null;
+  globalStep?: number | null;
+  metrics?: Metrics;
+  percentage?: number | null;
+  /** "epoch 2/3 · step 5/8 · loss 0.231" while active; the outcome ("done · 3 epochs · 4.2 s") after. */
+  message?: string;
+  startedAt?: number;
+  durationS?: number | null;
+  logDir?: string | null;
+  bestModelPath?: string | null;
+  error?: string | null;
+}
+
 /** initializationOptions the extension sends (and re-sends on every restart). */
 export interface InitializationOptions {
   trusted: boolean;
+  /** The extension renders torchbolt/runState in its status item: the server sends no work-done progress. */
+  runStatusItem: boolean;
+  /** VS Code shows window/showMessageRequest as a toast that does not block typing. */
+  messageRequestToasts: boolean;
   settings: {
     lint: { select: string[]; ignore: string[] };
     inlayHints: { enable: boolean };

@@ -15,7 +15,7 @@ import {
   State,
 } from 'vscode-languageclient/node';
 import type { Logger } from './log';
-import { type InitializationOptions, RUN_EVENT_NOTIFICATION, type RunEventParams } from './protocol';
+import { type InitializationOptions, RUN_EVENT_NOTIFICATION, RUN_STATE_NOTIFICATION, type RunEventParams, type RunStateParams } from './protocol';
 import {
   checkImportable,
   installCommand,
@@ -27,7 +27,7 @@ import {
 } from './python';
 import { RestartScheduler } from './restart';
 import { affectsServer, primaryFolder, readSettings, toInitializationOptions } from './settings';
-import { fnLabel, formatDuration, formatNumber, pickMetric, type ServerState, type StatusBar } from './status';
+import { fnLabel, formatNumber, pickMetric, type ServerState, type StatusBar } from './status';
 import { isTrusted, onTrustGranted } from './trust';
 
 export const CLIENT_ID = 'torchbolt'; // vscode-languageclient reads `torchbolt.trace.server` from this id
@@ -212,7 +212,9 @@ export class ServerManager implements vscode.Disposable {
     const client = new LanguageClient(CLIENT_ID, 'torchbolt language server', serverOptions, clientOptions);
     this.client = client;
     this.crashReported = false;
-    client.onNotification(RUN_EVENT_NOTIFICATION, (params: RunEventParams) => this.handleRunEvent(params));
+    // Events are passed on to listeners as they are; the status item renders the server's run state.
+    client.onNotification(RUN_EVENT_NOTIFICATION, (params: RunEventParams) => this.runEvents.fire(params));
+    client.onNotification(RUN_STATE_NOTIFICATION, (params: RunStateParams) => this.handleRunState(params));
     try {
       await client.start();
       if (this.client !== client) return; // superseded by a newer restart
@@ -229,25 +231,20 @@ export class ServerManager implements vscode.Disposable {
     }
   }
 
-  private handleRunEvent(params: RunEventParams): void {
+  /** One status item, rendered from the server's state; the end of a run is logged once. (The server's
+   * own end-of-run message, with its TensorBoard action, is the only notification: no second one here.) */
+  handleRunState(params: RunStateParams): void {
+    const before = params && typeof params.runId === 'string' ? this.status.runs.get(params.runId) : undefined;
     const run = this.status.runs.apply(params);
     this.status.update();
-    this.runEvents.fire(params);
     if (!run) return;
-    const type = (params.event as { type?: string }).type;
-    if (type === 'run_started') this.log.info(`run ${run.runId}: ${fnLabel(run.fn)} ${run.target} started`);
-    if (type === 'finished') {
-      const m = pickMetric(run.metrics, run.fn);
-      const summary = `${fnLabel(run.fn)} ${run.target} ${run.status}${run.durationS !== undefined ? ` in ${formatDuration(run.durationS)}` : ''}${m ? ` · ${m[0]} ${formatNumber(m[1])}` : ''}`;
-      this.log.info(`run ${run.runId}: ${summary}${run.logDir ? ` (logs: ${run.logDir})` : ''}`);
-      void vscode.window.setStatusBarMessage(`torchbolt: ${summary}`, 10000);
-    }
-    if (type === 'failed') {
-      this.log.error(`run ${run.runId}: ${fnLabel(run.fn)} ${run.target} failed: ${run.error ?? ''}`);
-      void vscode.window.showErrorMessage(`torchbolt: ${fnLabel(run.fn)} ${run.target} failed: ${run.error ?? 'see the log'}`, 'Show Logs').then((pick) => {
-        if (pick) this.log.show();
-      });
-    }
+    if (!before) this.log.info(`run ${run.runId}: ${fnLabel(run.fn)} ${run.target} started`);
+    const ended = run.status !== 'running' && (before === undefined || before.status === 'running');
+    if (!ended) return;
+    const m = pickMetric(run.metrics, run.fn);
+    const summary = `${fnLabel(run.fn)} ${run.target} ${run.message ?? run.status}${m && run.status !== 'failed' ? ` · ${m[0]} ${formatNumber(m[1])}` : ''}`;
+    if (run.status === 'failed') this.log.error(`run ${run.runId}: ${summary}${run.error ? ` (${run.error})` : ''}`);
+    else this.log.info(`run ${run.runId}: ${summary}${run.logDir ? ` (logs: ${run.logDir})` : ''}`);
   }
 
   private watchPythonExtension(): void {

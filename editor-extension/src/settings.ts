@@ -73,6 +73,8 @@ export function toInitializationOptions(
 ): InitializationOptions {
   return {
     trusted,
+    runStatusItem: true,
+    messageRequestToasts: true,
     settings: {
       lint: { select: [...settings.lintSelect], ignore: [...settings.lintIgnore] },
       inlayHints: { enable: settings.inlayHints },

@@ -1,10 +1,12 @@
 /**
- * Run tracking and the status bar item. `RunTracker` folds `torchbolt/runEvent` notifications into
- * per-run state; `formatStatus` turns that plus the server state into the item's text (pure, tested);
- * `StatusBar` owns the `vscode.StatusBarItem`.
+ * Run state and the status bar item. The server sends each run's state (`torchbolt/runState`, built from
+ * its RunRecord) whenever it changes and once more when the run has ended; `RunTracker` keeps the latest
+ * state per run (it does not fold events itself, so it cannot drift from the server), `formatStatus`
+ * turns that plus the server state into the item's text (pure, tested), `StatusBar` owns the one
+ * `vscode.StatusBarItem`.
  */
 import * as vscode from 'vscode';
-import { type Metrics, type RunEventParams, UiCommand } from './protocol';
+import { type Metrics, type RunStateParams, UiCommand } from './protocol';
 
 export type ServerState = 'stopped' | 'starting' | 'ready' | 'crashed' | 'missing';
 
@@ -19,6 +21,8 @@ export interface RunState {
   targetId: string;
   fn: string;
   status: RunStatus;
+  /** The server's own words: "epoch 2/3 · step 5/8 · loss 0.23" while running, the outcome after. */
+  message?: string;
   stage?: string;
   epoch?: number;
   maxEpochs?: number;
@@ -38,10 +42,14 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v ? v : undefined;
+}
+
 function metricsOf(v: unknown): Metrics {
   const out: Metrics = {};
   if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (typeof x === 'number') out[k] = x;
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (typeof x === 'number' && Number.isFinite(x)) out[k] = x;
   }
   return out;
 }
@@ -52,61 +60,45 @@ export function shortTarget(target: string): string {
   return parts.length ? parts[parts.length - 1]! : String(target ?? '');
 }
 
-const STOPPED_STATUSES = new Set(['stopped', 'interrupted', 'cancelled', 'canceled', 'killed']);
+/** The server's record status (starting | running | stopping | success | interrupted | failed) as shown here. */
+export function runStatusOf(status: string, active: boolean | undefined): RunStatus {
+  if (active === true || ['starting', 'running', 'stopping'].includes(status)) return 'running';
+  if (status === 'success') return 'finished';
+  if (status === 'failed') return 'failed';
+  return 'stopped';
+}
 
-/** Folds run events into state, one entry per runId. Unknown event types are ignored. */
+/** The latest server-sent state of each run. Malformed payloads are ignored. */
 export class RunTracker {
   private readonly runs = new Map<string, RunState>();
+  private seq = 0;
 
-  apply(p: RunEventParams): RunState | undefined {
-    if (!p || typeof p.runId !== 'string' || !p.event || typeof p.event !== 'object') return undefined;
-    const e = p.event as Record<string, unknown> & { type: string; t?: number };
-    if (typeof e.type !== 'string') return undefined;
-    const t = num(e.t) ?? Date.now() / 1000;
-    let run = this.runs.get(p.runId);
-    if (!run) {
-      run = { runId: p.runId, uri: p.uri, target: shortTarget(p.target), targetId: p.target, fn: 'fit', status: 'running', metrics: {}, updatedAt: t };
-      this.runs.set(p.runId, run);
-    }
-    run.updatedAt = t;
-    switch (e.type) {
-      case 'run_started':
-        run.fn = typeof e.fn === 'string' ? e.fn : run.fn;
-        run.target = typeof e.target === 'string' ? shortTarget(e.target) : run.target;
-        run.maxEpochs = num(e.max_epochs);
-        run.total = num(e.num_training_batches);
-        run.startedAt = t;
-        run.status = 'running';
-        break;
-      case 'progress':
-        run.stage = typeof e.stage === 'string' ? e.stage : run.stage;
-        run.epoch = num(e.epoch) ?? run.epoch;
-        run.batch = num(e.batch) ?? run.batch;
-        run.total = num(e.total) ?? run.total;
-        run.globalStep = num(e.global_step) ?? run.globalStep;
-        Object.assign(run.metrics, metricsOf(e.metrics));
-        break;
-      case 'metrics':
-        run.epoch = num(e.epoch) ?? run.epoch;
-        run.globalStep = num(e.step) ?? run.globalStep;
-        Object.assign(run.metrics, metricsOf(e.metrics));
-        break;
-      case 'finished': {
-        const status = typeof e.status === 'string' ? e.status.toLowerCase() : 'finished';
-        run.status = STOPPED_STATUSES.has(status) ? 'stopped' : status === 'failed' ? 'failed' : 'finished';
-        run.durationS = num(e.duration_s);
-        Object.assign(run.metrics, metricsOf(e.callback_metrics));
-        run.logDir = typeof e.log_dir === 'string' ? e.log_dir : undefined;
-        run.bestModelPath = typeof e.best_model_path === 'string' ? e.best_model_path : undefined;
-        break;
-      }
-      case 'failed':
-        run.status = 'failed';
-        run.error = [e.error_type, e.message].filter((x) => typeof x === 'string' && x).join(': ') || 'failed';
-        break;
-      default:
-        break;
-    }
+  apply(p: RunStateParams): RunState | undefined {
+    if (!p || typeof p !== 'object' || typeof p.runId !== 'string' || typeof p.status !== 'string') return undefined;
+    const targetId = str(p.target) ?? '';
+    const run: RunState = {
+      runId: p.runId,
+      uri: str(p.uri) ?? '',
+      target: str(p.label) ?? shortTarget(targetId),
+      targetId,
+      fn: str(p.fn) ?? 'fit',
+      status: runStatusOf(p.status, typeof p.active === 'boolean' ? p.active : undefined),
+      message: str(p.message),
+      stage: str(p.stage),
+      epoch: num(p.epoch),
+      maxEpochs: num(p.maxEpochs),
+      batch: num(p.batch),
+      total: num(p.total),
+      globalStep: num(p.globalStep),
+      metrics: metricsOf(p.metrics),
+      startedAt: num(p.startedAt),
+      updatedAt: ++this.seq,
+      durationS: num(p.durationS),
+      logDir: str(p.logDir),
+      bestModelPath: str(p.bestModelPath),
+      error: str(p.error),
+    };
+    this.runs.set(run.runId, run);
     return { ...run, metrics: { ...run.metrics } };
   }
 
@@ -133,6 +125,7 @@ export class RunTracker {
       if (r.status === 'running') {
         r.status = 'failed';
         r.error = 'language server stopped';
+        r.message = 'failed: language server stopped';
       }
     }
   }
@@ -178,13 +171,10 @@ export interface StatusView {
 
 function runText(r: RunState): string {
   const parts = [`${fnLabel(r.fn)} ${r.target}`];
-  if (r.status === 'running') {
-    if (r.fn === 'fit') {
-      if (r.epoch !== undefined) parts.push(r.maxEpochs !== undefined && r.maxEpochs > 0 ? `epoch ${r.epoch + 1}/${r.maxEpochs}` : `epoch ${r.epoch + 1}`);
-      if (r.stage === 'validate' || r.stage === 'sanity_check') parts.push(r.stage === 'sanity_check' ? 'sanity check' : 'validating');
-    } else if (r.batch !== undefined) {
-      parts.push(r.total ? `batch ${r.batch + 1}/${r.total}` : `batch ${r.batch + 1}`);
-    }
+  if (r.message) {
+    parts.push(r.message); // the server's words: the same as its progress report and end-of-run message
+  } else if (r.status === 'running') {
+    if (r.epoch !== undefined && r.fn === 'fit') parts.push(r.maxEpochs !== undefined && r.maxEpochs > 0 ? `epoch ${r.epoch + 1}/${r.maxEpochs}` : `epoch ${r.epoch + 1}`);
   } else if (r.status === 'finished') {
     parts.push(r.durationS !== undefined ? `done in ${formatDuration(r.durationS)}` : 'done');
   } else if (r.status === 'stopped') {
@@ -193,7 +183,10 @@ function runText(r: RunState): string {
     parts.push(`failed${r.error ? `: ${r.error.split(':')[0]}` : ''}`);
   }
   const m = pickMetric(r.metrics, r.fn);
-  if (m && r.status !== 'failed') parts.push(`${m[0]} ${formatNumber(m[1])}`);
+  // while running the server's message already carries the live loss
+  if (m && (r.status === 'finished' || r.status === 'stopped') && !(r.message ?? '').includes(`${m[0]} `)) {
+    parts.push(`${m[0]} ${formatNumber(m[1])}`);
+  }
   return parts.join(' · ');
 }
 

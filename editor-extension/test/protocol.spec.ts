@@ -29,7 +29,7 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
 } from 'vscode-languageserver-protocol/node';
-import { RUN_EVENT_NOTIFICATION, type RunEventParams, ServerCommand } from '../src/protocol';
+import { RUN_EVENT_NOTIFICATION, RUN_STATE_NOTIFICATION, type RunEventParams, type RunStateParams, ServerCommand } from '../src/protocol';
 import { parseSettings, toInitializationOptions } from '../src/settings';
 import { formatStatus, RunTracker } from '../src/status';
 
@@ -83,6 +83,7 @@ describe('protocol: the real torchbolt language server', { timeout: RUN_TIMEOUT_
   let stderr = '';
   let init: InitializeResult;
   const events: RunEventParams[] = [];
+  const states: RunStateParams[] = [];
   const serverRequests: string[] = [];
   let eventWaiters: (() => void)[] = [];
   const modelPath = () => path.join(ws, 'model.py');
@@ -112,6 +113,9 @@ describe('protocol: the real torchbolt language server', { timeout: RUN_TIMEOUT_
       stderr += d.toString();
     });
     conn = createProtocolConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
+    conn.onNotification(RUN_STATE_NOTIFICATION, (p: RunStateParams) => {
+      states.push(p);
+    });
     conn.onNotification(RUN_EVENT_NOTIFICATION, (p: RunEventParams) => {
       events.push(p);
       const waiters = eventWaiters;
@@ -221,14 +225,25 @@ describe('protocol: the real torchbolt language server', { timeout: RUN_TIMEOUT_
     assert.equal(started.fn, 'fit');
     assert.equal(started.max_epochs, 1, 'torchbolt.run.trainer {max_epochs: 1} from initializationOptions reached the run');
 
+    // the status bar renders the server's run state (runState), sent when it changed and once at the end
+    const end_ = await withTimeout(new Promise<RunStateParams>((resolve) => {
+      const poll = (): void => {
+        const last = states.filter((x) => x.runId === end.runId).at(-1);
+        if (last && !last.active) resolve(last);
+        else setTimeout(poll, 50);
+      };
+      poll();
+    }), 30000, 'the final runState');
     const tracker = new RunTracker();
     const texts: string[] = [];
-    for (const e of runEvents) {
-      tracker.apply(e);
+    for (const x of states.filter((y) => y.runId === end.runId)) {
+      tracker.apply(x);
       texts.push(formatStatus('ready', true, tracker.current(), tracker.active().length).text);
     }
-    assert.ok(texts.some((t) => /^\$\(sync~spin\) Fit LitModel · epoch 1\/1/.test(t)), `running texts: ${[...new Set(texts)].join(' | ')}`);
-    assert.match(texts.at(-1)!, /^\$\(check\) Fit LitModel · done in [0-9.]+s · train_loss [0-9.e-]+$/);
+    assert.equal(end_.status, 'success');
+    assert.ok(texts.some((t) => /^\$\(sync~spin\) Fit LitModel/.test(t)), `running texts: ${[...new Set(texts)].join(' | ')}`);
+    assert.match(texts.at(-1)!, /^\$\(check\) Fit LitModel · done · 1 epoch · [0-9.]+ s · train_loss [0-9.e-]+$/);
+    assert.ok(!serverRequests.includes('window/workDoneProgress/create'), 'one status item: no work-done progress for VS Code');
   });
 
   it('shows the logged metric inline after the run (inlay hint on the self.log line)', async () => {

@@ -38,6 +38,8 @@ describe('settings', () => {
     }));
     assert.deepEqual(toInitializationOptions(s, true, '/venv/bin/python'), {
       trusted: true,
+      runStatusItem: true,
+      messageRequestToasts: true,
       settings: {
         lint: { select: ['TB0'], ignore: ['TB003'] },
         inlayHints: { enable: false },

@@ -84,7 +84,7 @@ describe('workspace trust', () => {
     mock.activeTextEditor = editorAt('/ws/model.py', 0, 0);
     await mock.registered.get(UiCommand.stop)!();
     assert.deepEqual(server.sent.pop(), { command: ServerCommand.stop, args: [{ uri: 'file:///ws/model.py' }] });
-    server.status.runs.apply({ runId: 'r7', uri: 'file:///ws/model.py', target: 'M', event: { v: 1, t: 1, type: 'run_started', fn: 'fit', target: 'M' } });
+    server.status.runs.apply({ runId: 'r7', uri: 'file:///ws/model.py', target: '/ws/model.py::M', label: 'M', fn: 'fit', status: 'running', active: true });
     await mock.registered.get(UiCommand.stop)!();
     assert.deepEqual(server.sent.pop(), { command: ServerCommand.stop, args: [{ runId: 'r7' }] });
   });

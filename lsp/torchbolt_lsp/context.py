@@ -43,6 +43,7 @@ class ClientContext:
 
     client_name: str = ""
     snippets: bool = False
+    insert_text_modes: tuple[int, ...] = ()  # InsertTextMode values the client honours per item
     completion_markdown: bool = False
     hover_markdown: bool = False
     signature_markdown: bool = False
@@ -66,6 +67,9 @@ class ClientContext:
     hierarchical_symbols: bool = False
     definition_link: bool = False
     trusted: bool = False
+    trust_given: bool = False  # initializationOptions said `trusted` (true or false): no prompt, no store
+    message_request_toasts: bool = False  # showMessageRequest renders as a non-modal toast (VS Code)
+    run_status_item: bool = False  # the client renders torchbolt/runState itself: no work-done progress for runs
     settings: Settings = Settings()
     root_paths: tuple[str, ...] = ()
 
@@ -138,6 +142,32 @@ def parse_settings(options: Any) -> tuple[bool, Settings]:
     return trusted, settings
 
 
+#: clientInfo names of editors that show `window/showMessageRequest` as a toast that does not block typing.
+_TOAST_CLIENTS = ("visual studio code", "code - oss", "code-server", "vscodium", "cursor", "windsurf")
+
+
+def _get_option(options: Any, name: str) -> Any:
+    options = _plain(options)
+    return options.get(name) if isinstance(options, dict) else None
+
+
+def trust_given(options: Any) -> bool:
+    """True when initializationOptions say `trusted` explicitly (the editor decides trust itself)."""
+    options = _plain(options)
+    return isinstance(options, dict) and isinstance(options.get("trusted"), bool)
+
+
+def message_request_toasts(client_name: str, options: Any) -> bool:
+    """Whether `window/showMessageRequest` is a non-modal toast in this client: initializationOptions
+    `messageRequestToasts` when given, else known VS Code family clients by their clientInfo name."""
+    options = _plain(options)
+    said = options.get("messageRequestToasts") if isinstance(options, dict) else None
+    if isinstance(said, bool):
+        return said
+    name = client_name.lower()
+    return any(known in name for known in _TOAST_CLIENTS)
+
+
 def build_context(params: types.InitializeParams, position_encoding: str = "utf-16") -> ClientContext:
     """Turn the `initialize` request into a ClientContext (`position_encoding` is the one pygls negotiated)."""
     caps = params.capabilities
@@ -157,9 +187,11 @@ def build_context(params: types.InitializeParams, position_encoding: str = "utf-
         root = (to_fs_path(params.root_uri) if params.root_uri else None) or params.root_path
         if root:
             roots.append(root)
+    client_name = params.client_info.name if params.client_info else ""
     return ClientContext(
-        client_name=(params.client_info.name if params.client_info else ""),
+        client_name=client_name,
         snippets=bool(_get(item, "snippet_support")),
+        insert_text_modes=tuple(int(v) for v in (_get(item, "insert_text_mode_support", "value_set") or ())),
         completion_markdown=_markdown_in(_get(item, "documentation_format")),
         hover_markdown=_markdown_in(_get(td, "hover", "content_format")),
         signature_markdown=_markdown_in(_get(sig_info, "documentation_format")),
@@ -185,6 +217,9 @@ def build_context(params: types.InitializeParams, position_encoding: str = "utf-
         hierarchical_symbols=bool(_get(td, "document_symbol", "hierarchical_document_symbol_support")),
         definition_link=bool(_get(td, "definition", "link_support")),
         trusted=trusted,
+        trust_given=trust_given(params.initialization_options),
+        message_request_toasts=message_request_toasts(client_name, params.initialization_options),
+        run_status_item=_as_bool(_get_option(params.initialization_options, "runStatusItem"), False),
         settings=settings,
         root_paths=tuple(roots),
     )

@@ -1,8 +1,9 @@
 """A pre-started run process for editors: `python -m torchbolt.worker`.
 
 Importing torch, and the `torch._dynamo` import that torch's first optimizer triggers, take seconds. The
-language server starts this worker ahead of time (trusted workspaces only) with the pipes and
-environment a run will have; it imports those libraries (never the user's code), prints a ready marker,
+language server starts this worker ahead of time (trusted folders, and only after the user's first
+explicit run there in the session, with that run's interpreter and environment) with the pipes a run
+will have; it imports those libraries (never the user's code), prints a ready marker,
 and waits for one JSON line on stdin: `{"argv": [...], "env": {...}}`. It then runs `torchbolt <argv>`
 exactly as the command line would and exits with its status. One worker serves one run.
 """
@@ -30,6 +31,9 @@ def _warm_up() -> None:
 
 def main() -> int:
     """Warm up, wait for the run's command line, run it; returns the run's exit status."""
+    from torchbolt.callbacks.event_stream import watch_lifeline
+
+    watch_lifeline()  # the server that started us may die while we wait or run: end with it
     _warm_up()
     print(READY, flush=True)
     line = sys.stdin.readline()

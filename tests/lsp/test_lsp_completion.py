@@ -45,13 +45,17 @@ async def test_hook_snippet_shape(editor, client):
     items = await editor.complete(MODULE_HEAD + "\n    def |")
     opt = next(i for i in items if i.label == "configure_optimizers")
     text = new_text(opt)
-    assert text.startswith(
-        "configure_optimizers(self) -> OptimizerLRScheduler:\n        return torch.optim.Adam("
-    )
+    snippets = bool(client.capabilities.text_document.completion.completion_item.snippet_support)
+    # snippet clients indent every line after the first like the def line themselves: the body is
+    # indented relative to the def; a plain-text insert carries the absolute indentation
+    body = "    " if snippets else "        "
+    assert text.startswith(f"configure_optimizers(self) -> OptimizerLRScheduler:\n{body}return torch.optim.Adam(")
     assert "self.parameters()" in text
+    modes = client.capabilities.text_document.completion.completion_item.insert_text_mode_support
+    if modes is not None and types.InsertTextMode.AdjustIndentation in modes.value_set:
+        assert opt.insert_text_mode == types.InsertTextMode.AdjustIndentation
     val = next(i for i in items if i.label == "validation_step")
     assert new_text(val).startswith("validation_step(self, batch: Any, batch_idx: int) -> STEP_OUTPUT:")
-    snippets = bool(client.capabilities.text_document.completion.completion_item.snippet_support)
     assert (opt.insert_text_format == types.InsertTextFormat.Snippet) is snippets
     assert ("${" in text) is snippets
     # documentation is resolved lazily when the client supports it

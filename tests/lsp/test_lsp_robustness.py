@@ -122,7 +122,8 @@ async def test_tab_indented_class_gets_hooks(probe_client):
     names = [i.label for i in result.items]
     assert "validation_step" in names and "training_step" not in names
     body = next(i for i in result.items if i.label == "configure_optimizers").text_edit.new_text
-    assert "\n\t\treturn torch.optim.Adam" in body
+    # snippet clients add the def line's indentation (a tab) themselves: the body is one tab deeper than the def
+    assert "\n\treturn torch.optim.Adam" in body and "\n\t\treturn" not in body
 
 
 async def test_mixed_line_endings_positions(probe_client):

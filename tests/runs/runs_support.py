@@ -94,6 +94,7 @@ class Session:
         self.client = client
         self.root = root
         self.run_events: list[Any] = []
+        self.run_states: list[dict[str, Any]] = []
         self.hint_refreshes = 0
         self.lens_refreshes = 0
         self.capabilities: types.ClientCapabilities | None = None
@@ -163,11 +164,17 @@ def _plain(value: Any) -> Any:
 
 
 @asynccontextmanager
-async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool = True,
+async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool | None = True,
                       run: dict[str, Any] | None = None, diagnostic_refresh: bool = False,
-                      lens_refresh: bool = False) -> AsyncIterator[Session]:
-    """Start the real server (repo venv) on `root`, initialize it, yield a Session, shut it down."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+                      lens_refresh: bool = False, answer: str | None = None,
+                      client_name: str | None = None, options: dict[str, Any] | None = None,
+                      ) -> AsyncIterator[Session]:
+    """Start the real server (repo venv) on `root`, initialize it, yield a Session, shut it down.
+
+    `trusted=None` leaves `trusted` out of initializationOptions (a client without a trust UI); the trust
+    prompt is then answered with `answer`. The per-user trust file lives next to the workspace.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TORCHBOLT_TRUST_FILE": str(root.parent / "trusted.json")}
     config = ClientServerConfig(server_command=[PYTHON, "-m", "torchbolt_lsp"], server_env=env)
     client = await config.start()
     _fix_code_action_parsing(client)
@@ -176,6 +183,11 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool =
     @client.feature("torchbolt/runEvent")
     def on_run_event(params: Any) -> None:
         session.run_events.append(params)
+        session.poke()
+
+    @client.feature("torchbolt/runState")
+    def on_run_state(params: Any) -> None:
+        session.run_states.append(_plain(params))
         session.poke()
 
     @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
@@ -189,9 +201,11 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool =
         session.poke()
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-    def on_message_request(params: types.ShowMessageRequestParams) -> None:
+    def on_message_request(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
         session.message_requests.append(params)
         session.poke()
+        titles = [a.title for a in params.actions or ()]
+        return types.MessageActionItem(title=answer) if answer in titles else None
 
     # pytest-lsp records these itself; wrap to wake waiters too
     for method in (types.WINDOW_SHOW_MESSAGE, types.PROGRESS, types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
@@ -204,14 +218,20 @@ async def lsp_session(root: Path, profile: str = "neovim@v0.11", trusted: bool =
         capabilities.workspace.code_lens = types.CodeLensWorkspaceClientCapabilities(refresh_support=True)
     if diagnostic_refresh:  # a pull client that also accepts workspace/diagnostic/refresh (VS Code does)
         capabilities.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
+    options = {"settings": {"run": run or {}}, **(options or {})}
+    if trusted is not None:
+        options["trusted"] = trusted
     await client.initialize_session(types.InitializeParams(
         capabilities=capabilities, root_uri=root.as_uri(),
+        client_info=types.ClientInfo(name=client_name) if client_name else None,
         workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
-        initialization_options={"trusted": trusted, "settings": {"run": run or {}}}))
+        initialization_options=options))
     try:
         yield session
     finally:
-        await client.shutdown_session()
+        server = getattr(client, "_server", None)
+        if server is None or server.returncode is None:  # a test may have killed it
+            await client.shutdown_session()
         await client.stop()
 
 

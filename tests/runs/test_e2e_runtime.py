@@ -45,7 +45,8 @@ async def test_fit_completes_with_progress_hints_and_summary(tmp_path: Path) -> 
     # 30 ms per step: the run lasts longer than a few 0.1 s publish intervals, so progress reports show up
     paced = MODEL.replace("        return loss\n", "        import time; time.sleep(0.03)\n        return loss\n", 1)
     root = write_workspace(tmp_path / "ws", model=paced)
-    async with lsp_session(root) as s:
+    # VS Code shows showMessageRequest as a toast: the end of the run offers TensorBoard there
+    async with lsp_session(root, client_name="Visual Studio Code") as s:
         uri = await s.open()
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
         run_id = result["runId"]
@@ -262,3 +263,43 @@ async def test_untrusted_workspaces_get_no_worker(tmp_path: Path) -> None:
             types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
         runs = await s.command("torchbolt.runs", {"uri": uri})
         assert runs["workers"] == {}
+
+
+def _group(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process groups from /proc")
+async def test_stop_ends_the_whole_process_group_dataloader_workers_included(tmp_path: Path) -> None:
+    model = MODEL.replace("return DataLoader(_data(64, 0), batch_size=8)",
+                          "return DataLoader(_data(64, 0), batch_size=8, num_workers=2, persistent_workers=True)")
+    model = model.replace("        return loss\n", "        import time; time.sleep(0.05)\n        return loss\n", 1)
+    assert "num_workers=2" in model
+    root = write_workspace(tmp_path / "ws", model=model, trainer={"max_epochs": 1000, "limit_val_batches": 0})
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id, pid = result["runId"], result["pid"]
+        await s.wait_for(lambda: any(e["stage"] == "train" and e["epoch"] >= 1
+                                     for e in s.events_of(run_id, "progress")), timeout=180)
+        members = _group(pid)
+        assert pid in members and len(members) >= 3, members  # the run and its two DataLoader workers
+        assert (await s.command("torchbolt.stop", {"runId": run_id}))["stopped"] is True
+        await _ended(s, run_id)
+        assert s.events_of(run_id, "finished")[0]["status"] == "interrupted", s.events_of(run_id)
+        assert _group(pid) == []  # nothing of the run is left
+        # a stale Stop (the run has ended) does nothing and says so
+        stale = await s.command("torchbolt.stop", {"runId": run_id})
+        assert stale["stopped"] is False and "not running" in stale["message"]

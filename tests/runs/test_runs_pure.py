@@ -196,6 +196,25 @@ def test_record_builds_history_and_survives_a_summary_round_trip(tmp_path: Path)
     assert summary["status"] == "success" and summary["latest"]["val_loss"] == 0.4
 
 
+def test_each_logged_value_is_one_sparkline_bar_and_the_arrow_follows_the_values() -> None:
+    # the runtime's order per epoch: validation_end (callback metrics), then the epoch's metrics event
+    rec = RunRecord(run_id="r", key="k", fn="fit", uri="file:///m.py", label="M")
+    values = [1.44, 0.32, 0.07, 0.016]
+    for epoch, value in enumerate(values):
+        rec.apply(ev.ValidationEnd(run_id="r", epoch=epoch, global_step=8 * (epoch + 1), metrics={"val_loss": value}))
+        rec.apply(ev.Metrics(run_id="r", epoch=epoch, step=8 * (epoch + 1), scope="epoch",
+                             metrics={"val_loss": value}))
+    rec.apply(ev.Finished(run_id="r", status="success", epochs=4, global_step=32, duration_s=1.0,
+                          callback_metrics={"val_loss": values[-1]}))
+    assert rec.values("val_loss") == values
+    assert rec.hint("val_loss") == f"val_loss 0.016 ↓ {fmt.sparkline(values)} best 0.016"
+    assert len(fmt.sparkline(values)) == 4
+    # a step-level value that repeats from one step to the next is still one bar per step
+    rec.apply(ev.Metrics(run_id="r", epoch=4, step=33, scope="step", metrics={"lr": 0.1}))
+    rec.apply(ev.Metrics(run_id="r", epoch=4, step=34, scope="step", metrics={"lr": 0.1}))
+    assert rec.values("lr") == [0.1, 0.1] and rec.hint("lr").startswith("lr 0.1 →")
+
+
 def test_store_skips_unreadable_summaries(tmp_path: Path) -> None:
     bad = tmp_path / ".torchbolt" / "runs" / "broken"
     bad.mkdir(parents=True)
@@ -270,3 +289,32 @@ def test_command_line_round_trips_trainer_values() -> None:
     cmd = build_command("/py", "fit", "m.py::M", "d.py::D", {"max_epochs": 2, "enable_progress_bar": False})
     assert cmd == ["/py", "-m", "torchbolt", "fit", "m.py::M", "--data", "d.py::D", "--trainer.max_epochs", "2",
                    "--trainer.enable_progress_bar", "false", "--events", "fd:{fd}"]
+
+
+# ------------------------------------------------------------------------------------ trust and clients
+def test_trust_store_remembers_folders_and_ignores_a_broken_file(tmp_path: Path) -> None:
+    from torchbolt_lsp.runs.trust import TrustStore
+
+    store = TrustStore(tmp_path / "state" / "trusted.json")
+    assert not store.is_trusted(tmp_path / "ws")
+    store.add(tmp_path / "ws")
+    store.add(tmp_path / "ws")  # once
+    assert store.folders() == [os.path.realpath(tmp_path / "ws")]
+    assert store.is_trusted(tmp_path / "ws" / "sub") and not store.is_trusted(tmp_path / "wsx")
+    assert oct(store.path.stat().st_mode & 0o777) == "0o600"
+    store.path.write_text("{not json")
+    assert store.folders() == [] and not store.is_trusted(tmp_path / "ws")
+
+
+@pytest.mark.parametrize("name, options, toasts, given", [
+    ("Visual Studio Code", {"trusted": True}, True, True),
+    ("code-server", {}, True, False),
+    ("Neovim", {}, False, False),
+    ("Neovim", {"messageRequestToasts": True, "trusted": False}, True, True),
+    ("Visual Studio Code", {"messageRequestToasts": False, "trusted": "yes"}, False, False),
+])
+def test_client_ui_facts_come_from_client_info_and_options(name, options, toasts, given) -> None:
+    from torchbolt_lsp.context import message_request_toasts, trust_given
+
+    assert message_request_toasts(name, options) is toasts
+    assert trust_given(options) is given

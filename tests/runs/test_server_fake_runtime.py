@@ -25,7 +25,9 @@ async def test_fake_fit_streams_progress_events_and_hints(tmp_path: Path, monkey
         assert flags[flags.index("--trainer.limit_val_batches") + 1] == "1"
         assert flags[flags.index("--trainer.enable_progress_bar") + 1] == "false"
         await s.wait_for(lambda: s.events_of(run_id, "finished"))
-        await s.wait_for(lambda: s.message_requests)
+        # Neovim renders showMessageRequest as a blocking prompt: the end of a run is a plain message there
+        await s.wait_for(lambda: any("Fit LitModel: done" in m.message for m in s.client.messages))
+        assert not s.message_requests
         kinds = [e["type"] for e in s.events_of(run_id)]
         assert kinds[0] == "run_started" and kinds[-1] == "finished"
         assert kinds.count("validation_end") == 2 and "progress" in kinds
@@ -33,7 +35,6 @@ async def test_fake_fit_streams_progress_events_and_hints(tmp_path: Path, monkey
         reports = s.client.progress_reports[token]
         assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].title == "Fit LitModel"
         assert isinstance(reports[-1], types.WorkDoneProgressEnd)
-        assert "Fit LitModel: done" in s.message_requests[0].message
         hints = await s.client.text_document_inlay_hint_async(types.InlayHintParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             range=types.Range(types.Position(0, 0), types.Position(100, 0))))
@@ -44,6 +45,31 @@ async def test_fake_fit_streams_progress_events_and_hints(tmp_path: Path, monkey
         lines = (root / ".torchbolt" / "runs" / run_id / "events.jsonl").read_bytes().splitlines()
         assert len(lines) == 1 + 2 + 80 + 2 + 2 + 1  # every event is stored
         assert 1 <= kinds.count("progress") <= 80  # notifications: consecutive progress may be coalesced
+
+
+async def test_run_state_follows_the_record_and_a_status_item_client_gets_no_second_progress(
+        tmp_path: Path, monkeypatch) -> None:
+    root = write_workspace(tmp_path / "ws")
+    monkeypatch.setenv("FAKE_STEPS", "30")
+    monkeypatch.setenv("FAKE_RATE", "100")  # 0.6 s: several publish intervals
+    async with lsp_session(root, profile="visual-studio-code", run={"interpreter": fake_interpreter(root)},
+                           client_name="Visual Studio Code", options={"runStatusItem": True}) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id = result["runId"]
+        await s.wait_for(lambda: any(st["runId"] == run_id and not st["active"] for st in s.run_states))
+        states = [st for st in s.run_states if st["runId"] == run_id]
+        assert states[0]["status"] == "starting" and states[0]["active"] is True
+        assert any(st["status"] == "running" and st["epoch"] is not None and st["message"].startswith("epoch ")
+                   for st in states)
+        final = states[-1]
+        assert final["status"] == "success" and final["active"] is False and final["percentage"] is None
+        assert final["message"].startswith("done") and final["metrics"]["val_loss"] == 0.25
+        assert all(a != b for a, b in zip(states[:-1], states[1:], strict=True))  # sent only when something changed
+        # the extension renders this state in its one status item: no work-done progress besides it
+        assert not [t for t in s.client.progress_reports if str(t).startswith("torchbolt-run-")]
+        await s.wait_for(lambda: s.message_requests)  # VS Code: the end of a run is a toast with TensorBoard
+        assert [a.title for a in s.message_requests[-1].actions] == ["TensorBoard"]
 
 
 async def test_untrusted_workspace_refuses_to_run(tmp_path: Path) -> None:
@@ -107,7 +133,7 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
         await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)
         lens_refreshes = s.lens_refreshes
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
-        assert "■ Stop" in titles
+        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard", "■ Stop"]  # the same order, Stop last
         stopped = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
         assert stopped == {"stopped": True, "runId": result["runId"]}
         await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
@@ -116,7 +142,11 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
                                      for rs in s.client.progress_reports.values() for r in rs))
         await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)  # and again when the run ends
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
-        assert "■ Stop" not in titles
+        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard"]
+        # a stale Stop lens (clicked after the end) harms nothing and says so
+        stale = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
+        assert stale["stopped"] is False and "LitModel is not running (it ended: interrupted)" in stale["message"]
+        await s.wait_for(lambda: any("nothing to stop" in m.message for m in s.client.messages))
 
 
 async def test_cancelling_progress_stops_the_run_and_a_stuck_run_is_killed(tmp_path: Path, monkeypatch) -> None:

@@ -1,4 +1,5 @@
-"""Code lenses: Fit / Validate / Test / TensorBoard (and Stop while it runs) above each LightningModule,
+"""Code lenses, in a fixed order: Fit / Validate / Test / TensorBoard (then Stop while it runs; a Stop
+clicked after the run ended only says so) above each LightningModule,
 a "Fit with <Module>" above each LightningDataModule, Run above `trainer.fit(`-style calls in scripts, and,
 for clients without inlay hints, the metric hint text above each `self.log` / `monitor=` line."""
 
@@ -34,9 +35,9 @@ def target_lenses(uri: str, target: Target, running: bool) -> list[types.CodeLen
         arg = {"uri": uri, "className": target.name}
         lenses = [_lens(*at, "▶ Fit", "torchbolt.fit", arg), _lens(*at, "Validate", "torchbolt.validate", arg),
                   _lens(*at, "Test", "torchbolt.test", arg)]
-    if running:
-        lenses.append(_lens(*at, "■ Stop", "torchbolt.stop", arg))
     lenses.append(_lens(*at, "TensorBoard", "torchbolt.openTensorBoard", {"uri": uri}))
+    if running:  # last: the other lenses never move under the mouse while a run starts or ends
+        lenses.append(_lens(*at, "■ Stop", "torchbolt.stop", arg))
     return lenses
 
 
@@ -53,7 +54,8 @@ def register(server: TorchboltServer) -> None:
         for target in targets:
             lenses += target_lenses(uri, target, target.key in manager.active)
         if any(t.kind == "module" for t in targets):
-            manager.prewarm(manager.folder_for(ls.path_of(uri)))  # a Fit click is likely: have torch ready
+            # a Fit click is likely: have torch ready (only once the user ran this folder in this session)
+            manager.prewarm(manager.folder_for(ls.path_of(uri)))
         if not ls.context.inlay_hints and ls.context.settings.inlay_hints_enabled:
             for position, label in metric_labels(ls, doc, None):
                 lenses.append(types.CodeLens(range=types.Range(position, position), command=types.Command(

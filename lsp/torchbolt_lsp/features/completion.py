@@ -61,7 +61,13 @@ def hook_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionItem
         defined.discard(m.group(1))  # the def being typed (a completed name with its parentheses)
     typed_def = ctx.def_name is not None
     indent_unit = "\t" if ctx.line_prefix.startswith("\t") else "    "
-    body_indent = ctx.line_prefix[: ctx.indent] + indent_unit
+    # Snippet clients (VS Code, Neovim's vim.snippet) prefix every inserted line after the first with the
+    # def line's indentation themselves: the body carries only its indentation relative to the def. A
+    # plain-text insert is taken as is, so it carries the absolute indentation.
+    relative = ls.context.snippets
+    body_indent = indent_unit if relative else ctx.line_prefix[: ctx.indent] + indent_unit
+    mode = types.InsertTextMode.AdjustIndentation if relative else types.InsertTextMode.AsIs
+    insert_mode = mode if int(mode) in ls.context.insert_text_modes else None
     hooks = sorted(catalog.HOOKS_BY_OWNER[sit.kind].values(), key=lambda h: (h.rank, h.name))
     items = []
     for hook in hooks:
@@ -84,6 +90,7 @@ def hook_items(ls: TorchboltServer, sit: Situation) -> list[types.CompletionItem
                 types.InsertTextFormat.Snippet if ls.context.snippets else types.InsertTextFormat.PlainText
             ),
             text_edit=types.TextEdit(range=_range(sit, start), new_text=text),
+            insert_text_mode=insert_mode,
             data={"torchbolt": "hook", "owner": sit.kind, "name": hook.name},
         )
         if ls.context.label_details:

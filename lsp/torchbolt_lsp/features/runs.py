@@ -3,7 +3,8 @@ actions as code actions, and the hover section for logged metric names.
 
 Each command takes one object `{uri, position?, className?, runId?, overrides?}`. Refusals (untrusted
 workspace, no data, a run already active) are shown with `window/showMessage` and returned as
-`{"error": message}`; nothing of the workspace runs unless one of these commands is executed.
+`{"error": message}`; nothing of the workspace runs unless one of these commands is executed. In a folder
+that is not trusted yet (clients without a trust UI), the first run command asks first (see `runs/trust.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..runs import format as fmt
-from ..runs.manager import RunCommandError
+from ..runs.manager import RunCancelled, RunCommandError
 
 if TYPE_CHECKING:
     from ..server import TorchboltServer
@@ -32,6 +33,8 @@ ACTION_KINDS = {"fit": "source.torchbolt.fit", "validate": "source.torchbolt.val
 
 
 def _refuse(ls: TorchboltServer, exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, RunCancelled):  # the user just said no: no message box about it
+        return {"error": str(exc), "cancelled": True}
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=str(exc)))
     return {"error": str(exc)}
 

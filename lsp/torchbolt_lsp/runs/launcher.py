@@ -4,14 +4,22 @@ The child gets the write end of an OS pipe (`--events fd:N`); the server reads t
 loop. Reading is chunked: each chunk's complete lines are validated in one batch (`parse_events`), so the
 per-event cost stays a few microseconds and a flood of events never backs up the loop. stdout/stderr are
 read line by line and handed over in batches too.
+
+Nothing outlives the server: every child starts in its own session (process group), Stop and kill signal
+that whole group (DataLoader workers included), and each child gets two ways to notice the server's end,
+even a SIGKILL: the read end of a lifeline pipe (`TORCHBOLT_LIFELINE=fd:N`; the runtime stops once it
+reads EOF, see `torchbolt.callbacks.event_stream.watch_lifeline`) and, on Linux, a parent-death signal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +49,52 @@ def trainer_flag_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return json.dumps(value)  # lists / dicts: JSON is valid YAML flow syntax
+
+
+#: Environment variable naming the lifeline pipe's read end in the child (see the module docstring).
+LIFELINE_ENV = "TORCHBOLT_LIFELINE"
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Any:
+    """libc's prctl on Linux (looked up once, in the parent: the child only calls it), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def parent_death_signal(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the kernel send `sig` to the child when the server dies (Linux), else None."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the server died between fork and prctl: nobody would signal us
+            os._exit(1)
+
+    return arm
+
+
+def signal_group(pid: int, sig: int) -> bool:
+    """Send `sig` to the process group led by `pid` (a child started with its own session); False when it
+    is gone. Falls back to the process alone where groups do not exist."""
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(pid, sig)
+        else:  # pragma: no cover - Windows
+            os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
 
 
 #: Placeholder for the event pipe's descriptor in a command built before the pipe exists.
@@ -94,10 +148,12 @@ class _EventPipe(asyncio.Protocol):
 class ChildRun:
     """One child process with its event pipe and output streams."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, pipe: _EventPipe, readers: list[asyncio.Task[None]]) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, pipe: _EventPipe, readers: list[asyncio.Task[None]],
+                 lifeline: int | None = None) -> None:
         self.proc = proc
         self.pipe = pipe
         self.readers = readers
+        self.lifeline = lifeline  # our write end: closing it (or dying) tells the child to stop
         self.stop_requested = False
         self._kill_handle: asyncio.TimerHandle | None = None
 
@@ -115,8 +171,19 @@ class ChildRun:
             pass  # a grandchild kept the write end open: stop waiting for it
         if self._kill_handle is not None:
             self._kill_handle.cancel()
+        # Leftovers of the group (a DataLoader worker that missed the end) go with the run.
+        signal_group(self.proc.pid, signal.SIGKILL)
         self.close_transport()
+        self.close_lifeline()
         return code
+
+    def close_lifeline(self) -> None:
+        fd, self.lifeline = self.lifeline, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def close_transport(self) -> None:
         """Close the child's asyncio transport now (it kills a child still running), not when it is
@@ -133,14 +200,15 @@ class ChildRun:
             self.kill()
             return
         self.stop_requested = True
-        try:
-            self.proc.send_signal(signal.SIGINT)  # POSIX: the event pipe (pass_fds) needs it anyway
-        except ProcessLookupError:
+        # The whole group, as Ctrl+C in a terminal would: DataLoader workers get it too and exit quietly.
+        if not signal_group(self.proc.pid, signal.SIGINT):
             return
         self._kill_handle = asyncio.get_running_loop().call_later(STOP_GRACE_S if grace_s is None else grace_s,
                                                                   self.kill)
 
     def kill(self) -> None:
+        """SIGKILL the run's whole process group (the child and everything it started)."""
+        signal_group(self.proc.pid, signal.SIGKILL)
         if self.proc.returncode is None:
             try:
                 self.proc.kill()
@@ -198,26 +266,31 @@ async def _spawn(args: Sequence[str], cwd: str, env: Mapping[str, str], router: 
     loop = asyncio.get_running_loop()
     read_fd, write_fd = os.pipe()
     os.set_inheritable(write_fd, True)
+    life_read, life_write = os.pipe()  # the child reads; only we hold the write end (not inheritable)
+    os.set_inheritable(life_read, True)
     args = [a.replace(events_fd_placeholder, f"fd:{write_fd}") for a in args]
     env = {k: v.replace(events_fd_placeholder, f"fd:{write_fd}") for k, v in env.items()}
+    env = {**env, LIFELINE_ENV: f"fd:{life_read}"}
     try:
         proc = await asyncio.create_subprocess_exec(
             *args, cwd=cwd, env=dict(env),
             stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=(write_fd,),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=(write_fd, life_read),
             # own process group: a Ctrl+C in the editor's terminal does not reach it, our signal does
-            start_new_session=True)
+            start_new_session=True, preexec_fn=parent_death_signal())
     except BaseException:
         os.close(read_fd)
+        os.close(life_write)
         raise
     finally:
         os.close(write_fd)  # the child holds its copy; EOF arrives when the child exits
+        os.close(life_read)
     pipe = _EventPipe(router.events)
     await loop.connect_read_pipe(lambda: pipe, os.fdopen(read_fd, "rb", buffering=0))
     assert proc.stdout is not None and proc.stderr is not None
     readers = [asyncio.ensure_future(_read_lines(proc.stdout, "stdout", router.output)),
                asyncio.ensure_future(_read_lines(proc.stderr, "stderr", router.output))]
-    return ChildRun(proc, pipe, readers), write_fd
+    return ChildRun(proc, pipe, readers, life_write), write_fd
 
 
 async def start_child(cmd: Sequence[str], cwd: str, env: Mapping[str, str], on_events: EventsCallback,
@@ -269,6 +342,7 @@ class WarmWorker:
         if not self.claimed:
             self.child.kill()
             self.child.close_transport()
+            self.child.close_lifeline()
 
 
 async def start_worker(key: tuple[Any, ...], interpreter: str, cwd: str, env: Mapping[str, str]) -> WarmWorker:

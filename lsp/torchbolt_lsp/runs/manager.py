@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import math
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -47,6 +49,7 @@ from .targets import (
 )
 from .tensorboard import TensorBoards, logdir_for
 from .tracebacks import failure_diagnostics
+from .trust import TrustStore
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -60,12 +63,29 @@ PUBLISH_INTERVAL_S = 0.1
 HINT_REFRESH_INTERVAL_S = 0.5
 SUMMARY_INTERVAL_S = 5.0
 STDERR_TAIL_LINES = 400
+#: Events / output lines held for the next publish at most (a flood between two publishes drops the oldest
+#: notifications; the record and events.jsonl still get every event).
+PENDING_LIMIT = 2000
+OUTPUT_LIMIT = 2000
+#: Seconds a client gets to answer window/showDocument before TensorBoard's URL is shown as a message.
+SHOW_DOCUMENT_TIMEOUT_S = float(os.environ.get("TORCHBOLT_SHOW_DOCUMENT_TIMEOUT_S", "10"))
 RUN_EVENT = "torchbolt/runEvent"
+#: The run's state as the server knows it (from its RunRecord): what a client's status display renders,
+#: sent when it changed (at most every PUBLISH_INTERVAL_S) and once more when the run has ended.
+RUN_STATE = "torchbolt/runState"
 SOURCE = "torchbolt run"
 
 
 class RunCommandError(Exception):
     """A run command that cannot proceed; the message is shown to the user as is."""
+
+
+class RunCancelled(RunCommandError):
+    """The user answered Cancel to the trust prompt: nothing runs and nothing more is shown."""
+
+
+#: The trust prompt's answers (clients without a trust UI of their own).
+RUN_ONCE, TRUST_FOLDER, CANCEL = "Run once", "Trust this folder", "Cancel"
 
 
 @dataclass
@@ -84,6 +104,7 @@ class ActiveRun:
     stderr_tail: list[str] = field(default_factory=list)
     output: list[str] = field(default_factory=list)  # child output lines not yet logged
     last_summary: float = 0.0
+    last_state: dict[str, Any] | None = None  # the runState last sent (sent again only when it changes)
     bad_lines: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -111,6 +132,34 @@ def _default_metric(rec: RunRecord) -> str | None:
     return names[0] if names else None
 
 
+def _score(rec: RunRecord) -> float | None:
+    """A run's value on its compared metric, lower is better (for keeping the best runs)."""
+    name = rec.monitor or _default_metric(rec)
+    if not name:
+        return None
+    value = rec.best_model_score if name == rec.monitor and rec.best_model_score is not None else rec.latest.get(name)
+    if value is None or value != value:  # nan
+        return None
+    return value if rec.mode(name) == "min" else -value
+
+
+def _run_alive(pid: int | None) -> bool:
+    """Whether a stored run's process still exists (watched by another server on the same folder)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process reusing the pid
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"torchbolt" in f.read()
+    except OSError:
+        return True  # no /proc (macOS): trust the pid
+
+
 def _same_file(a: str, b: str) -> bool:
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
@@ -128,6 +177,10 @@ class RunManager:
         self._loaded: set[str] = set()
         self.workers: dict[str, WarmWorker] = {}  # one warm worker per workspace folder
         self._warming: set[str] = set()
+        # folder -> worker key of the last run the user started in this session: a worker is pre-started
+        # only for a folder run explicitly before, with the very interpreter and env of that run
+        self._explicit: dict[str, tuple[Any, ...]] = {}
+        self._trusted_now: set[str] = set()  # folders trusted through the prompt in this session
         self._last_hint_refresh = 0.0
         self._refresh_handle: asyncio.TimerHandle | None = None
         self.diagnostics_listeners: list[Any] = []  # callables(paths) -> handled?, told when run diagnostics change
@@ -146,10 +199,48 @@ class RunManager:
     def context(self) -> Any:
         return getattr(self.server, "context", None)
 
-    @property
-    def trusted(self) -> bool:
+    def folder_trusted(self, folder: str) -> bool:
+        """Whether runs may start in `folder` without asking: the editor's `trusted` initialization option
+        when it gave one, else a "Trust this folder" answer (this session or the per-user trust store)."""
         ctx = self.context
-        return bool(getattr(ctx, "trusted", False))
+        if getattr(ctx, "trust_given", False) or getattr(ctx, "trusted", False):
+            return bool(getattr(ctx, "trusted", False))
+        return folder in self._trusted_now or TrustStore().is_trusted(folder)
+
+    async def ensure_trusted(self, folder: str, what: str) -> None:
+        """Return when `what` may run in `folder`; ask the user first in clients without a trust UI.
+
+        Raises RunCommandError when the editor said the workspace is untrusted or cannot ask, and
+        RunCancelled when the user declined.
+        """
+        if self.folder_trusted(folder):
+            return
+        if getattr(self.context, "trust_given", False):
+            raise RunCommandError("this workspace is not trusted: torchbolt does not run its code. Trust the "
+                                  "workspace in the editor to enable Fit / Validate / Test.")
+        message = (f"torchbolt: {what} runs code of {folder} (its Python files and the interpreter its "
+                   "pyproject.toml names). Run it?")
+        try:
+            choice = await self.server.window_show_message_request_async(types.ShowMessageRequestParams(
+                type=types.MessageType.Warning, message=message,
+                actions=[types.MessageActionItem(title=t) for t in (RUN_ONCE, TRUST_FOLDER, CANCEL)]))
+        except Exception as exc:
+            log.info("the trust prompt failed: %s", exc)
+            raise RunCommandError(f"{folder} is not trusted and the editor could not ask ({exc}). Pass "
+                                  "initializationOptions {\"trusted\": true}, or add the folder to "
+                                  f"{TrustStore().path}") from None
+        title = getattr(choice, "title", None)
+        if title == TRUST_FOLDER:
+            self._trusted_now.add(folder)
+            try:
+                TrustStore().add(folder)
+            except OSError as exc:  # trusted for this session anyway
+                self._show(types.MessageType.Warning, f"cannot remember the trusted folder in "
+                                                      f"{TrustStore().path}: {exc}")
+            return
+        if title == RUN_ONCE:
+            return
+        raise RunCancelled(f"{what} cancelled: {folder} is not trusted")
 
     def roots(self) -> list[str]:
         ctx = self.context
@@ -266,7 +357,15 @@ class RunManager:
         if folder in self._loaded:
             return
         self._loaded.add(folder)
-        stored = RunStore(folder).load_all()
+        store = RunStore(folder)
+        stored = store.load_all()
+        for rec in stored:
+            # still "running" on disk: its server died (its child ended with it) unless the process is there
+            if rec.active and not _run_alive(rec.pid) and rec.mark_abandoned():
+                try:
+                    store.write_summary(rec)
+                except OSError as exc:
+                    log.warning("cannot fix the stale run summary %s: %s", rec.run_id, exc)
         self.history.setdefault(folder, [])[:0] = stored
         for rec in stored:
             self.records[rec.key] = rec
@@ -368,20 +467,28 @@ class RunManager:
     # ------------------------------------------------------------------------------------------------
     @staticmethod
     def _worker_key(settings: RunSettings, folder: str) -> tuple[Any, ...]:
-        return (settings.resolved_interpreter(folder), folder, tuple(sorted(settings.env.items())))
+        """What a worker is interchangeable on: the interpreter file itself (path, inode, size, mtime: an
+        edited script is another interpreter), the folder and the environment."""
+        interpreter = settings.resolved_interpreter(folder)
+        found = interpreter if os.sep in interpreter else (shutil.which(interpreter) or interpreter)
+        try:
+            st = os.stat(found)
+            identity: tuple[Any, ...] = (os.path.realpath(found), st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            identity = (interpreter,)
+        return (interpreter, identity, folder, tuple(sorted(settings.env.items())))
 
     def prewarm(self, folder: str) -> None:
         """Start a warm worker for the folder's next run, when trusted, enabled, idle and not already there.
 
         The worker imports torch and torchbolt with the configured interpreter (never workspace code) so that
-        the next run starts without that cost. Only for folders that were run from the editor before (their
-        `.torchbolt/runs` has history): opening code elsewhere costs nothing. Never while a run of the
-        folder is active, so it does not compete with training for CPU.
+        the next run starts without that cost. Only after the user started a run of this folder in this
+        session, and only while the interpreter and env are exactly those of that run: opening a file or
+        showing lenses never starts a configured interpreter. Never while a run of the folder is active,
+        so it does not compete with training for CPU.
         """
-        if not self.trusted or folder in self._warming:
-            return
-        self.ensure_loaded(folder)
-        if not self.history.get(folder):
+        explicit = self._explicit.get(folder)
+        if explicit is None or folder in self._warming or not self.folder_trusted(folder):
             return
         if any(r.folder == folder for r in self.active.values()):
             return
@@ -392,6 +499,8 @@ class RunManager:
         if not settings.prewarm:
             return
         key = self._worker_key(settings, folder)
+        if key != explicit:  # settings or the interpreter changed since the user's run: wait for the next one
+            return
         current = self.workers.get(folder)
         if current is not None:
             if current.key == key and not current.claimed and current.child.proc.returncode is None:
@@ -406,9 +515,19 @@ class RunManager:
         try:
             worker = await start_worker(key, interpreter, folder, env)
             self.workers[folder] = worker
-            await asyncio.wait_for(asyncio.shield(worker.router.ready), timeout=300)
-            self._log(types.MessageType.Info, f"warm run worker ready for {folder} (pid {worker.child.pid})")
-        except (OSError, asyncio.TimeoutError) as exc:
+            exited = asyncio.ensure_future(worker.child.proc.wait())
+            await asyncio.wait([worker.router.ready, exited], timeout=300, return_when=asyncio.FIRST_COMPLETED)
+            exited.cancel()
+            if worker.ready:
+                self._log(types.MessageType.Info, f"warm run worker ready for {folder} (pid {worker.child.pid})")
+            else:  # it died (a broken interpreter) or hangs: no worker, the next run starts cold
+                if self.workers.get(folder) is worker:
+                    del self.workers[folder]
+                tail = "; ".join(ln for _, ln in worker.router.early[-3:])
+                how = "exited" if worker.child.proc.returncode is not None else "was not ready in 300 s"
+                worker.discard()
+                self._log(types.MessageType.Info, f"no warm run worker for {folder}: it {how} ({tail})")
+        except OSError as exc:
             log.info("no warm worker for %s: %s", folder, exc)
         finally:
             self._warming.discard(folder)
@@ -418,9 +537,6 @@ class RunManager:
         args = _plain(raw_args) or {}
         if not isinstance(args, dict):
             raise RunCommandError("the command argument must be an object {uri, position?, className?, overrides?}")
-        if not self.trusted:
-            raise RunCommandError("this workspace is not trusted: torchbolt does not run its code. Trust the "
-                                  "workspace in the editor to enable Fit / Validate / Test.")
         target = self.resolve_target(args)
         data_override: str | None = None
         if target.kind == "datamodule":
@@ -431,6 +547,7 @@ class RunManager:
             raise RunCommandError(f"{existing.record.fn} of {target.name} is already running (run "
                                   f"{existing.record.run_id}); stop it first")
         folder = self.folder_for(target.path)
+        await self.ensure_trusted(folder, f"{fn.capitalize()} {target.name}")
         self.ensure_loaded(folder)
         overrides = args.get("overrides") if isinstance(args.get("overrides"), dict) else None
         if data_override is not None:
@@ -466,8 +583,9 @@ class RunManager:
             env["TORCHBOLT_EVENTS"] = "fd:{fd}"
         store = RunStore(folder)
         worker = self.workers.get(folder)
-        warm = (target.kind != "script" and worker is not None and worker.ready
-                and worker.key == self._worker_key(settings, folder))
+        worker_key = self._worker_key(settings, folder)
+        self._explicit[folder] = worker_key
+        warm = (target.kind != "script" and worker is not None and worker.ready and worker.key == worker_key)
         try:
             run.events_file = store.open_events(run_id)
             await self._begin_progress(run)
@@ -498,6 +616,10 @@ class RunManager:
             raise RunCommandError(f"could not start {interpreter}: {exc}. Set the run interpreter "
                                   "([tool.torchbolt.run] interpreter, or the editor's run.interpreter setting)"
                                   ) from None
+        assert run.child is not None
+        record.pid = run.child.pid
+        self._save(run)  # on disk as running from the start: a server killed now leaves a record to fix
+        self._send_state(run)
         self._log(types.MessageType.Info, f"[{run_id}] {' '.join(cmd)}  (in {folder})")
         self._spawn(self._watch(run))
         self.refresh_lenses()
@@ -505,9 +627,13 @@ class RunManager:
         return {"runId": run_id, "pid": run.child.pid, "target": target.key, "command": cmd, "warm": warm}
 
     def stop(self, raw_args: Any) -> dict[str, Any]:
-        """Stop the active run named by runId, or the active run of the target at uri/className/position."""
+        """Stop the active run named by runId, or the active run of the target at uri/className/position.
+
+        A stale Stop (a lens or button left over from a run that has ended) changes nothing and says so.
+        """
         args = _plain(raw_args) or {}
         run = None
+        key: str | None = None
         run_id = args.get("runId") if isinstance(args, dict) else None
         if run_id:
             run = next((r for r in self.active.values() if r.record.run_id == run_id), None)
@@ -521,7 +647,12 @@ class RunManager:
                 path = to_fs_path(args["uri"]) or ""
                 run = next((r for r in self.active.values() if _same_file(r.target.path, path)), None)
         if run is None:
-            return {"stopped": False, "message": "no active run matches"}
+            ended = next((r for rs in self.history.values() for r in rs if r.run_id == run_id), None) if run_id \
+                else self.records.get(key) if key else None
+            message = (f"{ended.fn.capitalize()} {ended.label} is not running (it ended: {ended.status}); "
+                       "nothing to stop") if ended is not None else "no run is active here; nothing to stop"
+            self._show(types.MessageType.Info, message)
+            return {"stopped": False, "message": message}
         self._request_stop(run)
         return {"stopped": True, "runId": run.record.run_id}
 
@@ -562,18 +693,18 @@ class RunManager:
                 previous[rec.key] = rec
                 rows.append(row)
         rows.sort(key=lambda r: r["startedAt"], reverse=True)
-        workers = {folder: ("ready" if w.ready else "starting") for folder, w in self.workers.items()}
+        workers = {folder: "starting" for folder in self._warming}
+        workers.update({folder: ("ready" if w.ready else "starting") for folder, w in self.workers.items()})
         return {"runs": rows, "workers": workers}
 
     async def open_tensorboard(self, raw_args: Any) -> dict[str, Any]:
         """Start (or reuse) the workspace's TensorBoard and ask the client to open it."""
         args = _plain(raw_args) or {}
         args = args if isinstance(args, dict) else {}
-        if not self.trusted:
-            raise RunCommandError("this workspace is not trusted: torchbolt does not start TensorBoard in it")
         uri = args.get("uri")
         path = to_fs_path(uri) if isinstance(uri, str) else None
         folder = self.folder_for(path) if path else (self.roots() or [os.getcwd()])[0]
+        await self.ensure_trusted(folder, "TensorBoard")
         self.ensure_loaded(folder)
         settings = self.settings_for(folder, None)
         logdir = logdir_for([r.log_dir for r in self.history.get(folder, [])], folder)
@@ -582,13 +713,19 @@ class RunManager:
                                                 {**os.environ, **settings.env})
         except RuntimeError as exc:
             raise RunCommandError(str(exc)) from None
+        shown = False
         if getattr(self.context, "show_document", False):
             try:
-                await self.server.window_show_document_async(types.ShowDocumentParams(uri=tb.url, external=True))
-            except Exception as exc:  # the client refused: the URL is still in the result and the log
-                log.info("showDocument failed: %s", exc)
+                # An off-spec reply (or none at all) must not hang the command: bounded wait, then a message.
+                reply = await asyncio.wait_for(self.server.window_show_document_async(
+                    types.ShowDocumentParams(uri=tb.url, external=True)), SHOW_DOCUMENT_TIMEOUT_S)
+                shown = bool(getattr(reply, "success", False))
+            except (Exception, asyncio.TimeoutError) as exc:  # the URL still goes in the result and a message
+                log.info("showDocument failed: %r", exc)
         self._log(types.MessageType.Info, f"TensorBoard for {folder}: {tb.url} (logdir {tb.logdir})")
-        return {"url": tb.url, "logdir": tb.logdir}
+        if not shown:
+            self._show(types.MessageType.Info, f"TensorBoard is running at {tb.url} (logdir {tb.logdir})")
+        return {"url": tb.url, "logdir": tb.logdir, "shown": shown}
 
     def shutdown(self) -> None:
         """Stop children and TensorBoards (server shutdown, and process exit without a shutdown request)."""
@@ -625,6 +762,8 @@ class RunManager:
                 run.pending.append(event)
                 if isinstance(event, (ev.Metrics, ev.ValidationEnd, ev.Finished)):
                     run.metrics_dirty = True
+        if len(run.pending) > PENDING_LIMIT:
+            del run.pending[:-PENDING_LIMIT]
         if bad:
             run.bad_lines += len(bad)
             if run.bad_lines == len(bad):  # log the first problem only: a broken stream repeats itself
@@ -636,6 +775,7 @@ class RunManager:
             run.stderr_tail.extend(lines)
             del run.stderr_tail[:-STDERR_TAIL_LINES]
         run.output.extend(lines)
+        del run.output[:-OUTPUT_LIMIT]
         self._schedule_flush(run)
 
     def _schedule_flush(self, run: ActiveRun) -> None:
@@ -646,7 +786,7 @@ class RunManager:
         run.flush_handle = None
         rec = run.record
         if run.output:
-            text = "\n".join(run.output[-2000:])
+            text = "\n".join(run.output)
             run.output.clear()
             self._log(types.MessageType.Log, f"[{rec.label}] {text}")
         params_base = {"runId": rec.run_id, "uri": rec.uri, "target": rec.key}
@@ -654,13 +794,9 @@ class RunManager:
             self.server.protocol.notify(RUN_EVENT, {**params_base, "event": event.model_dump(mode="json")})
         run.pending.clear()
         if run.token is not None and rec.active:
-            if rec.fn == "fit":
-                percentage = fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total,
-                                                     rec.global_step, rec.max_steps)
-            else:  # one pass over the evaluation data
-                percentage = fmt.progress_percentage(0, 1, rec.batch, rec.total)
             self.server.work_done_progress.report(run.token, types.WorkDoneProgressReport(
-                message=self._progress_message(rec), cancellable=True, percentage=percentage))
+                message=self._progress_message(rec), cancellable=True, percentage=self._percentage(rec)))
+        self._send_state(run)
         if run.metrics_dirty:
             run.metrics_dirty = False
             self.refresh_hints()
@@ -668,6 +804,35 @@ class RunManager:
         if now - run.last_summary > SUMMARY_INTERVAL_S:
             run.last_summary = now
             self._save(run)
+
+    @staticmethod
+    def _percentage(rec: RunRecord) -> int | None:
+        if rec.fn == "fit":
+            return fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total, rec.global_step,
+                                           rec.max_steps)
+        return fmt.progress_percentage(0, 1, rec.batch, rec.total)  # one pass over the evaluation data
+
+    def run_state(self, rec: RunRecord) -> dict[str, Any]:
+        """The `torchbolt/runState` payload of a run: its record, flattened for a status display."""
+        metrics = {k: v for k, v in {**rec.latest, **rec.progress_metrics}.items()
+                   if isinstance(v, (int, float)) and math.isfinite(v)}  # JSON has no nan / inf
+        failure = rec.failure or {}
+        error = ": ".join(str(x) for x in (failure.get("error_type"), failure.get("message")) if x) or None
+        return {
+            "runId": rec.run_id, "uri": rec.uri, "target": rec.key, "label": rec.label, "fn": rec.fn,
+            "status": rec.status, "active": rec.active, "stage": rec.stage, "epoch": rec.epoch,
+            "maxEpochs": rec.max_epochs, "batch": rec.batch, "total": rec.total, "globalStep": rec.global_step,
+            "metrics": metrics, "percentage": self._percentage(rec) if rec.active else None,
+            "message": self._progress_message(rec) if rec.active else self._outcome(rec),
+            "startedAt": rec.started_at, "durationS": rec.duration_s, "logDir": rec.log_dir,
+            "bestModelPath": rec.best_model_path, "error": error if rec.status == "failed" else None,
+        }
+
+    def _send_state(self, run: ActiveRun) -> None:
+        state = self.run_state(run.record)
+        if state != run.last_state:
+            run.last_state = state
+            self.server.protocol.notify(RUN_STATE, state)
 
     @staticmethod
     def _progress_message(rec: RunRecord) -> str:
@@ -714,7 +879,9 @@ class RunManager:
     # progress and the end of a run
     # ------------------------------------------------------------------------------------------------
     async def _begin_progress(self, run: ActiveRun) -> None:
-        if not getattr(self.context, "work_done_progress", False):
+        # A client that renders runState in a status item of its own (the VS Code extension) gets no second,
+        # work-done progress item for the same run.
+        if not getattr(self.context, "work_done_progress", False) or getattr(self.context, "run_status_item", False):
             return
         token = f"torchbolt-run-{run.record.run_id}-{uuid.uuid4().hex[:6]}"
         try:
@@ -758,10 +925,12 @@ class RunManager:
         if rec.ended_at is None:
             rec.ended_at = time.time()
         self._save(run)
+        self.prune(run.folder)
         outcome = self._outcome(rec)
         if rec.status == "failed":  # diagnostics first: when the progress ends, they are in place
             self._publish_failure(run)
         self._end_progress(run, outcome)
+        self._send_state(run)  # the final state: no client keeps showing a stale epoch
         self.refresh_hints(force=True)
         self.refresh_lenses()
         if rec.status == "failed":
@@ -822,6 +991,10 @@ class RunManager:
         if rec.log_dir:
             lines.append(f"logs: {os.path.relpath(rec.log_dir, folder)}")
         message = " · ".join(lines)
+        if not getattr(self.context, "message_request_toasts", False):
+            # Elsewhere (Neovim's vim.ui.select, Emacs' prompt) a request would block the editor: just tell.
+            self._show(types.MessageType.Info, message)
+            return
         try:
             choice = await self.server.window_show_message_request_async(types.ShowMessageRequestParams(
                 type=types.MessageType.Info, message=message, actions=[types.MessageActionItem(title="TensorBoard")]))
@@ -834,6 +1007,23 @@ class RunManager:
                 await self.open_tensorboard({"uri": rec.uri})
             except RunCommandError as exc:
                 self._show(types.MessageType.Error, str(exc))
+
+    def prune(self, folder: str) -> list[str]:
+        """Apply `[tool.torchbolt.run]` keep_runs / keep_best_runs / max_runs_mb to the folder's stored runs."""
+        try:
+            keep_last, keep_best, max_bytes = self.settings_for(folder, None).history_limits()
+        except SettingsError:
+            return []
+        runs = self.history.get(folder, [])
+        active = {r.record.run_id for r in self.active.values() if r.folder == folder}
+        removed = set(RunStore(folder).prune(runs, keep_last, keep_best, max_bytes, active, _score))
+        if removed:
+            self.history[folder] = [r for r in runs if r.run_id not in removed]
+            for key, rec in list(self.records.items()):
+                if rec.run_id in removed:
+                    del self.records[key]
+            log.info("pruned %d stored run(s) of %s", len(removed), folder)
+        return sorted(removed)
 
     def _save(self, run: ActiveRun) -> None:
         try:

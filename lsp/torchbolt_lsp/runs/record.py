@@ -33,6 +33,14 @@ class Point:
     scope: str  # "step" | "epoch" | "validate" | "test"
 
 
+def _same_point(last: Point, new: Point) -> bool:
+    """Whether `new` repeats `last`: the same value in the same epoch, and the same step unless one of them
+    is an epoch-level value (step-level values may legitimately repeat from step to step)."""
+    if last.epoch != new.epoch or last.value != new.value:
+        return False
+    return last.step == new.step or "step" not in (last.scope, new.scope)
+
+
 @dataclass
 class RunRecord:
     """One run: identity, live state and results. `key` identifies the target (one active run per key)."""
@@ -67,6 +75,7 @@ class RunRecord:
     failure: dict[str, Any] | None = None
     events_seen: int = 0
     returncode: int | None = None
+    pid: int | None = None  # the child process (leader of its process group)
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -76,11 +85,13 @@ class RunRecord:
 
     def _add(self, metrics: dict[str, float | None], epoch: int, step: int, scope: str) -> None:
         for name, value in metrics.items():
+            self.latest[name] = value
             series = self.history.setdefault(name, [])
+            if series and _same_point(series[-1], Point(epoch, step, value, scope)):
+                continue  # one logged value reported twice (validation end, then the epoch's metrics)
             series.append(Point(epoch, step, value, scope))
             if len(series) > HISTORY_LIMIT:
                 del series[: len(series) - HISTORY_LIMIT]
-            self.latest[name] = value
 
     def apply(self, event: ev.Event) -> None:
         """Update the record with one event (events must come in stream order)."""
@@ -108,6 +119,7 @@ class RunRecord:
             self.fn = event.fn
             self.max_epochs, self.max_steps = event.max_epochs, event.max_steps
             self.total, self.log_dir = event.num_training_batches, event.log_dir
+            self.pid = self.pid or event.pid
         elif isinstance(event, ev.CheckpointSaved):
             self.checkpoints.append({"path": event.path, "kind": event.kind, "score": event.score,
                                      "epoch": event.epoch, "global_step": event.global_step})
@@ -171,7 +183,7 @@ class RunRecord:
             "monitor_mode": self.monitor_mode,
             "best_model_path": self.best_model_path, "best_model_score": self.best_model_score,
             "checkpoints": self.checkpoints, "latest": self.latest, "failure": self.failure,
-            "returncode": self.returncode, "events_seen": self.events_seen,
+            "returncode": self.returncode, "events_seen": self.events_seen, "pid": self.pid,
             "history": {k: [[p.epoch, p.step, p.value, p.scope] for p in v] for k, v in self.history.items()},
         }
 
@@ -183,11 +195,18 @@ class RunRecord:
         rec = cls(run_id=data["run_id"], key=data["key"], fn=data["fn"], uri=data["uri"], label=data["label"])
         for name in ("command", "status", "started_at", "ended_at", "max_epochs", "max_steps", "epochs",
                      "global_step", "duration_s", "log_dir", "monitor", "monitor_mode", "best_model_path",
-                     "best_model_score", "checkpoints", "latest", "failure", "returncode", "events_seen"):
+                     "best_model_score", "checkpoints", "latest", "failure", "returncode", "events_seen", "pid"):
             if name in data and data[name] is not None:
                 setattr(rec, name, data[name])
         rec.history = {k: [Point(int(e), int(s), v, str(sc)) for e, s, v, sc in pts]
                        for k, pts in (data.get("history") or {}).items()}
-        if rec.active:  # the server that watched it is gone: the run's end was never seen
-            rec.status = "unknown"
         return rec
+
+    def mark_abandoned(self) -> bool:
+        """A stored run still marked active whose server is gone: it ended with that server (the child
+        watches the server's lifeline), so it is "interrupted". True when the record changed."""
+        if not self.active:
+            return False
+        self.status = "interrupted"
+        self.ended_at = self.ended_at or self.started_at
+        return True

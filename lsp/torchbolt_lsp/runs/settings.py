@@ -6,8 +6,11 @@
 interpreter = ".venv/bin/python"    # relative paths are relative to the workspace folder
 data = "data.py::DigitsData"        # the LightningDataModule target passed as --data
 env = { CUBLAS_WORKSPACE_CONFIG = ":4096:8" }
-prewarm = true                      # keep a worker with torch imported ready, so a run starts at once
+prewarm = true                      # after your first run: keep a worker with torch imported ready
 engine = "torchbolt"                # or "lightning": run on the real Lightning (when installed) to compare
+keep_runs = 20                      # .torchbolt/runs keeps the last 20 runs,
+keep_best_runs = 3                  # plus the 3 best of each target (on its monitored metric),
+max_runs_mb = 500                   # and never more than 500 MB (oldest go first)
 
 [tool.torchbolt.run.trainer]
 max_epochs = 3
@@ -36,10 +39,13 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["RunSettings", "SettingsError", "load_pyproject", "merge_settings"]
 
-_KEYS = ("interpreter", "data", "env", "trainer", "prewarm", "engine")
+_KEYS = ("interpreter", "data", "env", "trainer", "prewarm", "engine", "keep_runs", "keep_best_runs",
+         "max_runs_mb")
 #: Engines a run can use, and the variable that tells the runtime which (see torchbolt.compat.engine).
 _ENGINES = ("torchbolt", "lightning")
 _ENGINE_ENV = "TORCHBOLT_ENGINE"
+#: History limits when pyproject.toml sets none.
+DEFAULT_KEEP_RUNS, DEFAULT_KEEP_BEST_RUNS, DEFAULT_MAX_RUNS_MB = 20, 3, 500.0
 
 
 class SettingsError(ValueError):
@@ -55,7 +61,17 @@ class RunSettings:
     env: dict[str, str] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
     prewarm: bool = True  # keep a worker with torch imported ready for the next run (trusted workspaces)
+    keep_runs: int | None = None  # None: DEFAULT_KEEP_RUNS (None means "not set" so layers merge)
+    keep_best_runs: int | None = None
+    max_runs_mb: float | None = None
     source: str = "defaults"  # where the settings came from, for messages
+
+    def history_limits(self) -> tuple[int, int, int]:
+        """(last runs kept, best runs kept per target, byte cap) for pruning `.torchbolt/runs`."""
+        keep = DEFAULT_KEEP_RUNS if self.keep_runs is None else self.keep_runs
+        best = DEFAULT_KEEP_BEST_RUNS if self.keep_best_runs is None else self.keep_best_runs
+        mb = DEFAULT_MAX_RUNS_MB if self.max_runs_mb is None else self.max_runs_mb
+        return keep, best, int(mb * 1024 * 1024)
 
     def resolved_interpreter(self, folder: str) -> str:
         """The interpreter to launch: the setting (relative to the workspace folder) or the server's own."""
@@ -101,8 +117,19 @@ def _parse_table(table: Mapping[str, Any], where: str) -> RunSettings:
     if engine is not None and engine not in _ENGINES:
         raise SettingsError(f"{where}.engine must be one of {', '.join(map(repr, _ENGINES))}, not {engine!r}")
     env = {**env, _ENGINE_ENV: engine} if engine else env  # the runtime reads the engine from its environment
+    limits: dict[str, Any] = {}
+    for name in ("keep_runs", "keep_best_runs", "max_runs_mb"):
+        value = table.get(name)
+        if value is None:
+            continue
+        whole = name != "max_runs_mb"
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or value < 0:
+            kind = "a whole number" if whole else "a number of megabytes"
+            raise SettingsError(f"{where}.{name} must be {kind} >= 0 (got {value!r})")
+        limits[name] = value
     return RunSettings(interpreter=interpreter, data=data, env={k: str(v) for k, v in env.items()},
-                       trainer=_check_trainer(trainer, f"{where}.trainer"), prewarm=prewarm, source=where)
+                       trainer=_check_trainer(trainer, f"{where}.trainer"), prewarm=prewarm, source=where,
+                       **limits)
 
 
 def load_pyproject(folder: str | os.PathLike[str]) -> RunSettings:
@@ -135,6 +162,9 @@ def merge_settings(base: RunSettings, layer: Mapping[str, Any] | None, where: st
         env={**base.env, **extra.env},
         trainer={**base.trainer, **extra.trainer},
         prewarm=base.prewarm and extra.prewarm,
+        keep_runs=base.keep_runs if extra.keep_runs is None else extra.keep_runs,
+        keep_best_runs=base.keep_best_runs if extra.keep_best_runs is None else extra.keep_best_runs,
+        max_runs_mb=base.max_runs_mb if extra.max_runs_mb is None else extra.max_runs_mb,
         source=f"{base.source} + {where}" if base.source != "defaults" else where,
     )
 

@@ -1,13 +1,17 @@
-"""One TensorBoard per workspace folder, bound to 127.0.0.1 on a free port, stopped with the server."""
+"""One TensorBoard per workspace folder, bound to 127.0.0.1 on a free port, stopped with the server (also
+when the server is killed: a parent-death signal on Linux)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from .launcher import parent_death_signal, signal_group
 
 #: Seconds TensorBoard gets to start answering HTTP.
 START_TIMEOUT_S = 60.0
@@ -101,7 +105,7 @@ class TensorBoards:
         proc = await asyncio.create_subprocess_exec(
             interpreter, "-m", "tensorboard.main", "--logdir", logdir, "--host", host, "--port", str(port),
             cwd=workspace, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True)
+            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=parent_death_signal())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
@@ -120,10 +124,7 @@ class TensorBoards:
         """Terminate every TensorBoard (called when the server shuts down)."""
         for tb in self.running.values():
             if tb.alive:
-                try:
-                    tb.proc.terminate()
-                except Exception:  # already gone, or the loop closed at interpreter exit
-                    pass
+                signal_group(tb.proc.pid, signal.SIGTERM)
         self.running.clear()
 
 

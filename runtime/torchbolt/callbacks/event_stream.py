@@ -12,7 +12,9 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -23,7 +25,51 @@ if TYPE_CHECKING:
     from torchbolt.core.module import LightningModule
     from torchbolt.trainer.trainer import Trainer
 
-__all__ = ["EventStreamCallback", "open_target", "report_failure"]
+__all__ = ["EventStreamCallback", "open_target", "report_failure", "watch_lifeline"]
+
+#: Set by the editor's language server: the read end of a pipe whose write end only the server holds.
+LIFELINE_ENV = "TORCHBOLT_LIFELINE"
+#: Seconds between the graceful stop (SIGTERM) and SIGKILL of the process group once the server is gone.
+LIFELINE_GRACE_S = 10.0
+_lifeline: list[threading.Thread] = []
+
+
+def watch_lifeline(grace_s: float = LIFELINE_GRACE_S) -> bool:
+    """Stop this run when the editor's server is gone (also after a SIGKILL of the server).
+
+    Only when ``$TORCHBOLT_LIFELINE`` names an open ``fd:N``: a daemon thread blocks reading it and, at
+    EOF, asks the run to stop (SIGTERM: the same path as a terminal's stop), then kills the process
+    group after ``grace_s`` if the run is still there. Idempotent; returns True when a watcher runs.
+    """
+    if _lifeline:
+        return True
+    value = os.environ.get(LIFELINE_ENV, "")
+    if not value.startswith("fd:"):
+        return False
+    try:
+        fd = int(value[3:])
+        os.fstat(fd)
+    except (ValueError, OSError):
+        return False
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 1):
+                pass  # the server never writes: only EOF matters
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        # Our own group only when we lead it (the launcher's new session); never a shell's group.
+        if hasattr(os, "killpg") and os.getpgrp() == os.getpid():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, name="torchbolt-lifeline", daemon=True)
+    thread.start()
+    _lifeline.append(thread)
+    return True
 
 # Callbacks by target (kept after they close), so a failure reported by the CLI reaches the run's own
 # stream, and a run that already wrote its terminal event gets no second one.
@@ -103,6 +149,7 @@ class EventStreamCallback(Callback):
         self._trainer: Trainer | None = None
         _LIVE[self.target] = self
         atexit.register(self._at_exit)
+        watch_lifeline()  # started by an editor: end with it
 
     # ------------------------------------------------------------------------------------------
     # writing
