@@ -7,11 +7,13 @@
    Side by side: the engine alone (`lint_source`) and `ast.parse` on the same text, in this process.
 2. Runs `python -m torchbolt_lsp.lint` (= `torchbolt check`) on 200 generated files, 3 times (median
    wall time, interpreter start included), next to a baseline that only reads and `ast.parse`s them.
+3. Runs `torchbolt check` and `torchbolt check --fix` on one generated 20,000-line 1.x-style file with
+   about 6,000 findings (targets <= 2 s and <= 5 s), next to read + `ast.parse` of it in a fresh interpreter.
 
 Prints a table against the targets (<= 150 ms p95 after the debounce; <= 3 s for 200 files) and writes
 it into bench/README.md under the "Diagnostics" heading (`--no-write` to skip).
 
-    .venv/bin/python bench/lint_bench.py [--edits 30] [--no-write]
+    .venv/bin/python bench/lint_bench.py [--edits 30] [--no-write] [--many-only]
 """
 
 from __future__ import annotations
@@ -248,6 +250,93 @@ def check_200(runs: int = 3) -> tuple[float, float, int]:
         return statistics.median(check), statistics.median(base), total_lines
 
 
+# --------------------------------------------------------------------------------------------------
+# 3. torchbolt check / --fix on one 20,000-line file with thousands of findings
+# --------------------------------------------------------------------------------------------------
+MANY_BLOCK = '''
+
+class Legacy{i}(L.LightningModule):
+    def training_step(self, batch, batch_idx):
+        x = batch.cuda()
+        return self.layer(x).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def make_{i}():
+    return L.Trainer(gpus=2, precision=16, max_epoch=3)
+'''
+TARGET_MANY_CHECK_S = 2.0
+TARGET_MANY_FIX_S = 5.0
+
+
+def generate_many(lines: int = 20_000) -> str:
+    """A 1.x-style file with four findings every 13 lines (three with safe fixes, one unsafe guess)."""
+    parts = ["import lightning as L\nimport torch\n"]
+    count, i = 2, 0
+    while count < lines:
+        block = MANY_BLOCK.format(i=i)
+        parts.append(block)
+        count += block.count("\n")
+        i += 1
+    return "".join(parts)
+
+
+def _child_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def many_findings(runs: int = 3) -> dict[str, tuple[float, float]]:
+    """(median wall s, median CPU s) of `torchbolt check`, `torchbolt check --fix` and read + ast.parse,
+    each in a fresh interpreter, on the generated file; plus its line and finding counts under "size".
+
+    CPU time is reported beside wall time because other sessions load this machine: it does not grow
+    with their load."""
+    text = generate_many()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lsp"), str(ROOT / "runtime")])}
+    baseline_code = "import ast, pathlib, sys\nast.parse(pathlib.Path(sys.argv[1]).read_text())\n"
+    times: dict[str, list[tuple[float, float]]] = {"check": [], "fix": [], "base": []}
+    findings = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "many.py"
+        commands = {"check": [sys.executable, "-m", "torchbolt_lsp.lint", str(path)],
+                    "fix": [sys.executable, "-m", "torchbolt_lsp.lint", "--fix", str(path)],
+                    "base": [sys.executable, "-c", baseline_code, str(path)]}
+        for _ in range(runs):
+            for name, command in commands.items():
+                path.write_text(text)
+                wall, cpu = time.perf_counter(), _child_cpu()
+                proc = subprocess.run(command, capture_output=True, text=True, env=env)
+                times[name].append((time.perf_counter() - wall, _child_cpu() - cpu))
+                if name == "check":
+                    if proc.returncode != 1:
+                        raise SystemExit(f"check should report findings:\n{proc.stdout[-2000:]}{proc.stderr}")
+                    findings = int(proc.stdout.strip().splitlines()[-1].split()[1])
+    out = {name: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for name, v in times.items()}
+    out["size"] = (float(text.count("\n")), float(findings))
+    return out
+
+
+def many_rows() -> list[tuple[str, str, str, str]]:
+    m = many_findings()
+    lines, findings = (int(x) for x in m["size"])
+    base_wall, base_cpu = m["base"]
+    rows = []
+    for name, label, target in (("check", f"`torchbolt check` on one {lines}-line file with {findings} findings",
+                                 TARGET_MANY_CHECK_S),
+                                ("fix", "`torchbolt check --fix` on the same file", TARGET_MANY_FIX_S)):
+        wall, cpu = m[name]
+        rows.append((f"{label}, median of 3 (wall / CPU)", f"{wall:.2f} s / {cpu:.2f} s", f"<= {target:.0f} s",
+                     ("ok" if cpu <= target else "MISSED") + f" (CPU); {cpu / base_cpu:.1f}x read + ast.parse"))
+    rows.append(("read + ast.parse the same file in a fresh interpreter (baseline, wall / CPU)",
+                 f"{base_wall:.2f} s / {base_cpu:.2f} s", "", ""))
+    return rows
+
+
 def write_readme(table: str) -> None:
     readme = HERE / "README.md"
     text = readme.read_text() if readme.exists() else "# Benchmarks\n"
@@ -276,10 +365,17 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=30, help="edits to time (>= 20)")
     parser.add_argument("--lines", type=int, default=3000)
     parser.add_argument("--no-write", action="store_true", help="do not update bench/README.md")
+    parser.add_argument("--many-only", action="store_true",
+                        help="only time check/--fix on the many-findings file (prints, never writes)")
     parser.add_argument("--baseline-tree", metavar="DIR",
                         help="also time a server imported from DIR (a copy of another version's lsp/ folder), "
                              "alternating with this one, and print both")
     args = parser.parse_args()
+    if args.many_only:
+        rows = many_rows()
+        print("| measurement | value | target | note |\n|---|---:|---|---|")
+        print("".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows), end="")
+        return
     text = generate(args.lines)
     n_lines = text.count("\n")
     edits = max(args.edits, 20)
@@ -300,6 +396,7 @@ def main() -> None:
          "ok" if check_s <= TARGET_CHECK_S else "MISSED"),
         ("read + ast.parse the same 200 files (baseline)", f"{base_s:.2f} s", "",
          f"check = {check_s / base_s:.1f}x baseline"),
+        *many_rows(),
     ]
     head = ("| measurement | value | target | note |\n|---|---:|---|---|\n")
     body = "".join(f"| {a} | {b} | {c} | {d} |\n" for a, b, c, d in rows)

@@ -1,12 +1,13 @@
 """Language-server latency benchmark: completion / hover / signature help on a generated 3,000-line
-Lightning file, `initialize` time from process start, first completion after opening the file, and the
-server's resident memory with a generated 200-file workspace indexed.
+Lightning file, `initialize` time from process start, first completion after opening the file, the
+server's resident memory with a generated 200-file workspace indexed, and an edit burst (500 full
+changes of a 20,000-line file, then a code lens) followed by a long fuzz, with the RSS after it.
 
 Everything is measured at the client (a pygls LanguageClient over stdio, like an editor), against the
 issue's targets. Prints a table and, with --write-readme, puts it under the "Language server latency"
 heading of bench/README.md.
 
-    .venv/bin/python bench/lsp_latency.py [--requests 300] [--starts 5] [--write-readme]
+    .venv/bin/python bench/lsp_latency.py [--requests 300] [--starts 5] [--write-readme] [--burst-only]
 
 `initialize` is also measured for an empty pygls server, alternating with ours, as the floor that
 Python + pygls + lsprotocol imports set on this machine. LSP_BENCH_SERVER="cmd args" benchmarks another
@@ -373,6 +374,92 @@ async def compare_trees(baseline: str, starts: int) -> str:
     return "\n".join(lines) + f"\n\n{starts} starts each, alternating."
 
 
+async def burst(changes: int = 500, lines: int = 20_000) -> list[tuple[str, float, float, str]]:
+    """An edit burst on one big file: `changes` full-document didChange notifications of a `lines`-line
+    file written back to back, then a code-lens request: its answer time from the request and from the
+    first change, next to the same request on the quiet server just after opening (the lens's own cost)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        text = big_file(lines)
+        path = root / "burst.py"
+        path.write_text(text)
+        uri = path.as_uri()
+        doc = types.TextDocumentIdentifier(uri=uri)
+        client, _ = await start(root)
+        await client.protocol.send_request_async("torchbolt/indexStatus", {})
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+        t_quiet = time.perf_counter()
+        await client.text_document_code_lens_async(types.CodeLensParams(text_document=doc))
+        quiet_ms = (time.perf_counter() - t_quiet) * 1000
+        t_first = time.perf_counter()
+        for version in range(2, changes + 2):  # a formatter or a paste: the whole text, again and again
+            client.text_document_did_change(types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=f"# v{version}\n{text}")]))
+        t_request = time.perf_counter()
+        lenses = await client.text_document_code_lens_async(types.CodeLensParams(text_document=doc))
+        t_done = time.perf_counter()
+        assert lenses, "no code lens on the big file"
+        state = await client.protocol.send_request_async("torchbolt/debugDocument", {"uri": uri})
+        assert state.version == changes + 1
+        info = await client.protocol.send_request_async("torchbolt/debugModules", {})
+        memory = rss_mb(info.pid)
+        await stop(client)
+    return [
+        (f"code lens after {changes} full changes of a {lines}-line file (ms)", (t_done - t_request) * 1000, 1000,
+         f"from the request; {(t_done - t_first) * 1000:.0f} ms from the first change; the same request on "
+         f"the quiet server: {quiet_ms:.0f} ms; tree parses: {state.treeParses}"),
+        (f"server RSS after the burst, {lines}-line file open (MB)", memory, 150, ""),
+    ]
+
+
+async def long_fuzz(steps: int = 2000) -> list[tuple[str, float, float, str]]:
+    """Many small random edits, each followed by a completion, hover or code lens, on the 3,000-line file;
+    the server's RSS after them (and whether its text still equals the client's)."""
+    import random
+
+    rng = random.Random(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        text = big_file()
+        path = root / "fuzz.py"
+        path.write_text(text)
+        uri = path.as_uri()
+        doc = types.TextDocumentIdentifier(uri=uri)
+        client, _ = await start(root)
+        await client.protocol.send_request_async("torchbolt/indexStatus", {})
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+        lines_now = text.split("\n")
+        t0 = time.perf_counter()
+        for step in range(steps):
+            line = rng.randrange(len(lines_now))
+            col = rng.randrange(len(lines_now[line]) + 1)
+            insert = rng.choice(["x", "self.", "(", ")", "    ", "def ", "# ", "'", "Trainer("])
+            client.text_document_did_change(types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=step + 2),
+                content_changes=[types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(line=line, character=col),
+                                      end=types.Position(line=line, character=col)), text=insert)]))
+            lines_now[line] = lines_now[line][:col] + insert + lines_now[line][col:]
+            pos = types.Position(line=line, character=col + len(insert))
+            if step % 10 == 9:
+                await client.text_document_code_lens_async(types.CodeLensParams(text_document=doc))
+            elif step % 2:
+                await client.text_document_completion_async(types.CompletionParams(text_document=doc, position=pos))
+            else:
+                await client.text_document_hover_async(types.HoverParams(text_document=doc, position=pos))
+        elapsed = time.perf_counter() - t0
+        state = await client.protocol.send_request_async("torchbolt/debugDocument", {"uri": uri})
+        assert state.text == "\n".join(lines_now), "the server's text drifted from the client's"
+        info = await client.protocol.send_request_async("torchbolt/debugModules", {})
+        memory = rss_mb(info.pid)
+        await stop(client)
+    return [(f"server RSS after a {steps}-step edit/request fuzz (MB)", memory, 150,
+             f"3,000-line file, {elapsed:.0f} s; text still equal to the client's")]
+
+
 def table(rows: list[tuple[str, float, float, str]]) -> str:
     lines = ["| measure | measured | target | measured / target | notes |", "|---|---:|---:|---:|---|"]
     for name, value, target, note in rows:
@@ -406,9 +493,15 @@ def main() -> int:
         help="also start a server imported from DIR (a copy of another version's lsp/ folder), alternating "
         "with this one, and print initialize / first-completion side by side",
     )
+    parser.add_argument("--burst-only", action="store_true",
+                        help="only the edit burst (500 full changes of a 20,000-line file) and the long fuzz")
+    parser.add_argument("--fuzz-steps", type=int, default=2000)
     args = parser.parse_args()
+    if args.burst_only:
+        print(table(asyncio.run(burst()) + asyncio.run(long_fuzz(args.fuzz_steps))))
+        return 0
     comparison = asyncio.run(compare_trees(args.baseline_tree, args.starts)) if args.baseline_tree else ""
-    rows = asyncio.run(run(args.requests, args.starts))
+    rows = asyncio.run(run(args.requests, args.starts)) + asyncio.run(burst()) + asyncio.run(long_fuzz(args.fuzz_steps))
     text = table(rows)
     if comparison:
         text += ("\n\nSide by side with the previous version (`--baseline-tree`, a copy of `lsp/` before the "

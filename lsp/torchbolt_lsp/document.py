@@ -103,14 +103,34 @@ class Document:
         self.text = text
         self._line_starts: list[int] | None = None
         self._bytes: bytes | None = None
-        self.tree: ts.Tree | None = None
+        # the tree is brought up to date lazily, on first use after a change: a burst of edits (500
+        # full-document changes while a formatter or a paste runs) costs one parse of the newest text
+        self._tree: ts.Tree | None = None
+        self._tree_stale = True  # the text changed since the tree was parsed
+        self._tree_edited = False  # `_tree` carries tree.edit()s for those changes (an incremental reparse)
+        self._tree_lock = threading.RLock()
+        self.tree_parses = 0  # how many times a tree was parsed (tests: only the newest text is parsed)
         self._ast: ast.Module | None = None
         self._ast_version: int | None = None  # version the ast was last attempted for
         self.ast_is_current = False  # True when the last attempt parsed (possibly after repair)
         self._lock = threading.Lock()
         self._memo: dict[str, tuple[int, object]] = {}
         self._text_id = 0
-        self._reparse_full()
+
+    @property
+    def tree(self) -> ts.Tree | None:
+        """The tree-sitter tree of the current text (parsed now if the text changed since; None for huge files)."""
+        with self._tree_lock:
+            if self._tree_stale:
+                if len(self.text) > MAX_PARSE_CHARS:
+                    self._tree = None
+                else:
+                    old = self._tree if self._tree_edited else None
+                    self._tree = parse_tree(self.data, old)
+                    self.tree_parses += 1
+                self._tree_stale = False
+                self._tree_edited = False
+            return self._tree
 
     # ----------------------------------------------------------------------------------------- text
     @property
@@ -219,57 +239,59 @@ class Document:
 
     # ------------------------------------------------------------------------------------- changes
     def apply_changes(self, changes: Iterable[types.TextDocumentContentChangeEvent], version: int) -> None:
-        """Apply didChange events in order and reparse the tree incrementally."""
-        tree = self.tree
-        full = False
-        for change in changes:
-            rng = getattr(change, "range", None)
-            if rng is None:
-                self._set_text(change.text)
-                full = True
-                continue
-            start = self.offset_at(rng.start.line, rng.start.character)
-            end = self.offset_at(rng.end.line, rng.end.character)
-            if end < start:
-                start, end = end, start
-            old_bytes = self.data
-            start_byte = self.byte_at(start)
-            old_end_byte = start_byte + len(encode(self.text[start:end]))
-            new_text = change.text
-            self._set_text(self.text[:start] + new_text + self.text[end:])
-            if tree is not None and not full:
-                new_end_byte = start_byte + len(encode(new_text))
-                tree.edit(
-                    start_byte=start_byte,
-                    old_end_byte=old_end_byte,
-                    new_end_byte=new_end_byte,
-                    start_point=_point(old_bytes, start_byte),
-                    old_end_point=_point(old_bytes, old_end_byte),
-                    new_end_point=_point(self.data, new_end_byte),
-                )
-        self.version = version
-        if full or tree is None:
-            self._reparse_full()
-        else:
-            self._reparse(tree)
+        """Apply didChange events in order. The tree is not reparsed here: range edits are recorded on it
+        (`tree.edit`, cheap) and the next use of `tree` reparses once, incrementally when it can."""
+        with self._tree_lock:
+            for change in changes:
+                rng = getattr(change, "range", None)
+                if rng is None:
+                    self._set_text(change.text)
+                    self._forget_tree()
+                    continue
+                start = self.offset_at(rng.start.line, rng.start.character)
+                end = self.offset_at(rng.end.line, rng.end.character)
+                if end < start:
+                    start, end = end, start
+                new_text = change.text
+                tree = self._tree if (self._tree_edited or not self._tree_stale) else None
+                if tree is not None:
+                    old_bytes = self.data
+                    start_byte = self.byte_at(start)
+                    old_end_byte = start_byte + len(encode(self.text[start:end]))
+                self._set_text(self.text[:start] + new_text + self.text[end:])
+                if tree is not None:
+                    new_end_byte = start_byte + len(encode(new_text))
+                    tree.edit(
+                        start_byte=start_byte,
+                        old_end_byte=old_end_byte,
+                        new_end_byte=new_end_byte,
+                        start_point=_point(old_bytes, start_byte),
+                        old_end_point=_point(old_bytes, old_end_byte),
+                        new_end_point=_point(self.data, new_end_byte),
+                    )
+                    self._tree_edited = True
+                else:
+                    self._forget_tree()
+            self.version = version
 
     def replace_text(self, text: str, version: int) -> None:
         """Replace the whole text (didOpen of a known uri, or a resync)."""
-        self._set_text(text)
-        self.version = version
-        self._reparse_full()
+        with self._tree_lock:
+            self._set_text(text)
+            self._forget_tree()
+            self.version = version
 
     def _set_text(self, text: str) -> None:
         self.text = text
         self._line_starts = None
         self._bytes = None
         self._text_id += 1
+        self._tree_stale = True
 
-    def _reparse_full(self) -> None:
-        self.tree = parse_tree(self.data) if len(self.text) <= MAX_PARSE_CHARS else None
-
-    def _reparse(self, old: ts.Tree) -> None:
-        self.tree = parse_tree(self.data, old) if len(self.text) <= MAX_PARSE_CHARS else None
+    def _forget_tree(self) -> None:
+        """The next `tree` is a full parse (the whole text was replaced)."""
+        self._tree = None
+        self._tree_edited = False
 
     # ------------------------------------------------------------------------------------------ ast
     def ast_module(self) -> ast.Module | None:

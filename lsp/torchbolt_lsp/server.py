@@ -35,10 +35,11 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInternalError
@@ -214,6 +215,46 @@ class TorchboltServer(LanguageServer):
                 return None
 
         return run
+
+    # ------------------------------------------------------------------------------------ transport
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve over stdio with the resynchronising reader (`transport.py`) instead of pygls' own loop."""
+        from pygls.io_ import StdoutWriter
+
+        from .transport import serve
+
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        try:
+            asyncio.run(serve(self._stop_event, stdin or sys.stdin.buffer, self.protocol))
+        except BrokenPipeError:
+            log.error("the client closed the connection; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one TCP client at a time with the same resynchronising reader as stdio."""
+        from .transport import CHUNK, serve_reader
+
+        self._stop_event = stop_event = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)  # type: ignore[arg-type]
+            await serve_reader(stop_event, lambda: reader.read(CHUNK), self.protocol)
+            self.shutdown()
+
+        async def listen() -> None:
+            server = await asyncio.start_server(connection, host, port)
+            log.info("serving on %s", ", ".join(str(s.getsockname()) for s in server.sockets))
+            async with server:
+                await server.serve_forever()
+
+        try:
+            asyncio.run(listen())
+        except asyncio.CancelledError:
+            log.debug("TCP server cancelled")
 
     # -------------------------------------------------------------------------------------- helpers
     def document(self, uri: str) -> Document | None:
@@ -453,7 +494,7 @@ def _register_core(server: TorchboltServer) -> None:
             return None
         fresh = parse_tree(doc.data) if doc.tree is not None else None
         same = doc.tree is None or (fresh is not None and str(doc.tree.root_node) == str(fresh.root_node))
-        return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same}
+        return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same, "treeParses": doc.tree_parses}
 
     @server.feature(INDEX_STATUS)
     async def index_status(ls: TorchboltServer, params: Any) -> dict[str, Any]:

@@ -59,10 +59,11 @@ def test_exit_codes(tmp_path: Path):
     code, out, _ = run(str(bad))
     assert code == 1
     lines = out.splitlines()
-    assert lines[0] == (f"{bad}:4:7: TB101 [*] `Net` defines training_step but no configure_optimizers, so fit "
+    # [*] marks what plain --fix fixes: adding an optimizer and guessing `max_epochs` are unsafe fixes
+    assert lines[0] == (f"{bad}:4:7: TB101 `Net` defines training_step but no configure_optimizers, so fit "
                         "fails before the first batch; add configure_optimizers returning an optimizer.")
     assert any(":9:21: TB502 [*] Trainer(`gpus=`)" in line for line in lines)
-    assert lines[-1] == "Found 3 findings (3 fixable with --fix)."
+    assert lines[-1] == "Found 3 findings (1 fixable with --fix; 2 more with --fix --unsafe-fixes)."
     # usage errors: exit 2 with a message naming the problem
     code, _, err = run(str(tmp_path / "missing.py"))
     assert code == 2 and "missing.py: no such file or folder" in err
@@ -90,7 +91,9 @@ def test_json_github_sarif(tmp_path: Path):
     items = json.loads(out)
     assert code == 1 and [i["code"] for i in items] == ["TB101", "TB502", "TB501"]
     assert items[1]["location"] == {"row": 9, "column": 21}
-    assert items[1]["fix"] == {"title": 'Replace with accelerator="gpu", devices=2', "kind": "replace_expr"}
+    assert items[1]["fix"] == {"title": 'Replace with accelerator="gpu", devices=2', "kind": "replace_expr",
+                               "applicability": "safe"}
+    assert items[2]["fix"]["applicability"] == "unsafe"  # max_epoch -> max_epochs is a guess
     assert items[0]["severity"] == "error" and items[0]["name"] == "missing-configure-optimizers"
     code, out, _ = run("--output-format", "github", str(bad))
     first = out.splitlines()[0]
@@ -111,10 +114,13 @@ def test_fix_and_diff(tmp_path: Path):
     code, out, err = run("--diff", str(bad))
     assert code == 1 and "1 file would be changed" in err
     assert "\n-trainer = L.Trainer(gpus=2, max_epoch=3)\n" in out
-    assert '\n+trainer = L.Trainer(accelerator="gpu", devices=2, max_epochs=3)\n' in out
+    assert '\n+trainer = L.Trainer(accelerator="gpu", devices=2, max_epoch=3)\n' in out  # safe fixes only
     assert out.startswith(f"--- a/{bad}\n+++ b/{bad}\n")
     assert bad.read_text() == original  # --diff never writes
-    code, out, _ = run("--fix", str(bad))
+    code, out, _ = run("--diff", "--unsafe-fixes", str(bad))
+    assert '\n+trainer = L.Trainer(accelerator="gpu", devices=2, max_epochs=3)\n' in out
+    assert bad.read_text() == original
+    code, out, _ = run("--fix", "--unsafe-fixes", str(bad))
     assert code == 0 and "Fixed 3 findings." in out and out.endswith("All checks passed!\n")
     fixed = bad.read_text()
     assert "def configure_optimizers(self):" in fixed and "import torch" in fixed

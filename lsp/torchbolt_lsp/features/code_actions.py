@@ -1,5 +1,8 @@
 """Quick fixes for torchbolt diagnostics, "fix all of this kind", and `source.fixAll.torchbolt`.
 
+Unsafe fixes (`Fix.safe` false: guesses and migrations that may change what the code does) are offered
+as quick fixes titled "(unsafe)", never preferred, and never part of `source.fixAll`.
+
 Fix edits are computed here, on request, with libcst (`torchbolt_lsp.lint.fixes`), never on the
 didChange path. Every action carries a `WorkspaceEdit` of minimal `TextEdit`s against the document
 version the findings were computed for.
@@ -98,27 +101,35 @@ def compute_actions(ls: TorchboltServer, state: LintState, uri: str, version: in
                     continue
                 if not edits:
                     continue
+                # an unsafe fix may change what the code does (a guess, a migration): say so, never prefer it
                 actions.append(types.CodeAction(
-                    title=f"{fix.title} ({f.code})", kind=types.CodeActionKind.QuickFix,
-                    diagnostics=[diagnostic_for(f)], is_preferred=i == 0, edit=edit(edits)))
+                    title=f"{fix.title} ({f.code})" + ("" if fix.safe else " (unsafe)"),
+                    kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic_for(f)],
+                    is_preferred=i == 0 and fix.safe, edit=edit(edits)))
             same = [g for g in fixable if g.code == f.code]
+            safe_same = [g for g in same if any(x.safe for x in g.fixes)]
             if len(same) > 1 and f.code not in seen_codes:
                 seen_codes.add(f.code)
+                unsafe = len(safe_same) < 2  # "fix all" of safe fixes when there are several, else say unsafe
+
                 def same_code(g: Finding, code: str = f.code) -> bool:
                     return g.code == code
 
                 try:
-                    new = fix_all(text, lint, want=same_code)
+                    new = fix_all(text, lint, want=same_code, unsafe=unsafe)
                 except Exception:
                     log.exception("fix all %s failed", f.code)
                     new = text
                 if new != text:
+                    count = len(same) if unsafe else len(safe_same)
                     actions.append(types.CodeAction(
-                        title=f"Fix all {f.code} in this file ({len(same)})", kind=types.CodeActionKind.QuickFix,
-                        diagnostics=[diagnostic_for(g) for g in same], edit=edit(edits_between(text, new))))
+                        title=f"Fix all {f.code} in this file ({count})" + (" (unsafe)" if unsafe else ""),
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[diagnostic_for(g) for g in (same if unsafe else safe_same)],
+                        edit=edit(edits_between(text, new))))
     if fixable and _wanted(FIX_ALL_KIND, only):
         try:
-            new = fix_all(text, lint)
+            new = fix_all(text, lint)  # safe fixes only: editors run this on save
         except Exception:
             log.exception("fix all failed")
             new = text

@@ -137,13 +137,11 @@ class Fixer(cst.CSTTransformer):
         kept = [p.with_changes(comma=cst.MaybeSentinel.DEFAULT) for p in params[:1]]
         new_params = fn.params.with_changes(params=kept)
         body = _body_list(fn)
+        # take the epoch's list and start a fresh one first: the old list stays intact for the whole body
+        # (clearing it at the end would empty what the body returned or stored), and a `return` anywhere
+        # in the body cannot skip the reset
         head = [_stmt(f"{outputs_name} = self.{attr}")] if outputs_name else []
-        tail = [_stmt(f"self.{attr}.clear()  # free the memory at the end of the epoch")]
-        if body and isinstance(body[-1], cst.SimpleStatementLine) and any(
-                isinstance(s, cst.Return) for s in body[-1].body):
-            body = [*body[:-1], *tail, body[-1]]
-        else:
-            body = [*body, *tail]
+        head.append(_stmt(f"self.{attr} = []  # a fresh list for the next epoch"))
         # keep a docstring first
         if body and _is_docstring(body[0]):
             body = [body[0], *head, *body[1:]]

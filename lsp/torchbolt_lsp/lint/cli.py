@@ -1,7 +1,8 @@
 """`torchbolt check`: the lint engine on the command line, for CI and pre-commit.
 
 `main(argv) -> int` returns 0 when clean, 1 with findings (or, with --diff, pending fixes) and 2 on
-usage errors. It builds the same workspace index the server keeps (all given files first, then each
+usage errors, unreadable files or internal errors (a crash never looks like "findings"). `--fix`
+applies safe fixes only; `--unsafe-fixes` adds the ones that may change what the code does. It builds the same workspace index the server keeps (all given files first, then each
 file is linted against it), so cross-file rules (inherited hooks, monitored names) agree with the
 editor. Never imports torch.
 """
@@ -12,18 +13,20 @@ import argparse
 import ast
 import difflib
 import gc
+import io
 import json
 import os
 import sys
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from . import config as lint_config
-from .engine import file_facts_of, lint_source, parse, rule_table
+from .engine import PARSE_ERRORS, LintResult, file_facts_of, lint_source, parse, rule_table
 from .facts import Project
-from .model import RULES, Finding, Severity
+from .model import RULES, Finding, Fix, Severity
 
 #: Folders never searched when a directory is given.
 _SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", "node_modules", "__pycache__", "build", "dist", ".tox",
@@ -57,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Lint Lightning code: hooks, devices, optimization, logging and Trainer/callback arguments.")
     p.add_argument("paths", nargs="*", help="files or folders to check (default: the current folder)")
     p.add_argument("--fix", action="store_true", help="apply the safe fixes in place")
+    p.add_argument("--unsafe-fixes", action="store_true",
+                   help="with --fix/--diff, also apply fixes that may change what the code does (guesses, migrations)")
     p.add_argument("--diff", action="store_true", help="print the fixes as a unified diff instead of writing them")
     p.add_argument("--select", action="append", metavar="CODES",
                    help="comma-separated codes or prefixes to check (replaces the configured selection)")
@@ -102,11 +107,26 @@ def _load_config(args: argparse.Namespace) -> lint_config.LintConfig:
         raise UsageError(str(exc)) from exc
 
 
-def _read(path: Path) -> str:
+@dataclass
+class SourceFile:
+    """A file's text as Python reads it (PEP 263 cookie or BOM honoured, line endings kept) and how to write it back."""
+
+    path: Path
+    text: str
+    encoding: str
+
+
+def read_source(path: Path) -> SourceFile:
+    """Decode a Python file the way the interpreter does; OSError/SyntaxError/UnicodeDecodeError name the problem."""
+    data = path.read_bytes()
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # "utf-8-sig" when there is a BOM
+    except SyntaxError as exc:
+        if "unknown encoding" in str(exc):
+            raise
+        data.decode("utf-8")  # no cookie and not UTF-8 in the first lines: name the bad byte
+        raise
+    return SourceFile(path, data.decode(encoding), encoding)
 
 
 def check_project(root: Path | None) -> Project:
@@ -118,52 +138,96 @@ def check_project(root: Path | None) -> Project:
     return Project.of_files({}, [folder, str(Path.cwd().resolve())], installed_sources(run_interpreter(folder)))
 
 
-def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = False, diff_out: TextIO | None = None
+def write_source(src: SourceFile, text: str) -> None:
+    """Write fixed text back in the file's own encoding (and BOM); line endings are already the file's."""
+    src.path.write_bytes(text.encode(src.encoding))
+
+
+def _read_error(path: Path, exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"{path}: cannot decode as {exc.encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+                "or declare its encoding in a `# -*- coding: ... -*-` line")
+    if isinstance(exc, SyntaxError):  # detect_encoding: an unknown or contradictory coding cookie
+        return f"{path}: {exc.msg}; fix the `# -*- coding: ... -*-` line"
+    if isinstance(exc, LookupError):
+        return f"{path}: unknown encoding ({exc}); fix the `# -*- coding: ... -*-` line"
+    return f"{path}: cannot read it ({exc.strerror if isinstance(exc, OSError) else exc})"
+
+
+def check_paths(paths: list[Path], cfg: lint_config.LintConfig, fix: bool = False, diff_out: TextIO | None = None,
+                unsafe: bool = False, errors: list[str] | None = None, stderr: TextIO | None = None
                 ) -> tuple[list[FileReport], int, int]:
-    """Lint (and optionally fix) files; returns the reports, how many fixes applied, files with a diff."""
-    sources = {p: _read(p) for p in paths}
+    """Lint (and optionally fix) files; returns the reports, how many fixes applied, files with a diff.
+
+    A file that cannot be read or decoded adds a message to `errors` (and stderr) and is skipped; the
+    others are still checked.
+    """
+    errors = errors if errors is not None else []
+    stderr = stderr or sys.stderr
+    sources: dict[Path, SourceFile] = {}
+    for p in paths:
+        try:
+            sources[p] = read_source(p)
+        except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as exc:
+            message = _read_error(p, exc)
+            print(f"torchbolt check: {message}", file=stderr)
+            errors.append(message)
     project = check_project(cfg.root)
     trees: dict[str, ast.Module] = {}  # each file is parsed once: for its facts, then for its rules
     for p, src in sources.items():
-        facts = file_facts_of(src, str(p), project, trees)
+        facts = file_facts_of(src.text, str(p), project, trees)
         if facts is not None:
             project.put(str(p), facts)
 
     def parsed_once(path: str, text: str) -> ast.Module:
         tree = trees.pop(path, None)
-        return tree if tree is not None and text is sources.get(Path(path)) else parse(text, path)
+        src = sources.get(Path(path))
+        return tree if tree is not None and src is not None and text is src.text else parse(text, path)
 
     reports: list[FileReport] = []
     fixed = 0
     diffs = 0
     internal_errors.clear()
     for p, src in sources.items():
-        result = lint_source(src, str(p), project, cfg, parser=parsed_once)
+        result = lint_source(src.text, str(p), project, cfg, parser=parsed_once)
         for error in result.errors:
-            print(f"torchbolt check: internal error in {p}: {error} (please report it)", file=sys.stderr)
+            print(f"torchbolt check: internal error in {p}: {error} (please report it)", file=stderr)
             internal_errors.append(error)
-        if (fix or diff_out is not None) and any(f.fixes for f in result.findings):
+        if (fix or diff_out is not None) and any(fx.safe or unsafe for f in result.findings for fx in f.fixes):
             from .fixes import FixError, fix_all
 
-            def relint(text: str, path: Path = p) -> list[Finding]:
-                return lint_source(text, str(path), project, cfg).findings
+            # the fixer re-lints between rounds: remember the texts already linted (the first round's text is
+            # the one just linted, the last round's the fixed file), so no text is linted twice
+            seen = {src.text: result}
 
+            def relint(text: str, path: Path = p, seen: dict[str, LintResult] = seen) -> list[Finding]:
+                if text not in seen:
+                    seen.clear()
+                    seen[text] = lint_source(text, str(path), project, cfg)
+                return seen[text].findings
+
+            applied: list[Fix] = []
             try:
-                new = fix_all(src, relint)
-            except FixError as exc:
-                print(f"{p}: could not apply fixes: {exc}", file=sys.stderr)
-                new = src
-            if new != src:
+                new = fix_all(src.text, relint, unsafe=unsafe, applied=applied)
+            except (FixError, *PARSE_ERRORS) as exc:
+                print(f"torchbolt check: {p}: could not apply fixes: {exc}", file=stderr)
+                new, applied = src.text, []
+            if new != src.text:
                 if diff_out is not None:
                     diffs += 1
                     diff_out.writelines(difflib.unified_diff(
-                        src.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{p}", f"b/{p}"))
+                        src.text.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{p}", f"b/{p}"))
                 if fix:
-                    p.write_text(new, encoding="utf-8")
-                after = lint_source(new, str(p), project, cfg)
-                fixed += max(len(result.findings) - len(after.findings), 0)
-                if fix:
-                    result = after
+                    try:
+                        write_source(src, new)
+                    except (OSError, UnicodeEncodeError) as exc:
+                        message = f"{p}: cannot write the fixes ({exc})"
+                        print(f"torchbolt check: {message}", file=stderr)
+                        errors.append(message)
+                        reports.append(FileReport(p, result.findings))
+                        continue
+                    fixed += len(applied)
+                    result = seen.get(new) or lint_source(new, str(p), project, cfg)
         reports.append(FileReport(p, result.findings))
     return reports, fixed, diffs
 
@@ -176,17 +240,22 @@ def _severity_name(sev: Severity) -> str:
 
 
 def format_text(reports: list[FileReport], fixed: int, out: TextIO) -> None:
-    total = fixable = 0
+    total = fixable = unsafe = 0
     for rep in reports:
         for f in rep.findings:
             total += 1
-            mark = " [*]" if f.fixes else ""
-            fixable += bool(f.fixes)
+            safe = any(fx.safe for fx in f.fixes)
+            mark = " [*]" if safe else ""  # [*]: `--fix` fixes it
+            fixable += safe
+            unsafe += bool(f.fixes) and not safe
             out.write(f"{rep.path}:{f.line}:{f.col + 1}: {f.code}{mark} {f.message}\n")
     if fixed:
         out.write(f"Fixed {fixed} finding{'s' * (fixed != 1)}.\n")
     if total:
-        hint = f" ({fixable} fixable with --fix)" if fixable else ""
+        hints = [f"{fixable} fixable with --fix"] if fixable else []
+        if unsafe:
+            hints.append(f"{unsafe} more with --fix --unsafe-fixes")
+        hint = f" ({'; '.join(hints)})" if hints else ""
         out.write(f"Found {total} finding{'s' * (total != 1)}{hint}.\n")
     else:
         out.write("All checks passed!\n")
@@ -201,7 +270,8 @@ def format_json(reports: list[FileReport], out: TextIO) -> None:
                 "severity": _severity_name(f.severity), "filename": str(rep.path),
                 "location": {"row": f.line, "column": f.col + 1},
                 "end_location": {"row": f.end_line, "column": f.end_col + 1},
-                "fix": ({"title": f.fixes[0].title, "kind": f.fixes[0].kind} if f.fixes else None),
+                "fix": ({"title": f.fixes[0].title, "kind": f.fixes[0].kind,
+                         "applicability": "safe" if f.fixes[0].safe else "unsafe"} if f.fixes else None),
             })
     json.dump(items, out, indent=2)
     out.write("\n")
@@ -268,21 +338,29 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     if args.fix and args.diff:
         stderr.write("torchbolt check: use either --fix (write the fixes) or --diff (show them), not both\n")
         return 2
+    if args.unsafe_fixes and not (args.fix or args.diff):
+        stderr.write("torchbolt check: --unsafe-fixes goes with --fix or --diff\n")
+        return 2
+    file_errors: list[str] = []
     try:
         cfg = _load_config(args)
         files = iter_python_files(args.paths or ["."])
         # a short-lived batch run over ASTs without reference cycles: cyclic GC passes are pure overhead
         gc.disable()
         try:
-            reports, fixed, diffs = check_paths(files, cfg, fix=args.fix, diff_out=stdout if args.diff else None)
+            reports, fixed, diffs = check_paths(files, cfg, fix=args.fix, diff_out=stdout if args.diff else None,
+                                                unsafe=args.unsafe_fixes, errors=file_errors, stderr=stderr)
         finally:
             gc.enable()
     except UsageError as exc:
         stderr.write(f"torchbolt check: {exc}\n")
         return 2
+    except Exception as exc:  # a bug in torchbolt: exit 2 with one line, never a traceback read as "findings"
+        stderr.write(f"torchbolt check: internal error: {type(exc).__name__}: {exc} (please report it)\n")
+        return 2
     if args.diff:
         stderr.write(f"{diffs} file{'s' * (diffs != 1)} would be changed.\n" if diffs else "No fixes to apply.\n")
-        return 1 if diffs else 0
+        return 2 if file_errors or internal_errors else 1 if diffs else 0
     fmt = args.output_format
     if fmt == "text":
         format_text(reports, fixed, stdout)
@@ -292,8 +370,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         format_github(reports, stdout)
     else:
         format_sarif(reports, stdout)
-    if internal_errors:
-        return 2
+    if internal_errors or file_errors:
+        return 2  # never "findings" when something could not be checked
     return 1 if any(r.findings for r in reports) else 0
 
 

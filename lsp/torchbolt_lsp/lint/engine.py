@@ -8,6 +8,7 @@ Checkers live in `lint/rules/*.py`, each declared next to the rule codes it repo
 from __future__ import annotations
 
 import ast
+import dataclasses
 import io
 import logging
 import os
@@ -110,6 +111,25 @@ class Context:
         return self.resolved(cls).kind if cls is not None else None
 
     # ---- positions ----
+    def source_segment(self, node: ast.AST) -> str | None:
+        """The source text of a node (like `ast.get_source_segment`, without rescanning the file each call)."""
+        try:
+            line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
+            end_line, end_col = node.end_lineno, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if end_line is None or end_col is None or not 1 <= line <= end_line <= len(self.lines):
+            return None
+        if line == end_line:
+            return self._bytes(line)[col:end_col].decode("utf-8", errors="replace")
+        first = self._bytes(line)[col:].decode("utf-8", errors="replace")
+        middle = self.lines[line:end_line - 1]
+        last = self._bytes(end_line)[:end_col].decode("utf-8", errors="replace")
+        return "\n".join([first, *middle, last])
+
+    def _bytes(self, line: int) -> bytes:
+        return self.lines[line - 1].encode("utf-8")
+
     def char_col(self, line: int, byte_col: int) -> int:
         """ast columns are UTF-8 byte offsets; findings use str indices."""
         if not 1 <= line <= len(self.lines):
@@ -131,7 +151,8 @@ class Context:
         """The range of a def/class name (not its whole body)."""
         line = node.lineno
         text = self.lines[line - 1] if line <= len(self.lines) else ""
-        match = re.search(rf"\b(?:def|class)\s+({re.escape(node.name)})\b", text)
+        # one shared pattern (a pattern per name would be recompiled for every def of a big file)
+        match = next((m for m in DEF_NAME.finditer(text) if m.group(1) == node.name), None)
         start = match.start(1) if match else self.char_col(line, node.col_offset)
         return line, start, line, start + len(node.name)
 
@@ -174,8 +195,37 @@ class LintResult:
     errors: list[str] = field(default_factory=list)  # checkers that crashed (a bug; logged)
 
 
+#: The name after `def`/`class` on a line.
+DEF_NAME = re.compile(r"\b(?:def|class)\s+(\w+)")
+
+#: What `ast.parse` raises on code CPython cannot compile: bad syntax, NUL bytes, or nesting so deep
+#: (a 100,000-term expression) that the parser runs out of stack or memory.
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+
+
 def parse(source: str, path: str) -> ast.Module:
     return ast.parse(source, filename=path, type_comments=False)
+
+
+def split_lines(source: str) -> list[str]:
+    """The lines of a text as `ast` and LSP count them (\\n, \\r\\n and \\r end a line; a form feed does not)."""
+    return LINE_END.split(source.removesuffix("\n").removesuffix("\r")) if source else []
+
+
+#: A line ending as Python's tokenizer and LSP see one.
+LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _parse_error_finding(exc: BaseException) -> Finding:
+    if isinstance(exc, RecursionError | MemoryError):
+        return Finding(SYNTAX.code, "Python cannot compile this file (an expression or block nested too deeply "
+                       f"for the parser: {type(exc).__name__}); split it up so the Lightning rules can run.",
+                       SYNTAX.severity, 1, 0, 1, 1)
+    line = getattr(exc, "lineno", None) or 1
+    col = max((getattr(exc, "offset", None) or 1) - 1, 0)
+    msg = getattr(exc, "msg", str(exc))
+    return Finding(SYNTAX.code, f"Syntax error: {msg}; fix it so the Lightning rules can run.",
+                   SYNTAX.severity, line, col, line, col + 1)
 
 
 def analyse(source: str, path: str, tree: ast.Module | None = None, scan_cache: F.ScanCache | None = None,
@@ -198,7 +248,7 @@ def file_facts_of(source: str, path: str, project: F.Project | None = None,
     """Only the cross-file facts of a file (None when it does not parse); `trees` keeps the parse by path."""
     try:
         tree = parse(source, path)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    except PARSE_ERRORS:
         return None
     if trees is not None:
         trees[path] = tree
@@ -258,17 +308,11 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
             project = F.Project()
         tree, imports, star, sc, facts = analyse(source, path, parser(path, source) if parser else None,
                                                  scan_cache, project, facts_cache)
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None) or 1
-        col = max((getattr(exc, "offset", None) or 1) - 1, 0)
-        msg = getattr(exc, "msg", str(exc))
-        findings = []
-        if config.enabled(SYNTAX.code, path):
-            findings.append(Finding(SYNTAX.code, f"Syntax error: {msg}; fix it so the Lightning rules can run.",
-                                    SYNTAX.severity, line, col, line, col + 1))
+    except PARSE_ERRORS as exc:
+        findings = [_parse_error_finding(exc)] if config.enabled(SYNTAX.code, path) else []
         return LintResult(findings, None, parsed=False)
     project.put(path, facts)
-    ctx = Context(path, source, source.splitlines(), tree, imports, star, sc, project, facts)
+    ctx = Context(path, source, split_lines(source), tree, imports, star, sc, project, facts)
     ctx._enabled = lambda code, context="": config.enabled(code, path, context)
     errors: list[str] = []
     for rules, checker in CHECKERS:
@@ -278,7 +322,14 @@ def lint_source(source: str, path: str = "<string>", project: F.Project | None =
             except Exception as exc:  # one broken checker must not take every diagnostic down
                 log.exception("lint checker %s failed on %s", checker.__name__, path)
                 errors.append(f"{checker.__name__}: {type(exc).__name__}: {exc}")
-    findings = apply_noqa(source, ctx.findings)
+    from .safety import settle
+
+    try:
+        findings = settle(ctx, apply_noqa(source, ctx.findings))
+    except Exception as exc:  # the fix policy failing must not take diagnostics down: offer no fixes then
+        log.exception("fix safety failed on %s", path)
+        errors.append(f"settle: {type(exc).__name__}: {exc}")
+        findings = [dataclasses.replace(f, fixes=()) for f in apply_noqa(source, ctx.findings)]
     findings.sort(key=Finding.sort_key)
     return LintResult(findings, facts, errors=errors)
 

@@ -36,15 +36,18 @@ class Severity(IntEnum):
 class Fix:
     """A request for a quick fix: `kind` names a libcst transformation in `fixes.py`, `data` its inputs.
 
-    `title` is what the editor shows ("Rename to training_step").
+    `title` is what the editor shows ("Rename to training_step"). `safe` fixes provably keep what the
+    code meant (`check --fix` applies them); unsafe ones (a guess, or a rewrite that can change what the
+    code does) are applied only on request (`--unsafe-fixes`, or a code action titled so).
     """
 
     kind: str
     title: str
     data: dict[str, Any] = field(default_factory=dict)
+    safe: bool = True
 
     def __hash__(self) -> int:  # data holds only str/int/tuples; hash by a stable text form
-        return hash((self.kind, self.title, repr(sorted(self.data.items()))))
+        return hash((self.kind, self.title, self.safe, repr(sorted(self.data.items()))))
 
 
 @dataclass(frozen=True)

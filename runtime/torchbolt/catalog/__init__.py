@@ -8,6 +8,7 @@ imports torch (a test holds that), so the language server can use it freely.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
 
 from .args import (
@@ -76,7 +77,13 @@ __all__ = [
 
 def did_you_mean(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The closest candidate to a misspelled name, or None when nothing is close."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=cutoff)
+    return _closest(name, tuple(candidates), cutoff)
+
+
+@functools.lru_cache(maxsize=4096)
+def _closest(name: str, candidates: tuple[str, ...], cutoff: float) -> str | None:
+    # cached: a linter asks the same question for every copy of the same typo (thousands in a big file)
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=cutoff)
     return matches[0] if matches else None
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from .schema import Member, Removed
 
 REMOVED_TRAINER_ARGS: dict[str, Removed] = {r.name: r for r in (
-    Removed("gpus", "use accelerator='gpu', devices=N", rewrite="accelerator=\"gpu\", devices={value}"),
-    Removed("tpu_cores", "use accelerator='tpu', devices=N", rewrite="accelerator=\"tpu\", devices={value}"),
+    # (gpus/tpu_cores of 0 or None meant the CPU: the lint fix reads the value, see torchbolt_lsp.lint.safety)
+    Removed("gpus", "use accelerator='gpu', devices=N (gpus=0 or None meant accelerator='cpu')",
+            rewrite="accelerator=\"gpu\", devices={value}"),
+    Removed("tpu_cores", "use accelerator='tpu', devices=N (tpu_cores=0 or None meant accelerator='cpu')",
+            rewrite="accelerator=\"tpu\", devices={value}"),
     Removed("ipus", "IPU support moved out of Lightning (lightning-graphcore); use accelerator/devices"),
     Removed("num_processes", "use accelerator='cpu', devices=N", rewrite="accelerator=\"cpu\", devices={value}"),
     Removed("auto_select_gpus", "remove it: devices='auto' (the default) picks available devices", rewrite=""),
@@ -22,7 +25,8 @@ REMOVED_TRAINER_ARGS: dict[str, Removed] = {r.name: r for r in (
             "override on_before_optimizer_step and log grad_norm(self, norm_type=2) with self.log_dict"),
     Removed("move_metrics_to_cpu", "remove it (metrics are moved as needed)", rewrite=""),
     Removed("multiple_trainloader_mode", "wrap the loaders in CombinedLoader(iterables, mode=...)"),
-    Removed("checkpoint_callback", "renamed to enable_checkpointing", "1.7", rewrite="enable_checkpointing={value}"),
+    Removed("checkpoint_callback", "use enable_checkpointing=True/False, and pass a ModelCheckpoint in "
+            "callbacks=[...]", "1.7", rewrite="enable_checkpointing={value}"),
     Removed("progress_bar_refresh_rate", "pass callbacks=[TQDMProgressBar(refresh_rate=N)]", "1.7"),
     Removed("weights_summary", "pass callbacks=[ModelSummary(max_depth=N)] or enable_model_summary", "1.7"),
     Removed("terminate_on_nan", "use detect_anomaly=True", "1.7", rewrite="detect_anomaly={value}"),

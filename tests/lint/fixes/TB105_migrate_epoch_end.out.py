@@ -22,9 +22,9 @@ class Net(L.LightningModule):
     def on_validation_epoch_end(self):
         """Average the validation loss."""
         outputs = self.validation_step_outputs
+        self.validation_step_outputs = []  # a fresh list for the next epoch
         avg = torch.stack([o["loss"] for o in outputs]).mean()
         self.log("val_loss", avg)
-        self.validation_step_outputs.clear()  # free the memory at the end of the epoch
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
@@ -44,8 +44,8 @@ class NoInit(L.LightningModule):
 
     def on_test_epoch_end(self):
         outs = self.test_step_outputs
+        self.test_step_outputs = []  # a fresh list for the next epoch
         self.log("n", float(len(outs)))
-        self.test_step_outputs.clear()  # free the memory at the end of the epoch
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters())

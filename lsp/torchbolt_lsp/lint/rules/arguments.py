@@ -35,6 +35,7 @@ from ...analysis.names import TRAINER_SUBCLASSES
 from .. import facts as F
 from ..engine import Context, checks
 from ..model import Fix, Severity, declare
+from ..safety import removed_keyword_fix
 
 UNKNOWN_KWARG = declare(
     "TB501", "unknown-keyword", "A keyword that Trainer/the callback/the logger/self.log does not accept.",
@@ -236,16 +237,6 @@ def _kw_name_span(ctx: Context, kw: ast.keyword) -> tuple[int, int, int, int]:
     return line, col, line, col + len(kw.arg or "")
 
 
-def _rewrite(ctx: Context, call: ast.Call, kw: ast.keyword, template: str) -> Fix:
-    value_src = ast.get_source_segment(ctx.source, kw.value) or "None"
-    present = {k.arg for k in call.keywords if k is not kw}
-    parts = [p.strip() for p in template.format(value=value_src).split(", ") if p.strip()] if template else []
-    parts = [p for p in parts if p.split("=", 1)[0] not in present]
-    if not parts:
-        return Fix("drop_keyword", f"Remove {kw.arg}=", {"span": ctx.span(call), "keyword": kw.arg})
-    return Fix("replace_expr", f"Replace with {', '.join(parts)}", {"span": ctx.span(kw), "text": ", ".join(parts)})
-
-
 def _assigned_name(ctx: Context, call: ast.Call) -> str | None:
     return ctx.scan.assigned_to.get(id(call))
 
@@ -279,12 +270,12 @@ def _unknown(ctx: Context, call: ast.Call, owner: str, accepted: dict[str, Arg],
         return  # the real signature takes **kwargs: nothing is unknown
     if removed is not None:
         fixes = []
-        if removed.rewrite is not None:
-            fixes.append(_rewrite(ctx, call, kw, removed.rewrite))
+        if removed.rewrite is not None and (fix := removed_keyword_fix(ctx, call, kw, removed)) is not None:
+            fixes.append(fix)
         elif kw.arg == "resume_from_checkpoint" and (var := _assigned_name(ctx, call)):
             fixes.append(Fix("move_to_fit", f"Pass it to {var}.fit(ckpt_path=...)",
                              {"span": ctx.span(call), "keyword": kw.arg, "var": var,
-                              "value": ast.get_source_segment(ctx.source, kw.value) or "None"}))
+                              "value": ctx.source_segment(kw.value) or "None"}))
         ctx.report(REMOVED_KWARG, kw, f"{owner}(`{kw.arg}=`) was removed in Lightning {removed.removed_in} and "
                                       f"raises TypeError; {removed.replacement}.", fixes)
         return

@@ -1,0 +1,282 @@
+"""The server's stdio transport: JSON-RPC framing that a bad client cannot wedge.
+
+pygls' own stdio loop reads `Content-Length` bytes blindly (a huge length is a `MemoryError` or a
+wait for bytes that never come), drops a message whose header is glued to the end of the previous
+body, and answers a request whose params do not validate with silence. This reader instead:
+
+- keeps one bounded buffer, fed by whatever bytes are available, and frames messages out of it;
+- skips garbage and malformed headers, and rejects lengths over `MAX_BODY` (logged), then
+  resynchronises on the next `Content-Length:` header;
+- recovers a message whose declared length is wrong when the next header shows where it ends;
+- answers a request that does not parse or validate with a JSON-RPC error (ParseError or
+  InvalidParams naming the bad field), so every request gets a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
+
+if TYPE_CHECKING:
+    from pygls.protocol import JsonRPCProtocol
+
+log = logging.getLogger("torchbolt_lsp.transport")
+
+#: The largest message accepted (a 20,000-line file sent whole is about 1 MB).
+MAX_BODY = 64 * 1024 * 1024
+#: The largest header block accepted; longer runs of bytes without a blank line are garbage.
+MAX_HEADER = 8 * 1024
+#: How much is read from the pipe at a time.
+CHUNK = 256 * 1024
+
+_HEADER_END = b"\r\n\r\n"
+_LENGTH = re.compile(rb"content-length:[ \t]*([0-9]+)[ \t]*$", re.IGNORECASE)
+_LENGTH_ANYWHERE = re.compile(rb"Content-Length:", re.IGNORECASE)
+_ID = re.compile(rb'"id"\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")')
+
+
+class MessageReader:
+    """Frames JSON-RPC messages out of a byte stream; `feed()` bytes in, `messages()` bodies out."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.skipped = 0  # bytes dropped while resynchronising (for tests and logs)
+        self._scanned = 0  # how far a pending body was searched for the next header
+        self.rejected: list[bytes] = []  # framed bodies that were not JSON (answered with ParseError)
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    def messages(self) -> list[tuple[Any, bytes]]:
+        """Every complete message now in the buffer, decoded, with its body (garbage dropped)."""
+        out: list[tuple[Any, bytes]] = []
+        while (message := self._next()) is not None:
+            out.append(message)
+        return out
+
+    def _drop(self, n: int, why: str) -> None:
+        if n <= 0:
+            return
+        log.warning("skipped %d bytes of input: %s", n, why)
+        self.skipped += n
+        self._consume(n)
+
+    def _resync(self, why: str, after: int = 1) -> None:
+        """Drop everything before the next `Content-Length:` at or after offset `after` (or keep a tail)."""
+        m = _LENGTH_ANYWHERE.search(self.buffer, after)
+        if m is not None:
+            self._drop(m.start(), why)
+        else:
+            # keep a tail that may be the start of a header split across reads
+            self._drop(max(len(self.buffer) - len(b"Content-Length:"), 0), why)
+
+    def _next(self) -> tuple[Any, bytes] | None:
+        while True:
+            buf = self.buffer
+            if not buf:
+                return None
+            start = _LENGTH_ANYWHERE.search(buf)
+            if start is None:
+                self._resync("no Content-Length header")
+                return None
+            if start.start():
+                self._drop(start.start(), "bytes before a Content-Length header")
+                continue
+            end = buf.find(_HEADER_END)
+            if end < 0:
+                if len(buf) > MAX_HEADER:
+                    self._resync("a header that does not end")
+                    continue
+                return None  # wait for the rest of the header
+            length = None
+            for line in bytes(buf[:end]).split(b"\r\n"):
+                m = _LENGTH.search(line.strip())  # search: a header glued to the end of garbage still counts
+                if m is not None:
+                    length = int(m.group(1))
+            if length is None:
+                self._resync(f"malformed header {bytes(buf[:min(end, 80)])!r}")
+                continue
+            if length > MAX_BODY:
+                self._resync(f"Content-Length {length} is over the {MAX_BODY}-byte limit")
+                continue
+            body_start = end + len(_HEADER_END)
+            body_end = body_start + length
+            if len(buf) >= body_end:
+                body = bytes(buf[body_start:body_end])
+                value = _decode(body)
+                if value is not _INVALID:
+                    self._consume(body_end)
+                    return value, body
+                # the length was wrong: the message may end where the next header starts
+                recovered = self._recover(body_start)
+                if recovered is not None:
+                    return recovered
+                self.rejected.append(body)
+                self._resync(f"a body that is not JSON (Content-Length {length} wrong?)", body_start)
+                continue
+            # not all there yet: unless the next header already shows the declared length is too long
+            recovered = self._recover(body_start)
+            if recovered is not None:
+                return recovered
+            return None
+
+    def _recover(self, body_start: int) -> tuple[Any, bytes] | None:
+        """The message between `body_start` and the next header (or the end of the buffer), when that is
+        complete JSON: a declared length that is too long then shows, without waiting for bytes that never
+        come. (A complete JSON value followed by more non-blank bytes is never one valid message, so a
+        slow pipe cannot make a longer message look complete.)"""
+        buf = self.buffer
+        # scan each byte once while a long body arrives chunk by chunk (a header may straddle chunks)
+        nxt = _LENGTH_ANYWHERE.search(buf, max(body_start, self._scanned - 16))
+        if nxt is None:
+            self._scanned = len(buf)
+        candidate_end = nxt.start() if nxt is not None else len(buf)
+        if not bytes(buf[max(body_start, candidate_end - 64):candidate_end]).rstrip().endswith((b"}", b"]")):
+            return None
+        stripped = bytes(buf[body_start:candidate_end]).rstrip()
+        value = _decode(stripped)
+        if value is _INVALID:
+            return None
+        log.warning("a message's Content-Length did not match its body (%d bytes); used the body", len(stripped))
+        self._consume(candidate_end)
+        return value, stripped
+
+    def _consume(self, n: int) -> None:
+        del self.buffer[:n]
+        self._scanned = 0
+
+
+_INVALID = object()
+
+
+def _decode(body: bytes) -> Any:
+    """The JSON value of a body, or _INVALID (bad JSON or bad UTF-8)."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return _INVALID
+
+
+def _message_id(raw: Any, body: bytes) -> int | str | None:
+    if isinstance(raw, dict):
+        msg_id = raw.get("id")
+        return msg_id if isinstance(msg_id, int | str) and not isinstance(msg_id, bool) else None
+    m = _ID.search(body)
+    if m is None:
+        return None
+    try:
+        value = json.loads(m.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, int | str) else None
+
+
+def _leaf_errors(exc: BaseException) -> list[str]:
+    """The innermost messages of a (nested) cattrs validation error."""
+    inner = getattr(exc, "exceptions", None)
+    if inner:
+        return [msg for e in inner for msg in _leaf_errors(e)]
+    return [f"{type(exc).__name__}: {exc}"] if not isinstance(exc, KeyError) else [f"missing {exc}"]
+
+
+def describe_invalid(exc: BaseException) -> str:
+    """A one-line account of why params did not validate: where, and what was wrong."""
+    cause = exc.__cause__ or exc
+    try:
+        from cattrs import transform_error
+
+        where = "; ".join(transform_error(cause)) if hasattr(cause, "exceptions") else ""
+    except Exception:  # an older cattrs or an unexpected shape: the leaf messages still say it
+        where = ""
+    leaves = "; ".join(dict.fromkeys(_leaf_errors(cause)))
+    return f"{where} ({leaves})" if where and leaves else where or leaves or str(exc)
+
+
+def dispatch(protocol: JsonRPCProtocol, raw: Any, body: bytes) -> None:
+    """Validate one decoded message and hand it to pygls; a request that fails gets an error reply."""
+    if not isinstance(raw, dict):
+        log.error("message is not a JSON object (batches are not supported): %r", body[:200])
+        return
+    try:
+        message = protocol.structure_message(raw)
+    except Exception as exc:
+        method = raw.get("method")
+        msg_id = _message_id(raw, body)
+        text = describe_invalid(exc)
+        log.error("invalid %s message %s: %s", method or "response", msg_id, text)
+        if method is not None and "id" in raw:
+            _reply_error(protocol, msg_id, JsonRpcInvalidParams(f"invalid params for {method}: {text}"))
+        return
+    try:
+        protocol.handle_message(message)
+    except Exception:
+        log.exception("could not handle %s", raw.get("method") or "a message")
+        if "method" in raw and "id" in raw:
+            from pygls.exceptions import JsonRpcInternalError
+
+            _reply_error(protocol, _message_id(raw, body), JsonRpcInternalError("the server failed on this request"))
+
+
+def reject(protocol: JsonRPCProtocol, body: bytes) -> None:
+    """A framed body that is not JSON: logged, and answered with ParseError when its id is readable."""
+    log.error("message is not JSON: %r", body[:200])
+    msg_id = _message_id(None, body)
+    if msg_id is not None:
+        _reply_error(protocol, msg_id, JsonRpcParseError("the message is not valid JSON"))
+
+
+def _reply_error(protocol: JsonRPCProtocol, msg_id: int | str | None, error: JsonRpcException) -> None:
+    try:
+        protocol._send_response(msg_id, None, error.to_response_error())  # type: ignore[arg-type]
+    except Exception:  # the transport may be gone
+        log.debug("could not send an error reply", exc_info=True)
+
+
+async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCProtocol,
+                executor: Any = None) -> None:
+    """Read stdin until EOF or `stop_event`, dispatching every framed message (reads run on `executor`,
+    by default a reader thread of their own)."""
+    loop = asyncio.get_running_loop()
+    read1 = getattr(stdin, "read1", None)
+
+    def read() -> bytes:
+        # read1: whatever one read of the pipe returns (never blocks for more); else a line at a time
+        return read1(CHUNK) if read1 is not None else stdin.readline()
+
+    # a thread of its own: in the server's shared pool, reading the next message would wait behind
+    # seconds-long index and lint jobs, and an edit burst would crawl in one message at a time
+    own = executor is None
+    reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchbolt-stdin") if own else executor
+
+    async def read_async() -> bytes:
+        return await loop.run_in_executor(reader_pool, read)
+
+    try:
+        await serve_reader(stop_event, read_async, protocol)
+    finally:
+        if own:
+            reader_pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def serve_reader(stop_event: threading.Event, read: Callable[[], Awaitable[bytes]],
+                       protocol: JsonRPCProtocol) -> None:
+    """Frame and dispatch messages from `read()` (b"" at the end of the stream) until it ends or `stop_event`."""
+    reader = MessageReader()
+    while not stop_event.is_set():
+        data = await read()
+        if not data:
+            break
+        reader.feed(data)
+        for raw, body in reader.messages():
+            dispatch(protocol, raw, body)
+        for body in reader.rejected:
+            reject(protocol, body)
+        reader.rejected.clear()
