@@ -30,3 +30,15 @@ def lazy_getattr(package: str, table: Mapping[str, str], namespace: dict[str, An
         return value
 
     return __getattr__
+
+
+def not_provided_getattr(module: str) -> Callable[[str], Any]:
+    """A module `__getattr__` for a public module without lazy attributes: a Lightning name torchbolt lacks
+    raises NotProvidedError naming the feature and its alternative, anything else a plain AttributeError."""
+
+    def __getattr__(name: str) -> Any:
+        from torchbolt.compat.unsupported import module_getattr
+
+        return module_getattr(module)(name)
+
+    return __getattr__

@@ -57,9 +57,9 @@ PROBE = textwrap.dedent('''
     except AttributeError as err:
         errors["typo"] = [type(err).__name__, str(err)]
     try:
-        pl.callbacks.StochasticWeightAveraging
+        pl.strategies.DeepSpeedStrategy
     except AttributeError as err:
-        errors["attribute"] = [type(err).__name__, str(err), hasattr(pl.callbacks, "RichProgressBar")]
+        errors["attribute"] = [type(err).__name__, str(err), hasattr(pl.strategies, "DeepSpeedStrategy")]
     print(json.dumps({
         "argv": sys.argv,
         "same": [pl is torchbolt, ptl is torchbolt, L.pytorch is torchbolt,
@@ -97,7 +97,7 @@ def test_run_resolves_lightning_names_to_torchbolt(tmp_path: Path) -> None:
     assert neptune[0] == "NotProvidedError" and "Neptune logging" in neptune[1]
     assert "CSVLogger" in neptune[1] and "--engine lightning" in neptune[1]
     assert errors["typo"][0] == "AttributeError" and "NoSuchCallback" in errors["typo"][1]
-    assert errors["attribute"][0] == "NotProvidedAttributeError" and "torch.optim.swa_utils" in errors["attribute"][1]
+    assert errors["attribute"][0] == "NotProvidedAttributeError" and "strategy='fsdp'" in errors["attribute"][1]
     assert errors["attribute"][2] is False  # hasattr() still answers
 
 

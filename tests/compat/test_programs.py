@@ -27,19 +27,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PROGRAMS = sorted((HERE / "programs").glob("p*.py"))
 
-#: Programs whose feature another part of issue 11 provides; until it lands they fail on torchbolt.
-PENDING = {
-    "p13_predict_writer": "callbacks.BasePredictionWriter (another helper's part of issue 11)",
-    "p14_lightning_cli": "lightning.pytorch.cli.LightningCLI on jsonargparse (another helper's part of issue 11)",
-    "p15_torchmetrics": "self.log / self.log_dict with torchmetrics Metric objects (another helper's part)",
-}
+#: Programs whose feature has not landed yet: they may fail on torchbolt (xfail) until it does.
+PENDING: dict[str, str] = {}
 
-#: Differences already known and filed in issue 11 ("Behaviour found different from Lightning").
-KNOWN = [
-    (r"\(test_epoch.*metric names differ: only torchbolt \[.+\], only Lightning \[\]",
-     "trainer.callback_metrics keeps fit's metrics during trainer.test; Lightning clears them "
-     "(issue 11, 'Behaviour found different from Lightning')"),
-]
+#: Differences known and filed in an issue: (pattern of the difference, reason). Empty: none is known.
+KNOWN: list[tuple[str, str]] = []
 
 #: Checkpoint keys torchbolt writes on purpose besides Lightning's.
 TORCHBOLT_ONLY_CKPT_KEYS = {"torchbolt_version"}

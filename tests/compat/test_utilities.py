@@ -201,13 +201,13 @@ def test_lazy_subpackages_and_not_provided_names() -> None:
     assert pl.demos.BoringModel.__name__ == "BoringModel"
     for name in ("callbacks", "loggers", "utilities", "demos", "core", "trainer"):
         assert name in dir(pl) or getattr(pl, name)
-    with pytest.raises(AttributeError, match=r"StochasticWeightAveraging \(stochastic weight averaging\) is not "
-                                             r"provided by torchbolt; nearest supported alternative"):
-        pl.callbacks.StochasticWeightAveraging  # noqa: B018
-    assert not hasattr(pl.callbacks, "StochasticWeightAveraging")  # probing code keeps working
-    assert getattr(pl.loggers, "WandbLogger", None) is None
-    with pytest.raises(ImportError, match="WandbLogger.*CSVLogger or TensorBoardLogger"):
-        from torchbolt.loggers import WandbLogger  # noqa: F401
+    with pytest.raises(AttributeError, match=r"DeepSpeedStrategy \(DeepSpeed training\) is not "
+                                             r"provided by torchbolt; nearest supported alternative: FSDPStrategy"):
+        pl.strategies.DeepSpeedStrategy  # noqa: B018
+    assert not hasattr(pl.strategies, "DeepSpeedStrategy")  # probing code keeps working
+    assert getattr(pl.loggers, "NeptuneLogger", None) is None
+    with pytest.raises(ImportError, match="NeptuneLogger.*CSVLogger or TensorBoardLogger"):
+        from torchbolt.loggers import NeptuneLogger  # noqa: F401
     with pytest.raises(AttributeError, match="has no attribute 'ModelCheckpont'"):
         pl.callbacks.ModelCheckpont  # noqa: B018
     assert not hasattr(pl, "no_such_thing")

@@ -98,6 +98,9 @@ _CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
      {"cluster": "slurm", "global_rank": 3, "local_rank": 1, "node_rank": 1}),
     ("launcher-child", {"devices": 2}, CHILD, {"cluster": "torchbolt", "global_rank": 1, "local_rank": 1}),
     ("initialized-group", {"devices": 2}, INITIALIZED, {"cluster": "initialized", "global_rank": 1}),
+    # the user's own process group with one device per process: each process runs alone (as Lightning)
+    ("initialized-group-auto", {}, INITIALIZED,
+     {"cluster": "initialized", "global_rank": 1, "strategy": "single_device"}),
 ]
 
 

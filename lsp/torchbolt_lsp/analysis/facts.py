@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -477,6 +478,7 @@ def _str_const(node: ast.AST | None) -> str | None:
 
 
 #: Node types that hold nothing the extractor looks for: never descended into.
+_DEEP_RECURSION_LIMIT = 20_000  # for the retry of a statement nested too deep for the default limit
 _LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Name, ast.Constant)
 
 
@@ -548,8 +550,7 @@ class _Visitor(ast.NodeVisitor):
             else:
                 marks = (len(self.classes), len(self.logged), len(self.calls), len(self.monitors),
                          len(self.registered))
-                self._pending_fits, self._module_vars = [], []
-                self.visit(stmt)
+                self._visit_statement(stmt, marks, before)
                 hit = _StatementFacts(
                     stmt,
                     key,
@@ -572,6 +573,28 @@ class _Visitor(ast.NodeVisitor):
                     callee = module_vars[var]
                     self.fits.append(FitRef(ref.fn, callee, qualify(callee, self.bindings), ref.span))
         cache.statements = fresh  # statements gone from the module are forgotten
+
+    def _visit_statement(self, stmt: ast.stmt, marks: tuple[int, ...], before: tuple[tuple[str, str], ...]) -> None:
+        """Visit one top-level statement. Absurdly nested code (`1+1+...` thousands deep, which `ast` parses)
+        gets a second try with a deeper recursion limit (Python-to-Python calls do not use the C stack on
+        3.11+), and if even that fails the statement contributes no facts instead of failing the file."""
+        for limit in (None, _DEEP_RECURSION_LIMIT):
+            self._pending_fits, self._module_vars, self._scopes = [], [], []
+            old = sys.getrecursionlimit()
+            try:
+                if limit is not None and limit > old:
+                    sys.setrecursionlimit(limit)
+                self.visit(stmt)
+                return
+            except RecursionError:
+                for facts, mark in zip((self.classes, self.logged, self.calls, self.monitors, self.registered),
+                                       marks, strict=True):
+                    del facts[mark:]
+                self.bindings.clear()
+                self.bindings.update(before)
+            finally:
+                sys.setrecursionlimit(old)
+        self._pending_fits, self._module_vars, self._scopes = [], [], []
 
     # --------------------------------------------------------------------------------- structure
     def visit_ClassDef(self, node: ast.ClassDef) -> None:

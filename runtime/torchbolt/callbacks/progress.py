@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.callbacks.callback import Callback
 
 if TYPE_CHECKING:
@@ -352,3 +353,6 @@ class TQDMProgressBar(ProgressBar):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._training = False
         self._close_line()
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.callbacks.callback import Callback
 
 if TYPE_CHECKING:
@@ -168,3 +169,6 @@ class Timer(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         elapsed = state_dict.get("time_elapsed", {})
         self._offset = float(elapsed.get("train", 0.0))
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

@@ -16,6 +16,7 @@ _LAZY = {
     "SaveConfigCallback": _LIGHTNING_CLI,
     "OptimizerCallable": _LIGHTNING_CLI,
     "LRSchedulerCallable": _LIGHTNING_CLI,
+    "LRSchedulerType": _LIGHTNING_CLI,
     "LRSchedulerTypeTuple": _LIGHTNING_CLI,
     "LRSchedulerTypeUnion": _LIGHTNING_CLI,
     "ReduceLROnPlateau": _LIGHTNING_CLI,
@@ -25,7 +26,7 @@ _LAZY = {
     "main": "torchbolt.cli.command",
 }
 __all__ = [
-    "ArgsType", "LRSchedulerCallable", "LRSchedulerTypeTuple", "LRSchedulerTypeUnion", "LightningArgumentParser",
+    "ArgsType", "LRSchedulerCallable", "LRSchedulerType", "LRSchedulerTypeTuple", "LRSchedulerTypeUnion", "LightningArgumentParser",
     "LightningCLI", "OptimizerCallable", "ReduceLROnPlateau", "SaveConfigCallback", "instantiate_class", "instantiate_module",
     "main",
 ]
@@ -35,7 +36,9 @@ assert set(__all__) == set(_LAZY)
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'torchbolt.cli' has no attribute {name!r}")
+        from torchbolt.compat.unsupported import module_getattr  # Lightning's names get their alternative
+
+        return module_getattr(__name__)(name)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
@@ -52,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
         LightningArgumentParser,
         LightningCLI,
         LRSchedulerCallable,
+        LRSchedulerType,
         LRSchedulerTypeTuple,
         LRSchedulerTypeUnion,
         OptimizerCallable,

@@ -50,6 +50,7 @@ OptimizerCallable = Callable[[Iterable], Optimizer]
 LRSchedulerCallable = Callable[[Optimizer], LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau]
 LRSchedulerTypeTuple = (LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 LRSchedulerTypeUnion = LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
+LRSchedulerType = type[LRScheduler] | type[torch.optim.lr_scheduler.ReduceLROnPlateau]
 #: Subcommands and the Trainer-method parameters that are not options (the CLI passes them itself).
 SUBCOMMANDS: dict[str, set[str]] = {
     "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"},

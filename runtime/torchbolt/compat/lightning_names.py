@@ -170,7 +170,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "LitLogger",
     }),
     "loggers.logger": frozenset({
-        "DummyLogger", "Logger", "merge_dicts",
+        "DummyExperiment", "DummyLogger", "Logger", "merge_dicts", "rank_zero_experiment",
     }),
     "loggers.mlflow": frozenset({
         "MLFlowLogger",

@@ -92,6 +92,14 @@ NOT_PROVIDED: dict[tuple[str, str], tuple[str, str]] = {
         "shared-filesystem detection", "save from rank 0 only (rank_zero_only) when unsure"),
     ("utilities.exceptions", "SIGTERMException"): (
         "the SIGTERM exception", "handle stops in on_exception (torchbolt stops after the current step on SIGTERM)"),
+    ("strategies", "DeepSpeedStrategy"): ("DeepSpeed training", "FSDPStrategy (strategy='fsdp') for sharded training"),
+    ("strategies", "ModelParallelStrategy"): (
+        "tensor parallelism (ModelParallelStrategy)", "FSDPStrategy (strategy='fsdp') for sharded training"),
+    ("accelerators", "XLAAccelerator"): ("TPU training through XLA", "CUDAAccelerator or CPUAccelerator"),
+    ("plugins", "DeepSpeedPrecision"): ("DeepSpeed precision", "Trainer(precision='16-mixed' or 'bf16-mixed')"),
+    ("plugins", "XLAPrecision"): ("XLA precision", "Trainer(precision='16-mixed' or 'bf16-mixed')"),
+    ("plugins", "BitsandbytesPrecision"): ("bitsandbytes quantisation", "Trainer(precision='bf16-true')"),
+    ("plugins", "TransformerEnginePrecision"): ("Transformer Engine FP8", "Trainer(precision='bf16-mixed')"),
     ("", "LightningCLI"): ("LightningCLI at the package root", "`from lightning.pytorch.cli import LightningCLI`"),
 }
 
@@ -129,8 +137,9 @@ def _lightning_paths(torchbolt_module: str) -> list[str]:
     from torchbolt.compat.paths import MOVED
 
     rel = torchbolt_module[len("torchbolt."):] if torchbolt_module != "torchbolt" else ""
-    paths = [rel] if rel not in MOVED else []
-    return paths + [lightning for lightning, ours in MOVED.items() if ours == rel]
+    # The module's own Lightning path first (even where Lightning's module of that name moved here from
+    # elsewhere), then every Lightning path that maps onto it.
+    return [rel] + [lightning for lightning, ours in MOVED.items() if ours == rel]
 
 
 def module_getattr(torchbolt_module: str, fallback: Callable[[str], object] | None = None

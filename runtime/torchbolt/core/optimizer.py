@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.optim import Optimizer
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.catalog import LR_SCHEDULER_CONFIG_KEYS
 from torchbolt.utilities.exceptions import MisconfigurationException
 
@@ -283,3 +284,6 @@ class LightningOptimizer:
 
 def _do_nothing() -> None:
     return None
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

@@ -6,6 +6,8 @@ import inspect
 from pathlib import Path
 from typing import IO, Any
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
+
 
 def _read_hparams_file(path: str | Path) -> dict[str, Any]:
     import yaml
@@ -103,3 +105,6 @@ def load_datamodule_from_checkpoint(
     if state:
         datamodule.load_state_dict(state)
     return datamodule
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

@@ -8,7 +8,7 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from torchbolt.loggers.logger import Logger, convert_params
+from torchbolt.loggers.logger import Logger, convert_params, rank_zero_experiment
 from torchbolt.loggers.mlflow import require
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class CometLogger(Logger):
         self._experiment.log_other("Created from", "torchbolt")
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> Any:
         if self._experiment is None:
             self._create_experiment()

@@ -9,10 +9,12 @@ import warnings
 from argparse import Namespace
 from typing import Any
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.loggers.logger import (
     FolderLogger,
     add_prefix,
     convert_params,
+    rank_zero_experiment,
     save_hparams_to_yaml,
     to_scalar,
     version_folder,
@@ -110,6 +112,7 @@ class CSVLogger(FolderLogger):
         return os.path.join(self.root_dir, version_folder(self.version))
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> CSVExperimentWriter:
         """The writer behind this logger, created (with its folder) on first use."""
         if self._experiment is None:
@@ -134,3 +137,6 @@ class CSVLogger(FolderLogger):
     def finalize(self, status: str) -> None:
         """Write whatever is buffered, whatever the status."""
         self.save()
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

@@ -8,15 +8,18 @@ The Trainer calls, in this order: `log_hyperparams(params)` and `log_graph(model
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from abc import ABC, abstractmethod
 from argparse import Namespace
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 
 if TYPE_CHECKING:
     from torch import nn
@@ -81,6 +84,38 @@ class Logger(ABC):
     def after_save_checkpoint(self, checkpoint_callback: Checkpoint) -> None:
         """A checkpoint was written by `checkpoint_callback`; the default does nothing."""
         return None
+
+
+class DummyExperiment:
+    """What `logger.experiment` is on every process but global rank 0: any call or item does nothing, so
+    `self.logger.experiment.add_image(...)` in a module runs unchanged under DDP."""
+
+    def nop(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return self.nop
+
+    def __getitem__(self, idx: Any) -> DummyExperiment:
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
+
+
+def rank_zero_experiment(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Decorator for a logger's `experiment`: only global rank 0 creates the real one (and its folders or
+    remote run); other ranks get a DummyExperiment."""
+
+    @functools.wraps(fn)
+    def experiment(self: Any) -> Any:
+        from torchbolt.utilities.rank_zero import rank_zero_only
+
+        if rank_zero_only.rank:
+            return DummyExperiment()
+        return fn(self)
+
+    return experiment
 
 
 class DummyLogger(Logger):
@@ -277,3 +312,6 @@ def save_hparams_to_yaml(path: str | os.PathLike[str], params: Mapping[str, Any]
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "w", encoding="utf-8") as f:
         yaml.safe_dump(hparams_to_yaml_data(params), f, sort_keys=False)
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

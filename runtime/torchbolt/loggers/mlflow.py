@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from torchbolt.loggers.logger import Logger, add_prefix, convert_params, flatten_dict
+from torchbolt.loggers.logger import Logger, add_prefix, convert_params, flatten_dict, rank_zero_experiment
 
 if TYPE_CHECKING:
     from torchbolt.callbacks.checkpoint import Checkpoint
@@ -112,6 +112,7 @@ class MLFlowLogger(Logger):
         self._mlflow_client = MlflowClient(tracking_uri)
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> Any:
         """The `MlflowClient`; the experiment and the run are created (or found) on first access."""
         if self._initialized:

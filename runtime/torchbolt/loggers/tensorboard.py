@@ -12,6 +12,7 @@ from torchbolt.loggers.logger import (
     add_prefix,
     convert_params,
     flatten_dict,
+    rank_zero_experiment,
     sanitize_params,
     save_hparams_to_yaml,
     to_float,
@@ -70,6 +71,7 @@ class TensorBoardLogger(FolderLogger):
         return self._sub_dir
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> SummaryWriter:
         """The underlying `SummaryWriter`, created on first use (TensorBoard is imported only then)."""
         if self._experiment is None:

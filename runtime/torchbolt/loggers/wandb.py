@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from torchbolt.loggers.logger import Logger, add_prefix, convert_params
+from torchbolt.loggers.logger import Logger, add_prefix, convert_params, rank_zero_experiment
 from torchbolt.loggers.mlflow import require, scan_checkpoints
 from torchbolt.utilities.exceptions import MisconfigurationException
 
@@ -71,6 +71,7 @@ class WandbLogger(Logger):
         self._checkpoint_name = checkpoint_name
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> Any:
         """The W&B run (created on first access)."""
         if self._experiment is None:

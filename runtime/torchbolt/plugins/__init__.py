@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.plugins.environments import (
     ClusterEnvironment,
     LightningEnvironment,
@@ -17,3 +18,6 @@ __all__ = [
     "LayerSync", "LightningEnvironment", "MixedPrecision", "Precision", "SLURMEnvironment",
     "TorchCheckpointIO", "TorchElasticEnvironment", "TorchSyncBatchNorm",
 ]
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

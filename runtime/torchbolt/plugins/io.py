@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import Tensor
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.checkpoint.io import atomic_save, load_for_caller
 from torchbolt.utilities.apply_func import apply_to_collection
 
@@ -106,3 +107,6 @@ class AsyncCheckpointIO(CheckpointIO):
                 self._executor.shutdown(wait=True)
                 self._executor = None
             self.checkpoint_io.teardown()
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

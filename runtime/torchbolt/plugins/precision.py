@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.utilities.apply_func import apply_to_collection
 from torchbolt.utilities.exceptions import MisconfigurationException
 
@@ -264,3 +265,6 @@ def precision_plugin_for(precision: str, device_type: str) -> Precision:
     if precision in _HALF_DTYPES:
         return HalfPrecision(precision)
     raise MisconfigurationException(f"No precision plugin for precision={precision!r} in this build of torchbolt.")
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

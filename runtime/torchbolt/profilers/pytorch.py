@@ -12,6 +12,7 @@ import torch
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerAction, ProfilerActivity
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.profilers.profiler import Profiler
 from torchbolt.utilities.exceptions import MisconfigurationException
 
@@ -227,3 +228,6 @@ class PyTorchProfiler(Profiler):
     def teardown(self, stage: str | None) -> None:
         self._close()
         super().teardown(stage=stage)
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

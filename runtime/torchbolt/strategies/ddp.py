@@ -107,6 +107,11 @@ class DDPStrategy(ParallelStrategy):
         super().setup_environment()
 
     def _wrap(self, module: nn.Module) -> nn.Module:
+        if not self._fitting:
+            # As Lightning: validate/test/predict run the bare module on every rank (no gradients to reduce;
+            # DDP would also refuse a module without trainable parameters). Metrics still sync through
+            # self.log(sync_dist=True) and torchmetrics.
+            return module
         if self.layer_sync is not None:
             module = self.layer_sync.apply(module)
             self._lightning_module = module

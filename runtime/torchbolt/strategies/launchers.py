@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
+
 #: Children find the folder for their traceback files here.
 ERROR_DIR_VAR = "TORCHBOLT_RANK_ERROR_DIR"
 #: How long the launching process may take to stop by itself after a child failed, before it is ended.
@@ -373,3 +375,6 @@ class SpawnLauncher:
         mp.start_processes(_spawn_entry, args=(function, env, queue, args, kwargs), nprocs=self.num_processes,
                            start_method=self.start_method)
         return queue.get() if not queue.empty() else None
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

@@ -41,6 +41,7 @@ class Strategy:
         self.model: nn.Module | None = None
         self.launcher: Any = None
         self.optimizers: list[torch.optim.Optimizer] = []
+        self._fitting = True  # set by setup_module: False for validate/test/predict
 
     # ---- identity -------------------------------------------------------------------------------------
     @property
@@ -94,9 +95,11 @@ class Strategy:
             self.accelerator = CPUAccelerator()
         self.accelerator.setup_device(self.root_device)
 
-    def setup_module(self, module: nn.Module) -> nn.Module:
-        """Convert the module to the precision, move it to the device and wrap it; returns the module to call."""
+    def setup_module(self, module: nn.Module, fitting: bool = True) -> nn.Module:
+        """Convert the module to the precision, move it to the device and wrap it; returns the module to call.
+        `fitting` is False for validate/test/predict, where a strategy may skip wrappers only training needs."""
         self._lightning_module = module
+        self._fitting = fitting
         module = self.precision_plugin.convert_module(module)
         if next(module.parameters(), None) is not None or next(module.buffers(), None) is not None:
             module.to(self.root_device)

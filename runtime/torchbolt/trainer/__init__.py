@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "seed_everything"]
 
 
 def __getattr__(name: str) -> Any:
@@ -12,4 +12,10 @@ def __getattr__(name: str) -> Any:
         from torchbolt.trainer.trainer import Trainer
 
         return Trainer
-    raise AttributeError(f"module 'torchbolt.trainer' has no attribute {name!r}")
+    if name == "seed_everything":
+        from torchbolt.utilities.seed import seed_everything
+
+        return seed_everything
+    from torchbolt.compat.unsupported import module_getattr  # Lightning's names get their alternative
+
+    return module_getattr(__name__)(name)

@@ -418,7 +418,10 @@ def resolve_plan(
                 f"{', '.join(s for s in STRATEGIES if s not in UNAVAILABLE_STRATEGIES)}, or a Strategy object."
             )
         if strat == "auto":
-            many = len(device_ids) * num_nodes > 1 or (external and world > 1)
+            # A process group the user made themselves with one device asked for is theirs (as Lightning): each
+            # process trains on its own; torchmetrics and the user's collectives still use that group.
+            mine = external and cluster != "initialized"
+            many = len(device_ids) * num_nodes > 1 or (mine and world > 1)
             strat = ("ddp_fork" if env.get("interactive") and not external else "ddp") if many else "single_device"
         options = dict(STRATEGY_NAMES[strat])
         canonical = strat.split("_find_unused")[0]
@@ -439,7 +442,7 @@ def resolve_plan(
             canonical = {"spawn": "ddp_spawn", "fork": "ddp_fork", "forkserver": "ddp_spawn"}[options["start_method"]]
 
     if canonical == "single_device":
-        if external and world > 1:
+        if external and world > 1 and cluster != "initialized":
             raise TrainerArgumentError(
                 f"This process was started as rank {rank} of {world} by {cluster}, but Trainer(strategy="
                 "'single_device') runs one process. Use strategy='ddp' (or 'auto')."

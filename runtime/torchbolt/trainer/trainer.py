@@ -108,6 +108,9 @@ def _defaults_from_env(init: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+_APEX_ARGS = ("amp_backend", "amp_level")  # Lightning 1.x AMP arguments, mapped to native AMP
+
+
 class Trainer:
     """Runs a LightningModule: `fit`, `validate`, `test` and `predict`, with Lightning 2.x's arguments."""
 
@@ -163,8 +166,10 @@ class Trainer:
         given = locals()
         values = {a.name: given[a.name] for a in TRAINER_ARGS}
         # Old tutorials pass amp_backend/amp_level: native AMP replaces Apex (resolve_plan warns and maps it).
-        amp_backend = unknown.pop("amp_backend", None)
-        amp_level = unknown.pop("amp_level", None)
+        # (Read through a loop, not `unknown.pop("amp_backend")`: jsonargparse reads such pops from the source
+        # and would list these removed arguments in LightningCLI's --print_config.)
+        legacy = {name: unknown.pop(name) for name in _APEX_ARGS if name in unknown}
+        amp_backend, amp_level = legacy.get("amp_backend"), legacy.get("amp_level")
         if amp_level is not None and amp_backend is None:
             amp_backend = "apex"
         self._checked_args = validate_trainer_args(values, unknown)
@@ -845,7 +850,7 @@ class Trainer:
         if is_overridden(model, "configure_model", LightningModule):
             hooks.call_module("configure_model")
         # Precision conversion, device placement and wrapping (DDP/FSDP) happen before configure_optimizers.
-        self._strategy.setup_module(model)
+        self._strategy.setup_module(model, fitting=fn == TrainerFn.FITTING)
         model._track(self._device, self._precision.dtype)
 
         from torchbolt.trainer import checkpoint_connector as connector

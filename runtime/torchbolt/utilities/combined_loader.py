@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
+
 __all__ = ["MODES", "CombinedLoader"]
 
 Mode = Literal["min_size", "max_size_cycle", "max_size", "sequential"]
@@ -315,3 +317,6 @@ def evaluation_loaders(combined: CombinedLoader, stage: str) -> list[Any]:
         raise ValueError(f"`trainer.{stage}` reads a CombinedLoader only in mode='sequential' (got "
                          f"mode={combined.mode!r}); build it with CombinedLoader(loaders, mode='sequential')")
     return list(combined.flattened)
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
+
 
 class MisconfigurationException(Exception):
     """A setting, hook or return value that cannot work; the message names the problem and the fix."""
@@ -17,3 +19,6 @@ class TrainerArgumentError(MisconfigurationException, ValueError, TypeError):
 
 class UnsupportedHardwareError(MisconfigurationException, ValueError):
     """A hardware choice this build cannot run (it runs on one CPU device)."""
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

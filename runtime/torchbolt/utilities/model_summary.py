@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.callbacks.model_summary import Summary, render
 from torchbolt.callbacks.model_summary import summarize as _summarize
 
@@ -161,3 +162,6 @@ class ModelSummary:
 def summarize(lightning_module: nn.Module, max_depth: int = 1) -> ModelSummary:
     """The ModelSummary of `lightning_module` down to `max_depth` levels."""
     return ModelSummary(lightning_module, max_depth=max_depth)
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

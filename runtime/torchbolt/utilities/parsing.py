@@ -7,6 +7,7 @@ import types
 from collections.abc import MutableMapping
 from typing import Any
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
 from torchbolt.utilities.hparams import AttributeDict, _init_args_of_frame
 from torchbolt.utilities.rank_zero import rank_zero_warn
 
@@ -80,3 +81,6 @@ def lightning_setattr(model: Any, attribute: str, value: Any) -> None:
             holder[attribute] = value
         else:
             setattr(holder, attribute, value)
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

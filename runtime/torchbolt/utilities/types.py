@@ -11,6 +11,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from typing_extensions import NotRequired, TypedDict
 
+from torchbolt._lazy import not_provided_getattr as _not_provided_getattr
+
 __all__ = [
     "EVAL_DATALOADERS", "LRSchedulerConfig", "LRSchedulerConfigType", "LRSchedulerPLType", "LRSchedulerTypeTuple",
     "LRSchedulerTypeUnion", "OptimizerConfig", "OptimizerLRScheduler", "OptimizerLRSchedulerConfig",
@@ -77,3 +79,6 @@ OptimizerLRScheduler = (
     | Sequence[OptimizerLRSchedulerConfig]
     | None
 )
+
+
+__getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

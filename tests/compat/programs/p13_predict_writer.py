@@ -1,5 +1,6 @@
 """trainer.predict with a BasePredictionWriter that saves each batch's predictions."""
 
+import json
 import os
 
 import lightning.pytorch as pl
@@ -35,4 +36,7 @@ if __name__ == "__main__":
     trainer = pl.Trainer(callbacks=[Writer("predictions")], enable_progress_bar=False, logger=False)
     out = trainer.predict(Model(), loader)
     assert len(out) == 3 and sorted(os.listdir("predictions")) == ["batch_0.pt", "batch_1.pt", "batch_2.pt"]
+    written = {name: torch.load(os.path.join("predictions", name)).tolist() for name in sorted(os.listdir("predictions"))}
+    with open("predictions.json", "w") as f:
+        json.dump({"returned": [o.tolist() for o in out], "written": written}, f)
     print("predicted", [tuple(o.shape) for o in out])
