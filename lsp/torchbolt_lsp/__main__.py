@@ -45,7 +45,28 @@ def main(argv: list[str] | None = None) -> int:
         server.start_tcp(*args.tcp)
     else:
         server.start_io()
-    return 0
+    _exit_now(server.exit_code)  # never returns
+    return server.exit_code
+
+
+def _exit_now(code: int) -> None:
+    """End the process once serving is over, whatever still runs.
+
+    The client waits for the server to exit after `exit` (often with our stdin still open). A normal
+    interpreter exit joins every non-daemon thread and process-pool manager; one blocked reading stdin or
+    waiting on a busy lint worker would hang the editor's shutdown for good. The cleanup that matters
+    (runs and TensorBoards stopped, records saved) is in atexit handlers, run here first.
+    """
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

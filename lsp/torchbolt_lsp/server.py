@@ -145,6 +145,7 @@ class TorchboltServer(LanguageServer):
         self.document_listeners: list[DocumentListener] = []
         self.initialized_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        self.exit_code = 0  # the process's exit status once serving ends (set by the `exit` notification)
         # Collaborators features share, declared here so that no feature depends on registration order:
         self.diagnostic_providers: list[DiagnosticProvider] = []
         self.code_action_providers: list[CodeActionProvider] = []
@@ -229,8 +230,10 @@ class TorchboltServer(LanguageServer):
             asyncio.run(serve(self._stop_event, stdin or sys.stdin.buffer, self.protocol))
         except BrokenPipeError:
             log.error("the client closed the connection; shutting down")
-        except (KeyboardInterrupt, SystemExit):
-            pass
+        except KeyboardInterrupt:
+            self.exit_code = 1
+        except SystemExit as exc:  # the `exit` notification: 0 after a `shutdown` request, else 1
+            self.exit_code = exc.code if isinstance(exc.code, int) else 1
         finally:
             self.shutdown()
 

@@ -20,7 +20,6 @@ import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
@@ -251,19 +250,49 @@ async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCP
         # read1: whatever one read of the pipe returns (never blocks for more); else a line at a time
         return read1(CHUNK) if read1 is not None else stdin.readline()
 
-    # a thread of its own: in the server's shared pool, reading the next message would wait behind
-    # seconds-long index and lint jobs, and an edit burst would crawl in one message at a time
-    own = executor is None
-    reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchbolt-stdin") if own else executor
+    if executor is not None:
+        async def read_async() -> bytes:
+            return await loop.run_in_executor(executor, read)
+    else:
+        # a thread of its own: in the server's shared pool, reading the next message would wait behind
+        # seconds-long index and lint jobs, and an edit burst would crawl in one message at a time
+        read_async = _daemon_reader(loop, read)
+    await serve_reader(stop_event, read_async, protocol)
+
+
+def _daemon_reader(loop: asyncio.AbstractEventLoop, read: Callable[[], bytes]) -> Callable[[], Awaitable[bytes]]:
+    """`read()` on a daemon thread, one call per `await` of the returned function.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, and one blocked reading a stdin
+    that the client keeps open until the server has exited would hang the server's exit for good. A
+    daemon thread is simply dropped when the server exits after the `exit` notification."""
+    wanted = threading.Semaphore(0)
+    results: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def deliver(data: bytes) -> None:
+        try:
+            loop.call_soon_threadsafe(results.put_nowait, data)
+        except RuntimeError:  # the loop is closed: the server is exiting
+            pass
+
+    def pump() -> None:
+        while True:
+            wanted.acquire()
+            try:
+                data = read()
+            except (OSError, ValueError):  # stdin closed under us: the end of the stream
+                data = b""
+            deliver(data)
+            if not data:
+                return
+
+    threading.Thread(target=pump, name="torchbolt-stdin", daemon=True).start()
 
     async def read_async() -> bytes:
-        return await loop.run_in_executor(reader_pool, read)
+        wanted.release()
+        return await results.get()
 
-    try:
-        await serve_reader(stop_event, read_async, protocol)
-    finally:
-        if own:
-            reader_pool.shutdown(wait=False, cancel_futures=True)
+    return read_async
 
 
 async def serve_reader(stop_event: threading.Event, read: Callable[[], Awaitable[bytes]],

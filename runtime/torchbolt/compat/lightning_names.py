@@ -170,7 +170,7 @@ LIGHTNING_NAMES: dict[str, frozenset[str]] = {
         "LitLogger",
     }),
     "loggers.logger": frozenset({
-        "DummyExperiment", "DummyLogger", "Logger", "merge_dicts", "rank_zero_experiment",
+        "DummyLogger", "Logger", "merge_dicts",
     }),
     "loggers.mlflow": frozenset({
         "MLFlowLogger",
