@@ -796,13 +796,18 @@ class Trainer:
                 # After a failure no collective may run (the peers may be gone or elsewhere): the exception
                 # hooks and teardown see a strategy that no longer communicates.
                 strategy.abort_collectives()
-                self._on_exception(exc)
-                failure = getattr(launcher, "failure", None)
-                if launcher is not None:
-                    launcher.shutdown(failed=True)
-                    failure = launcher._collect_failure(wait=2.0) if failure is None else failure
-                if failure is not None and failure is not exc and not isinstance(exc, KeyboardInterrupt):
-                    # This rank only lost its peers; the rank that raised first is the error to show.
+                failure = self._peer_failure(launcher, exc)
+                # When another rank raised first, this rank only lost its peers: the hooks (and the editor's
+                # event stream) get that rank's error, with this rank's as its cause.
+                shown = exc if failure is None else failure
+                if failure is not None:
+                    failure.__cause__ = exc
+                try:
+                    self._on_exception(shown)
+                finally:
+                    if launcher is not None:
+                        launcher.shutdown(failed=True)
+                if failure is not None:
                     raise failure from exc
                 from torchbolt.strategies.launchers import record_rank_error
 
@@ -811,6 +816,21 @@ class Trainer:
             finally:
                 if profiler is not None:
                     profiler.describe()  # the report, also after a failure (what ran until then)
+
+    @staticmethod
+    def _peer_failure(launcher: Any, exc: BaseException) -> Any:
+        """The RankFailedError of a local rank this process started that failed first, or None.
+
+        Read before the other ranks are stopped (their exit then is not their failure). When `exc` looks like
+        a lost connection, the failed rank may still be exiting: wait a little for it."""
+        if launcher is None or not getattr(launcher, "launched", False) or isinstance(exc, KeyboardInterrupt):
+            return None
+        if launcher.failure is not None:
+            return launcher.failure
+        text = f"{type(exc).__name__} {exc}".lower()
+        lost = any(word in text for word in ("connection", "gloo", "nccl", "peer", "closed", "broken pipe", "timeout",
+                                             "disterror", "distbackenderror"))
+        return launcher._collect_failure(wait=5.0 if lost else 0.0)
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
