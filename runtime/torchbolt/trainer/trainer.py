@@ -785,7 +785,7 @@ class Trainer:
                 strategy.setup_environment()
                 if not self.is_global_zero:
                     self._quiet_progress_bars()
-                return self._run_body(request, model)
+                result = self._run_body(request, model)
             except BaseException as exc:
                 if type(exc).__name__ == "TunerExit":
                     # a Tuner search finished inside this fit: end it like a completed run
@@ -816,6 +816,10 @@ class Trainer:
             finally:
                 if profiler is not None:
                     profiler.describe()  # the report, also after a failure (what ran until then)
+        # A stop request that arrived after the last step (on_train_end, on_fit_end, teardown): the run is complete,
+        # but the process was asked to end, so it ends as a stop during training does (non-zero), not by going on.
+        self._stop.raise_pending()
+        return result
 
     @staticmethod
     def _peer_failure(launcher: Any, exc: BaseException) -> Any:
