@@ -6,7 +6,10 @@ hardware the run used; a crash on rank 1 becomes a diagnostic at the raising lin
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -28,11 +31,30 @@ RUN_TIMEOUT_S = 120
 
 
 def _alive(pid: int) -> bool:
+    """A live process (a zombie waiting for its reaper has ended)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+async def _none_left(pids: list[int], within_s: float = 10.0) -> list[int]:
+    """The pids still alive after up to `within_s` seconds (a rank ends shortly after rank 0 reports)."""
+    deadline = time.monotonic() + within_s
+    alive = [pid for pid in pids if _alive(pid)]
+    while alive and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        alive = [pid for pid in pids if _alive(pid)]
+    for pid in alive:  # leave nothing behind for the next test, then fail
+        os.kill(pid, signal.SIGKILL)
+    return alive
 
 
 def _rank_pids(root: Path) -> list[int]:
@@ -88,7 +110,7 @@ async def test_ddp_fit_from_a_lens_reports_once_with_its_hardware(tmp_path: Path
 
         pids = _rank_pids(root)
         assert len(pids) == 2 and result["pid"] in pids
-        assert not [pid for pid in pids if _alive(pid)]
+        assert await _none_left(pids) == []
 
         # the next Fit runs in the warm worker, which starts rank 1 as `python -m torchbolt fit ...`
         await s.wait_for(lambda: any("warm run worker ready" in m.message for m in s.client.log_messages),
@@ -133,4 +155,24 @@ async def test_a_crash_on_rank_one_is_a_diagnostic_naming_the_rank(tmp_path: Pat
         # both ranks are gone (the run stopped at epoch 0 of 50: nothing waited on a dead peer)
         pids = _rank_pids(root)
         assert len(pids) == 2
-        assert not [pid for pid in pids if _alive(pid)]
+        assert await _none_left(pids) == []
+
+
+async def test_stop_ends_every_rank(tmp_path: Path) -> None:
+    slow = PIDS.replace("        return loss\n", "        import time; time.sleep(0.02)\n        return loss\n", 1)
+    root = write_workspace(tmp_path / "ws", model=slow, trainer={**DDP, "max_epochs": 1000})
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id = result["runId"]
+        await s.wait_for(lambda: any(e["stage"] == "train" and e["epoch"] >= 1
+                                     for e in s.events_of(run_id, "progress")), RUN_TIMEOUT_S)
+        assert (await s.command("torchbolt.stop", {"runId": run_id}))["stopped"] is True
+        await _ended(s, run_id)
+        assert not s.events_of(run_id, "failed"), s.events_of(run_id, "failed")
+        (finished,) = s.events_of(run_id, "finished")
+        assert finished["status"] == "interrupted" and finished["epochs"] < 1000
+        assert s.run_states[-1]["status"] == "interrupted"
+        pids = _rank_pids(root)
+        assert len(pids) == 2
+        assert await _none_left(pids) == []

@@ -796,6 +796,14 @@ class Trainer:
                 # After a failure no collective may run (the peers may be gone or elsewhere): the exception
                 # hooks and teardown see a strategy that no longer communicates.
                 strategy.abort_collectives()
+                if self._stop.received is not None and _lost_peer(exc) and strategy.world_size > 1:
+                    # Stop reached every rank; one that stopped a step earlier closed its connections. This
+                    # rank's lost connection is part of that stop, not a failure of the run.
+                    signum = int(self._stop.received)
+                    stop: BaseException = (KeyboardInterrupt() if signum == signal.SIGINT
+                                           else SystemExit(128 + signum))
+                    stop.__cause__ = exc
+                    exc = stop
                 failure = self._peer_failure(launcher, exc)
                 # When another rank raised first, this rank only lost its peers: the hooks (and the editor's
                 # event stream) get that rank's error, with this rank's as its cause.
@@ -812,6 +820,8 @@ class Trainer:
                 from torchbolt.strategies.launchers import record_rank_error
 
                 record_rank_error(exc)
+                if exc.__cause__ is not None and isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise exc from exc.__cause__
                 raise
             finally:
                 if profiler is not None:
@@ -831,10 +841,7 @@ class Trainer:
             return None
         if launcher.failure is not None:
             return launcher.failure
-        text = f"{type(exc).__name__} {exc}".lower()
-        lost = any(word in text for word in ("connection", "gloo", "nccl", "peer", "closed", "broken pipe", "timeout",
-                                             "disterror", "distbackenderror"))
-        return launcher._collect_failure(wait=5.0 if lost else 0.0)
+        return launcher._collect_failure(wait=5.0 if _lost_peer(exc) else 0.0)
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
@@ -1106,6 +1113,16 @@ class Trainer:
                 yield
         finally:
             torch.set_default_dtype(previous)
+
+
+def _lost_peer(exc: BaseException) -> bool:
+    """Whether `exc` looks like a collective that failed because another rank went away (gloo/NCCL report a
+    closed connection or a timeout as a RuntimeError/DistError with these words)."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return False
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(word in text for word in ("connection", "gloo", "nccl", "peer", "closed", "broken pipe", "timeout",
+                                         "disterror", "distbackenderror"))
 
 
 class _EpochLoopView:
