@@ -288,7 +288,15 @@ class EventStreamCallback(Callback):
             max_steps=_int_or_none(trainer.max_steps),
             num_training_batches=_int_or_none(trainer.num_training_batches),
             log_dir=self._log_dir(trainer), pid=os.getpid(), torchbolt_version=__version__,
-            **_hardware(trainer)), flush=True)
+            **self._hardware(trainer)), flush=True)
+
+    @staticmethod
+    def _hardware(trainer: Trainer) -> dict[str, Any]:
+        try:
+            return _hardware(trainer)
+        except Exception as exc:  # another engine's Trainer (--engine lightning) may lack one: leave them out
+            print(f"torchbolt: the run's hardware is not reported ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return {}
 
     @staticmethod
     def _log_dir(trainer: Trainer) -> str | None:
