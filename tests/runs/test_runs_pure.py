@@ -227,6 +227,16 @@ def test_record_keeps_the_hardware_of_run_started(tmp_path: Path) -> None:
     RunStore(tmp_path).write_summary(rec)
     (loaded,) = RunStore(tmp_path).load_all()
     assert loaded.hardware == rec.hardware and loaded.device_ids == [0, 1]
+    # the status says where the run executes before its first step, then the step and the finished run
+    from torchbolt_lsp.runs.manager import RunManager
+
+    assert RunManager._progress_message(rec) == "starting on cpu ×2 · ddp · 32-true"
+    rec.apply(ev.EpochStarted(run_id="r", epoch=0, total=4))
+    assert RunManager._progress_message(rec).startswith("epoch 1")
+    rec.apply(ev.Finished(run_id="r", status="success", epochs=1, global_step=4, duration_s=2.0))
+    assert RunManager._outcome(rec) == "done · 1 epoch · 2.0 s · cpu ×2 · ddp · 32-true"
+    rec.apply(ev.Failed(run_id="r", error_type="ValueError", message="x", rank=1))
+    assert RunManager._outcome(rec) == "failed: ValueError on rank 1"
 
 
 def test_each_logged_value_is_one_sparkline_bar_and_the_arrow_follows_the_values() -> None:

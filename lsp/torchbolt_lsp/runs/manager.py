@@ -827,7 +827,10 @@ class RunManager:
         metrics = dict(rec.progress_metrics)
         if not metrics:
             metrics = {k: v for k, v in rec.latest.items() if "loss" in k}
-        return fmt.progress_message(rec.epoch, rec.max_epochs, rec.batch, rec.total, metrics, rec.stage)
+        message = fmt.progress_message(rec.epoch, rec.max_epochs, rec.batch, rec.total, metrics, rec.stage)
+        if not message and rec.hardware:  # run_started arrived, no step yet: say where it runs
+            return f"starting on {rec.hardware}"
+        return message
 
     def refresh_hints(self, force: bool = False) -> None:
         """Ask the client to re-pull inlay hints (or code lenses without inlay-hint support), rate-limited."""
