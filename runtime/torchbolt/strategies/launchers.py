@@ -130,6 +130,9 @@ class SubprocessLauncher:
         self._lock = threading.Lock()
         self._crashed = False
         self._terminated: set[int] = set()  # children this process stopped (their exit is not their failure)
+        # Set once the process group formed (every rank joined): before that, a child that exits at all, even
+        # with status 0, leaves this process waiting for it in the rendezvous.
+        self.joined = threading.Event()
 
     @property
     def launched(self) -> bool:
@@ -212,14 +215,19 @@ class SubprocessLauncher:
         return data if isinstance(data, dict) else None
 
     def _failure_of(self, local: int, rc: int | None) -> RankFailedError:
+        if rc == 0:
+            return RankFailedError(self.global_rank_of(local), rc, (
+                "it ended before joining the run's process group, so the other ranks would wait for it for good. "
+                "Every rank must reach the same Trainer call: code that returns or exits early on some ranks (a "
+                "check of RANK/LOCAL_RANK, a __main__ guard that differs) stops the run.\n"))
         return RankFailedError(self.global_rank_of(local), rc, self.read_error(local), self.read_failure(local))
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
             for local, proc in list(self.children.items()):
                 rc = proc.poll()
-                if (rc is not None and rc != 0 and self.failure is None and not self._stopping.is_set()
-                        and local not in self._terminated):
+                if (rc is not None and (rc != 0 or not self.joined.is_set()) and self.failure is None
+                        and not self._stopping.is_set() and local not in self._terminated):
                     self._on_child_failure(local, rc)
                     return
             time.sleep(0.1)
