@@ -242,7 +242,7 @@ describe('protocol: the real torchbolt language server', { timeout: RUN_TIMEOUT_
     }
     assert.equal(end_.status, 'success');
     assert.ok(texts.some((t) => /^\$\(sync~spin\) Fit LitModel/.test(t)), `running texts: ${[...new Set(texts)].join(' | ')}`);
-    assert.match(texts.at(-1)!, /^\$\(check\) Fit LitModel · done · 1 epoch · [0-9.]+ s · train_loss [0-9.e-]+$/);
+    assert.match(texts.at(-1)!, /^\$\(check\) Fit LitModel · done · 1 epoch · [0-9.]+ s · cpu · 32-true · train_loss [0-9.e-]+$/);
     assert.ok(!serverRequests.includes('window/workDoneProgress/create'), 'one status item: no work-done progress for VS Code');
   });
 
