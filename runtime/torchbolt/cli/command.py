@@ -375,6 +375,12 @@ def _check_option_names(scan: _Scan, model_cls: type | None, data_cls: type | No
             problem = _unknown_trainer_arg(name)
             if problem:
                 raise UsageError(problem)
+        elif section == "lr_find":
+            if name not in LR_FIND_OPTIONS:
+                hint = did_you_mean(name, LR_FIND_OPTIONS)
+                raise UsageError(f"--lr_find.{name}: Tuner.lr_find has no option {name!r}"
+                                 + (f"; did you mean --lr_find.{hint}?" if hint else
+                                    f" (its options: {', '.join(LR_FIND_OPTIONS)})"))
         elif section in ("model", "data"):
             cls = model_cls if section == "model" else data_cls
             if cls is None:
