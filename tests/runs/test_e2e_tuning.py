@@ -66,6 +66,10 @@ async def test_find_lr_and_a_profiled_fit_with_the_real_runtime(tmp_path: Path) 
         top = sorted(profile["actions"], key=lambda a: -a["total_s"])[:5]
         assert [a["name"] for a in kept["actions"][:5]] == [a["name"] for a in top]
         assert any(a["name"] == "run_training_epoch" and a["count"] == 1 for a in profile["actions"])
+        # the printed report (no filename given) is kept beside the run too
+        report = root / ".torchbolt" / "runs" / fit["runId"] / "profiler-report.txt"
+        assert report.read_text().startswith("FIT Profiler Report")
+        assert kept["report_file"] == str(report) and "Finished fit" not in report.read_text()
 
         hover = await s.client.text_document_hover_async(types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -75,3 +79,4 @@ async def test_find_lr_and_a_profiled_fit_with_the_real_runtime(tmp_path: Path) 
         rows = [ln for ln in text.splitlines() if ln.startswith("| `")]
         assert [r.split("`")[1] for r in rows] == [a["name"] for a in top]
         assert f"Find LR (run `{result['runId']}`): suggested lr {lr_literal(lr)}" in text
+        assert f"report: `.torchbolt/runs/{fit['runId']}/profiler-report.txt`" in text

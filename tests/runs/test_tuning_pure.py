@@ -14,6 +14,7 @@ from torchbolt_lsp.runs.anchors import lr_anchors
 from torchbolt_lsp.runs.artifacts import (
     LR_FIND_ENV,
     PROFILER_ENV,
+    PrintedReport,
     lr_find_text,
     lr_literal,
     profiler_section,
@@ -162,3 +163,18 @@ def test_lr_find_flags_and_titles() -> None:
     with pytest.raises(RunCommandError, match="must be an object"):
         lr_find_flags([1])
     assert fmt.fn_title(LR_FIND) == "Find LR" and fmt.fn_title("fit") == "Fit"
+
+
+def test_printed_report_is_kept_when_the_profiler_wrote_no_file(tmp_path: Path) -> None:
+    report = PrintedReport()
+    report.feed(["Epoch 0 done", "VALIDATE Profiler Report", "old"])
+    report.feed(["FIT Profiler Report", "", "| Action | Mean duration (s) |"])
+    report.feed(["| run_training_epoch | 0.1 |", "", "Finished fit: 1 epoch(s), 3 step(s).", "user print"])
+    prof: dict = {"report_file": None}
+    report.keep(prof, tmp_path)
+    assert prof["report_file"] == str(tmp_path / "profiler-report.txt")
+    assert (tmp_path / "profiler-report.txt").read_text() == (
+        "FIT Profiler Report\n\n| Action | Mean duration (s) |\n| run_training_epoch | 0.1 |\n")
+    written: dict = {"report_file": "/elsewhere/fit-perf.txt"}  # the profiler's own file wins
+    PrintedReport().keep(written, tmp_path / "none")
+    assert written["report_file"] == "/elsewhere/fit-perf.txt"

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,14 @@ PROFILER_ENV = "TORCHBOLT_PROFILER_SUMMARY"
 #: File names inside the run's folder.
 LR_FIND_FILE = "lr_find.json"
 PROFILER_FILE = "profiler.json"
+#: The printed report's file in the run's folder (a profiler without `filename` prints its report).
+PRINTED_REPORT_FILE = "profiler-report.txt"
+#: The first line of every profiler report (`FIT Profiler Report`), and the command line's closing lines that
+#: follow a printed report (the report is everything between them).
+REPORT_START = re.compile(r"^(?:[A-Z]+ )?Profiler Report\s*$")
+REPORT_END = re.compile(r"^(?:Finished fit: |Suggested learning rate: |No learning rate suggested|"
+                        r"Learning rate finder skipped|Predicted \d+ batches)")
+REPORT_LINE_LIMIT = 5000
 #: Actions a record keeps (the runtime writes the top 20) and a hover shows.
 KEPT_ACTIONS = 20
 SHOWN_ACTIONS = 5
@@ -92,6 +101,35 @@ def read_profiler(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
             "total_s": _number(data.get("total_s")), "actions": actions[:KEPT_ACTIONS],
             "report_file": kept_report, "source_report_file": report if isinstance(report, str) else None,
             "file": str(path)}
+
+
+class PrintedReport:
+    """Collects a profiler report the child prints to stdout, line by line as the output arrives."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.open = False
+
+    def feed(self, lines: list[str]) -> None:
+        for line in lines:
+            if REPORT_START.match(line):  # a new entry point's report replaces the previous one
+                self.lines, self.open = [line], True
+            elif self.open and REPORT_END.match(line):
+                self.open = False
+            elif self.open and len(self.lines) < REPORT_LINE_LIMIT:
+                self.lines.append(line)
+
+    def keep(self, profiler: dict[str, Any], run_dir: str | os.PathLike[str]) -> None:
+        """Write the printed report beside the run when the profiler wrote no report file of its own."""
+        if profiler.get("report_file") or not self.lines:
+            return
+        path = Path(run_dir) / PRINTED_REPORT_FILE
+        try:
+            path.write_text("\n".join(self.lines).rstrip() + "\n", encoding="utf-8")
+        except OSError as exc:
+            log.warning("cannot keep the profiler report in %s: %s", path, exc)
+            return
+        profiler["report_file"] = str(path)
 
 
 def top_actions(profiler: dict[str, Any], n: int = SHOWN_ACTIONS) -> list[dict[str, Any]]:

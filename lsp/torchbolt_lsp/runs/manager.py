@@ -34,7 +34,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from .._lazy import lazy_module
 from . import format as fmt
-from .artifacts import lr_find_text, read_lr_find, read_profiler, summary_env
+from .artifacts import PrintedReport, lr_find_text, read_lr_find, read_profiler, summary_env
 from .launcher import (
     ChildRun,
     WarmWorker,
@@ -113,6 +113,7 @@ class ActiveRun:
     last_summary: float = 0.0
     last_state: dict[str, Any] | None = None  # the runState last sent (sent again only when it changes)
     bad_lines: int = 0
+    report: PrintedReport = field(default_factory=PrintedReport)  # a profiler report the child prints
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -806,6 +807,8 @@ class RunManager:
         if name == "stderr":
             run.stderr_tail.extend(lines)
             del run.stderr_tail[:-STDERR_TAIL_LINES]
+        else:
+            run.report.feed(lines)
         run.output.extend(lines)
         del run.output[:-OUTPUT_LIMIT]
         self._schedule_flush(run)
@@ -981,6 +984,8 @@ class RunManager:
         try:
             run.record.lr_find = read_lr_find(run_dir) or run.record.lr_find
             run.record.profiler = read_profiler(run_dir) or run.record.profiler
+            if run.record.profiler is not None:
+                run.report.keep(run.record.profiler, run_dir)
         except Exception:  # a bad file must not keep the run from ending
             log.exception("reading the artifacts of run %s failed", run.record.run_id)
         if run.record.lr_find is not None or run.record.profiler is not None:
