@@ -59,7 +59,6 @@ def register(server: TorchboltServer) -> None:
     # Run failures and run actions are merged into the diagnostics / code actions features' answers.
     server.diagnostic_providers.append(lambda uri: manager.diagnostics_for_path(server.path_of(uri)))
     server.code_action_providers.append(run_code_actions)
-    server.code_action_providers.append(lr_quick_fixes)
     manager.diagnostics_listeners.append(
         lambda paths: server.provider_diagnostics_changed({server.uri_of(p) for p in paths}))
 
@@ -93,8 +92,13 @@ def register(server: TorchboltServer) -> None:
 
 
 def run_code_actions(ls: TorchboltServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    """Fit / Validate / Test / Stop / TensorBoard for the run target enclosing the range (the code-actions
-    feature merges these into its answer)."""
+    """The runs' code actions (the code-actions feature merges these into its answer): the run source
+    actions of the target enclosing the range, and the Find LR quick fix on an `lr=` value."""
+    return [*run_source_actions(ls, params), *lr_quick_fixes(ls, params)]
+
+
+def run_source_actions(ls: TorchboltServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """Fit / Validate / Test / Find LR / Stop / TensorBoard for the run target enclosing the range."""
     only = [str(getattr(k, "value", k)) for k in (params.context.only or ())]
     if only and not any(k.startswith("source") for k in only):
         return []
@@ -171,8 +175,7 @@ def metric_hover(ls: TorchboltServer, target: Any) -> str | None:
 
 
 def lr_quick_fixes(ls: TorchboltServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    """"Use the suggested learning rate" on an `lr=` number whose class has a Find LR result (the code-actions
-    feature merges these into its answer). No rewrite for `lr=self.hparams.lr` and other expressions: the
+    """"Use the suggested learning rate" on an `lr=` number whose class has a Find LR result. No rewrite for `lr=self.hparams.lr` and other expressions: the
     hint says where that value is set instead."""
     only = [str(getattr(k, "value", k)) for k in (params.context.only or ())]
     if only and not any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only):
