@@ -58,8 +58,14 @@ def _exit_now(code: int) -> None:
     (runs and TensorBoards stopped, records saved) is in atexit handlers, run here first.
     """
     import atexit
+    import multiprocessing
     import os
 
+    # multiprocessing's own atexit handler joins the processes it started (the lint pool's worker); one that
+    # has not taken the pool's shutdown yet would make that join, and so the exit, wait for good.
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join(1.0)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

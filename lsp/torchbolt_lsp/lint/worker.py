@@ -151,15 +151,9 @@ class LintPool:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self) -> None:
-        """Stop the worker at server exit. It is terminated, not asked: multiprocessing joins its children at
-        interpreter exit, and a worker still starting or busy with a job would hold the server's exit."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            processes = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
-            for proc in processes:
-                if proc.is_alive():
-                    proc.terminate()
 
 
 __all__ = ["BrokenProcessPool", "LintPool", "StaleFacts", "facts_key", "lint_job"]

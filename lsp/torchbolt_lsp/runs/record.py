@@ -23,6 +23,8 @@ HISTORY_LIMIT = 200
 SUMMARY_VERSION = 1
 #: The `fn` of a Find LR run (the command line's `lr-find`).
 LR_FIND = "lr_find"
+#: The run_started fields that say where a run executes (kept on the record and in summary.json).
+_HARDWARE = ("accelerator", "devices", "device_ids", "strategy", "precision", "num_nodes", "world_size")
 
 
 @dataclass
@@ -81,6 +83,14 @@ class RunRecord:
     # what the run left beside its record (runs/artifacts.py): an lr_find result, a profiler summary
     lr_find: dict[str, Any] | None = None
     profiler: dict[str, Any] | None = None
+    # Where the run executes, from run_started (None when the runtime did not say).
+    accelerator: str | None = None
+    devices: int | None = None
+    device_ids: list[int] | None = None
+    strategy: str | None = None
+    precision: str | None = None
+    num_nodes: int | None = None
+    world_size: int | None = None
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -126,6 +136,10 @@ class RunRecord:
             self.max_epochs, self.max_steps = event.max_epochs, event.max_steps
             self.total, self.log_dir = event.num_training_batches, event.log_dir
             self.pid = self.pid or event.pid
+            for name in _HARDWARE:
+                value = getattr(event, name, None)
+                if value is not None:
+                    setattr(self, name, value)
         elif isinstance(event, ev.CheckpointSaved):
             self.checkpoints.append({"path": event.path, "kind": event.kind, "score": event.score,
                                      "epoch": event.epoch, "global_step": event.global_step})
@@ -153,6 +167,12 @@ class RunRecord:
             self.failure = event.model_dump(mode="json")
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def hardware(self) -> str | None:
+        """`cpu ×2 · ddp · 32-true` (None when the runtime did not report its hardware)."""
+        return fmt.hardware_label(self.accelerator, self.devices, self.device_ids, self.strategy, self.precision,
+                                  self.num_nodes, self.world_size)
+
     def mode(self, name: str) -> str:
         """'min' or 'max' for a metric of this run."""
         return fmt.metric_mode(name, self.monitor, self.monitor_mode)
@@ -191,6 +211,7 @@ class RunRecord:
             "checkpoints": self.checkpoints, "latest": self.latest, "failure": self.failure,
             "returncode": self.returncode, "events_seen": self.events_seen, "pid": self.pid,
             "lr_find": self.lr_find, "profiler": self.profiler,
+            **{name: getattr(self, name) for name in _HARDWARE},
             "history": {k: [[p.epoch, p.step, p.value, p.scope] for p in v] for k, v in self.history.items()},
         }
 
@@ -203,7 +224,7 @@ class RunRecord:
         for name in ("command", "status", "started_at", "ended_at", "max_epochs", "max_steps", "epochs",
                      "global_step", "duration_s", "log_dir", "monitor", "monitor_mode", "best_model_path",
                      "best_model_score", "checkpoints", "latest", "failure", "returncode", "events_seen", "pid",
-                     "lr_find", "profiler"):
+                     "lr_find", "profiler", *_HARDWARE):
             if name in data and data[name] is not None:
                 setattr(rec, name, data[name])
         rec.history = {k: [Point(int(e), int(s), v, str(sc)) for e, s, v, sc in pts]
