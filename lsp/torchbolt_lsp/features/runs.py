@@ -215,7 +215,7 @@ def class_run_hover(ls: TorchboltServer, target: Any) -> str | None:
         return None
     markdown = bool(getattr(ls.context, "hover_markdown", True))
     folder = manager.folder_for(path)
-    outcome = manager.outcome(latest) if not latest.active else latest.status
+    outcome = manager.run_state(latest)["message"] if not latest.active else latest.status
     head = f"last run `{latest.run_id}`: {fmt.fn_title(latest.fn)} {latest.label}, {outcome}"
     sections = [f"**{head}**" if markdown else head.replace("`", "")]
     profiled = manager.latest_record(path, target.name, "profiler")

@@ -865,7 +865,7 @@ class RunManager:
             "status": rec.status, "active": rec.active, "stage": rec.stage, "epoch": rec.epoch,
             "maxEpochs": rec.max_epochs, "batch": rec.batch, "total": rec.total, "globalStep": rec.global_step,
             "metrics": metrics, "percentage": self._percentage(rec) if rec.active else None,
-            "message": self._progress_message(rec) if rec.active else self.outcome(rec),
+            "message": self._progress_message(rec) if rec.active else self._outcome(rec),
             "startedAt": rec.started_at, "durationS": rec.duration_s, "logDir": rec.log_dir,
             "bestModelPath": rec.best_model_path, "error": error if rec.status == "failed" else None,
             "hardware": rec.hardware, "worldSize": rec.world_size,
@@ -973,7 +973,7 @@ class RunManager:
             rec.ended_at = time.time()
         self._save(run)
         self.prune(run.folder)
-        outcome = self.outcome(rec)
+        outcome = self._outcome(rec)
         if rec.status == "failed":  # diagnostics first: when the progress ends, they are in place
             self._publish_failure(run)
         self._end_progress(run, outcome)
@@ -1028,7 +1028,7 @@ class RunManager:
         run.pending.append(failed)
 
     @staticmethod
-    def outcome(rec: RunRecord) -> str:
+    def _outcome(rec: RunRecord) -> str:
         """How an ended run went, in a few words (`done · best val_loss 0.21 · 3 epochs · 4.2 s`)."""
         if rec.status == "failed":
             return f"failed: {(rec.failure or {}).get('error_type', 'error')}{_on_rank(rec)}"
