@@ -138,7 +138,9 @@ export class RunTracker {
   }
 }
 
-const FN_LABEL: Record<string, string> = { fit: 'Fit', validate: 'Validate', test: 'Test', predict: 'Predict' };
+const FN_LABEL: Record<string, string> = {
+  fit: 'Fit', validate: 'Validate', test: 'Test', predict: 'Predict', lr_find: 'Find LR',
+};
 
 export function fnLabel(fn: string): string {
   return FN_LABEL[fn] ?? (fn ? fn[0]!.toUpperCase() + fn.slice(1) : 'Run');

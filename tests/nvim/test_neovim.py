@@ -92,7 +92,7 @@ def test_neovim_completes_fixes_runs_and_shows_hints(tmp_path: Path) -> None:
     assert result["diagnostic"]["code"] == "TB201"
     assert ".to(self.device)" in result["fixed_line"] and ".cuda()" not in result["fixed_line"]
 
-    assert result["lenses"][:4] == ["▶ Fit", "Validate", "Test", "TensorBoard"]
+    assert result["lenses"][:5] == ["▶ Fit", "Validate", "Test", "Find LR", "TensorBoard"]
     (prompt,) = result["prompts"]  # asked once, answered "Trust this folder"
     assert prompt["actions"] == ["Run once", "Trust this folder", "Cancel"]
     assert str(root) in json.loads(trust_file.read_text())["folders"][0]

@@ -14,7 +14,7 @@ vim.api.nvim_create_autocmd('LspAttach', {
       return
     end
     vim.lsp.inlay_hint.enable(true, { bufnr = ev.buf }) -- live metric values after self.log(...)
-    vim.lsp.codelens.refresh({ bufnr = ev.buf }) -- Fit / Validate / Test / TensorBoard lenses
+    vim.lsp.codelens.refresh({ bufnr = ev.buf }) -- Fit / Validate / Test / Find LR / TensorBoard lenses
     vim.api.nvim_create_autocmd({ 'BufEnter', 'InsertLeave', 'BufWritePost' }, {
       buffer = ev.buf,
       callback = function()

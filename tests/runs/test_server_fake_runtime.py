@@ -122,7 +122,7 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
         uri = await s.open()
         params = types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
-        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard"]
+        assert titles == ["▶ Fit", "Validate", "Test", "Find LR", "TensorBoard"]
         assert s.client_has_inlay_hints_and_lens_refresh()
         lens_refreshes = s.lens_refreshes
         result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
@@ -133,7 +133,7 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
         await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)
         lens_refreshes = s.lens_refreshes
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
-        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard", "■ Stop"]  # the same order, Stop last
+        assert titles == ["▶ Fit", "Validate", "Test", "Find LR", "TensorBoard", "■ Stop"]  # the same order, Stop last
         stopped = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
         assert stopped == {"stopped": True, "runId": result["runId"]}
         await s.wait_for(lambda: s.events_of(result["runId"], "finished"))
@@ -142,7 +142,7 @@ async def test_code_lenses_and_stop_while_running(tmp_path: Path, monkeypatch) -
                                      for rs in s.client.progress_reports.values() for r in rs))
         await s.wait_for(lambda: s.lens_refreshes > lens_refreshes)  # and again when the run ends
         titles = [lens.command.title for lens in await s.client.text_document_code_lens_async(params)]
-        assert titles == ["▶ Fit", "Validate", "Test", "TensorBoard"]
+        assert titles == ["▶ Fit", "Validate", "Test", "Find LR", "TensorBoard"]
         # a stale Stop lens (clicked after the end) harms nothing and says so
         stale = await s.command("torchbolt.stop", {"uri": uri, "className": "LitModel"})
         assert stale["stopped"] is False and "LitModel is not running (it ended: interrupted)" in stale["message"]
@@ -220,7 +220,8 @@ async def test_run_actions_are_code_actions_and_datamodule_lens_runs_the_module(
             context=types.CodeActionContext(diagnostics=[], only=["source.torchbolt"])))
         assert [(a.title, a.kind) for a in actions] == [
             ("Fit Net", "source.torchbolt.fit"), ("Validate Net", "source.torchbolt.validate"),
-            ("Test Net", "source.torchbolt.test"), ("Open TensorBoard", "source.torchbolt.tensorboard")]
+            ("Test Net", "source.torchbolt.test"), ("Find LR Net", "source.torchbolt.lrFind"),
+            ("Open TensorBoard", "source.torchbolt.tensorboard")]
         lenses = await s.client.text_document_code_lens_async(
             types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
         (dm_lens,) = [lens for lens in lenses if lens.range.start.line == 3 and "data" in lens.command.title]

@@ -1,7 +1,8 @@
-"""Code lenses, in a fixed order: Fit / Validate / Test / TensorBoard (then Stop while it runs; a Stop
-clicked after the run ended only says so) above each LightningModule,
+"""Code lenses, in a fixed order: Fit / Validate / Test / Find LR / TensorBoard (then Stop while it runs; a
+Stop clicked after the run ended only says so) above each LightningModule,
 a "Fit with <Module>" above each LightningDataModule, Run above `trainer.fit(`-style calls in scripts, and,
-for clients without inlay hints, the metric hint text above each `self.log` / `monitor=` line."""
+for clients without inlay hints, the metric hint text above each `self.log` / `monitor=` line and the Find LR
+suggestion above each `lr=` of `configure_optimizers`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from .inlay_hints import metric_labels
+from .inlay_hints import lr_sites, metric_labels
 
 if TYPE_CHECKING:
     from ..runs.targets import Target
@@ -34,7 +35,7 @@ def target_lenses(uri: str, target: Target, running: bool) -> list[types.CodeLen
     else:
         arg = {"uri": uri, "className": target.name}
         lenses = [_lens(*at, "▶ Fit", "torchbolt.fit", arg), _lens(*at, "Validate", "torchbolt.validate", arg),
-                  _lens(*at, "Test", "torchbolt.test", arg)]
+                  _lens(*at, "Test", "torchbolt.test", arg), _lens(*at, "Find LR", "torchbolt.lrFind", arg)]
     lenses.append(_lens(*at, "TensorBoard", "torchbolt.openTensorBoard", {"uri": uri}))
     if running:  # last: the other lenses never move under the mouse while a run starts or ends
         lenses.append(_lens(*at, "■ Stop", "torchbolt.stop", arg))
@@ -60,4 +61,7 @@ def register(server: TorchboltServer) -> None:
             for position, label in metric_labels(ls, doc, None):
                 lenses.append(types.CodeLens(range=types.Range(position, position), command=types.Command(
                     title=label, command="")))
+            for site in lr_sites(ls, doc):
+                lenses.append(types.CodeLens(range=types.Range(site.range.end, site.range.end),
+                                             command=types.Command(title=site.label, command="")))
         return lenses

@@ -27,13 +27,14 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?")
 _DOTTED_END = re.compile(r"([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)$")
 _DEF_NAME = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)")
+_CLASS_NAME = re.compile(r"^\s*class\s+([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)
 class HoverTarget:
     """What the cursor is on, handed to hover contributors."""
 
-    kind: str  # "hook" | "argument" | "value" | "metric" | "member" | "callee"
+    kind: str  # "hook" | "argument" | "value" | "metric" | "member" | "callee" | "class"
     name: str  # hook / argument / metric / member name
     uri: str
     range: types.Range
@@ -104,6 +105,11 @@ def find_target(ls: TorchboltServer, uri: str, position: types.Position) -> tupl
     line_start = ctx.offset - col
     rng = doc.range_of(line_start + wstart, line_start + wend)
     rest = line_text[wend:]
+
+    # a class definition's name: no text of its own; contributors add what they know (its runs)
+    m = _CLASS_NAME.match(line_text)
+    if m and m.start(1) == wstart:
+        return HoverTarget("class", name, uri, rng), ""
 
     # a hook definition
     m = _DEF_NAME.match(line_text)
@@ -236,7 +242,7 @@ def hover(ls: TorchboltServer, uri: str, position: types.Position) -> types.Hove
     if found is None:
         return None
     target, text = found
-    sections = [text]
+    sections = [text] if text else []
     for contributor in list(ls.hover_contributors):
         try:
             extra = contributor(ls, target)
@@ -247,6 +253,8 @@ def hover(ls: TorchboltServer, uri: str, position: types.Position) -> types.Hove
             continue
         if extra:
             sections.append(extra)
+    if not sections:  # a target with nothing to say (a class no run knows)
+        return None
     sep = "\n\n---\n\n" if ls.context.hover_markdown else "\n\n"
     return types.Hover(
         contents=types.MarkupContent(kind=ls.context.markup_kind, value=sep.join(sections)),

@@ -1,7 +1,10 @@
-"""Run commands (`torchbolt.fit`, `.validate`, `.test`, `.stop`, `.openTensorBoard`, `.runs`), the same
-actions as code actions, and the hover section for logged metric names.
+"""Run commands (`torchbolt.fit`, `.validate`, `.test`, `.lrFind`, `.stop`, `.openTensorBoard`, `.runs`), the
+same actions as code actions, the hover sections for logged metric names and for a LightningModule's class
+name (its latest run, the profiler's top actions, the Find LR result), and the quick fix that writes a Find LR
+suggestion into `lr=`.
 
-Each command takes one object `{uri, position?, className?, runId?, overrides?}`. Refusals (untrusted
+Each command takes one object `{uri, position?, className?, runId?, overrides?}` (`torchbolt.lrFind` also
+`lrFind`: Tuner.lr_find arguments such as `{"num_training": 50}`). Refusals (untrusted
 workspace, no data, a run already active) are shown with `window/showMessage` and returned as
 `{"error": message}`; nothing of the workspace runs unless one of these commands is executed. In a folder
 that is not trusted yet (clients without a trust UI), the first run command asks first (see `runs/trust.py`).
@@ -17,18 +20,21 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..runs import format as fmt
+from ..runs.artifacts import lr_find_text, profiler_section
 from ..runs.manager import RunCancelled, RunCommandError
+from ..runs.record import LR_FIND
+from .inlay_hints import lr_sites
 
 if TYPE_CHECKING:
     from ..server import TorchboltServer
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("torchbolt.fit", "torchbolt.validate", "torchbolt.test", "torchbolt.stop", "torchbolt.openTensorBoard",
-            "torchbolt.runs")
+COMMANDS = ("torchbolt.fit", "torchbolt.validate", "torchbolt.test", "torchbolt.lrFind", "torchbolt.stop",
+            "torchbolt.openTensorBoard", "torchbolt.runs")
 #: Code action kinds offered for run actions (clients can filter on the `source.torchbolt` prefix).
 ACTION_KINDS = {"fit": "source.torchbolt.fit", "validate": "source.torchbolt.validate",
-                "test": "source.torchbolt.test", "stop": "source.torchbolt.stop",
+                "test": "source.torchbolt.test", "lr_find": "source.torchbolt.lrFind", "stop": "source.torchbolt.stop",
                 "openTensorBoard": "source.torchbolt.tensorboard"}
 
 
@@ -49,6 +55,7 @@ def register(server: TorchboltServer) -> None:
     manager = server.run_manager
     server.shutdown_hooks.append(lambda ls: manager.shutdown())
     server.hover_contributors.append(metric_hover)
+    server.hover_contributors.append(class_run_hover)
     # Run failures and run actions are merged into the diagnostics / code actions features' answers.
     server.diagnostic_providers.append(lambda uri: manager.diagnostics_for_path(server.path_of(uri)))
     server.code_action_providers.append(run_code_actions)
@@ -66,6 +73,7 @@ def register(server: TorchboltServer) -> None:
 
     for fn in ("fit", "validate", "test"):
         server.command(f"torchbolt.{fn}")(make_run(fn))
+    server.command("torchbolt.lrFind")(make_run(LR_FIND))
 
     @server.command("torchbolt.stop")
     def stop(ls: Any, *args: Any) -> dict[str, Any]:
@@ -84,8 +92,13 @@ def register(server: TorchboltServer) -> None:
 
 
 def run_code_actions(ls: TorchboltServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    """Fit / Validate / Test / Stop / TensorBoard for the run target enclosing the range (the code-actions
-    feature merges these into its answer)."""
+    """The runs' code actions (the code-actions feature merges these into its answer): the run source
+    actions of the target enclosing the range, and the Find LR quick fix on an `lr=` value."""
+    return [*run_source_actions(ls, params), *lr_quick_fixes(ls, params)]
+
+
+def run_source_actions(ls: TorchboltServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """Fit / Validate / Test / Find LR / Stop / TensorBoard for the run target enclosing the range."""
     only = [str(getattr(k, "value", k)) for k in (params.context.only or ())]
     if only and not any(k.startswith("source") for k in only):
         return []
@@ -102,11 +115,14 @@ def run_code_actions(ls: TorchboltServer, params: types.CodeActionParams) -> lis
     arg = {"uri": params.text_document.uri, "className": target.name} if target.kind != "script" else \
         {"uri": params.text_document.uri, "position": {"line": target.line, "character": target.col}}
     actions = []
-    fns = ("fit", "validate", "test") if target.kind != "script" else (target.fn or "fit",)
+    fns = ("fit", "validate", "test", LR_FIND) if target.kind == "module" else \
+        ("fit", "validate", "test") if target.kind != "script" else (target.fn or "fit",)
     for fn in fns:
-        title = f"{fn.capitalize()} {target.name}" if target.kind != "script" else f"Run {os.path.basename(target.path)}"
+        title = f"{fmt.fn_title(fn)} {target.name}" if target.kind != "script" else \
+            f"Run {os.path.basename(target.path)}"
+        command = "torchbolt.lrFind" if fn == LR_FIND else f"torchbolt.{fn}"
         actions.append(types.CodeAction(title=title, kind=ACTION_KINDS[fn],
-                                        command=types.Command(title=title, command=f"torchbolt.{fn}", arguments=[arg])))
+                                        command=types.Command(title=title, command=command, arguments=[arg])))
     if target.key in manager.active:
         actions.append(types.CodeAction(title=f"Stop {target.name}", kind=ACTION_KINDS["stop"],
                                         command=types.Command(title="Stop", command="torchbolt.stop", arguments=[arg])))
@@ -157,3 +173,56 @@ def metric_hover(ls: TorchboltServer, target: Any) -> str | None:
             markdown = bool(getattr(ls.context, "hover_markdown", True))
             return metric_hover_markdown(candidate, rec, manager.folder_for(path), markdown)
     return None
+
+
+def lr_quick_fixes(ls: TorchboltServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """"Use the suggested learning rate" on an `lr=` number whose class has a Find LR result. No rewrite for `lr=self.hparams.lr` and other expressions: the
+    hint says where that value is set instead."""
+    only = [str(getattr(k, "value", k)) for k in (params.context.only or ())]
+    if only and not any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only):
+        return []
+    doc = ls.document(params.text_document.uri)
+    if doc is None:
+        return []
+    rng = params.range
+    actions = []
+    for site in lr_sites(ls, doc, rng):
+        r = site.range
+        overlaps = (r.start.line, r.start.character) <= (rng.end.line, rng.end.character) and \
+            (rng.start.line, rng.start.character) <= (r.end.line, r.end.character)
+        new_text = site.replacement
+        if not overlaps or new_text is None:
+            continue
+        start, end = doc.offset_at(r.start.line, r.start.character), doc.offset_at(r.end.line, r.end.character)
+        if doc.text[start:end] != site.anchor.source:  # the ast is of an older text: positions are stale
+            continue
+        title = f"Use the suggested learning rate {new_text} (Find LR run {site.record.run_id})"
+        actions.append(types.CodeAction(title=title, kind=types.CodeActionKind.QuickFix, is_preferred=True,
+                                        edit=types.WorkspaceEdit(changes={doc.uri: [
+                                            types.TextEdit(range=r, new_text=new_text)]})))
+    return actions
+
+
+def class_run_hover(ls: TorchboltServer, target: Any) -> str | None:
+    """Hover contributor on a LightningModule's class name: its latest run, the top actions of its latest
+    profiled run, and its latest Find LR result."""
+    if getattr(target, "kind", None) != "class" or not getattr(target, "name", None):
+        return None
+    path = ls.path_of(target.uri)
+    manager = ls.run_manager
+    latest = manager.latest_record(path, target.name)
+    if latest is None:
+        return None
+    markdown = bool(getattr(ls.context, "hover_markdown", True))
+    folder = manager.folder_for(path)
+    outcome = manager.run_state(latest)["message"] if not latest.active else latest.status
+    head = f"last run `{latest.run_id}`: {fmt.fn_title(latest.fn)} {latest.label}, {outcome}"
+    sections = [f"**{head}**" if markdown else head.replace("`", "")]
+    profiled = manager.latest_record(path, target.name, "profiler")
+    if profiled is not None and profiled.profiler is not None:
+        sections.append(profiler_section(profiled.profiler, profiled.run_id, folder, markdown))
+    tuned = manager.lr_find_record(path, target.name)
+    if tuned is not None and tuned.lr_find is not None:
+        line = f"Find LR (run `{tuned.run_id}`): {lr_find_text(tuned.lr_find)}"
+        sections.append(line if markdown else line.replace("`", ""))
+    return "\n\n".join(sections)

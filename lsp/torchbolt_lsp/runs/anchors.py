@@ -80,3 +80,84 @@ def metric_anchors(tree: ast.Module | None) -> list[MetricAnchor]:
 def candidate_names(name: str) -> tuple[str, ...]:
     """Names a logged metric may appear under (on_step and on_epoch both true fork it)."""
     return forked_names(name)
+
+
+@dataclass(frozen=True)
+class LrAnchor:
+    """An `lr=` argument in a class's `configure_optimizers` (ast positions: 1-based lines, UTF-8 byte
+    columns). `literal` is the number written there (rewritable), else `source` is the expression and
+    `attr` the attribute it reads (`self.hparams.lr` -> "lr"), `where` where that value is set."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    source: str
+    literal: float | None
+    attr: str | None = None
+    where: str | None = None
+
+
+def _self_attr(node: ast.AST) -> str | None:
+    """`lr` for `self.lr`, `self.hparams.lr`, `self.hparams["lr"]`, else None."""
+    if isinstance(node, ast.Attribute):
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id == "self":
+            return node.attr
+        if (isinstance(owner, ast.Attribute) and owner.attr == "hparams" and isinstance(owner.value, ast.Name)
+                and owner.value.id == "self"):
+            return node.attr
+    if isinstance(node, ast.Subscript):
+        owner, key = node.value, node.slice
+        if (isinstance(owner, ast.Attribute) and owner.attr == "hparams" and isinstance(owner.value, ast.Name)
+                and owner.value.id == "self" and isinstance(key, ast.Constant) and isinstance(key.value, str)):
+            return key.value
+    return None
+
+
+def _where_set(cls: ast.ClassDef, attr: str) -> str:
+    """Where the value behind `self.<attr>` / `self.hparams.<attr>` is chosen, for a hint to say."""
+    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is not None:
+        args = init.args
+        positional = [*args.posonlyargs, *args.args]
+        # defaults belong to the last positional parameters
+        with_default = [a.arg for a in positional][len(positional) - len(args.defaults):]
+        defaults: dict[str, ast.expr] = dict(zip(with_default, args.defaults, strict=True))
+        defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None})
+        if attr in defaults:
+            return f"the default of {attr} in __init__ (line {defaults[attr].lineno}) or --model.{attr}"
+        if attr in [a.arg for a in (*positional, *args.kwonlyargs)]:
+            return f"the {attr} argument the model is built with (--model.{attr})"
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign) and any(_self_attr(t) == attr for t in node.targets):
+            return f"self.{attr} = ... (line {node.lineno})"
+    return f"where self.{attr} is set"
+
+
+def lr_anchors(tree: ast.Module | None, class_name: str, text: str) -> list[LrAnchor]:
+    """Every `lr=` keyword of a call in `class_name.configure_optimizers`, in source order."""
+    if tree is None:
+        return []
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
+    method = next((n for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                   and n.name == "configure_optimizers"), None) if cls is not None else None
+    if cls is None or method is None:
+        return []
+    out: list[LrAnchor] = []
+    for node in ast.walk(method):
+        if not isinstance(node, ast.Call):
+            continue
+        for kw in node.keywords:
+            if kw.arg != "lr":
+                continue
+            v = kw.value
+            source = ast.get_source_segment(text, v) or ""
+            literal = v.value if isinstance(v, ast.Constant) and isinstance(v.value, (int, float)) \
+                and not isinstance(v.value, bool) else None
+            attr = _self_attr(v)
+            out.append(LrAnchor(v.lineno, v.col_offset, v.end_lineno or v.lineno, v.end_col_offset or v.col_offset,
+                                source, float(literal) if literal is not None else None, attr,
+                                _where_set(cls, attr) if attr else None))
+    out.sort(key=lambda a: (a.line, a.col))
+    return out

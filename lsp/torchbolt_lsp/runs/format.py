@@ -115,6 +115,15 @@ def progress_percentage(epoch: int | None, max_epochs: int | None, batch: int | 
     return max(0, min(100, int(fraction * 100)))
 
 
+#: What the user calls an entry point where its name is not enough (`lr_find` is the "Find LR" lens).
+_FN_TITLES = {"lr_find": "Find LR"}
+
+
+def fn_title(fn: str) -> str:
+    """An entry point as titles and messages show it: `Fit`, `Validate`, `Find LR`."""
+    return _FN_TITLES.get(fn, fn.capitalize())
+
+
 def hardware_label(accelerator: str | None, devices: int | None = None, device_ids: Sequence[int] | None = None,
                    strategy: str | None = None, precision: str | None = None, num_nodes: int | None = None,
                    world_size: int | None = None) -> str | None:

@@ -34,8 +34,17 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from .._lazy import lazy_module
 from . import format as fmt
-from .launcher import ChildRun, WarmWorker, build_command, parse_python_traceback, start_child, start_worker
-from .record import RunRecord
+from .artifacts import PrintedReport, lr_find_text, read_lr_find, read_profiler, summary_env
+from .launcher import (
+    ChildRun,
+    WarmWorker,
+    build_command,
+    parse_python_traceback,
+    start_child,
+    start_worker,
+    trainer_flag_value,
+)
+from .record import LR_FIND, RunRecord
 from .settings import RunSettings, SettingsError, load_pyproject, merge_settings, trainer_arg_line
 from .store import RunStore
 from .targets import (
@@ -104,6 +113,7 @@ class ActiveRun:
     last_summary: float = 0.0
     last_state: dict[str, Any] | None = None  # the runState last sent (sent again only when it changes)
     bad_lines: int = 0
+    report: PrintedReport = field(default_factory=PrintedReport)  # a profiler report the child prints
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -117,6 +127,24 @@ def _plain(value: Any) -> Any:
         items: dict[str, Any] = cast(Any, value)._asdict()
         return {str(k): _plain(v) for k, v in items.items() if k != "type" or v != "Object"}
     return value
+
+
+#: Options of a Find LR command's `lrFind` object: Tuner.lr_find's arguments (`--lr_find.NAME` flags).
+LR_FIND_ARGS = ("min_lr", "max_lr", "num_training", "mode", "early_stop_threshold")
+
+
+def lr_find_flags(options: Any) -> list[str]:
+    """`{"num_training": 30}` as `--lr_find.num_training 30` flags; unknown names are refused."""
+    if options is None:
+        return []
+    if not isinstance(options, dict):
+        raise RunCommandError("'lrFind' must be an object of Tuner.lr_find arguments, e.g. {\"num_training\": 50}")
+    flags: list[str] = []
+    for name, value in options.items():
+        if name not in LR_FIND_ARGS:
+            raise RunCommandError(f"'lrFind' has no option {name!r} (allowed: {', '.join(LR_FIND_ARGS)})")
+        flags += [f"--lr_find.{name}", trainer_flag_value(value)]
+    return flags
 
 
 def _default_metric(rec: RunRecord) -> str | None:
@@ -378,6 +406,26 @@ class RunManager:
                 return rec
         return None
 
+    def lr_find_record(self, path: str, class_name: str) -> RunRecord | None:
+        """The latest finished Find LR run of `class_name` in `path` that left a result, else None."""
+        folder = self.folder_for(path)
+        self.ensure_loaded(folder)
+        for rec in reversed(self.history.get(folder) or []):
+            if rec.fn == LR_FIND and rec.lr_find is not None and rec.label == class_name \
+                    and _same_file(rec.key.rsplit("::", 1)[0], path):
+                return rec
+        return None
+
+    def latest_record(self, path: str, class_name: str, want: str | None = None) -> RunRecord | None:
+        """The latest run of a class (`want="profiler"`: the latest one that was profiled)."""
+        folder = self.folder_for(path)
+        self.ensure_loaded(folder)
+        for rec in reversed(self.history.get(folder) or []):
+            if rec.label == class_name and _same_file(rec.key.rsplit("::", 1)[0], path) \
+                    and (want is None or getattr(rec, want, None) is not None):
+                return rec
+        return None
+
     # ------------------------------------------------------------------------------------------------
     # settings
     # ------------------------------------------------------------------------------------------------
@@ -523,7 +571,7 @@ class RunManager:
         args = _plain(raw_args) or {}
         if not isinstance(args, dict):
             raise RunCommandError("the command argument must be an object {uri, position?, className?, overrides?}")
-        target = self.resolve_target(args)
+        target = self.resolve_target(args, ("module",) if fn == LR_FIND else ("module", "datamodule", "script"))
         data_override: str | None = None
         if target.kind == "datamodule":
             data_override = relative_target(target.path, target.name, self.folder_for(target.path))
@@ -533,7 +581,7 @@ class RunManager:
             raise RunCommandError(f"{existing.record.fn} of {target.name} is already running (run "
                                   f"{existing.record.run_id}); stop it first")
         folder = self.folder_for(target.path)
-        await self.ensure_trusted(folder, f"{fn.capitalize()} {target.name}")
+        await self.ensure_trusted(folder, f"{fmt.fn_title(fn)} {target.name}")
         self.ensure_loaded(folder)
         overrides = args.get("overrides") if isinstance(args.get("overrides"), dict) else None
         if data_override is not None:
@@ -546,7 +594,7 @@ class RunManager:
         if target.kind == "module":
             methods = self._methods(target.path, target.name, uri)
             if methods is not None:
-                problem = missing_data_message(target.name, methods, fn, settings.data,
+                problem = missing_data_message(target.name, methods, "fit" if fn == LR_FIND else fn, settings.data,
                                                os.path.relpath(target.path, folder))
                 if problem:
                     raise RunCommandError(problem)
@@ -555,8 +603,10 @@ class RunManager:
         if target.kind == "script":
             cmd = [interpreter, "-m", "torchbolt", "run", target.path]  # Lightning imports resolve to torchbolt
         else:
-            cmd = build_command(interpreter, fn, relative_target(target.path, target.name, folder), settings.data,
-                                settings.trainer)
+            cmd = build_command(interpreter, "lr-find" if fn == LR_FIND else fn,
+                                relative_target(target.path, target.name, folder), settings.data, settings.trainer)
+            if fn == LR_FIND:
+                cmd[-2:-2] = lr_find_flags(args.get("lrFind"))
         record = RunRecord(run_id=run_id, key=target.key, fn=fn if target.kind != "script" else target.fn or fn,
                            uri=from_fs_path(target.path) or uri, label=target.name, command=list(cmd))
         run = ActiveRun(record=record, target=target, folder=folder)
@@ -564,10 +614,12 @@ class RunManager:
         self.records[target.key] = record
         self.history.setdefault(folder, []).append(record)
         self._clear_failure(target.key)
-        env = {**os.environ, **settings.env, "TORCHBOLT_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"}
+        store = RunStore(folder)
+        # the runtime writes its LR-find and profiler summaries into the run's folder (runs/artifacts.py)
+        artifacts_env = summary_env(store.run_dir(run_id))
+        env = {**os.environ, **settings.env, "TORCHBOLT_RUN_ID": run_id, "PYTHONUNBUFFERED": "1", **artifacts_env}
         if target.kind == "script":
             env["TORCHBOLT_EVENTS"] = "fd:{fd}"
-        store = RunStore(folder)
         worker = self.workers.get(folder)
         worker_key = self._worker_key(settings, folder)
         self._explicit[folder] = worker_key
@@ -585,7 +637,8 @@ class RunManager:
             if warm and worker is not None:
                 del self.workers[folder]
                 try:
-                    run.child = worker.claim(cmd[3:], {"TORCHBOLT_RUN_ID": run_id}, on_events, on_output)
+                    run.child = worker.claim(cmd[3:], {"TORCHBOLT_RUN_ID": run_id, **artifacts_env},
+                                             on_events, on_output)
                 except OSError:  # the worker died after it said ready: start the usual way
                     worker.discard()
                     warm = False
@@ -635,7 +688,7 @@ class RunManager:
         if run is None:
             ended = next((r for rs in self.history.values() for r in rs if r.run_id == run_id), None) if run_id \
                 else self.records.get(key) if key else None
-            message = (f"{ended.fn.capitalize()} {ended.label} is not running (it ended: {ended.status}); "
+            message = (f"{fmt.fn_title(ended.fn)} {ended.label} is not running (it ended: {ended.status}); "
                        "nothing to stop") if ended is not None else "no run is active here; nothing to stop"
             self._show(types.MessageType.Info, message)
             return {"stopped": False, "message": message}
@@ -761,6 +814,8 @@ class RunManager:
         if name == "stderr":
             run.stderr_tail.extend(lines)
             del run.stderr_tail[:-STDERR_TAIL_LINES]
+        else:
+            run.report.feed(lines)
         run.output.extend(lines)
         del run.output[:-OUTPUT_LIMIT]
         self._schedule_flush(run)
@@ -794,7 +849,7 @@ class RunManager:
 
     @staticmethod
     def _percentage(rec: RunRecord) -> int | None:
-        if rec.fn == "fit":
+        if rec.fn in ("fit", LR_FIND):
             return fmt.progress_percentage(rec.epoch, rec.max_epochs, rec.batch, rec.total, rec.global_step,
                                            rec.max_steps)
         return fmt.progress_percentage(0, 1, rec.batch, rec.total)  # one pass over the evaluation data
@@ -881,7 +936,7 @@ class RunManager:
             log.info("work done progress refused: %s", exc)
             return
         run.token = token
-        title = f"{run.record.fn.capitalize()} {run.record.label}"
+        title = f"{fmt.fn_title(run.record.fn)} {run.record.label}"
         self.server.work_done_progress.begin(token, types.WorkDoneProgressBegin(
             title=title, message="starting", percentage=0, cancellable=True))
         future = self.server.work_done_progress.tokens.get(token)
@@ -908,6 +963,7 @@ class RunManager:
         rec.returncode = code
         if rec.active:  # no terminal event arrived: build one from the exit status and stderr
             self._synthesize_end(run, code)
+        self._collect_artifacts(run)
         self._flush(run)
         if run.events_file is not None:
             run.events_file.close()
@@ -925,13 +981,26 @@ class RunManager:
         self.refresh_hints(force=True)
         self.refresh_lenses()
         if rec.status == "failed":
-            self._show(types.MessageType.Error, f"{rec.fn.capitalize()} {rec.label} failed{_on_rank(rec)}: "
+            self._show(types.MessageType.Error, f"{fmt.fn_title(rec.fn)} {rec.label} failed{_on_rank(rec)}: "
                                                 f"{(rec.failure or {}).get('error_type', 'error')}: "
                                                 f"{(rec.failure or {}).get('message', '')}".rstrip(": "))
         elif rec.status in ("success", "interrupted"):
             self._spawn(self._announce(rec, outcome, run.folder))
         run.done.set()
         self.prewarm(run.folder)  # the next run of this folder starts warm
+
+    def _collect_artifacts(self, run: ActiveRun) -> None:
+        """Read the summaries the child wrote beside the run (its LR-find result, its profiler's actions)."""
+        run_dir = RunStore(run.folder).run_dir(run.record.run_id)
+        try:
+            run.record.lr_find = read_lr_find(run_dir) or run.record.lr_find
+            run.record.profiler = read_profiler(run_dir) or run.record.profiler
+            if run.record.profiler is not None:
+                run.report.keep(run.record.profiler, run_dir)
+        except Exception:  # a bad file must not keep the run from ending
+            log.exception("reading the artifacts of run %s failed", run.record.run_id)
+        if run.record.lr_find is not None or run.record.profiler is not None:
+            run.metrics_dirty = True  # the lr hint and the hover change: refresh
 
     def _synthesize_end(self, run: ActiveRun, code: int) -> None:
         rec = run.record
@@ -960,9 +1029,12 @@ class RunManager:
 
     @staticmethod
     def _outcome(rec: RunRecord) -> str:
+        """How an ended run went, in a few words (`done · best val_loss 0.21 · 3 epochs · 4.2 s`)."""
         if rec.status == "failed":
             return f"failed: {(rec.failure or {}).get('error_type', 'error')}{_on_rank(rec)}"
         parts = ["stopped" if rec.status == "interrupted" else "done"]
+        if rec.fn == LR_FIND and rec.lr_find is not None:
+            parts.append(lr_find_text(rec.lr_find))
         if rec.monitor and rec.best_model_score is not None:
             parts.append(f"best {rec.monitor} {fmt.format_value(rec.best_model_score)}")
         if rec.epochs is not None and rec.fn == "fit":
@@ -975,8 +1047,8 @@ class RunManager:
         return " · ".join(parts)
 
     async def _announce(self, rec: RunRecord, outcome: str, folder: str) -> None:
-        lines = [f"{rec.fn.capitalize()} {rec.label}: {outcome}"]
-        if rec.fn != "fit":
+        lines = [f"{fmt.fn_title(rec.fn)} {rec.label}: {outcome}"]
+        if rec.fn not in ("fit", LR_FIND):
             shown = ", ".join(f"{k} {fmt.format_value(v)}" for k, v in list(rec.latest.items())[:4])
             if shown:
                 lines.append(shown)
@@ -985,7 +1057,7 @@ class RunManager:
         if rec.log_dir:
             lines.append(f"logs: {os.path.relpath(rec.log_dir, folder)}")
         message = " · ".join(lines)
-        if not getattr(self.context, "message_request_toasts", False):
+        if rec.fn == LR_FIND or not getattr(self.context, "message_request_toasts", False):
             # Elsewhere (Neovim's vim.ui.select, Emacs' prompt) a request would block the editor: just tell.
             self._show(types.MessageType.Info, message)
             return

@@ -21,6 +21,8 @@ else:  # pydantic models: imported at the first run, not at server start
 #: Points kept per metric (in memory and in summary.json).
 HISTORY_LIMIT = 200
 SUMMARY_VERSION = 1
+#: The `fn` of a Find LR run (the command line's `lr-find`).
+LR_FIND = "lr_find"
 #: The run_started fields that say where a run executes (kept on the record and in summary.json).
 _HARDWARE = ("accelerator", "devices", "device_ids", "strategy", "precision", "num_nodes", "world_size")
 
@@ -78,6 +80,9 @@ class RunRecord:
     events_seen: int = 0
     returncode: int | None = None
     pid: int | None = None  # the child process (leader of its process group)
+    # what the run left beside its record (runs/artifacts.py): an lr_find result, a profiler summary
+    lr_find: dict[str, Any] | None = None
+    profiler: dict[str, Any] | None = None
     # Where the run executes, from run_started (None when the runtime did not say).
     accelerator: str | None = None
     devices: int | None = None
@@ -126,7 +131,8 @@ class RunRecord:
             self.stage, self.epoch, self.batch, self.total = "train", event.epoch, 0, event.total
         elif isinstance(event, ev.RunStarted):
             self.status = "running" if self.status == "starting" else self.status
-            self.fn = event.fn
+            if self.fn != LR_FIND:  # lr_find tunes inside a fit: the run stays an lr_find run
+                self.fn = event.fn
             self.max_epochs, self.max_steps = event.max_epochs, event.max_steps
             self.total, self.log_dir = event.num_training_batches, event.log_dir
             self.pid = self.pid or event.pid
@@ -204,6 +210,7 @@ class RunRecord:
             "best_model_path": self.best_model_path, "best_model_score": self.best_model_score,
             "checkpoints": self.checkpoints, "latest": self.latest, "failure": self.failure,
             "returncode": self.returncode, "events_seen": self.events_seen, "pid": self.pid,
+            "lr_find": self.lr_find, "profiler": self.profiler,
             **{name: getattr(self, name) for name in _HARDWARE},
             "history": {k: [[p.epoch, p.step, p.value, p.scope] for p in v] for k, v in self.history.items()},
         }
@@ -217,7 +224,7 @@ class RunRecord:
         for name in ("command", "status", "started_at", "ended_at", "max_epochs", "max_steps", "epochs",
                      "global_step", "duration_s", "log_dir", "monitor", "monitor_mode", "best_model_path",
                      "best_model_score", "checkpoints", "latest", "failure", "returncode", "events_seen", "pid",
-                     *_HARDWARE):
+                     "lr_find", "profiler", *_HARDWARE):
             if name in data and data[name] is not None:
                 setattr(rec, name, data[name])
         rec.history = {k: [Point(int(e), int(s), v, str(sc)) for e, s, v, sc in pts]

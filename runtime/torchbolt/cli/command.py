@@ -2,6 +2,7 @@
 
     torchbolt fit path/to/file.py::Model --data path/to/file.py::Data --trainer.max_epochs 3
     torchbolt fit package.module:Model --model.lr 0.01 --config run.yaml --print-config
+    torchbolt lr-find path/to/file.py::Model --lr_find.num_training 50
     torchbolt check src/
 
 The options are parsed by LightningCLI's parser (jsonargparse), built from the signatures of the Trainer,
@@ -38,6 +39,16 @@ from torchbolt.compat.engine import (
 
 PROG = "torchbolt"
 RUN_COMMANDS = ("fit", "validate", "test", "predict")
+#: Tuning commands and the Trainer method whose options they take (the same parser as that command).
+TUNE_COMMANDS = {"lr-find": "fit"}
+#: `torchbolt lr-find` options (`--lr_find.NAME`): Tuner.lr_find's arguments with its defaults.
+LR_FIND_OPTIONS: dict[str, tuple[Any, Any, str]] = {
+    "min_lr": (float, 1e-8, "the learning rate the range test starts at"),
+    "max_lr": (float, 1.0, "the learning rate it ends at"),
+    "num_training": (int, 100, "how many optimizer steps it takes"),
+    "mode": (str, "exponential", "how the lr grows: exponential or linear"),
+    "early_stop_threshold": (float | None, 4.0, "stop once the loss exceeds this times its best (null: never)"),
+}
 CONFIG_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path", "optimizer", "lr_scheduler",
                "weights_only")
 EVENTS_ENV = "TORCHBOLT_EVENTS"
@@ -364,6 +375,12 @@ def _check_option_names(scan: _Scan, model_cls: type | None, data_cls: type | No
             problem = _unknown_trainer_arg(name)
             if problem:
                 raise UsageError(problem)
+        elif section == "lr_find":
+            if name not in LR_FIND_OPTIONS:
+                hint = did_you_mean(name, LR_FIND_OPTIONS)
+                raise UsageError(f"--lr_find.{name}: Tuner.lr_find has no option {name!r}"
+                                 + (f"; did you mean --lr_find.{hint}?" if hint else
+                                    f" (its options: {', '.join(LR_FIND_OPTIONS)})"))
         elif section in ("model", "data"):
             cls = model_cls if section == "model" else data_cls
             if cls is None:
@@ -398,8 +415,10 @@ def _command_cli_class() -> type:
     class CommandCLI(LightningCLI):  # type: ignore[valid-type,misc]
         """The `torchbolt` command: LightningCLI plus --events, --print-config and one-line errors."""
 
-        def __init__(self, command: str, targets: dict[str, str | None], **kwargs: Any) -> None:
+        def __init__(self, command: str, targets: dict[str, str | None], action: str | None = None,
+                     **kwargs: Any) -> None:
             self.command = command
+            self.action = action or command  # `lr-find` parses as `fit`, then tunes instead of fitting
             self.targets = targets
             self.result: Any = None
             super().__init__(**kwargs)
@@ -418,6 +437,10 @@ def _command_cli_class() -> type:
             parser.add_argument("--print-config", dest="print_only", action="store_true",
                                 help="print the resolved configuration as YAML and exit (feed it back "
                                      "with --config)")
+            if self.action == "lr-find":
+                for name, (kind, default, text) in LR_FIND_OPTIONS.items():
+                    parser.add_argument(f"--lr_find.{name}", type=kind, default=default,
+                                        help=f"Tuner.lr_find: {text}")
 
         def _parse_ckpt_path(self) -> None:
             from torchbolt.checkpoint import CheckpointError
@@ -482,6 +505,9 @@ def _command_cli_class() -> type:
                 raise UsageError(" ".join(str(err).split())) from None
 
         def _run_subcommand(self, subcommand: str) -> Any:
+            if self.action == "lr-find":
+                self.result = self._lr_find()
+                return self.result
             self.result = super()._run_subcommand(subcommand)
             if subcommand == "fit":
                 print(_fit_summary(self.trainer))
@@ -491,7 +517,50 @@ def _command_cli_class() -> type:
                 print(f"Predicted {len(batches)} batches.")
             return self.result
 
+        def _lr_find(self) -> Any:
+            """`Tuner(trainer).lr_find(model, datamodule=...)` with the --lr_find.* options; prints the
+            suggestion. The model is not changed (update_attr=False): the result is what matters."""
+            from torchbolt.compat.engine import framework
+
+            section = self._current_config().get("lr_find")
+            values = section.as_dict() if hasattr(section, "as_dict") else dict(section or {})
+            options = {name: values.get(name, default) for name, (_, default, _) in LR_FIND_OPTIONS.items()}
+            if options["mode"] not in ("exponential", "linear"):
+                raise UsageError(f"--lr_find.mode: {options['mode']!r} is not a mode (use exponential or linear)")
+            tuner_cls = importlib.import_module(f"{framework().__name__}.tuner").Tuner
+            result = tuner_cls(self.trainer).lr_find(self.model, datamodule=self.datamodule, update_attr=False,
+                                                     **options)
+            if result is None:  # fast_dev_run: the Tuner skips the search
+                print("Learning rate finder skipped (fast_dev_run).")
+                return None
+            suggestion = result.suggestion()
+            summary = os.environ.get(LR_FIND_SUMMARY_ENV)
+            if summary and not hasattr(result, "write_summary"):  # --engine lightning: write it here
+                _write_lr_find_summary(summary, result, suggestion)
+            points = len(result.results.get("lr", []))
+            print(f"Suggested learning rate: {suggestion} ({points} points)" if suggestion is not None
+                  else f"No learning rate suggested: {points} points are too few (raise --lr_find.num_training "
+                       "or give more training batches).")
+            return result
+
     return CommandCLI
+
+
+#: Where the runtime writes the lr_find summary (torchbolt.tuner.lr_finder.SUMMARY_ENV; not imported here:
+#: that module imports torch).
+LR_FIND_SUMMARY_ENV = "TORCHBOLT_LR_FIND_SUMMARY"
+
+
+def _write_lr_find_summary(path: str, result: Any, suggestion: float | None) -> None:
+    """The summary torchbolt's finder writes itself, for a result of another engine (Lightning's)."""
+    import json
+
+    data = {"suggested_lr": suggestion, "mode": getattr(result, "mode", None),
+            "lr": [float(x) for x in result.results.get("lr", [])],
+            "loss": [float(x) for x in result.results.get("loss", [])]}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f)
 
 
 _CKPT_WORDS = ("best", "last", "hpc", "registry")
@@ -557,6 +626,15 @@ def _expected_type(message: str) -> str:
 
 def _command_usage(command: str) -> tuple[str, str]:
     """(usage, description) of `torchbolt <command> --help`."""
+    if command == "lr-find":
+        usage = (f"{PROG} lr-find TARGET [--data TARGET] [--config FILE] [--events TARGET] "
+                 "[--lr_find.ARG VALUE ...] [--trainer.ARG VALUE ...] [--model.ARG VALUE ...]")
+        description = (
+            "Run the learning-rate range test (Tuner.lr_find) on a LightningModule and print the suggested "
+            "learning rate. TARGET, --data, --config, --trainer.* and --model.* are those of `fit`; "
+            "--lr_find.min_lr/max_lr/num_training/mode/early_stop_threshold are Tuner.lr_find's arguments. "
+            f"With ${LR_FIND_SUMMARY_ENV} set, the result is also written there as JSON.")
+        return usage, description
     usage = (f"{PROG} {command} TARGET [--data TARGET] [--config FILE] [--print-config] [--events TARGET]\n"
              f"{' ' * len(f'usage: {PROG} {command} ')}[--engine torchbolt|lightning] [--ckpt_path PATH] "
              "[--seed_everything INT] "
@@ -593,15 +671,17 @@ def run_command(command: str, argv: Sequence[str]) -> Any:
             rest[i + 1] = yaml.safe_dump(next(by_path).values, sort_keys=False)
     cli_class = _command_cli_class()
     usage, description = _command_usage(command)
+    parse_as = TUNE_COMMANDS.get(command, command)
     # Python hides DeprecationWarning outside __main__; torchbolt's (1.x hooks it still runs, with their
     # 2.x replacement) are meant to be read, so show each once.
     warnings.filterwarnings("default", category=DeprecationWarning, module=r"torchbolt(\.|$)")
     try:
-        return cli_class(command, {"model": model_target, "data": data_target}, model_class=model_cls,
-                         datamodule_class=data_cls, save_config_callback=None, seed_everything_default=None,
-                         args=[command, *rest], parser_kwargs={"prog": PROG, "exit_on_error": False,
-                                                               command: {"usage": usage, "description": description,
-                                                                         "exit_on_error": False}})
+        return cli_class(parse_as, {"model": model_target, "data": data_target}, action=command,
+                         model_class=model_cls, datamodule_class=data_cls, save_config_callback=None,
+                         seed_everything_default=None, args=[parse_as, *rest],
+                         parser_kwargs={"prog": PROG, "exit_on_error": False,
+                                        parse_as: {"usage": usage, "description": description,
+                                                   "exit_on_error": False}})
     except _Printed:
         return None
     except argparse.ArgumentError as err:
@@ -625,6 +705,7 @@ def _fit_summary(trainer: Any) -> str:
 # Entry point
 # ----------------------------------------------------------------------------------------------------
 _TOP_HELP = f"""usage: {PROG} {{fit,validate,test,predict}} TARGET [options]
+       {PROG} lr-find TARGET [options]
        {PROG} run [--engine ENGINE] SCRIPT [ARGS ...]
        {PROG} check [PATHS ...] [options]
 
@@ -635,6 +716,7 @@ commands:
   validate   run the validation loop (Trainer.validate)
   test       run the test loop (Trainer.test)
   predict    run the predict loop (Trainer.predict)
+  lr-find    find a learning rate (Tuner.lr_find) with fit's options plus --lr_find.*
   run        run a Lightning script's __main__ on torchbolt (its Lightning imports resolve to torchbolt)
   check      lint Lightning code for 1.x leftovers and mistakes (no torch import)
 
@@ -671,8 +753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from torchbolt.compat.script import main as run_main
 
         return run_main(rest)
-    if command not in RUN_COMMANDS:
-        hint = did_you_mean(command, (*RUN_COMMANDS, "run", "check"))
+    if command not in RUN_COMMANDS and command not in TUNE_COMMANDS:
+        hint = did_you_mean(command, (*RUN_COMMANDS, *TUNE_COMMANDS, "run", "check"))
         print(f"{PROG}: error: unknown command {command!r}"
               + (f"; did you mean {hint!r}?" if hint else f" (use one of {', '.join(RUN_COMMANDS)}, run, check)"),
               file=sys.stderr)
@@ -692,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_command(command: str, rest: list[str]) -> int:
-    """One fit/validate/test/predict command after the engine is chosen; returns the exit status."""
+    """One fit/validate/test/predict/lr-find command after the engine is chosen; returns the exit status."""
     try:
         run_command(command, rest)
     except UsageError as err:
