@@ -60,6 +60,13 @@ def _exit_now(code: int) -> None:
     import atexit
     import os
 
+    # multiprocessing's own atexit handler joins every child it started: the lint worker (a process pool
+    # whose stop sentinel can be lost while the pool shuts down) would then keep this process alive for
+    # good. It only ever runs our jobs, so it is ended first; user runs are not multiprocessing children.
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        for child in mp.active_children():
+            child.terminate()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
