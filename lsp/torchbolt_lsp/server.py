@@ -76,6 +76,8 @@ FEATURES: tuple[str, ...] = (
 
 #: How long an open document must be quiet before its facts are re-indexed.
 INDEX_DEBOUNCE_S = 0.15
+#: The longest debounced work waits for a stream of client input to pause.
+BURST_WAIT_S = 5.0
 
 #: Custom requests served by the core (used by tests and the benchmark).
 DEBUG_MODULES = "torchbolt/debugModules"
@@ -343,7 +345,7 @@ class TorchboltServer(LanguageServer):
 
     async def _index_document(self, doc: Document, delay: float) -> None:
         if delay:
-            await asyncio.sleep(delay)
+            await self.quiet(delay)
         uri = doc.uri
         # One job per document at a time: a job cannot be stopped once it runs in the pool, and during an
         # edit burst jobs of outdated versions would pile up there, each parsing a whole file. Wait for
@@ -388,6 +390,20 @@ class TorchboltServer(LanguageServer):
         """ensure_indexed for every open document (cheap when they are current): for cross-file answers."""
         for doc in self.documents:
             self.ensure_indexed(doc)
+
+    def input_pending(self) -> bool:
+        """Whether more client input has arrived than was handled (`transport.serve_reader` sets it)."""
+        check = getattr(self.protocol, "input_pending", None)
+        return bool(check is not None and check())
+
+    async def quiet(self, delay: float) -> None:
+        """Sleep `delay` seconds, then longer while client input is still arriving (an edit burst), up to
+        BURST_WAIT_S in all: debounced work then runs once, on the newest text."""
+        await asyncio.sleep(delay)
+        waited = delay
+        while self.input_pending() and waited < BURST_WAIT_S:
+            await asyncio.sleep(0.02)
+            waited += 0.02
 
     def indexed_version(self, uri: str) -> int | None:
         """The version of an open document whose facts the index holds (None: not indexed yet)."""

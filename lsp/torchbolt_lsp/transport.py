@@ -275,11 +275,14 @@ async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCP
     if executor is not None:
         async def read_async() -> bytes:
             return await loop.run_in_executor(executor, read)
+
+        def queued() -> bool:
+            return False
     else:
         # a thread of its own: in the server's shared pool, reading the next message would wait behind
         # seconds-long index and lint jobs, and an edit burst would crawl in one message at a time
-        read_async = _daemon_reader(loop, read)
-    await serve_reader(stop_event, read_async, protocol)
+        read_async, queued = _daemon_reader(loop, read)
+    await serve_reader(stop_event, read_async, protocol, queued)
 
 
 def _widen_pipe(stdin: BinaryIO) -> None:
@@ -293,14 +296,16 @@ def _widen_pipe(stdin: BinaryIO) -> None:
         pass
 
 
-def _daemon_reader(loop: asyncio.AbstractEventLoop, read: Callable[[], bytes]) -> Callable[[], Awaitable[bytes]]:
+def _daemon_reader(loop: asyncio.AbstractEventLoop, read: Callable[[], bytes]
+                   ) -> tuple[Callable[[], Awaitable[bytes]], Callable[[], bool]]:
     """`read()` on a daemon thread, up to READ_AHEAD reads ahead of the awaits of the returned function
     (the thread reads the pipe while the loop decodes and handles what came before; the bound keeps a
     client that writes faster than the server handles from filling the server's memory).
 
     Not a ThreadPoolExecutor: its threads are joined at interpreter exit, and one blocked reading a stdin
     that the client keeps open until the server has exited would hang the server's exit for good. A
-    daemon thread is simply dropped when the server exits after the `exit` notification."""
+    daemon thread is simply dropped when the server exits after the `exit` notification. Also returns
+    whether reads are waiting to be handed over."""
     wanted = threading.Semaphore(READ_AHEAD)
     results: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -328,13 +333,19 @@ def _daemon_reader(loop: asyncio.AbstractEventLoop, read: Callable[[], bytes]) -
         wanted.release()
         return data
 
-    return read_async
+    return read_async, lambda: not results.empty()
 
 
 async def serve_reader(stop_event: threading.Event, read: Callable[[], Awaitable[bytes]],
-                       protocol: JsonRPCProtocol) -> None:
-    """Frame and dispatch messages from `read()` (b"" at the end of the stream) until it ends or `stop_event`."""
+                       protocol: JsonRPCProtocol, queued: Callable[[], bool] = lambda: False) -> None:
+    """Frame and dispatch messages from `read()` (b"" at the end of the stream) until it ends or `stop_event`.
+
+    Sets `protocol.input_pending()`: whether more of the client's input is already here (part of a message
+    in the buffer, or reads not handled yet). Debounced work (re-indexing, linting) waits while it is, so
+    an edit burst is parsed and linted once, at its newest text.
+    """
     reader = MessageReader()
+    protocol.input_pending = lambda: bool(reader.buffer) or queued()  # type: ignore[attr-defined]
     while not stop_event.is_set():
         data = await read()
         if not data:

@@ -332,7 +332,7 @@ def extra_changed(ls: TorchboltServer, state: LintState, uris: set[str]) -> None
 
 async def _lint_and_publish(ls: TorchboltServer, state: LintState, uri: str, delay: float) -> None:
     if delay:
-        await asyncio.sleep(delay)
+        await ls.quiet(delay)
     await lint_slot(state, uri)
     doc = ls.document(uri)
     if doc is None:
