@@ -56,6 +56,13 @@ export interface RunStartedEvent extends EventBase {
   target: string;
   max_epochs?: number | null;
   num_training_batches?: number | null;
+  accelerator?: string | null;
+  devices?: number | null;
+  device_ids?: number[] | null;
+  strategy?: string | null;
+  precision?: string | null;
+  num_nodes?: number | null;
+  world_size?: number | null;
 }
 export interface ProgressEvent extends EventBase {
   type: 'progress';
@@ -84,6 +91,8 @@ export interface FailedEvent extends EventBase {
   type: 'failed';
   error_type?: string;
   message?: string;
+  /** The global rank that raised, in a multi-process run. */
+  rank?: number | null;
 }
 /** Event types this client does not know are kept (forward compatible) and ignored. */
 export interface OtherEvent extends EventBase {
@@ -128,6 +137,10 @@ export interface RunStateParams {
   logDir?: string | null;
   bestModelPath?: string | null;
   error?: string | null;
+  /** Where the run executes: "cpu ×2 · ddp · 32-true" (absent when the runtime did not say). */
+  hardware?: string | null;
+  /** Processes in the run (devices × nodes). */
+  worldSize?: number | null;
 }
 
 /** initializationOptions the extension sends (and re-sends on every restart). */

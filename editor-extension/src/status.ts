@@ -36,6 +36,8 @@ export interface RunState {
   logDir?: string;
   bestModelPath?: string;
   error?: string;
+  /** "cpu ×2 · ddp · 32-true": where the run executes. */
+  hardware?: string;
 }
 
 function num(v: unknown): number | undefined {
@@ -97,6 +99,7 @@ export class RunTracker {
       logDir: str(p.logDir),
       bestModelPath: str(p.bestModelPath),
       error: str(p.error),
+      hardware: str(p.hardware),
     };
     this.runs.set(run.runId, run);
     return { ...run, metrics: { ...run.metrics } };
@@ -216,6 +219,7 @@ export function formatStatus(server: ServerState, trusted: boolean, run: RunStat
     const more = run.status === 'running' && activeCount > 1 ? ` (+${activeCount - 1})` : '';
     const lines = [`${fnLabel(run.fn)} ${run.target}: ${run.status}`, run.uri];
     if (run.stage) lines.push(`stage: ${run.stage}${run.batch !== undefined ? `, batch ${run.batch + 1}${run.total ? `/${run.total}` : ''}` : ''}`);
+    if (run.hardware) lines.push(`hardware: ${run.hardware}`);
     if (run.globalStep !== undefined) lines.push(`global step: ${run.globalStep}`);
     for (const [k, v] of Object.entries(run.metrics)) lines.push(`${k}: ${formatNumber(v)}`);
     if (run.error) lines.push(`error: ${run.error}`);

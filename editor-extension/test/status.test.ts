@@ -35,6 +35,8 @@ describe('runState -> status bar text', () => {
     assert.equal(view.command, 'torchbolt.ui.showRuns');
     assert.match(view.tooltip, /logs: \/ws\/lightning_logs\/version_0/);
     assert.equal(runs.active().length, 0, 'no spinner once the server says the run ended');
+    runs.apply(st({ runId: 'r2', stage: 'train', epoch: 0, message: 'epoch 1/2', hardware: 'cpu ×2 · ddp · 32-true', worldSize: 2 }));
+    assert.match(formatStatus('ready', true, runs.current()).tooltip, /^hardware: cpu ×2 · ddp · 32-true$/m);
   });
 
   it('shows failures and stops', () => {

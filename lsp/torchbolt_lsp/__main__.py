@@ -58,15 +58,14 @@ def _exit_now(code: int) -> None:
     (runs and TensorBoards stopped, records saved) is in atexit handlers, run here first.
     """
     import atexit
+    import multiprocessing
     import os
 
-    # multiprocessing's own atexit handler joins every child it started: the lint worker (a process pool
-    # whose stop sentinel can be lost while the pool shuts down) would then keep this process alive for
-    # good. It only ever runs our jobs, so it is ended first; user runs are not multiprocessing children.
-    mp = sys.modules.get("multiprocessing")
-    if mp is not None:
-        for child in mp.active_children():
-            child.terminate()
+    # multiprocessing's own atexit handler joins the processes it started (the lint pool's worker); one that
+    # has not taken the pool's shutdown yet would make that join, and so the exit, wait for good.
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join(1.0)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -10,7 +10,9 @@ TARGET (a file path, or ``fd:N`` for an inherited file descriptor). Every event 
 
 Event types, in the order a run produces them:
 
-``run_started``      fn, target, max_epochs, max_steps, num_training_batches, log_dir, pid, torchbolt_version
+``run_started``      fn, target, max_epochs, max_steps, num_training_batches, log_dir, pid, torchbolt_version,
+                     and the hardware: accelerator, devices (count), device_ids, strategy, precision, num_nodes,
+                     world_size (all optional: older runtimes leave them out)
 ``epoch_started``    epoch, total (training batches in the epoch, None when unknown)
 ``progress``         stage, epoch, batch, total, global_step, metrics  (throttled by time; metrics are the
                      progress-bar metrics)
@@ -21,7 +23,8 @@ Event types, in the order a run produces them:
                      best_model_path, best_model_score, monitor, log_dir
 ``failed``           error_type, message, frames [{file, line, function, code}], formatted, phase
                      ("setup": before training started, e.g. an import error or a bad Trainer argument;
-                     "run": while running)
+                     "run": while running), rank (the global rank that raised, set for multi-process runs;
+                     frames and message are then that rank's)
 
 A run ends with exactly one ``finished`` or ``failed`` event. Metric values are plain floats; values
 that are not finite are written as JSON ``null``. The module imports only pydantic (never torch), so
@@ -79,6 +82,14 @@ class RunStarted(_Event):
     log_dir: str | None = None
     pid: int
     torchbolt_version: str
+    # Where the run executes (None from runtimes that predate these fields).
+    accelerator: str | None = None  # "cpu", "cuda", "mps"
+    devices: int | None = None  # devices per node
+    device_ids: list[int] | None = None
+    strategy: str | None = None  # "single_device", "ddp", "fsdp", ...
+    precision: str | None = None  # "32-true", "bf16-mixed", ...
+    num_nodes: int | None = None
+    world_size: int | None = None  # processes in the run: devices x num_nodes
 
 
 class EpochStarted(_Event):
@@ -168,6 +179,7 @@ class Failed(_Event):
     frames: list[Frame] = Field(default_factory=list)
     formatted: str = ""
     phase: Literal["setup", "run"] = "run"
+    rank: int | None = None  # the global rank that raised (multi-process runs only)
 
 
 Event = Annotated[

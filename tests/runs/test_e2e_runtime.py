@@ -303,3 +303,27 @@ async def test_stop_ends_the_whole_process_group_dataloader_workers_included(tmp
         # a stale Stop (the run has ended) does nothing and says so
         stale = await s.command("torchbolt.stop", {"runId": run_id})
         assert stale["stopped"] is False and "not running" in stale["message"]
+
+
+async def test_a_fit_lens_on_an_unmodified_lightning_class_trains_it(tmp_path: Path) -> None:
+    """Code written against `lightning.pytorch` runs on torchbolt from its lens, without editing an import."""
+    lightning_model = MODEL.replace("import torchbolt as pl\n", "import lightning.pytorch as pl\n") + (
+        "\n    def on_train_start(self):\n"
+        "        open('engine.txt', 'w').write(type(self.trainer).__module__ + ' ' + pl.LightningModule.__module__)\n")
+    assert "import lightning.pytorch as pl" in lightning_model
+    root = write_workspace(tmp_path / "ws", model=lightning_model, trainer={"max_epochs": 1})
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        lenses = await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        (fit,) = [lens for lens in lenses if lens.command.command == "torchbolt.fit"]
+        result = await s.command(fit.command.command, fit.command.arguments[0])
+        await _ended(s, result["runId"])
+        assert not s.events_of(result["runId"], "failed"), s.events_of(result["runId"], "failed")
+        (started,) = s.events_of(result["runId"], "run_started")
+        assert started["target"].endswith("model.py::LitModel") and started["torchbolt_version"]
+        (finished,) = s.events_of(result["runId"], "finished")
+        assert finished["status"] == "success" and finished["global_step"] == 8
+        assert "val_loss" in finished["callback_metrics"]
+        trainer_module, module_module = (root / "engine.txt").read_text().split()
+        assert trainer_module.startswith("torchbolt.") and module_module.startswith("torchbolt.")

@@ -9,7 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 from torchbolt import events as ev
-from torchbolt.callbacks.event_stream import EventStreamCallback, report_failure
+from torchbolt.accelerators import CPUAccelerator
+from torchbolt.callbacks.event_stream import EventStreamCallback, report_failure, report_to_live_streams
+from torchbolt.strategies.launchers import RankFailedError
 
 
 class FakeTrainer(SimpleNamespace):
@@ -20,7 +22,9 @@ def make_trainer(tmp_path: Path) -> FakeTrainer:
     return FakeTrainer(current_epoch=0, global_step=0, max_epochs=2, max_steps=-1, num_training_batches=3,
                        num_val_batches=[2], log_dir=str(tmp_path / "logs"), sanity_checking=False,
                        progress_bar_metrics={}, logged_metrics={}, callback_metrics={}, checkpoint_callback=None,
-                       interrupted=False)
+                       interrupted=False, accelerator=CPUAccelerator(),
+                       strategy=SimpleNamespace(strategy_name="ddp", start_method="popen"), precision="32-true",
+                       num_devices=2, device_ids=[0, 1], num_nodes=1, world_size=2)
 
 
 def read(path: Path) -> list[ev.Event]:
@@ -61,6 +65,10 @@ def test_a_fit_writes_the_documented_sequence(tmp_path: Path) -> None:
     events = read(out)
     types = [e.type for e in events]
     assert types[0] == "run_started" and types[-1] == "finished"
+    started = events[0]
+    assert isinstance(started, ev.RunStarted)
+    assert (started.accelerator, started.devices, started.device_ids, started.strategy, started.precision,
+            started.num_nodes, started.world_size) == ("cpu", 2, [0, 1], "ddp", "32-true", 1, 2)
     assert types.count("epoch_started") == 2 and types.count("validation_end") == 2
     assert types.count("checkpoint_saved") == 2
     assert all(e.run_id == "run1" for e in events)
@@ -178,3 +186,36 @@ def test_a_second_entry_point_on_the_same_trainer_is_a_new_segment(tmp_path: Pat
     assert [s.fn for s in starts] == ["fit", "test"]
     assert [e.type for e in events[-3:]] == ["run_started", "validation_end", "finished"]
     assert events[-2].stage == "test" and events[-2].metrics == {"test_loss": 0.7}
+
+
+def test_another_ranks_failure_is_reported_with_its_frames_and_rank(tmp_path: Path) -> None:
+    recorded = {"error_type": "ValueError", "message": "boom on rank 1",
+                "frames": [{"file": "/w/model.py", "line": 21, "function": "training_step", "code": "raise ValueError"}]}
+    failure = RankFailedError(1, 1, "Traceback (most recent call last): ...", recorded)
+    # rank 0 only lost its connection; the Trainer raises the rank's failure from that error
+    lost = RuntimeError("Connection closed by peer")
+    lost.__cause__ = failure
+    for exc, name in ((failure, "direct"), (lost, "as_cause")):
+        out = tmp_path / f"{name}.jsonl"
+        cb = EventStreamCallback(str(out), run_id="r")
+        cb.setup(make_trainer(tmp_path), object(), "fit")
+        cb.on_exception(make_trainer(tmp_path), object(), exc)
+        cb.finish()
+        cb.close()
+        failed = read(out)[-1]
+        assert isinstance(failed, ev.Failed)
+        assert (failed.error_type, failed.message, failed.rank, failed.phase) == ("ValueError", "boom on rank 1", 1,
+                                                                                  "run")
+        assert [(f.file, f.line) for f in failed.frames] == [("/w/model.py", 21)]
+        assert failed.formatted.startswith("rank 1 failed (exit code 1):\nTraceback")
+
+
+def test_a_rank_that_left_no_record_is_still_named(tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    cb = EventStreamCallback(str(out), run_id="r")
+    cb.setup(make_trainer(tmp_path), object(), "fit")
+    report_to_live_streams(RankFailedError(1, -9, "(no traceback recorded)"))  # the os._exit path
+    failed = read(out)[-1]
+    assert isinstance(failed, ev.Failed) and failed.rank == 1 and failed.error_type == "RankFailedError"
+    assert "rank 1 failed (exit code -9)" in failed.message
+    assert not cb.enabled  # closed: nothing may follow the terminal event

@@ -23,7 +23,19 @@ SAMPLES = [
     ev.Failed(run_id="r", error_type="ValueError", message="boom",
               frames=[ev.Frame(file="/w/m.py", line=3, function="training_step", code="raise ValueError")],
               formatted="Traceback...", phase="run"),
+    ev.RunStarted(run_id="r", fn="fit", target="m.py::M", pid=1, torchbolt_version="0.1.0", accelerator="cuda",
+                  devices=2, device_ids=[0, 1], strategy="ddp", precision="bf16-mixed", num_nodes=2, world_size=4),
+    ev.Failed(run_id="r", error_type="ValueError", message="boom on rank 1", phase="run", rank=1),
 ]
+
+
+def test_hardware_and_rank_fields_are_optional() -> None:
+    """Streams of runtimes without the hardware fields (or a failure without a rank) still parse."""
+    old = ev.parse_event(b'{"v":1,"t":1.0,"run_id":"r","type":"run_started","fn":"fit","target":"m","pid":1,'
+                         b'"torchbolt_version":"0"}')
+    assert isinstance(old, ev.RunStarted) and old.accelerator is None and old.world_size is None
+    failed = ev.parse_event(b'{"v":1,"t":1.0,"run_id":"r","type":"failed","error_type":"E","message":"m"}')
+    assert isinstance(failed, ev.Failed) and failed.rank is None
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.type)

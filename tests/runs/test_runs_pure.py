@@ -66,6 +66,18 @@ def test_hint_label_matches_the_documented_shape() -> None:
     assert fmt.hint_label("loss", [0.7]) == "loss 0.7"
 
 
+@pytest.mark.parametrize(("args", "label"), [
+    (("cpu", 2, [0, 1], "ddp", "32-true", 1, 2), "cpu ×2 · ddp · 32-true"),
+    (("cpu", 1, [0], "single_device", "32-true", 1, 1), "cpu · 32-true"),
+    (("cuda", 1, [1], "single_device", "bf16-mixed", 1, 1), "cuda:1 · bf16-mixed"),
+    (("cuda", 2, [0, 1], "fsdp", "16-mixed", 2, 4), "cuda ×2 (0,1) · 2 nodes · 4 processes · fsdp · 16-mixed"),
+    (("mps", None, None, None, None, None, None), "mps"),
+    ((None, 2, [0, 1], "ddp", "32-true", 1, 2), None),
+])
+def test_hardware_label(args, label) -> None:
+    assert fmt.hardware_label(*args) == label
+
+
 def test_format_value() -> None:
     assert [fmt.format_value(v) for v in (0.23123, 1234567.0, 1.5e-5, None, float("inf"))] == \
         ["0.2312", "1.235e+06", "1.5e-05", "nan", "inf"]
@@ -139,6 +151,14 @@ def test_traceback_maps_to_the_raising_line_with_related_frames(tmp_path: Path) 
     assert [(d.path, d.line, d.severity) for d in diags[1:]] == [(model, 19, "information")]
 
 
+def test_a_failure_on_another_rank_names_it(tmp_path: Path) -> None:
+    model = os.path.join(str(tmp_path), "model.py")
+    failed = _failed([(model, 20, "training_step")]).model_copy(update={"rank": 1})
+    (diag,) = failure_diagnostics(failed, [str(tmp_path)])
+    assert (diag.path, diag.line) == (model, 19)
+    assert diag.message == "ZeroDivisionError: division by zero (on rank 1, during the run)"
+
+
 def test_traceback_without_workspace_frames_uses_the_fallback(tmp_path: Path) -> None:
     failed = _failed([("/usr/lib/x.py", 1, "f")], phase="setup")
     (diag,) = failure_diagnostics(failed, [str(tmp_path)], fallback=(str(tmp_path / "m.py"), 7))
@@ -195,6 +215,28 @@ def test_record_builds_history_and_survives_a_summary_round_trip(tmp_path: Path)
     assert loaded.hint("val_loss") == rec.hint("val_loss") and loaded.best_model_path == rec.best_model_path
     summary = json.loads((tmp_path / ".torchbolt/runs/r/summary.json").read_text())
     assert summary["status"] == "success" and summary["latest"]["val_loss"] == 0.4
+
+
+def test_record_keeps_the_hardware_of_run_started(tmp_path: Path) -> None:
+    rec = RunRecord(run_id="r", key="/w/m.py::M", fn="fit", uri="file:///w/m.py", label="M")
+    assert rec.hardware is None  # nothing reported yet (or a runtime that predates the fields)
+    rec.apply(ev.RunStarted(run_id="r", fn="fit", target="m", pid=1, torchbolt_version="0", accelerator="cpu",
+                            devices=2, device_ids=[0, 1], strategy="ddp", precision="32-true", num_nodes=1,
+                            world_size=2))
+    assert rec.hardware == "cpu ×2 · ddp · 32-true" and rec.world_size == 2
+    RunStore(tmp_path).write_summary(rec)
+    (loaded,) = RunStore(tmp_path).load_all()
+    assert loaded.hardware == rec.hardware and loaded.device_ids == [0, 1]
+    # the status says where the run executes before its first step, then the step and the finished run
+    from torchbolt_lsp.runs.manager import RunManager
+
+    assert RunManager._progress_message(rec) == "starting on cpu ×2 · ddp · 32-true"
+    rec.apply(ev.EpochStarted(run_id="r", epoch=0, total=4))
+    assert RunManager._progress_message(rec).startswith("epoch 1")
+    rec.apply(ev.Finished(run_id="r", status="success", epochs=1, global_step=4, duration_s=2.0))
+    assert RunManager._outcome(rec) == "done · 1 epoch · 2.0 s · cpu ×2 · ddp · 32-true"
+    rec.apply(ev.Failed(run_id="r", error_type="ValueError", message="x", rank=1))
+    assert RunManager._outcome(rec) == "failed: ValueError on rank 1"
 
 
 def test_each_logged_value_is_one_sparkline_bar_and_the_arrow_follows_the_values() -> None:

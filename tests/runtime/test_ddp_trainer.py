@@ -166,6 +166,24 @@ def test_a_rank_that_raises_ends_the_job_with_its_traceback(tmp_path: Path) -> N
     _assert_no_process_left(tmp_path)
 
 
+def test_a_rank_that_ends_before_joining_does_not_leave_the_job_waiting(tmp_path: Path) -> None:
+    """Rank 1 returns before `fit` (status 0): rank 0 would wait in the rendezvous for good; it ends instead,
+    naming the rank and why."""
+    code, err = _finish(_start(tmp_path, "--devices", "2", "--leave-rank", "1"))
+    assert code == 1, err[-3000:]
+    assert "rank 1 failed (exit code 0)" in err and "before joining the run's process group" in err
+    _assert_no_process_left(tmp_path)
+
+
+def test_an_error_on_rank_zero_is_shown_as_its_own(tmp_path: Path) -> None:
+    """The ranks rank 0 stops after its own error exit non-zero too; that is not "rank 1 failed"."""
+    code, err = _finish(_start(tmp_path, "--devices", "2", "--crash-rank", "0", "--epochs", "50"))
+    assert code != 0
+    assert "ValueError: boom on purpose on rank 0" in err
+    assert "rank 1 failed" not in err
+    _assert_no_process_left(tmp_path)
+
+
 def test_sigterm_to_the_launcher_stops_every_rank(tmp_path: Path) -> None:
     proc = _start(tmp_path, "--devices", "2", "--epochs", "1000", "--sleep")
     try:

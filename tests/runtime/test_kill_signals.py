@@ -27,7 +27,7 @@ CHILD = textwrap.dedent(
 
     root, step_seconds = sys.argv[1], float(sys.argv[2])
     mode = sys.argv[3]  # "train": signal during a training step; "val_train" the same with validation set up;
-                        # "val_val": signal during a validation batch
+                        # "val_val": signal during a validation batch; "train_end": in on_train_end
     events = open(os.path.join(root, "events.jsonl"), "a", buffering=1)
 
     def note(kind, **data):
@@ -40,7 +40,7 @@ CHILD = textwrap.dedent(
 
         def training_step(self, batch, batch_idx):
             note("step_start", step=self.global_step)
-            if mode != "val_val" and self.global_step == 2:
+            if mode in ("train", "val_train") and self.global_step == 2:
                 print("READY", flush=True)  # the parent signals while this step sleeps
                 time.sleep(step_seconds)
             loss = self.layer(batch).sum()
@@ -49,6 +49,12 @@ CHILD = textwrap.dedent(
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.01)
+
+        def on_train_end(self):
+            if mode == "train_end":
+                print("READY", flush=True)  # the parent signals after the last step
+                time.sleep(step_seconds)
+                note("train_end_done")
 
     class Data(torchbolt.LightningDataModule):
         def train_dataloader(self):
@@ -88,12 +94,13 @@ CHILD = textwrap.dedent(
         def val_dataloader(self):
             return DataLoader(torch.ones(100, 2), batch_size=2)
 
+    plain = mode in ("train", "train_end")
     trainer = torchbolt.Trainer(
         default_root_dir=root, max_epochs=1, logger=[Recorder()], enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, val_check_interval=5 if mode != "train" else 1.0,
+        enable_model_summary=False, num_sanity_val_steps=0, val_check_interval=5 if not plain else 1.0,
         callbacks=[Hooks(), OnExceptionCheckpoint(root, filename="interrupted")],
     )
-    trainer.fit(Slow() if mode == "train" else SlowVal(), datamodule=Data() if mode == "train" else ValData())
+    trainer.fit(Slow() if plain else SlowVal(), datamodule=Data() if plain else ValData())
     note("fit_returned")
     """
 )
@@ -138,6 +145,19 @@ def test_signal_stops_after_current_step_and_cleans_up(tmp_path: pathlib.Path, s
     assert exc_event["type"] in ("KeyboardInterrupt", "SystemExit")
     checkpoint = safe_load(tmp_path / "interrupted.ckpt")
     assert checkpoint["global_step"] == 3  # the three completed optimizer steps
+
+
+def test_sigterm_after_the_last_step_still_exits_non_zero(tmp_path: pathlib.Path) -> None:
+    """A stop request in on_train_end (or on_fit_end, teardown) finds no step left to stop after; the run completes,
+    but the process does not go on past `fit` as if nobody had asked it to end."""
+    proc = _run_until_ready(tmp_path, step_seconds=1.0, mode="train_end")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, (proc.returncode, err[-2000:])
+    kinds = [e["kind"] for e in _events(tmp_path)]
+    assert "train_end_done" in kinds and "teardown" in kinds and "fit_returned" not in kinds
+    assert kinds.count("step_end") == 200  # every step of the epoch ran: the signal came after them
+    assert "callback_on_exception" not in kinds  # the run itself completed
 
 
 def test_second_ctrl_c_exits_at_once(tmp_path: pathlib.Path) -> None:

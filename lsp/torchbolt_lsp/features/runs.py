@@ -122,8 +122,9 @@ def metric_hover_markdown(name: str, rec: Any, folder: str, markdown: bool = Tru
     """The hover section for a metric: values per epoch, the run, the best checkpoint."""
     rows = rec.per_epoch(name)
     mode = rec.mode(name)
-    lines = [f"**{name}** in run `{rec.run_id}` ({rec.fn} {rec.label}, {rec.status})" if markdown
-             else f"{name} in run {rec.run_id} ({rec.fn} {rec.label}, {rec.status})"]
+    where = f" on {rec.hardware}" if rec.hardware else ""
+    lines = [f"**{name}** in run `{rec.run_id}` ({rec.fn} {rec.label}, {rec.status}){where}" if markdown
+             else f"{name} in run {rec.run_id} ({rec.fn} {rec.label}, {rec.status}){where}"]
     if rows:
         best = fmt.best([v for _, v in rows], mode)
         if markdown:

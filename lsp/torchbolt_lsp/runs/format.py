@@ -113,3 +113,32 @@ def progress_percentage(epoch: int | None, max_epochs: int | None, batch: int | 
     else:
         return None
     return max(0, min(100, int(fraction * 100)))
+
+
+def hardware_label(accelerator: str | None, devices: int | None = None, device_ids: Sequence[int] | None = None,
+                   strategy: str | None = None, precision: str | None = None, num_nodes: int | None = None,
+                   world_size: int | None = None) -> str | None:
+    """`cpu ×2 · ddp · 32-true`, `cuda:1 · bf16-mixed`, `cuda ×8 (0,1,...) · 2 nodes · 16 processes · fsdp · 16-mixed`.
+
+    The single-device strategy is implied by one device and left out; None when the accelerator is unknown.
+    """
+    if not accelerator:
+        return None
+    ids = list(device_ids or [])
+    count = devices if devices is not None else (len(ids) or None)
+    if accelerator == "cpu" or not ids:
+        place = f"{accelerator} ×{count}" if count and count > 1 else accelerator
+    elif len(ids) == 1:
+        place = f"{accelerator}:{ids[0]}"
+    else:
+        place = f"{accelerator} ×{len(ids)} ({','.join(str(i) for i in ids)})"
+    parts = [place]
+    if num_nodes and num_nodes > 1:
+        parts.append(f"{num_nodes} nodes")
+        if world_size:
+            parts.append(f"{world_size} processes")
+    if strategy and strategy != "single_device":
+        parts.append(strategy)
+    if precision:
+        parts.append(precision)
+    return " · ".join(parts)

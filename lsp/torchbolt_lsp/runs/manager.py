@@ -158,6 +158,12 @@ def _run_alive(pid: int | None) -> bool:
         return True  # no /proc (macOS): trust the pid
 
 
+def _on_rank(rec: RunRecord) -> str:
+    """` on rank 1` when the failure came from a process of a multi-process run, else ''."""
+    rank = (rec.failure or {}).get("rank")
+    return f" on rank {rank}" if isinstance(rank, int) else ""
+
+
 def _same_file(a: str, b: str) -> bool:
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
@@ -667,7 +673,8 @@ class RunManager:
                 row: dict[str, Any] = {"runId": rec.run_id, "target": rec.key, "label": rec.label, "fn": rec.fn,
                        "status": rec.status, "startedAt": rec.started_at, "durationS": rec.duration_s,
                        "epochs": rec.epochs, "globalStep": rec.global_step, "bestModelPath": rec.best_model_path,
-                       "logDir": rec.log_dir, "metric": name, "value": rec.latest.get(name) if name else None}
+                       "logDir": rec.log_dir, "metric": name, "value": rec.latest.get(name) if name else None,
+                       "hardware": rec.hardware}
                 prev = previous.get(rec.key)
                 if prev is not None and name:
                     row["previousRunId"] = prev.run_id
@@ -814,6 +821,7 @@ class RunManager:
             "message": self._progress_message(rec) if rec.active else self._outcome(rec),
             "startedAt": rec.started_at, "durationS": rec.duration_s, "logDir": rec.log_dir,
             "bestModelPath": rec.best_model_path, "error": error if rec.status == "failed" else None,
+            "hardware": rec.hardware, "worldSize": rec.world_size,
         }
 
     def _send_state(self, run: ActiveRun) -> None:
@@ -827,7 +835,10 @@ class RunManager:
         metrics = dict(rec.progress_metrics)
         if not metrics:
             metrics = {k: v for k, v in rec.latest.items() if "loss" in k}
-        return fmt.progress_message(rec.epoch, rec.max_epochs, rec.batch, rec.total, metrics, rec.stage)
+        message = fmt.progress_message(rec.epoch, rec.max_epochs, rec.batch, rec.total, metrics, rec.stage)
+        if not message and rec.hardware:  # run_started arrived, no step yet: say where it runs
+            return f"starting on {rec.hardware}"
+        return message
 
     def refresh_hints(self, force: bool = False) -> None:
         """Ask the client to re-pull inlay hints (or code lenses without inlay-hint support), rate-limited."""
@@ -922,7 +933,7 @@ class RunManager:
         self.refresh_hints(force=True)
         self.refresh_lenses()
         if rec.status == "failed":
-            self._show(types.MessageType.Error, f"{rec.fn.capitalize()} {rec.label} failed: "
+            self._show(types.MessageType.Error, f"{rec.fn.capitalize()} {rec.label} failed{_on_rank(rec)}: "
                                                 f"{(rec.failure or {}).get('error_type', 'error')}: "
                                                 f"{(rec.failure or {}).get('message', '')}".rstrip(": "))
         elif rec.status in ("success", "interrupted"):
@@ -958,7 +969,7 @@ class RunManager:
     @staticmethod
     def _outcome(rec: RunRecord) -> str:
         if rec.status == "failed":
-            return f"failed: {(rec.failure or {}).get('error_type', 'error')}"
+            return f"failed: {(rec.failure or {}).get('error_type', 'error')}{_on_rank(rec)}"
         parts = ["stopped" if rec.status == "interrupted" else "done"]
         if rec.monitor and rec.best_model_score is not None:
             parts.append(f"best {rec.monitor} {fmt.format_value(rec.best_model_score)}")
@@ -966,6 +977,9 @@ class RunManager:
             parts.append(f"{rec.epochs} epoch{'s' if rec.epochs != 1 else ''}")
         if rec.duration_s is not None:
             parts.append(f"{rec.duration_s:.1f} s")
+        hardware = rec.hardware
+        if hardware:
+            parts.append(hardware)
         return " · ".join(parts)
 
     async def _announce(self, rec: RunRecord, outcome: str, folder: str) -> None:

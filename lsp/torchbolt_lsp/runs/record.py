@@ -21,6 +21,8 @@ else:  # pydantic models: imported at the first run, not at server start
 #: Points kept per metric (in memory and in summary.json).
 HISTORY_LIMIT = 200
 SUMMARY_VERSION = 1
+#: The run_started fields that say where a run executes (kept on the record and in summary.json).
+_HARDWARE = ("accelerator", "devices", "device_ids", "strategy", "precision", "num_nodes", "world_size")
 
 
 @dataclass
@@ -76,6 +78,14 @@ class RunRecord:
     events_seen: int = 0
     returncode: int | None = None
     pid: int | None = None  # the child process (leader of its process group)
+    # Where the run executes, from run_started (None when the runtime did not say).
+    accelerator: str | None = None
+    devices: int | None = None
+    device_ids: list[int] | None = None
+    strategy: str | None = None
+    precision: str | None = None
+    num_nodes: int | None = None
+    world_size: int | None = None
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -120,6 +130,10 @@ class RunRecord:
             self.max_epochs, self.max_steps = event.max_epochs, event.max_steps
             self.total, self.log_dir = event.num_training_batches, event.log_dir
             self.pid = self.pid or event.pid
+            for name in _HARDWARE:
+                value = getattr(event, name, None)
+                if value is not None:
+                    setattr(self, name, value)
         elif isinstance(event, ev.CheckpointSaved):
             self.checkpoints.append({"path": event.path, "kind": event.kind, "score": event.score,
                                      "epoch": event.epoch, "global_step": event.global_step})
@@ -147,6 +161,12 @@ class RunRecord:
             self.failure = event.model_dump(mode="json")
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def hardware(self) -> str | None:
+        """`cpu ×2 · ddp · 32-true` (None when the runtime did not report its hardware)."""
+        return fmt.hardware_label(self.accelerator, self.devices, self.device_ids, self.strategy, self.precision,
+                                  self.num_nodes, self.world_size)
+
     def mode(self, name: str) -> str:
         """'min' or 'max' for a metric of this run."""
         return fmt.metric_mode(name, self.monitor, self.monitor_mode)
@@ -184,6 +204,7 @@ class RunRecord:
             "best_model_path": self.best_model_path, "best_model_score": self.best_model_score,
             "checkpoints": self.checkpoints, "latest": self.latest, "failure": self.failure,
             "returncode": self.returncode, "events_seen": self.events_seen, "pid": self.pid,
+            **{name: getattr(self, name) for name in _HARDWARE},
             "history": {k: [[p.epoch, p.step, p.value, p.scope] for p in v] for k, v in self.history.items()},
         }
 
@@ -195,7 +216,8 @@ class RunRecord:
         rec = cls(run_id=data["run_id"], key=data["key"], fn=data["fn"], uri=data["uri"], label=data["label"])
         for name in ("command", "status", "started_at", "ended_at", "max_epochs", "max_steps", "epochs",
                      "global_step", "duration_s", "log_dir", "monitor", "monitor_mode", "best_model_path",
-                     "best_model_score", "checkpoints", "latest", "failure", "returncode", "events_seen", "pid"):
+                     "best_model_score", "checkpoints", "latest", "failure", "returncode", "events_seen", "pid",
+                     *_HARDWARE):
             if name in data and data[name] is not None:
                 setattr(rec, name, data[name])
         rec.history = {k: [Point(int(e), int(s), v, str(sc)) for e, s, v, sc in pts]

@@ -65,6 +65,8 @@ def failure_diagnostics(failed: Failed, roots: Sequence[str], fallback: tuple[st
     """
     title = headline(failed)
     phase = "before training started" if failed.phase == "setup" else "during the run"
+    if failed.rank is not None:  # one process of a multi-process run raised: say which
+        phase = f"on rank {failed.rank}, {phase}"
     user: list[Frame] = [f for f in failed.frames if is_workspace_file(f.file, roots)]
     if not user:
         if fallback is None:

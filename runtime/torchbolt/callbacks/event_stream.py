@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from torchbolt.core.module import LightningModule
     from torchbolt.trainer.trainer import Trainer
 
-__all__ = ["EventStreamCallback", "open_target", "report_failure", "watch_lifeline"]
+__all__ = ["EventStreamCallback", "open_target", "report_failure", "report_to_live_streams", "watch_lifeline"]
 
 #: Set by the editor's language server: the read end of a pipe whose write end only the server holds.
 LIFELINE_ENV = "TORCHBOLT_LIFELINE"
@@ -107,6 +107,23 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if math.isfinite(value) else None
     return value if isinstance(value, int) else None
+
+
+def _hardware(trainer: Trainer) -> dict[str, Any]:
+    """The run_started hardware fields, from the Trainer's public surface (names as the Trainer takes them)."""
+    from torchbolt.accelerators.accelerator import ACCELERATOR_CLASSES
+
+    accelerator = trainer.accelerator
+    kind = next((name for name, cls in ACCELERATOR_CLASSES.items() if isinstance(accelerator, cls)),
+                type(accelerator).__name__.removesuffix("Accelerator").lower())
+    strategy = trainer.strategy
+    name = str(getattr(strategy, "strategy_name", type(strategy).__name__))
+    start_method = getattr(strategy, "start_method", "popen")
+    if name == "ddp" and start_method != "popen":
+        name = f"ddp_{start_method}"  # 'ddp_spawn' / 'ddp_fork': how the user asked for it
+    return {"accelerator": kind, "devices": int(trainer.num_devices), "device_ids": [int(i) for i in trainer.device_ids],
+            "strategy": name, "precision": str(trainer.precision), "num_nodes": int(trainer.num_nodes),
+            "world_size": int(trainer.world_size)}
 
 
 class EventStreamCallback(Callback):
@@ -270,7 +287,16 @@ class EventStreamCallback(Callback):
             max_epochs=_int_or_none(trainer.max_epochs),
             max_steps=_int_or_none(trainer.max_steps),
             num_training_batches=_int_or_none(trainer.num_training_batches),
-            log_dir=self._log_dir(trainer), pid=os.getpid(), torchbolt_version=__version__), flush=True)
+            log_dir=self._log_dir(trainer), pid=os.getpid(), torchbolt_version=__version__,
+            **self._hardware(trainer)), flush=True)
+
+    @staticmethod
+    def _hardware(trainer: Trainer) -> dict[str, Any]:
+        try:
+            return _hardware(trainer)
+        except Exception as exc:  # another engine's Trainer (--engine lightning) may lack one: leave them out
+            print(f"torchbolt: the run's hardware is not reported ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return {}
 
     @staticmethod
     def _log_dir(trainer: Trainer) -> str | None:
@@ -393,7 +419,7 @@ class EventStreamCallback(Callback):
         self._ended = True
         # Once the run started, even a "setup" report (from the CLI's error handler) happened in the run.
         where: Literal["setup", "run"] = "setup" if phase == "setup" and not self._started else "run"
-        self.emit(ev.failed_from_exception(exc, self.run_id, where), flush=True)
+        self.emit(_failed_event(exc, self.run_id, where), flush=True)
 
     def _at_exit(self) -> None:
         # Entry points that raise may skip teardown; the process exit still writes the terminal event.
@@ -403,6 +429,45 @@ class EventStreamCallback(Callback):
             self.close()
         except Exception as exc:  # exiting anyway: say why the stream is incomplete, don't mask the exit
             print(f"torchbolt: could not finish the event stream {self.target}: {exc}", file=sys.stderr)
+
+
+def _failed_event(exc: BaseException, run_id: str, phase: Literal["setup", "run"]) -> ev.Failed:
+    """The ``failed`` event for `exc`; when another rank raised first (`RankFailedError`, possibly as the
+    cause of this rank's lost-connection error), that rank's error and frames, with its rank."""
+    from torchbolt.strategies.launchers import RankFailedError
+
+    rank_failure = exc if isinstance(exc, RankFailedError) else None
+    if rank_failure is None and isinstance(exc.__cause__, RankFailedError):
+        rank_failure = exc.__cause__
+    if rank_failure is None:
+        event = ev.failed_from_exception(exc, run_id, phase)
+        rank = os.environ.get("RANK")  # this process is one rank of several: say which
+        if rank is not None and rank.isdigit() and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            event = event.model_copy(update={"rank": int(rank)})
+        return event
+    recorded = rank_failure.failure or {}
+    try:
+        frames = [ev.Frame.model_validate(f) for f in recorded.get("frames") or []]
+    except ValueError:
+        frames = []
+    return ev.Failed(run_id=run_id, error_type=str(recorded.get("error_type") or type(rank_failure).__name__),
+                     message=str(recorded.get("message") or rank_failure), frames=frames,
+                     formatted=f"rank {rank_failure.rank} failed (exit code {rank_failure.returncode}):\n"
+                               f"{rank_failure.details}", phase="run", rank=rank_failure.rank)
+
+
+def report_to_live_streams(exc: BaseException) -> None:
+    """Write `exc` as the terminal event of every open stream whose run has not ended, and close them.
+
+    For a process about to end without running atexit handlers (os._exit after another rank failed).
+    """
+    for stream in list(_LIVE.values()):
+        try:
+            if stream.enabled and not stream._ended:
+                stream.report_exception(exc, phase="run")
+            stream.close()
+        except Exception as err:  # noqa: BLE001 - exiting anyway
+            print(f"torchbolt: could not report the failure to {stream.target}: {err}", file=sys.stderr)
 
 
 def report_failure(target: str | os.PathLike[str], exc: BaseException, target_name: str = "") -> None:

@@ -151,7 +151,10 @@ class Optimization:
                 return step_closure()
 
         if loops.fit.should_accumulate():
-            closure()
+            # A micro-batch that does not step keeps its gradients local (DDP: no all-reduce); the stepping
+            # batch reduces the accumulated sum once. Forward and backward both run inside the context.
+            with trainer.strategy.no_backward_sync(module):
+                closure()
         else:
             progress.optim.step.increment("ready")
             lightning_optimizer = self.lightning_optimizers[0]

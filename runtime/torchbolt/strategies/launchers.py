@@ -4,7 +4,8 @@
 MASTER_ADDR, MASTER_PORT, RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE and NODE_RANK set; the launching
 process itself becomes local rank 0. It does better than Lightning on failure:
 
-* every child writes its traceback to a per-rank file when it dies of an exception;
+* every child writes its traceback to a per-rank file when it dies of an exception (text, and the
+  frames as JSON, so the editor can put the error at the raising line of that rank);
 * a watcher thread in the launching process notices a child that exits non-zero, stops the other
   children and, if the launching process does not stop by itself within a grace period (it may be
   blocked in a collective that will never complete), ends it with exit code 1 after printing which rank
@@ -19,6 +20,7 @@ torch.multiprocessing and returns rank 0's result.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import signal
 import subprocess
@@ -43,12 +45,18 @@ TERMINATE_GRACE_S = 5.0
 
 
 class RankFailedError(RuntimeError):
-    """Another rank of the run raised; the message names the rank and carries its traceback."""
+    """Another rank of the run raised; the message names the rank and carries its traceback.
 
-    def __init__(self, rank: int, returncode: int | None, details: str) -> None:
+    `failure` is what that rank recorded about its exception (error_type, message, frames as in the event
+    stream's ``failed`` event), or None when it left nothing (killed, or crashed outside Python).
+    """
+
+    def __init__(self, rank: int, returncode: int | None, details: str,
+                 failure: dict[str, Any] | None = None) -> None:
         self.rank = rank
         self.returncode = returncode
         self.details = details
+        self.failure = failure
         super().__init__(f"rank {rank} failed (exit code {returncode}):\n{details}".rstrip())
 
 
@@ -58,6 +66,8 @@ def rank_command() -> list[str]:
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name:
         name = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+        if name == "torchbolt.worker":
+            name = "torchbolt"  # an editor's warm worker runs `torchbolt <argv>`: the ranks run that directly
         return [sys.executable, "-m", name, *sys.argv[1:]]
     script = sys.argv[0] if sys.argv else ""
     if not script or script == "-c" or not os.path.exists(script):
@@ -71,8 +81,11 @@ def rank_command() -> list[str]:
 
 def _without_event_stream(command: list[str], env: dict[str, str]) -> list[str]:
     """The other ranks must not write the editor's event stream (rank 0 reports the run): their
-    `--events TARGET` becomes the null device and TORCHBOLT_EVENTS is dropped."""
+    `--events TARGET` becomes the null device and TORCHBOLT_EVENTS is dropped. The editor's lifeline
+    descriptor is not inherited either (its number could name another file there): a child ends with
+    this process instead."""
     env.pop("TORCHBOLT_EVENTS", None)
+    env.pop("TORCHBOLT_LIFELINE", None)
     out: list[str] = []
     skip = False
     for token in command:
@@ -116,6 +129,10 @@ class SubprocessLauncher:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._crashed = False
+        self._terminated: set[int] = set()  # children this process stopped (their exit is not their failure)
+        # Set once the process group formed (every rank joined): before that, a child that exits at all, even
+        # with status 0, leaves this process waiting for it in the rendezvous.
+        self.joined = threading.Event()
 
     @property
     def launched(self) -> bool:
@@ -186,11 +203,31 @@ class SubprocessLauncher:
                 return path.read_text(encoding="utf-8", errors="replace")
         return "(no traceback recorded: the process was killed or crashed outside Python; see its output above)\n"
 
+    def read_failure(self, local: int) -> dict[str, Any] | None:
+        """What child `local` recorded about its exception (error_type, message, frames), if anything."""
+        if self.error_dir is None:
+            return None
+        path = self.error_dir / f"rank{self.global_rank_of(local)}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _failure_of(self, local: int, rc: int | None) -> RankFailedError:
+        if rc == 0:
+            return RankFailedError(self.global_rank_of(local), rc, (
+                "it ended before joining the run's process group, so the other ranks would wait for it for good. "
+                "Every rank must reach the same Trainer call: code that returns or exits early on some ranks (a "
+                "check of RANK/LOCAL_RANK, a __main__ guard that differs) stops the run.\n"))
+        return RankFailedError(self.global_rank_of(local), rc, self.read_error(local), self.read_failure(local))
+
     def _watch(self) -> None:
         while not self._stopping.is_set():
             for local, proc in list(self.children.items()):
                 rc = proc.poll()
-                if rc is not None and rc != 0 and self.failure is None and not self._stopping.is_set():
+                if (rc is not None and (rc != 0 or not self.joined.is_set()) and self.failure is None
+                        and not self._stopping.is_set() and local not in self._terminated):
                     self._on_child_failure(local, rc)
                     return
             time.sleep(0.1)
@@ -198,7 +235,7 @@ class SubprocessLauncher:
     def _on_child_failure(self, local: int, rc: int) -> None:
         with self._lock:
             if self.failure is None:
-                self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+                self.failure = self._failure_of(local, rc)
             failure = self.failure
         sys.stderr.write(f"[torchbolt] {failure}\n[torchbolt] stopping the other ranks.\n")
         sys.stderr.flush()
@@ -212,12 +249,17 @@ class SubprocessLauncher:
             time.sleep(0.1)
         sys.stderr.write(f"[torchbolt] rank {failure.rank} failed and this process did not stop; exiting.\n")
         sys.stderr.flush()
+        # os._exit skips atexit: the editor's event stream gets its terminal event now.
+        from torchbolt.callbacks.event_stream import report_to_live_streams
+
+        report_to_live_streams(failure)
         os._exit(1)
 
     def forward_signal(self, signum: int) -> None:
         """Pass a signal the launching process received on to every child."""
-        for proc in self.children.values():
+        for local, proc in self.children.items():
             if proc.poll() is None:
+                self._terminated.add(local)  # stopping on request is not a failure of that rank
                 try:
                     proc.send_signal(signum)
                 except ProcessLookupError:
@@ -226,6 +268,7 @@ class SubprocessLauncher:
     def terminate_children(self, grace: float = TERMINATE_GRACE_S) -> None:
         """SIGTERM every live child, SIGKILL those still alive after `grace` seconds."""
         live = [p for p in self.children.values() if p.poll() is None]
+        self._terminated.update(local for local, p in self.children.items() if p.poll() is None)
         for proc in live:
             try:
                 proc.terminate()
@@ -243,8 +286,8 @@ class SubprocessLauncher:
         """Wait for every child to finish (end of the script); raise if one failed."""
         for local, proc in self.children.items():
             rc = proc.wait()
-            if rc != 0 and self.failure is None:
-                self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+            if rc != 0 and self.failure is None and local not in self._terminated:
+                self.failure = self._failure_of(local, rc)
         self._stopping.set()
         if self.failure is not None:
             raise self.failure
@@ -255,10 +298,10 @@ class SubprocessLauncher:
         while self.failure is None:
             for local, proc in self.children.items():
                 rc = proc.poll()
-                if rc is not None and rc != 0:
+                if rc is not None and rc != 0 and local not in self._terminated:
                     with self._lock:
                         if self.failure is None:
-                            self.failure = RankFailedError(self.global_rank_of(local), rc, self.read_error(local))
+                            self.failure = self._failure_of(local, rc)
                     break
             else:
                 if time.monotonic() >= deadline:
@@ -305,11 +348,8 @@ def install_child_guards() -> None:
     previous_hook = sys.excepthook
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        try:
-            Path(folder, f"rank{rank}.txt").write_text(text, encoding="utf-8")
-        except OSError:
-            pass
+        if not Path(folder, f"rank{rank}.txt").exists():  # the Trainer may have recorded the first error already
+            _write_rank_error(folder, rank, exc)
         previous_hook(exc_type, exc, tb)
 
     sys.excepthook = hook
@@ -331,11 +371,25 @@ def record_rank_error(exc: BaseException) -> None:
     """Write `exc`'s traceback for the launcher now (used when the Trainer catches and re-raises)."""
     folder = os.environ.get(ERROR_DIR_VAR)
     if folder:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        try:
-            Path(folder, f"rank{os.environ.get('RANK', '?')}.txt").write_text(text, encoding="utf-8")
-        except OSError:
-            pass
+        _write_rank_error(folder, os.environ.get("RANK", "?"), exc)
+
+
+def _write_rank_error(folder: str, rank: str, exc: BaseException) -> None:
+    """rank{R}.txt (the formatted traceback) and rank{R}.json (error type, message and frames). The JSON is
+    written first: the launcher may read as soon as the text file exists."""
+    from torchbolt.events import failed_from_exception
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        failed = failed_from_exception(exc, run_id="", phase="run")
+        record = failed.model_dump(mode="json", include={"error_type", "message", "frames"})
+        Path(folder, f"rank{rank}.json").write_text(json.dumps(record), encoding="utf-8")
+    except Exception:  # noqa: BLE001 - the text traceback below still tells what happened
+        pass
+    try:
+        Path(folder, f"rank{rank}.txt").write_text(text, encoding="utf-8")
+    except OSError:
+        pass
 
 
 def _spawn_entry(local: int, function: Callable[..., Any], env: dict[str, str], queue: Any,

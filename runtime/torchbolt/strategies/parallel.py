@@ -125,6 +125,9 @@ class ParallelStrategy(Strategy):
                 kwargs["device_id"] = self.root_device
             dist.init_process_group(**kwargs)
             atexit.register(_destroy_process_group)
+        launcher = getattr(self, "launcher", None)
+        if launcher is not None and hasattr(launcher, "joined"):
+            launcher.joined.set()  # every rank is in the group: a child that ends from now on is not lost in the rendezvous
 
     # ---- collectives ----------------------------------------------------------------------------------
     @property

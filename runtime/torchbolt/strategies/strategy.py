@@ -133,6 +133,13 @@ class Strategy:
         """Run the closure, `after_closure` (hooks, clipping) and the update through the precision plugin."""
         return self.precision_plugin.optimizer_step(optimizer, closure, after_closure, skip_if_no_loss, **kwargs)
 
+    def no_backward_sync(self, module: nn.Module) -> Any:
+        """Context for a gradient-accumulation micro-batch: skip gradient synchronization inside it (the
+        optimization loop enters it for batches that do not step). Nothing to skip on one process."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def abort_collectives(self) -> None:
         """After a failure: collectives become local no-ops so that exception hooks cannot hang."""
 

@@ -785,7 +785,7 @@ class Trainer:
                 strategy.setup_environment()
                 if not self.is_global_zero:
                     self._quiet_progress_bars()
-                return self._run_body(request, model)
+                result = self._run_body(request, model)
             except BaseException as exc:
                 if type(exc).__name__ == "TunerExit":
                     # a Tuner search finished inside this fit: end it like a completed run
@@ -796,21 +796,52 @@ class Trainer:
                 # After a failure no collective may run (the peers may be gone or elsewhere): the exception
                 # hooks and teardown see a strategy that no longer communicates.
                 strategy.abort_collectives()
-                self._on_exception(exc)
-                failure = getattr(launcher, "failure", None)
-                if launcher is not None:
-                    launcher.shutdown(failed=True)
-                    failure = launcher._collect_failure(wait=2.0) if failure is None else failure
-                if failure is not None and failure is not exc and not isinstance(exc, KeyboardInterrupt):
-                    # This rank only lost its peers; the rank that raised first is the error to show.
+                if self._stop.received is not None and _lost_peer(exc) and strategy.world_size > 1:
+                    # Stop reached every rank; one that stopped a step earlier closed its connections. This
+                    # rank's lost connection is part of that stop, not a failure of the run.
+                    signum = int(self._stop.received)
+                    stop: BaseException = (KeyboardInterrupt() if signum == signal.SIGINT
+                                           else SystemExit(128 + signum))
+                    stop.__cause__ = exc
+                    exc = stop
+                failure = self._peer_failure(launcher, exc)
+                # When another rank raised first, this rank only lost its peers: the hooks (and the editor's
+                # event stream) get that rank's error, with this rank's as its cause.
+                shown = exc if failure is None else failure
+                if failure is not None:
+                    failure.__cause__ = exc
+                try:
+                    self._on_exception(shown)
+                finally:
+                    if launcher is not None:
+                        launcher.shutdown(failed=True)
+                if failure is not None:
                     raise failure from exc
                 from torchbolt.strategies.launchers import record_rank_error
 
                 record_rank_error(exc)
+                if exc.__cause__ is not None and isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise exc from exc.__cause__
                 raise
             finally:
                 if profiler is not None:
                     profiler.describe()  # the report, also after a failure (what ran until then)
+        # A stop request that arrived after the last step (on_train_end, on_fit_end, teardown): the run is complete,
+        # but the process was asked to end, so it ends as a stop during training does (non-zero), not by going on.
+        self._stop.raise_pending()
+        return result
+
+    @staticmethod
+    def _peer_failure(launcher: Any, exc: BaseException) -> Any:
+        """The RankFailedError of a local rank this process started that failed first, or None.
+
+        Read before the other ranks are stopped (their exit then is not their failure). When `exc` looks like
+        a lost connection, the failed rank may still be exiting: wait a little for it."""
+        if launcher is None or not getattr(launcher, "launched", False) or isinstance(exc, KeyboardInterrupt):
+            return None
+        if launcher.failure is not None:
+            return launcher.failure
+        return launcher._collect_failure(wait=5.0 if _lost_peer(exc) else 0.0)
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
@@ -1082,6 +1113,16 @@ class Trainer:
                 yield
         finally:
             torch.set_default_dtype(previous)
+
+
+def _lost_peer(exc: BaseException) -> bool:
+    """Whether `exc` looks like a collective that failed because another rank went away (gloo/NCCL report a
+    closed connection or a timeout as a RuntimeError/DistError with these words)."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return False
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(word in text for word in ("connection", "gloo", "nccl", "peer", "closed", "broken pipe", "timeout",
+                                         "disterror", "distbackenderror"))
 
 
 class _EpochLoopView:

@@ -2,6 +2,7 @@
 
     python fit_script.py OUT_DIR [--devices N] [--strategy S] [--batch B] [--epochs E] [--num-nodes K]
                          [--crash-rank R] [--ckpt PATH] [--save-every-epoch] [--precision P] [--sleep]
+                         [--leave-rank R]
 
 Every rank writes OUT_DIR/rank{R}.json (ranks, the sample indices it trained on, callback_metrics, the values
 of a sync_dist-logged metric, all_gather/broadcast/reduce results) and rank 0 OUT_DIR/weights.pt.
@@ -109,6 +110,7 @@ def main() -> None:
     p.add_argument("--logger", action="store_true")
     p.add_argument("--engine", default="torchbolt")
     p.add_argument("--shuffle", action="store_true")
+    p.add_argument("--leave-rank", type=int, default=-1)  # this rank ends (status 0) without calling fit
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,8 @@ def main() -> None:
         original_save(checkpoint, path, storage_options)
 
     io.save_checkpoint = recording_save  # type: ignore[method-assign]
+    if os.environ.get("RANK") == str(a.leave_rank):
+        return
     trainer.fit(model, ckpt_path=a.ckpt)
     rank = trainer.global_rank
     gathered = model.all_gather(torch.tensor([float(rank)]))
