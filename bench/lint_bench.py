@@ -290,14 +290,14 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def many_findings(runs: int = 3) -> dict[str, tuple[float, float]]:
+def many_findings(runs: int = 3, lsp_dir: Path | None = None) -> dict[str, tuple[float, float]]:
     """(median wall s, median CPU s) of `torchbolt check`, `torchbolt check --fix` and read + ast.parse,
     each in a fresh interpreter, on the generated file; plus its line and finding counts under "size".
 
     CPU time is reported beside wall time because other sessions load this machine: it does not grow
     with their load."""
     text = generate_many()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lsp"), str(ROOT / "runtime")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(lsp_dir or ROOT / "lsp"), str(ROOT / "runtime")])}
     baseline_code = "import ast, pathlib, sys\nast.parse(pathlib.Path(sys.argv[1]).read_text())\n"
     times: dict[str, list[tuple[float, float]]] = {"check": [], "fix": [], "base": []}
     findings = 0
@@ -337,6 +337,24 @@ def many_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def compare_many(baseline: Path, rounds: int = 3) -> str:
+    """check / --fix on the many-findings file with this tree's `lsp/` and with `baseline`, alternating
+    rounds (one run each per round); medians and ratios of CPU time."""
+    runs: dict[str, list[dict[str, tuple[float, float]]]] = {"baseline tree": [], "this tree": []}
+    for _ in range(rounds):
+        runs["baseline tree"].append(many_findings(1, baseline))
+        runs["this tree"].append(many_findings(1))
+    out = ["| tree | check wall s | check CPU s | --fix wall s | --fix CPU s |", "|---|---:|---:|---:|---:|"]
+    med = {name: {k: tuple(statistics.median(r[k][i] for r in rs) for i in (0, 1)) for k in ("check", "fix")}
+           for name, rs in runs.items()}
+    for name, m in med.items():
+        out.append(f"| {name} | {m['check'][0]:.2f} | {m['check'][1]:.2f} | {m['fix'][0]:.2f} | {m['fix'][1]:.2f} |")
+    this, base = med["this tree"], med["baseline tree"]
+    out.append(f"\nCPU this / baseline: check {this['check'][1] / base['check'][1]:.2f}, "
+               f"--fix {this['fix'][1] / base['fix'][1]:.2f} (medians of {rounds} alternating rounds)")
+    return "\n".join(out)
+
+
 def write_readme(table: str) -> None:
     readme = HERE / "README.md"
     text = readme.read_text() if readme.exists() else "# Benchmarks\n"
@@ -366,11 +384,15 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=3000)
     parser.add_argument("--no-write", action="store_true", help="do not update bench/README.md")
     parser.add_argument("--many-only", action="store_true",
-                        help="only time check/--fix on the many-findings file (prints, never writes)")
+                        help="only time check/--fix on the many-findings file (prints, never writes; with "
+                             "--baseline-tree: side by side)")
     parser.add_argument("--baseline-tree", metavar="DIR",
                         help="also time a server imported from DIR (a copy of another version's lsp/ folder), "
                              "alternating with this one, and print both")
     args = parser.parse_args()
+    if args.many_only and args.baseline_tree:
+        print(compare_many(Path(args.baseline_tree)))
+        return
     if args.many_only:
         rows = many_rows()
         print("| measurement | value | target | note |\n|---|---:|---|---|")

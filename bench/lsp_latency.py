@@ -8,6 +8,7 @@ issue's targets. Prints a table and, with --write-readme, puts it under the "Lan
 heading of bench/README.md.
 
     .venv/bin/python bench/lsp_latency.py [--requests 300] [--starts 5] [--write-readme] [--burst-only]
+    .venv/bin/python bench/lsp_latency.py --burst-only --baseline-tree DIR [--repeats 3]  (side by side)
 
 `initialize` is also measured for an empty pygls server, alternating with ours, as the floor that
 Python + pygls + lsprotocol imports set on this machine. LSP_BENCH_SERVER="cmd args" benchmarks another
@@ -225,6 +226,13 @@ async def baseline_initialize() -> float:
 async def stop(client: LanguageClient) -> None:
     await client.shutdown_async(None)
     client.exit(None)
+    server = client._server
+    if server is not None:
+        try:  # older servers could hang at exit joining a busy lint worker: ended after 10 s
+            await asyncio.wait_for(server.wait(), 10)
+        except asyncio.TimeoutError:
+            print(f"server {server.pid} did not exit 10 s after `exit`: killed", file=sys.stderr)
+            server.kill()
     await client.stop()
 
 
@@ -374,7 +382,8 @@ async def compare_trees(baseline: str, starts: int) -> str:
     return "\n".join(lines) + f"\n\n{starts} starts each, alternating."
 
 
-async def burst(changes: int = 500, lines: int = 20_000) -> list[tuple[str, float, float, str]]:
+async def burst(changes: int = 500, lines: int = 20_000, tree: str | None = None
+                ) -> list[tuple[str, float, float, str]]:
     """An edit burst on one big file: `changes` full-document didChange notifications of a `lines`-line
     file written back to back, then a code-lens request: its answer time from the request and from the
     first change, next to the same request on the quiet server just after opening (the lens's own cost)."""
@@ -385,7 +394,7 @@ async def burst(changes: int = 500, lines: int = 20_000) -> list[tuple[str, floa
         path.write_text(text)
         uri = path.as_uri()
         doc = types.TextDocumentIdentifier(uri=uri)
-        client, _ = await start(root)
+        client, _ = await start(root, tree)
         await client.protocol.send_request_async("torchbolt/indexStatus", {})
         client.text_document_did_open(types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
@@ -401,16 +410,20 @@ async def burst(changes: int = 500, lines: int = 20_000) -> list[tuple[str, floa
         lenses = await client.text_document_code_lens_async(types.CodeLensParams(text_document=doc))
         t_done = time.perf_counter()
         assert lenses, "no code lens on the big file"
+        info = await client.protocol.send_request_async("torchbolt/debugModules", {})
+        lens_memory = rss_mb(info.pid)
         state = await client.protocol.send_request_async("torchbolt/debugDocument", {"uri": uri})
         assert state.version == changes + 1
-        info = await client.protocol.send_request_async("torchbolt/debugModules", {})
         memory = rss_mb(info.pid)
         await stop(client)
     return [
         (f"code lens after {changes} full changes of a {lines}-line file (ms)", (t_done - t_request) * 1000, 1000,
          f"from the request; {(t_done - t_first) * 1000:.0f} ms from the first change; the same request on "
-         f"the quiet server: {quiet_ms:.0f} ms; tree parses: {state.treeParses}"),
-        (f"server RSS after the burst, {lines}-line file open (MB)", memory, 150, ""),
+         f"the quiet server: {quiet_ms:.0f} ms; tree parses: {state.treeParses}; fact extractions: "
+         f"{getattr(state, 'indexRuns', '?')}; lint runs: {getattr(state, 'lintRuns', '?')}"),
+        (f"server RSS after the burst and its code lens, {lines}-line file open (MB)", lens_memory, 150, ""),
+        ("server RSS after that and torchbolt/debugDocument (MB)", memory, 150,
+         "the debug request builds the tree-sitter tree and a second one to compare"),
     ]
 
 
@@ -460,6 +473,26 @@ async def long_fuzz(steps: int = 2000) -> list[tuple[str, float, float, str]]:
              f"3,000-line file, {elapsed:.0f} s; text still equal to the client's")]
 
 
+def compare_bursts(baseline: str, repeats: int) -> str:
+    """The edit burst on this tree's server and on `baseline`'s, alternating; medians and ratios."""
+    names = {"baseline tree": baseline, "this tree": None}
+    values: dict[str, list[list[float]]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name, tree in names.items():
+            rows = asyncio.run(burst(tree=tree))
+            values[name].append([value for _, value, _, _ in rows])
+    labels = ["code lens after the burst, from the request (ms)", "RSS after the burst and its lens (MB)",
+              "RSS after debugDocument (MB)"]
+    out = ["| server | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    medians = {name: [statistics.median(run[i] for run in runs) for i in range(len(labels))]
+               for name, runs in values.items()}
+    for name in names:
+        out.append(f"| {name} | " + " | ".join(f"{v:.0f}" for v in medians[name]) + " |")
+    out.append("| this / baseline | " + " | ".join(
+        f"{t / b:.2f}" for t, b in zip(medians["this tree"], medians["baseline tree"], strict=True)) + " |")
+    return "\n".join(out) + f"\n\nMedians of {repeats} bursts each, alternating."
+
+
 def table(rows: list[tuple[str, float, float, str]]) -> str:
     lines = ["| measure | measured | target | measured / target | notes |", "|---|---:|---:|---:|---|"]
     for name, value, target, note in rows:
@@ -496,7 +529,11 @@ def main() -> int:
     parser.add_argument("--burst-only", action="store_true",
                         help="only the edit burst (500 full changes of a 20,000-line file) and the long fuzz")
     parser.add_argument("--fuzz-steps", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3, help="bursts per server with --burst-only --baseline-tree")
     args = parser.parse_args()
+    if args.burst_only and args.baseline_tree:
+        print(compare_bursts(args.baseline_tree, args.repeats))
+        return 0
     if args.burst_only:
         print(table(asyncio.run(burst()) + asyncio.run(long_fuzz(args.fuzz_steps))))
         return 0

@@ -21,6 +21,8 @@ import tree_sitter as ts
 import tree_sitter_python as tsp
 from lsprotocol import types
 
+from .analysis.gc_pause import paused_gc
+
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 T = TypeVar("T")
 #: Files larger than this are kept as text only: no tree-sitter tree, no ast (answers stay empty, fast).
@@ -63,6 +65,11 @@ def _units(ch: str, encoding: str) -> int:
 
 def parse_ast(text: str) -> ast.Module | None:
     """`ast.parse`, repairing up to MAX_REPAIRS offending lines by `pass` (lsp-notes §6); None if hopeless."""
+    with paused_gc():  # a big tree is built: cyclic GC passes over the live trees would triple the cost
+        return _parse_repairing(text)
+
+
+def _parse_repairing(text: str) -> ast.Module | None:
     lines: list[str] | None = None
     for _ in range(MAX_REPAIRS + 1):
         try:

@@ -76,6 +76,8 @@ FEATURES: tuple[str, ...] = (
 
 #: How long an open document must be quiet before its facts are re-indexed.
 INDEX_DEBOUNCE_S = 0.15
+#: The longest debounced work waits for a stream of client input to pause.
+BURST_WAIT_S = 5.0
 
 #: Custom requests served by the core (used by tests and the benchmark).
 DEBUG_MODULES = "torchbolt/debugModules"
@@ -158,6 +160,8 @@ class TorchboltServer(LanguageServer):
         self.handler_errors = 0
         self._index_tasks: dict[str, asyncio.Task[None]] = {}
         self._indexed_versions: dict[str, int] = {}
+        self._index_running: dict[str, asyncio.Future[bool]] = {}  # the index job in the pool, per document
+        self.index_runs: dict[str, int] = {}  # fact extractions indexed per open document (tests count them)
         self._index_ready: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._index_work: set[asyncio.Task[Any]] = set()  # index updates in flight (indexStatus waits)
@@ -341,12 +345,29 @@ class TorchboltServer(LanguageServer):
 
     async def _index_document(self, doc: Document, delay: float) -> None:
         if delay:
-            await asyncio.sleep(delay)
+            await self.quiet(delay)
+        uri = doc.uri
+        # One job per document at a time: a job cannot be stopped once it runs in the pool, and during an
+        # edit burst jobs of outdated versions would pile up there, each parsing a whole file. Wait for
+        # the running one (without cancelling it), then index whatever the newest version is by then.
+        while (running := self._index_running.get(uri)) is not None and not running.done():
+            await asyncio.wait({running})
+        if self.document(uri) is not doc or self._indexed_versions.get(uri) == doc.version:
+            return
         version, text = doc.version, doc.text
-        loop = asyncio.get_running_loop()
-        changed = await loop.run_in_executor(self.thread_pool, self._index_now, doc, version, text)
-        if changed:
-            self.index.notify({self.path_of(doc.uri)})
+        job = asyncio.get_running_loop().run_in_executor(self.thread_pool, self._index_now, doc, version, text)
+        self._index_running[uri] = job
+
+        def done(f: asyncio.Future[bool]) -> None:
+            # here, not after an await: a newer change cancels this task, and the facts this job put into
+            # the index must still be announced
+            if self._index_running.get(uri) is f:
+                del self._index_running[uri]
+            if not f.cancelled() and f.exception() is None and f.result():
+                self.index.notify({self.path_of(uri)})
+
+        job.add_done_callback(done)
+        await asyncio.wait({job})
 
     def _index_now(self, doc: Document, version: int, text: str) -> bool:
         uri = doc.uri
@@ -355,9 +376,12 @@ class TorchboltServer(LanguageServer):
         if self._indexed_versions.get(uri) == version:
             return False
         path = self.path_of(uri)
-        facts = self.index.facts_for_text(path, text, self.parses)
-        if self.document(uri) is not doc or doc.version != version:
+        # a version edited again while it was being parsed is not walked: the newer one will be
+        facts = self.index.facts_for_text(path, text, self.parses,
+                                          abandon=lambda: self.document(uri) is not doc or doc.version != version)
+        if facts is None or self.document(uri) is not doc or doc.version != version:
             return False
+        self.index_runs[uri] = self.index_runs.get(uri, 0) + 1
         self.index.put(path, facts, from_open_document=True)
         self._indexed_versions[uri] = version
         return True
@@ -366,6 +390,24 @@ class TorchboltServer(LanguageServer):
         """ensure_indexed for every open document (cheap when they are current): for cross-file answers."""
         for doc in self.documents:
             self.ensure_indexed(doc)
+
+    def input_pending(self) -> bool:
+        """Whether more client input has arrived than was handled (`transport.serve_reader` sets it)."""
+        check = getattr(self.protocol, "input_pending", None)
+        return bool(check is not None and check())
+
+    async def quiet(self, delay: float) -> None:
+        """Sleep `delay` seconds, then longer while client input is still arriving (an edit burst), up to
+        BURST_WAIT_S in all: debounced work then runs once, on the newest text."""
+        await asyncio.sleep(delay)
+        waited = delay
+        while self.input_pending() and waited < BURST_WAIT_S:
+            await asyncio.sleep(0.02)
+            waited += 0.02
+
+    def indexed_version(self, uri: str) -> int | None:
+        """The version of an open document whose facts the index holds (None: not indexed yet)."""
+        return self._indexed_versions.get(uri)
 
     def ensure_indexed(self, doc: Document) -> None:
         """Bring the index's facts of an open document up to its current version now (for exact answers)."""
@@ -445,6 +487,7 @@ def _register_core(server: TorchboltServer) -> None:
         uri = params.text_document.uri
         ls.documents.close(uri)
         ls._indexed_versions.pop(uri, None)
+        ls.index_runs.pop(uri, None)
         task = ls._index_tasks.pop(uri, None)
         if task is not None:
             task.cancel()
@@ -497,7 +540,10 @@ def _register_core(server: TorchboltServer) -> None:
             return None
         fresh = parse_tree(doc.data) if doc.tree is not None else None
         same = doc.tree is None or (fresh is not None and str(doc.tree.root_node) == str(fresh.root_node))
-        return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same, "treeParses": doc.tree_parses}
+        lint = ls.lint_state
+        return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same, "treeParses": doc.tree_parses,
+                "indexRuns": ls.index_runs.get(doc.uri, 0),
+                "lintRuns": lint.lint_runs.get(doc.uri, 0) if lint is not None else None}
 
     @server.feature(INDEX_STATUS)
     async def index_status(ls: TorchboltServer, params: Any) -> dict[str, Any]:

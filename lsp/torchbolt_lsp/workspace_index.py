@@ -21,9 +21,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from .analysis.facts import BaseRef, CallFacts, ClassFacts, FileFacts, LoggedMetric, MonitorRef, extract_facts
+from .analysis.gc_pause import paused_gc
 from .analysis.names import KIND_OF_BASE, canonical, is_lightning_module_path
 
 if TYPE_CHECKING:
@@ -204,26 +205,39 @@ class WorkspaceIndex:
         self.ready.set()
         return changed
 
-    def facts_for_text(self, path: str, text: str, parses: DocumentParses | None = None) -> FileFacts:
+    @overload
+    def facts_for_text(self, path: str, text: str, parses: DocumentParses | None = None) -> FileFacts: ...
+    @overload
+    def facts_for_text(self, path: str, text: str, parses: DocumentParses | None,
+                       abandon: Callable[[], bool]) -> FileFacts | None: ...
+
+    def facts_for_text(self, path: str, text: str, parses: DocumentParses | None = None,
+                       abandon: Callable[[], bool] | None = None) -> FileFacts | None:
         """Parse and extract facts of one file's text (pure; no index change).
 
         `parses` (open documents) keeps the previous parse and facts of `path`, so only what an edit
-        touched is parsed and walked again; the facts are the same as without it.
+        touched is parsed and walked again; the facts are the same as without it. `abandon` is asked
+        after the parse: True (the text is already outdated) skips the extraction and gives None.
         """
         # the repairing parser lives with the editor's documents (tree-sitter, lsprotocol): imported here so
         # that `torchbolt check`, which builds an index too, does not pay for them
         from .document import parse_ast
 
         module, is_package = module_name_for(path, self.roots)
-        if parses is None:
+        with paused_gc():
+            if parses is None:
+                return extract_facts(parse_ast(text), text, path, module, is_package, self.encoding)
+            with parses.lock:
+                tree = parses.parse(path, text)
+                if tree is not None:
+                    if abandon is not None and abandon():
+                        return None
+                    cache = parses.facts_cache(path)
+                    return extract_facts(tree, text, path, module, is_package, self.encoding, cache)
+            if abandon is not None and abandon():
+                return None
+            # broken text: the repairing parse, not cached (the last good parse stays the base for the next edit)
             return extract_facts(parse_ast(text), text, path, module, is_package, self.encoding)
-        with parses.lock:
-            tree = parses.parse(path, text)
-            if tree is not None:
-                cache = parses.facts_cache(path)
-                return extract_facts(tree, text, path, module, is_package, self.encoding, cache)
-        # broken text: the repairing parse, not cached (the last good parse stays the base for the next edit)
-        return extract_facts(parse_ast(text), text, path, module, is_package, self.encoding)
 
     def update_from_disk(self, path: str, notify: bool = False) -> bool:
         """Re-read a file from disk unless an open document owns it; remove it when it is gone."""

@@ -232,3 +232,56 @@ async def test_editing_and_linting_never_load_run_or_fix_modules(client, editor:
     await client.protocol.send_request_async("torchbolt/indexStatus", {})
     info = await client.protocol.send_request_async("torchbolt/debugModules", {})
     assert "pydantic" not in info.modules and "libcst" not in info.modules
+
+
+def test_lines_inserted_above_move_cached_facts_instead_of_walking_again():
+    """A line added at the top (a formatter, a paste) shifts every statement: their facts are reused,
+    moved by one line, and still equal a fresh extraction."""
+    import ast
+
+    index, parses = WorkspaceIndex(), DocumentParses()
+    index.facts_for_text(PATH, SOURCE, parses)
+    cache = parses.facts_cache(PATH)
+    before = cache.hits
+    shifted = "# a comment added on top\n" + SOURCE
+    facts = index.facts_for_text(PATH, shifted, parses)
+    assert cache.hits - before == len(ast.parse(shifted).body)  # no statement visited again
+    assert facts == fresh(shifted)
+    assert facts.class_named("Net").span.line == fresh(SOURCE).class_named("Net").span.line + 1
+    # the cache holds facts, not syntax trees (a big file's tree would stay alive with it)
+    assert not any(isinstance(v, ast.AST) for entry in cache.statements.values() for v in vars(entry).values())
+
+
+def test_code_lens_reads_the_indexed_facts_of_the_document_version(monkeypatch: pytest.MonkeyPatch):
+    """Code lens targets come from the index's facts of the open document's current version: repeated
+    requests extract nothing again, an edit costs one (incremental) extraction of the newest text."""
+    import torchbolt_lsp.analysis.facts as facts_module
+    import torchbolt_lsp.workspace_index as index_module
+
+    calls: list[str] = []
+    real = facts_module.extract_facts
+
+    def counting(*args, **kwargs):
+        calls.append(args[2] if len(args) > 2 else kwargs.get("path", ""))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "extract_facts", counting)
+    monkeypatch.setattr(facts_module, "extract_facts", counting)
+    server = create_server()
+    uri = "file://" + PATH
+    doc = server.documents.open(uri, SOURCE, 1, "utf-16")
+    manager = server.run_manager
+    first = manager.file_targets(uri, doc.text)
+    assert [t.name for t in first if t.kind == "module"] == ["Net", "Other"]
+    assert [(t.kind, t.fn) for t in first if t.kind == "script"] == [("script", "fit")]
+    assert len(calls) == 1 and server.index_runs[uri] == 1
+    for _ in range(3):
+        assert manager.file_targets(uri, doc.text) == first
+        assert manager.file_targets(uri) == first
+    assert len(calls) == 1 and server.index_runs[uri] == 1  # the same version: nothing extracted again
+    for version in range(2, 12):  # a burst of whole-text changes, then one lens
+        doc.apply_changes([types.TextDocumentContentChangeWholeDocument(text=f"# v{version}\n" + SOURCE)], version)
+    moved = manager.file_targets(uri, doc.text)
+    assert [(t.name, t.line) for t in moved] == [(t.name, t.line + 1) for t in first]
+    assert len(calls) == 2 and server.index_runs[uri] == 2  # only the newest text
+    assert server.indexed_version(uri) == 11

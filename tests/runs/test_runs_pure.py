@@ -305,7 +305,7 @@ def test_targets_resolve_same_file_bases_and_script_calls() -> None:
     targets = class_targets(facts, lambda cls: index.class_kind(facts.path, cls.name))
     assert [(t.kind, t.name, t.line) for t in targets] == [("module", "Base", 4), ("module", "LitModel", 8),
                                                            ("datamodule", "Data", 15)]
-    (call,) = script_calls(ast.parse(SOURCE), "/w/m.py")
+    (call,) = script_calls(facts)
     assert (call.kind, call.fn, call.line) == ("script", "fit", 20)
 
 

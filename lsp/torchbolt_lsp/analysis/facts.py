@@ -15,6 +15,7 @@ workspace index can answer navigation requests for files that are not open.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import sys
 import zlib
@@ -191,6 +192,16 @@ class FitRef:
 
 
 @dataclass(frozen=True)
+class RunCall:
+    """A `<name>.fit/validate/test/predict(...)` call on a plain name (a script's run entry point, when
+    `name` holds a Trainer: see `FileFacts.trainer_vars`)."""
+
+    receiver: str  # the name the method is called on
+    fn: str  # "fit" | "validate" | "test" | "predict"
+    span: Span  # the whole call
+
+
+@dataclass(frozen=True)
 class FileFacts:
     """Everything the index keeps about one file."""
 
@@ -207,6 +218,8 @@ class FileFacts:
     fits: tuple[FitRef, ...] = ()
     registered: tuple[str, ...] = ()  # names given to StrategyRegistry/AcceleratorRegistry.register(...)
     digest: int = 0  # text_digest() of the text these facts were extracted from (reuse them for that text)
+    run_calls: tuple[RunCall, ...] = ()  # in source order
+    trainer_vars: tuple[str, ...] = ()  # names assigned from a `Trainer(...)` / `x.Trainer(...)` call, anywhere
 
     def class_named(self, name: str) -> ClassFacts | None:
         return next((c for c in self.classes if c.name == name), None)
@@ -361,7 +374,7 @@ class _Lines:
 class _StatementFacts:
     """What visiting one top-level statement added, and the import bindings before and after it."""
 
-    stmt: ast.stmt  # held so that its id() cannot be reused by another object while cached
+    line: int  # 0-based first line of the statement (decorators included) when these facts were made
     context: tuple[Any, ...]  # (bindings before, encoding, package): the inputs besides the statement
     bindings_after: tuple[tuple[str, str], ...]
     classes: list[ClassFacts]
@@ -371,19 +384,59 @@ class _StatementFacts:
     fits: list[tuple[FitRef, str | None]]  # (ref, module-level variable to resolve after the walk)
     module_vars: list[tuple[str, str]]  # module-level `name = Callee(...)`, in order
     registered: list[str]
+    run_calls: list[RunCall]
+    trainer_vars: list[str]
 
 
 @dataclass
 class FactsCache:
-    """Per-path memory of fact extraction, keyed by top-level statement object.
+    """Per-path memory of fact extraction, keyed by each top-level statement's source text.
 
-    Only for trees from `lint.incremental.IncrementalParser`: it hands back the *same* statement objects
-    for statements an edit did not touch (their text and positions unchanged), so their facts are reused
-    and only the touched statements are visited again. Any other tree simply misses the cache.
+    A statement's facts depend only on its own lines (and the imports before it, checked separately),
+    so a statement whose lines an edit did not touch reuses its facts, moved by as many lines as the
+    edit added or removed above it: after a line is inserted at the top of a 20,000-line file only that
+    line's statement is walked again. No syntax tree is held here (a tree of a big file is ~50 MB).
     """
 
-    statements: dict[int, _StatementFacts] = field(default_factory=dict)
+    statements: dict[tuple[str, int, int], _StatementFacts] = field(default_factory=dict)
     hits: int = 0  # statements reused (tests read it)
+
+
+#: Fields of each facts class that can hold a Span (the only thing a line shift changes).
+_SPAN_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _shifted(value: Any, delta: int) -> Any:
+    """`value` (a facts object, a Span or a tuple/list of them) with every Span moved by `delta` lines."""
+    if isinstance(value, Span):
+        return Span(value.line + delta, value.col, value.end_line + delta, value.end_col)
+    if isinstance(value, tuple | list):
+        return type(value)(_shifted(v, delta) for v in value)
+    kind = type(value)
+    names = _SPAN_FIELDS.get(kind)
+    if names is None:
+        if not dataclasses.is_dataclass(kind):
+            return value
+        names = _SPAN_FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if re.search(r"Span|Facts|Ref|RunCall", str(f.type)))
+    return dataclasses.replace(value, **{name: _shifted(getattr(value, name), delta) for name in names})
+
+
+def _statement_key(stmt: ast.stmt, lines: list[str]) -> tuple[tuple[str, int, int], int]:
+    """(cache key, 0-based first line) of a top-level statement: its whole lines (decorators included) and
+    where it starts and ends within them (two statements may share a line: `a = 1; b = 2`)."""
+    first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+    last = stmt.end_lineno or stmt.lineno
+    return ("\n".join(lines[first - 1:last]), stmt.col_offset, stmt.end_col_offset or 0), first - 1
+
+
+def _move(facts: _StatementFacts, line: int) -> _StatementFacts:
+    """A statement's cached facts for the same statement starting at `line` instead."""
+    delta = line - facts.line
+    return dataclasses.replace(
+        facts, line=line, classes=_shifted(facts.classes, delta), logged=_shifted(facts.logged, delta),
+        calls=_shifted(facts.calls, delta), monitors=_shifted(facts.monitors, delta),
+        fits=[(_shifted(ref, delta), var) for ref, var in facts.fits], run_calls=_shifted(facts.run_calls, delta))
 
 
 def extract_facts(
@@ -418,6 +471,8 @@ def extract_facts(
         fits=tuple(visitor.fits),
         registered=tuple(dict.fromkeys(visitor.registered)),
         digest=text_digest(text),
+        run_calls=tuple(visitor.run_calls),
+        trainer_vars=tuple(dict.fromkeys(visitor.trainer_vars)),
     )
 
 
@@ -499,6 +554,8 @@ class _Visitor(ast.NodeVisitor):
         self._class_state: list[dict[str, Any]] = []
         self.fits: list[FitRef] = []
         self.registered: list[str] = []
+        self.run_calls: list[RunCall] = []
+        self.trainer_vars: list[str] = []
         # `name = Callee(...)` per function scope (innermost last); module level is resolved after the walk
         self._scopes: list[dict[str, str]] = []
         self._pending_fits: list[tuple[FitRef, str | None]] = []
@@ -531,28 +588,33 @@ class _Visitor(ast.NodeVisitor):
         a function binds for the code after it), so a statement's facts depend on the statement, the
         bindings before it and the position encoding / package; all are part of the cache key.
         """
-        fresh: dict[int, _StatementFacts] = {}
+        fresh: dict[tuple[str, int, int], _StatementFacts] = {}
         module_vars: dict[str, str] = {}
         for stmt in body:
             before = tuple(self.bindings.items())
             key = (before, *context)
-            hit = cache.statements.get(id(stmt))
-            if hit is not None and hit.stmt is stmt and hit.context == key:
+            text_key, line = _statement_key(stmt, self.lines.lines)
+            hit = cache.statements.get(text_key)
+            if hit is not None and hit.context == key:
                 cache.hits += 1
+                if hit.line != line:  # the same lines, moved by an edit above them
+                    hit = _move(hit, line)
                 self.classes.extend(hit.classes)
                 self.logged.extend(hit.logged)
                 self.calls.extend(hit.calls)
                 self.monitors.extend(hit.monitors)
                 self.registered.extend(hit.registered)
+                self.run_calls.extend(hit.run_calls)
+                self.trainer_vars.extend(hit.trainer_vars)
                 if hit.bindings_after != before:
                     self.bindings.clear()
                     self.bindings.update(hit.bindings_after)
             else:
                 marks = (len(self.classes), len(self.logged), len(self.calls), len(self.monitors),
-                         len(self.registered))
+                         len(self.registered), len(self.run_calls), len(self.trainer_vars))
                 self._visit_statement(stmt, marks, before)
                 hit = _StatementFacts(
-                    stmt,
+                    line,
                     key,
                     tuple(self.bindings.items()),
                     self.classes[marks[0]:],
@@ -562,8 +624,10 @@ class _Visitor(ast.NodeVisitor):
                     self._pending_fits,
                     self._module_vars,
                     self.registered[marks[4]:],
+                    self.run_calls[marks[5]:],
+                    self.trainer_vars[marks[6]:],
                 )
-            fresh[id(stmt)] = hit
+            fresh[text_key] = hit
             # module-level variables carry from statement to statement: resolved here, never cached
             module_vars.update(hit.module_vars)
             for ref, var in hit.fits:
@@ -587,8 +651,8 @@ class _Visitor(ast.NodeVisitor):
                 self.visit(stmt)
                 return
             except RecursionError:
-                for facts, mark in zip((self.classes, self.logged, self.calls, self.monitors, self.registered),
-                                       marks, strict=True):
+                for facts, mark in zip((self.classes, self.logged, self.calls, self.monitors, self.registered,
+                                        self.run_calls, self.trainer_vars), marks, strict=True):
                     del facts[mark:]
                 self.bindings.clear()
                 self.bindings.update(before)
@@ -692,6 +756,10 @@ class _Visitor(ast.NodeVisitor):
                     if prefix is not None or postfix is not None:  # a MetricCollection (or its clone)
                         collections = self._class_state[-1].setdefault("collections", {})
                         collections[target.attr] = (prefix or "", postfix or "")
+        if isinstance(node.value, ast.Call):
+            func = node.value.func
+            if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)) == "Trainer":
+                self.trainer_vars.extend(t.id for t in node.targets if isinstance(t, ast.Name))
         if isinstance(node.value, ast.Call) and (callee := _model_callee(node.value.func)):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -723,6 +791,8 @@ class _Visitor(ast.NodeVisitor):
                     self.registered.append(registered)
         if isinstance(func, ast.Attribute) and func.attr in RUN_METHODS:
             self._run_call(node, func.attr)
+            if isinstance(func.value, ast.Name):
+                self.run_calls.append(RunCall(func.value.id, func.attr, self.lines.span(node)))
         source = dotted_name(func)
         name = canonical(qualify(source, self.bindings)) if source else None
         if name is not None and name not in ("LightningModule", "LightningDataModule", "Callback"):

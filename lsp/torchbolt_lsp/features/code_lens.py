@@ -18,27 +18,28 @@ if TYPE_CHECKING:
     from ..server import TorchboltServer
 
 
-def _lens(line: int, col: int, end_col: int, title: str, command: str, arg: dict[str, Any]) -> types.CodeLens:
-    rng = types.Range(types.Position(line, col), types.Position(line, end_col))
+def _lens(rng: types.Range, title: str, command: str, arg: dict[str, Any]) -> types.CodeLens:
     return types.CodeLens(range=rng, command=types.Command(title=title, command=command, arguments=[arg]))
 
 
 def target_lenses(uri: str, target: Target, running: bool) -> list[types.CodeLens]:
     """The lenses of one run target (pure: no server needed)."""
-    at = (target.line, target.col, target.end_col)
+    # one Range for the target's lenses (lsprotocol validates every object built: a 20,000-line file has
+    # thousands of lenses)
+    at = types.Range(types.Position(target.line, target.col), types.Position(target.line, target.end_col))
     if target.kind == "script":
         arg = {"uri": uri, "position": {"line": target.line, "character": target.col}}
-        lenses = [_lens(*at, f"▶ Run {os.path.basename(target.path)}", f"torchbolt.{target.fn or 'fit'}", arg)]
+        lenses = [_lens(at, f"▶ Run {os.path.basename(target.path)}", f"torchbolt.{target.fn or 'fit'}", arg)]
     elif target.kind == "datamodule":
         arg = {"uri": uri, "className": target.name}
-        lenses = [_lens(*at, "▶ Fit with this data", "torchbolt.fit", arg)]
+        lenses = [_lens(at, "▶ Fit with this data", "torchbolt.fit", arg)]
     else:
         arg = {"uri": uri, "className": target.name}
-        lenses = [_lens(*at, "▶ Fit", "torchbolt.fit", arg), _lens(*at, "Validate", "torchbolt.validate", arg),
-                  _lens(*at, "Test", "torchbolt.test", arg), _lens(*at, "Find LR", "torchbolt.lrFind", arg)]
-    lenses.append(_lens(*at, "TensorBoard", "torchbolt.openTensorBoard", {"uri": uri}))
+        lenses = [_lens(at, "▶ Fit", "torchbolt.fit", arg), _lens(at, "Validate", "torchbolt.validate", arg),
+                  _lens(at, "Test", "torchbolt.test", arg), _lens(at, "Find LR", "torchbolt.lrFind", arg)]
+    lenses.append(_lens(at, "TensorBoard", "torchbolt.openTensorBoard", {"uri": uri}))
     if running:  # last: the other lenses never move under the mouse while a run starts or ends
-        lenses.append(_lens(*at, "■ Stop", "torchbolt.stop", arg))
+        lenses.append(_lens(at, "■ Stop", "torchbolt.stop", arg))
     return lenses
 
 

@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lsprotocol import types
 
@@ -69,6 +69,8 @@ class LintState:
     # Diagnostics of other features (the server's `diagnostic_providers`) are merged into every answer.
     extra: list[Any] = field(default_factory=list)
     extra_generation: int = 0  # bumped when an extra provider's diagnostics change (pull result ids)
+    running: dict[str, asyncio.Future[Any]] = field(default_factory=dict)  # the lint job in flight, per uri
+    lint_runs: dict[str, int] = field(default_factory=dict)  # lint jobs started per uri (tests count them)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,17 +219,39 @@ async def lint_off_loop(ls: TorchboltServer, state: LintState, uri: str, version
             state.sent[other] = key
         return (lint_job, text, path, files, state.config, ls.context.root_paths, state.interpreter)
 
+    async def run(executor: Any, full: bool) -> tuple[bool, list[Finding]]:
+        # a running job cannot be stopped: when the awaiting task is cancelled (a newer edit) the job
+        # still holds the document's slot until it ends, so the next lint starts after it (lint_slot)
+        state.lint_runs[uri] = state.lint_runs.get(uri, 0) + 1
+        future = loop.run_in_executor(executor, *job(full))
+        state.running[uri] = future
+
+        def free(f: asyncio.Future[Any]) -> None:
+            if state.running.get(uri) is f:
+                del state.running[uri]
+
+        future.add_done_callback(free)
+        await asyncio.wait({future})
+        return cast("tuple[bool, list[Finding]]", future.result())
+
     try:
         try:
-            parsed, findings = await loop.run_in_executor(state.pool.executor(ls.thread_pool), *job(False))
+            parsed, findings = await run(state.pool.executor(ls.thread_pool), False)
         except StaleFacts:
-            parsed, findings = await loop.run_in_executor(state.pool.executor(ls.thread_pool), *job(True))
+            parsed, findings = await run(state.pool.executor(ls.thread_pool), True)
     except BrokenProcessPool:
         state.pool.broken()
-        parsed, findings = await loop.run_in_executor(ls.thread_pool, *job(True))
+        parsed, findings = await run(ls.thread_pool, True)
     if not parsed:
         return None
     return to_linted(ls, state, version, generation, text, findings)
+
+
+async def lint_slot(state: LintState, uri: str) -> None:
+    """Wait until no lint of `uri` runs: one job per document at a time, so an edit burst queues no lints
+    of outdated versions behind each other; the caller then snapshots the newest text."""
+    while (running := state.running.get(uri)) is not None and not running.done():
+        await asyncio.wait({running})
 
 
 def current(ls: TorchboltServer, state: LintState, uri: str) -> Linted | None:
@@ -243,6 +267,10 @@ def current(ls: TorchboltServer, state: LintState, uri: str) -> Linted | None:
 
 async def ensure_linted(ls: TorchboltServer, state: LintState, uri: str) -> Linted | None:
     """Lint an open document now (off the event loop) unless the cache is current; keeps last good on errors."""
+    hit = current(ls, state, uri)
+    if hit is not None:
+        return hit
+    await lint_slot(state, uri)
     hit = current(ls, state, uri)
     if hit is not None:
         return hit
@@ -304,7 +332,8 @@ def extra_changed(ls: TorchboltServer, state: LintState, uris: set[str]) -> None
 
 async def _lint_and_publish(ls: TorchboltServer, state: LintState, uri: str, delay: float) -> None:
     if delay:
-        await asyncio.sleep(delay)
+        await ls.quiet(delay)
+    await lint_slot(state, uri)
     doc = ls.document(uri)
     if doc is None:
         return
@@ -352,6 +381,7 @@ def on_document(ls: TorchboltServer, state: LintState, event: DocumentEvent) -> 
         if task is not None:
             task.cancel()
         state.results.pop(event.uri, None)
+        state.lint_runs.pop(event.uri, None)
         if not pull:
             _publish(ls, state, event.uri, None, [])  # clear the editor's markers for a closed file
         return

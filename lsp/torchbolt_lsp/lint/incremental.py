@@ -46,10 +46,16 @@ class IncrementalParser:
         entry = self._cache.get(path)
         tree = self._splice(entry, lines) if entry is not None else None
         if tree is None:
+            # let go of the previous tree first: two trees of a big file alive at once double the peak
+            # memory, which the allocator then keeps (a broken text costs the next edit a full parse)
+            self._cache.pop(path, None)
+            scan_cache = entry.scan_cache if entry is not None else {}
+            entry = None
             tree = ast.parse(text)  # raises SyntaxError for broken text, like a full parse
+            self._cache[path] = _Entry(lines, tree, _spans(tree), scan_cache)
         else:
             self.reused += 1
-        self._cache[path] = _Entry(lines, tree, _spans(tree), entry.scan_cache if entry is not None else {})
+            self._cache[path] = _Entry(lines, tree, _spans(tree), entry.scan_cache if entry is not None else {})
         self._cache.move_to_end(path)
         while len(self._cache) > self.max_files:
             self._cache.popitem(last=False)

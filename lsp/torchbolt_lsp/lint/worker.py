@@ -8,18 +8,17 @@ the calling thread when a process cannot be started or dies.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ..analysis.facts import FactsCache, FileFacts
+from ..analysis.gc_pause import paused_gc
 from ..analysis.installed import installed_sources
 from .config import LintConfig
 from .engine import lint_source
@@ -65,19 +64,6 @@ def _snapshot(files: Mapping[str, FileFacts | tuple[int, str]], linted: str) -> 
         return out
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic GC: ASTs and scans hold no reference cycles (refcounting frees them), and full
-    collections would otherwise walk the cached trees over and over during a parse."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def lint_job(text: str, path: str, files: Mapping[str, FileFacts | tuple[int, str]], config: LintConfig,
              roots: tuple[str, ...] = (), interpreter: str | None = None) -> tuple[bool, list[Finding]]:
     """Lint one text against a snapshot of the workspace facts: (parsed, findings). Runs in the worker.
@@ -86,7 +72,7 @@ def lint_job(text: str, path: str, files: Mapping[str, FileFacts | tuple[int, st
     when this process does not have them). `interpreter` is the run interpreter whose installed packages
     (Lightning) are read from source."""
     project = Project.of_files(_snapshot(files, path), roots, installed_sources(interpreter))
-    with _PARSER_LOCK, _no_gc():  # the cached trees and walks of a path are not shared between jobs
+    with _PARSER_LOCK, paused_gc():  # the cached trees and walks of a path are not shared between jobs
         try:
             _PARSER.parse(path, text)
             parser = _PARSER.parse

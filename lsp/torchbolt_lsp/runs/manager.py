@@ -305,41 +305,49 @@ class RunManager:
                     return f.read()
             raise RunCommandError(f"cannot read {uri}: open the file in the editor or save it") from None
 
-    def _facts(self, uri: str, text: str | None) -> tuple[str, Any, Any] | None:
-        """(path, ast tree, file facts) of a document: the open document's cached ast when it is current."""
-        from ..analysis.facts import extract_facts
-        from ..document import parse_ast
+    def _facts(self, uri: str, text: str | None) -> tuple[str, Any, bool] | None:
+        """(path, file facts, whether they are the index's own) of a document.
 
+        An open document's facts are the workspace index's, brought up to the document's version (so
+        keyed by version: an unchanged document is never parsed again, and after an edit burst only the
+        newest text is); other text is parsed here.
+        """
         path = to_fs_path(uri)
         if not path:
             return None
-        doc = self.server.document(uri) if hasattr(self.server, "document") else None
-        if doc is not None and (text is None or text == doc.text):
-            text, tree = doc.text, doc.ast_module()
-        else:
-            text = self._source(uri) if text is None else text
-            tree = parse_ast(text)
+        server = self.server
+        doc = server.document(uri) if hasattr(server, "document") else None
+        index = self._index()
+        if doc is not None and (text is None or text == doc.text) and index is not None:
+            server.ensure_indexed(doc)
+            facts = index.get(path)
+            if facts is not None and server.indexed_version(uri) == doc.version:
+                return path, facts, True
+            text = doc.text
+        from ..analysis.facts import extract_facts
+        from ..document import parse_ast
+
+        text = self._source(uri) if text is None else text
         encoding = getattr(self.context, "position_encoding", "utf-16")
-        return path, tree, extract_facts(tree, text, path, encoding=encoding)
+        return path, extract_facts(parse_ast(text), text, path, encoding=encoding), False
 
     def file_targets(self, uri: str, text: str | None = None) -> list[Target]:
         """Runnable targets in a document: Lightning classes, then script calls outside of them."""
         found = self._facts(uri, text)
         if found is None:
             return []
-        path, tree, facts = found
-        index, own = self._index(), self._own_index(path, facts)
+        path, facts, indexed = found
+        index = self._index()
+        # facts the index does not hold yet get an index of their own (a class typed since the last update)
+        own = None if indexed and index is not None else self._own_index(path, facts)
 
         def kind(cls: Any) -> str | None:
-            # the index resolves bases across files; a class typed since its last update is resolved locally
-            found: str | None = (index.class_kind(path, cls.name) if index is not None else None) \
-                or own.class_kind(path, cls.name)
-            return found
+            found: str | None = index.class_kind(path, cls.name) if index is not None else None
+            return found or (own.class_kind(path, cls.name) if own is not None else None)
 
         classes = class_targets(facts, kind)
         class_lines = [(c.def_span.line, c.def_span.end_line) for c in facts.classes]
-        calls = [t for t in script_calls(tree, path)
-                 if not any(a <= t.line <= b for a, b in class_lines)]
+        calls = [t for t in script_calls(facts) if not any(a <= t.line <= b for a, b in class_lines)]
         return classes + calls
 
     @staticmethod
@@ -356,7 +364,7 @@ class RunManager:
         found = self._facts(uri, None)
         if found is None:
             return None
-        _, _, facts = found
+        _, facts, _ = found
         index = self._index()
         res = index.resolved(path, class_name) if index is not None else None
         if res is None or res.kind is None:

@@ -6,7 +6,6 @@ Works on the workspace index's per-file facts (`analysis.facts`), never by impor
 
 from __future__ import annotations
 
-import ast
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,24 +55,14 @@ def class_targets(facts: FileFacts, kind_of: Callable[[ClassFacts], str | None])
     return out
 
 
-def script_calls(tree: ast.Module | None, path: str, trainer_names: Iterable[str] = ("trainer",)) -> list[Target]:
-    """`X.fit(` / `X.validate(` / `X.test(` calls at the file's top level or in `if __name__ == "__main__":`
-    / functions, where X was assigned from a `Trainer(...)` call or is named `trainer`."""
-    if tree is None:
-        return []
-    receivers = set(trainer_names)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            callee = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            if callee == "Trainer":
-                receivers.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    out = []
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RUN_FNS
-                and isinstance(node.func.value, ast.Name) and node.func.value.id in receivers):
-            out.append(Target("script", f"{node.func.value.id}.{node.func.attr}", path, node.lineno - 1,
-                              node.col_offset, node.end_col_offset or node.col_offset, fn=node.func.attr))
+def script_calls(facts: FileFacts, trainer_names: Iterable[str] = ("trainer",)) -> list[Target]:
+    """`X.fit(` / `X.validate(` / `X.test(` calls anywhere in the file (top level, `if __name__ ==
+    "__main__":`, functions), where X was assigned from a `Trainer(...)` call or is named `trainer`; read
+    from the file's facts (`FileFacts.run_calls`), in source order."""
+    receivers = {*trainer_names, *facts.trainer_vars}
+    out = [Target("script", f"{call.receiver}.{call.fn}", facts.path, call.span.line, call.span.col,
+                  call.span.end_col, fn=call.fn)
+           for call in facts.run_calls if call.fn in RUN_FNS and call.receiver in receivers]
     out.sort(key=lambda t: (t.line, t.col))
     return out
 
