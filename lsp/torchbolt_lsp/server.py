@@ -129,6 +129,39 @@ def _is_notification(method: str) -> bool:
     return entry is not None and entry[1] is None
 
 
+
+#: How long background tasks get to finish once serving ends (then the process exits regardless).
+CANCEL_GRACE_S = 2.0
+
+
+def run_until_done(main: Any) -> None:
+    """Like `asyncio.run(main)`, but the clean-up after it is bounded.
+
+    `asyncio.run` cancels the remaining tasks and waits for all of them to finish, and then for the default
+    executor's threads: one background task or pool job that does not end promptly (a child process being
+    waited on, a lint job) would keep the server alive after `exit` for good, and the editor waiting on it.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=CANCEL_GRACE_S))
+                stuck = [task.get_coro() for task in pending if not task.done()]
+                if stuck:
+                    log.warning("exiting with %d task(s) that did not end when cancelled: %s", len(stuck), stuck)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        except BaseException:  # clean-up is best effort: the process is ending
+            log.debug("clean-up after serving failed", exc_info=True)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
 class TorchboltServer(LanguageServer):
     """The language server with its state: context, documents, workspace index, extension points."""
 
@@ -231,7 +264,7 @@ class TorchboltServer(LanguageServer):
         self._stop_event = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         try:
-            asyncio.run(serve(self._stop_event, stdin or sys.stdin.buffer, self.protocol))
+            run_until_done(serve(self._stop_event, stdin or sys.stdin.buffer, self.protocol))
         except BrokenPipeError:
             log.error("the client closed the connection; shutting down")
         except KeyboardInterrupt:
