@@ -161,6 +161,9 @@ def run_until_done(main: Any) -> None:
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+            # children killed on the way out are reaped after the loop closed; asyncio's "loop that handles pid
+            # is closed" warnings would then be the last lines of the log, hiding why the server ended
+            logging.getLogger("asyncio").setLevel(logging.ERROR)
 
 class TorchboltServer(LanguageServer):
     """The language server with its state: context, documents, workspace index, extension points."""
