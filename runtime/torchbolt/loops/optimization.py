@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from torchbolt.loops._common import split_training_output
-from torchbolt.trainer.dispatch import BACKWARD_ACTION
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 if TYPE_CHECKING:
@@ -37,13 +36,13 @@ class Optimization:
         hooks = self._loops.hooks
         profiler = self._loops.plan.profiler
         if profiler is not None:
-            profiler.start(BACKWARD_ACTION)  # Lightning's strategy times backward with its hooks
+            profiler.start(hooks.backward_action)  # Lightning's strategy times backward with its hooks
         hooks.call("on_before_backward", loss)
         # The precision plugin scales the loss ('16-mixed') between the hook and the backward pass.
         hooks.call_module("backward", self._loops.trainer.strategy.backward(loss), *args, **kwargs)
         hooks.call("on_after_backward")
         if profiler is not None:
-            profiler.stop(BACKWARD_ACTION)
+            profiler.stop(hooks.backward_action)
 
     # -- the one place the optimizer steps ----------------------------------------------------------
     def optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:
