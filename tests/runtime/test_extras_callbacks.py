@@ -382,40 +382,46 @@ def test_rich_missing_gives_lightnings_message(monkeypatch: Any) -> None:
 
 
 @pytest.mark.lightning
-def test_swa_with_batch_norm_matches_lightnings_average_and_statistics(tmp_path: Any) -> None:
-    """With batch norm, the statistics are recomputed for the averaged weights (one pass, no backward).
-
-    Lightning does that pass as an extra epoch whose last batch still runs an optimizer step with the
-    previous epoch's leftover gradients (it skips zero_grad and backward, not the step), which moves its
-    final weights off the average; torchbolt ends on the average itself. So the weights are compared with
-    Lightning's at the start of that extra epoch, and the batch-norm statistics with its final ones."""
+@pytest.mark.parametrize(("val", "limit"), [(False, 1.0), (True, 0.5)])
+def test_swa_with_batch_norm_equals_lightning(tmp_path: Any, val: bool, limit: float) -> None:
+    """With batch norm, the statistics are rebuilt for the averaged weights by an extra epoch, as in
+    Lightning: same batches (the limit applies, the shuffle continues), cumulative averages, no backward, and
+    the last batch's optimizer step with the gradients left over (without validation they are the last
+    epoch's, so the final weights move off the average exactly as Lightning's do). Weights, statistics,
+    epoch and step counters, logged metrics and the learning rate all end equal."""
     pl = pytest.importorskip("lightning.pytorch")
-    states, averaged = {}, {}
-    for engine, base, cb_mod, cb_base in (("torchbolt", tb.LightningModule, tbc, tb.Callback),
-                                          ("lightning", pl.LightningModule, pl.callbacks, pl.Callback)):
-        net_cls = _model_cls(base)
+    runs: dict[str, Any] = {}
+    for engine, mod in (("torchbolt", tb), ("lightning", pl)):
+        seen: list[tuple[int, int]] = []
 
-        class WithBN(net_cls):  # type: ignore[misc, valid-type]
+        class WithBN(_model_cls(mod.LightningModule, val=val)):  # type: ignore[misc]
             def __init__(self) -> None:
                 super().__init__()
                 self.backbone = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh())
 
-        class AtExtraEpoch(cb_base):  # type: ignore[misc, valid-type]
-            def on_train_epoch_start(self, trainer: Any, pl_module: Any, _engine: str = engine) -> None:
-                if trainer.current_epoch == 4:
-                    averaged[_engine] = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
+            def training_step(self, batch: Any, batch_idx: int, _seen: list = seen) -> torch.Tensor:
+                _seen.append((self.current_epoch, batch_idx))
+                loss = super().training_step(batch, batch_idx)
+                self.log("train_loss", loss)
+                return loss
 
-        trainer_cls, seed = (tb.Trainer, tb.seed_everything) if engine == "torchbolt" else (pl.Trainer,
-                                                                                          pl.seed_everything)
-        seed(7, workers=False)
+            def train_dataloader(self) -> DataLoader:
+                return DataLoader(_data(), batch_size=BATCH, shuffle=True)
+
+        mod.seed_everything(7, workers=False)
         model = WithBN()
-        trainer = trainer_cls(callbacks=[cb_mod.StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2),
-                                         AtExtraEpoch()], **_trainer_kwargs(tmp_path / engine, max_epochs=4))
+        trainer = mod.Trainer(callbacks=[mod.callbacks.StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2)],
+                              **_trainer_kwargs(tmp_path / engine, max_epochs=4, limit_train_batches=limit))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trainer.fit(model)
-        states[engine] = _weights(model)
-    mine = states["torchbolt"]
-    _assert_same({k: mine[k] for k in averaged["lightning"]}, averaged["lightning"])
-    for key in ("backbone.1.running_mean", "backbone.1.running_var"):
-        torch.testing.assert_close(mine[key], states["lightning"][key], atol=1e-6, rtol=1e-5, msg=key)
+        bn = model.backbone[1]
+        runs[engine] = (_weights(model), seen, trainer.current_epoch, trainer.global_step, trainer.max_epochs,
+                        {k: float(v) for k, v in trainer.callback_metrics.items()},
+                        trainer.optimizers[0].param_groups[0]["lr"], bn.momentum)
+    mine, theirs = runs["torchbolt"], runs["lightning"]
+    _assert_same(mine[0], theirs[0])
+    assert mine[1] == theirs[1]  # the same batches, the extra epoch's included
+    assert mine[1][-1][0] == 4 and mine[2:5] == theirs[2:5] == ((5, 17, 4) if limit == 1.0 else (5, 9, 4))
+    assert mine[5] == pytest.approx(theirs[5]) and mine[6] == pytest.approx(theirs[6])
+    assert mine[7] == theirs[7] == 0.1  # the momentum is given back

@@ -81,7 +81,8 @@ class Optimization:
         accumulate = trainer.accumulate_grad_batches
         optimizer = trainer.optimizers[0]
         step_output: list[Any] = [None, None]  # (closure loss, extras)
-        zero_grad = batch_idx % accumulate == 0
+        skip_backward = loops.fit.skip_backward
+        zero_grad = batch_idx % accumulate == 0 and not skip_backward
         has_before_zero_grad = plan.before_zero_grad
         epoch = trainer.current_epoch
         # the plan's direct path; clipping is read per step as callbacks may change it
@@ -121,7 +122,9 @@ class Optimization:
                     hooks.call_module("optimizer_zero_grad", epoch, batch_idx, optimizer)
                 progress.optim.zero_grad.increment("completed")
             if loss is not None:
-                if direct:
+                if skip_backward:
+                    pass  # a forward-only pass (SWA's batch-norm epoch): the optimizer keeps its gradients
+                elif direct:
                     prev, ctx.fx = ctx.fx, "backward"
                     try:
                         loss.backward()  # LightningModule.backward's body; no backward hooks to run around it
