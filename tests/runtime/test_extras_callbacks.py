@@ -301,6 +301,70 @@ def test_spike_detection_raises_and_records_batches(tmp_path: Any) -> None:
     assert fresh.bad_batches == [2, 3] and fresh.state_dict() == spike.state_dict()
 
 
+def _spiky_cls(base: type, spike_at: int | None) -> type:
+    class Spiky(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return (self.w * 0).sum() + (100.0 if batch_idx == spike_at else 1.0 + 0.1 * batch_idx)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> DataLoader:
+            return DataLoader(_data(), batch_size=BATCH)
+
+    return Spiky
+
+
+@pytest.mark.lightning
+def test_spike_detection_state_equals_lightnings_and_round_trips(tmp_path: Any) -> None:
+    """The checkpointed state has Lightning's keys and values, after a clean epoch and after a spike; a
+    state written by either loads into torchbolt's callback (Lightning's own cannot load it back: its
+    load_state_dict reads an attribute it does not have) and a resumed fit restores it."""
+    pl = pytest.importorskip("lightning.pytorch")
+    from torchbolt.callbacks.spike import TrainingSpikeException
+
+    saved, spiked = {}, {}
+    for engine, mod in (("torchbolt", tb), ("lightning", pl)):
+        spike = mod.callbacks.SpikeDetection(exclude_batches_path=str(tmp_path / "skip"))
+        trainer = mod.Trainer(callbacks=[spike], **_trainer_kwargs(tmp_path / engine, max_epochs=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(_spiky_cls(mod.LightningModule, None)())
+        trainer.save_checkpoint(tmp_path / engine / "clean.ckpt")
+        saved[engine] = torch.load(tmp_path / engine / "clean.ckpt", weights_only=False)["callbacks"]["SpikeDetection"]
+        spike = mod.callbacks.SpikeDetection(exclude_batches_path=str(tmp_path / "skip"))
+        trainer = mod.Trainer(callbacks=[spike], **_trainer_kwargs(tmp_path / engine, max_epochs=1))
+        with pytest.raises(Exception, match="Training spike detected in batch 3"):
+            trainer.fit(_spiky_cls(mod.LightningModule, 3)())
+        spiked[engine] = spike.state_dict()
+    assert saved["torchbolt"] == saved["lightning"]
+    assert list(saved["torchbolt"]) == list(saved["lightning"])  # same keys, same order
+    assert saved["torchbolt"]["last_val"] == pytest.approx(1.3)
+    assert spiked["torchbolt"] == spiked["lightning"]
+    assert spiked["torchbolt"]["bad_batches"] == [2, 3]
+    for state in (saved["lightning"], spiked["lightning"], spiked["torchbolt"]):
+        fresh = tbc.SpikeDetection()
+        fresh.load_state_dict(dict(state))
+        assert fresh.state_dict() == state
+
+    # a resumed fit gives the callback its saved state before training goes on
+    restored: dict[str, Any] = {}
+
+    class Snapshot(tb.Callback):
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            restored.update(next(c for c in trainer.callbacks if isinstance(c, tbc.SpikeDetection)).state_dict())
+
+    trainer = tb.Trainer(callbacks=[tbc.SpikeDetection(), Snapshot()],
+                         **_trainer_kwargs(tmp_path / "resumed", max_epochs=2))
+    with pytest.raises(TrainingSpikeException):  # batch 3 of the second epoch spikes
+        trainer.fit(_spiky_cls(tb.LightningModule, 3)(), ckpt_path=str(tmp_path / "torchbolt" / "clean.ckpt"))
+    assert restored == saved["torchbolt"]
+
+
 def test_throughput_monitor_logs_rates(tmp_path: Any) -> None:
     logger = tb.loggers.CSVLogger(tmp_path)
     monitor = tbc.ThroughputMonitor(batch_size_fn=lambda b: b[0].shape[0], window_size=2)
