@@ -5,6 +5,7 @@ tests for the rest, and checkpoint round-trips of their state."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from typing import Any
 
@@ -443,6 +444,46 @@ def test_rich_missing_gives_lightnings_message(monkeypatch: Any) -> None:
         rich_progress.RichProgressBar()
     with pytest.raises(ModuleNotFoundError, match=r"`RichModelSummary` requires `rich` to be installed"):
         rich_progress.RichModelSummary()
+
+
+    # without rich the Trainer's defaults are the plain bar and summary (Lightning's fallback)
+    trainer = tb.Trainer(logger=False, max_epochs=1)
+    assert [type(cb).__name__ for cb in trainer.callbacks] == ["TQDMProgressBar", "ModelSummary", "ModelCheckpoint"]
+
+
+@pytest.mark.lightning
+def test_default_bar_and_summary_are_rich_as_in_lightning(tmp_path: Any, capsys: Any) -> None:
+    """With rich installed and no bar given, the defaults are RichProgressBar and RichModelSummary in both;
+    a fit with them runs and prints the summary table and no stray bar lines on a non-terminal."""
+    pl = pytest.importorskip("lightning.pytorch")
+    pytest.importorskip("rich")
+    names = {}
+    for engine, mod in (("torchbolt", tb), ("lightning", pl)):
+        trainer = mod.Trainer(logger=False, max_epochs=1, default_root_dir=str(tmp_path / engine))
+        names[engine] = [type(cb).__name__ for cb in trainer.callbacks]
+    assert names["torchbolt"] == names["lightning"] == ["RichProgressBar", "RichModelSummary", "ModelCheckpoint"]
+    capsys.readouterr()
+    trainer = tb.Trainer(logger=False, max_epochs=2, default_root_dir=str(tmp_path / "run"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(_model_cls(tb.LightningModule, val=True)())
+    out = capsys.readouterr().out
+    assert "Trainable params" in out and "backbone" in out
+    assert trainer.global_step == 8 and trainer.progress_bar_callback.progress is None  # the live display ended
+
+
+def test_editor_runs_keep_the_plain_bar(monkeypatch: Any) -> None:
+    """A run that streams events to the editor keeps the plain bar and summary: its stdout is a pipe the
+    editor shows line by line, where rich's live display would print nothing and re-wrap the user's prints."""
+    monkeypatch.setenv("TORCHBOLT_EVENTS", os.devnull)
+    trainer = tb.Trainer(logger=False, max_epochs=1)
+    assert [type(cb).__name__ for cb in trainer.callbacks][:2] == ["TQDMProgressBar", "ModelSummary"]
+    monkeypatch.delenv("TORCHBOLT_EVENTS")
+    trainer = tb.Trainer(logger=False, max_epochs=1, callbacks=[tbc.EventStreamCallback(os.devnull)])
+    assert {type(cb).__name__ for cb in trainer.callbacks} >= {"TQDMProgressBar", "ModelSummary"}
+    # a RichModelSummary given by the user is the summary: no second one is added
+    trainer = tb.Trainer(logger=False, max_epochs=1, callbacks=[tbc.RichModelSummary()])
+    assert sum(isinstance(cb, tbc.ModelSummary) for cb in trainer.callbacks) == 1
 
 
 @pytest.mark.lightning

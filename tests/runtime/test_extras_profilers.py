@@ -215,16 +215,18 @@ def test_strategy_hooks_run_without_a_profiler_only_when_overridden(tmp_path: An
 
 
 @pytest.mark.lightning
-def test_action_names_with_the_default_callbacks_and_checkpoints_equal_lightnings(tmp_path: Any) -> None:
+@pytest.mark.parametrize("bar", ["default", "plain"])
+def test_action_names_with_the_default_callbacks_and_checkpoints_equal_lightnings(tmp_path: Any, bar: str) -> None:
     """The default Trainer: progress bar, model summary, ModelCheckpoint (its state key in the names) and
-    the checkpoint hooks and `save_checkpoint` of every epoch. (Lightning picks its Rich bar and summary when
-    rich is installed, so both get the plain ones explicitly.)"""
+    the checkpoint hooks and `save_checkpoint` of every epoch; with the default (rich, when installed)
+    bar and summary, and with the plain ones."""
     names = {}
     for engine in ("torchbolt", "lightning"):
         pl = tb if engine == "torchbolt" else pytest.importorskip("lightning.pytorch")
         prof = tbp.SimpleProfiler() if engine == "torchbolt" else pl.profilers.SimpleProfiler()
+        callbacks = [pl.callbacks.TQDMProgressBar(), pl.callbacks.ModelSummary()] if bar == "plain" else None
         trainer = pl.Trainer(max_epochs=2, profiler=prof, logger=False, default_root_dir=str(tmp_path / engine),
-                             callbacks=[pl.callbacks.TQDMProgressBar(), pl.callbacks.ModelSummary()])
+                             callbacks=callbacks)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")

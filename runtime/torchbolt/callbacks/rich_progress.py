@@ -59,6 +59,7 @@ class RichProgressBar(ProgressBar):
         self._eval_task: Any = None
         self._metrics_task: Any = None
         self._last_loss: Any = None
+        self._train_n = 0
         self._last_refresh = 0.0
         if refresh_rate == 0:
             self.disable()
@@ -88,14 +89,25 @@ class RichProgressBar(ProgressBar):
     def _metrics_text(self, metrics: dict[str, Any]) -> str:
         return self.theme.metrics_text_delimiter.join(f"{k}: {_fmt_value(v)}" for k, v in metrics.items())
 
+    def _due(self) -> bool:
+        """Whether a redraw is due (refresh_rate is per second). Between redraws a batch costs a clock read:
+        the metrics (which may need a device sync) are read only for a redraw."""
+        now = time.monotonic()
+        if now - self._last_refresh < 1.0 / max(self._refresh_rate, 1):
+            return False
+        self._last_refresh = now
+        return True
+
     def _advance(self, task: Any, n_done: int, metrics: dict[str, Any] | None) -> None:
         progress = self._ensure()
         fields = {} if metrics is None else {"metrics": self._metrics_text(metrics)}
         progress.update(task, completed=n_done, **fields)
-        now = time.monotonic()
-        if now - self._last_refresh >= 1.0 / max(self._refresh_rate, 1):  # refresh_rate is per second
-            self._last_refresh = now
-            progress.refresh()
+        progress.refresh()
+
+    def _train_metrics(self, trainer: Trainer, pl_module: LightningModule, outputs: Any) -> dict[str, Any]:
+        metrics = self.get_metrics(trainer, pl_module)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        return {"loss": loss, **metrics} if loss is not None else metrics
 
     def print(self, *args: Any, sep: str = " ", **kwargs: Any) -> None:
         if self.progress is not None:
@@ -108,6 +120,7 @@ class RichProgressBar(ProgressBar):
         if self.is_disabled:
             return
         progress = self._ensure()
+        self._train_n = 0
         total = _total(trainer.num_training_batches)
         desc = f"Epoch {trainer.current_epoch}/{trainer.max_epochs - 1}" if trainer.max_epochs > 0 \
             else f"Epoch {trainer.current_epoch}"
@@ -122,11 +135,15 @@ class RichProgressBar(ProgressBar):
         if self.is_disabled or self._train_task is None:
             return
         self._last_loss = outputs
-        metrics = self.get_metrics(trainer, pl_module)
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if loss is not None:
-            metrics = {"loss": loss, **metrics}
-        self._advance(self._train_task, batch_idx + 1, metrics)
+        self._train_n = batch_idx + 1
+        if self._due():
+            self._advance(self._train_task, batch_idx + 1, self._train_metrics(trainer, pl_module, outputs))
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # the epoch's last batches may have come between two redraws: show where it ended
+        if self.is_disabled or self._train_task is None:
+            return
+        self._advance(self._train_task, self._train_n, self._train_metrics(trainer, pl_module, self._last_loss))
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stop()
@@ -139,7 +156,7 @@ class RichProgressBar(ProgressBar):
         self._eval_task = progress.add_task(desc, total=_total(total), metrics="")
 
     def _eval_batch(self, batch_idx: int) -> None:
-        if self.is_disabled or self._eval_task is None:
+        if self.is_disabled or self._eval_task is None or not self._due():
             return
         self._advance(self._eval_task, batch_idx + 1, None)
 
@@ -223,7 +240,7 @@ class RichModelSummary(ModelSummary):
         self._summarize_kwargs = summarize_kwargs
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._max_depth == 0:
+        if self._max_depth == 0 or not trainer.is_global_zero:
             return
         from rich import get_console
         from rich.table import Table

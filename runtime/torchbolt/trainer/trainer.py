@@ -315,19 +315,26 @@ class Trainer:
 
             if not any(isinstance(cb, Timer) for cb in found):
                 found.append(Timer(duration=self.max_time, interval="step"))
-        progress = not barebones and enable_progress_bar is not False
-        if progress and not any(_is_progress_bar(cb) for cb in found):
-            from torchbolt.callbacks.progress import TQDMProgressBar
-
-            found.append(TQDMProgressBar())
-        summary = not barebones and enable_model_summary is not False
-        if summary and not any(type(cb).__name__ == "ModelSummary" for cb in found):
-            from torchbolt.callbacks.model_summary import ModelSummary
-
-            found.append(ModelSummary())
         # A script run from the editor (L3) streams run events through its own Trainer when the launcher
         # set TORCHBOLT_EVENTS; the CLI adds the callback itself, so it is never added twice.
         events_target = os.environ.get("TORCHBOLT_EVENTS")
+        streamed = bool(events_target) or any(type(cb).__name__ == "EventStreamCallback" for cb in found)
+        # As Lightning: the rich bar and summary by default when rich is installed. Not in a run that streams
+        # events (the editor's): its output goes to a pipe the editor shows, where the plain bar prints
+        # readable lines and rich's live display would print nothing and re-wrap the user's prints.
+        rich = not streamed and _rich_default()
+        progress = not barebones and enable_progress_bar is not False
+        if progress and not any(_is_progress_bar(cb) for cb in found):
+            from torchbolt.callbacks.progress import TQDMProgressBar
+            from torchbolt.callbacks.rich_progress import RichProgressBar
+
+            found.append(RichProgressBar() if rich else TQDMProgressBar())
+        summary = not barebones and enable_model_summary is not False
+        if summary and not any(_is_model_summary(cb) for cb in found):
+            from torchbolt.callbacks.model_summary import ModelSummary
+            from torchbolt.callbacks.rich_progress import RichModelSummary
+
+            found.append(RichModelSummary() if rich else ModelSummary())
         if events_target and not any(type(cb).__name__ == "EventStreamCallback" for cb in found):
             from torchbolt.callbacks.event_stream import EventStreamCallback
 
@@ -1197,6 +1204,27 @@ def _is_checkpoint(cb: Any) -> bool:
     from torchbolt.callbacks.checkpoint import Checkpoint
 
     return isinstance(cb, Checkpoint)
+
+
+def _is_model_summary(cb: Any) -> bool:
+    from torchbolt.callbacks.model_summary import ModelSummary
+
+    return isinstance(cb, ModelSummary)
+
+
+def _rich_default() -> bool:
+    """Whether the default progress bar and summary are the rich ones: rich >= 10.2.2 is installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from torchbolt.callbacks.rich_progress import _rich_available
+
+    if not _rich_available():
+        return False
+    try:
+        major, minor, patch = (version("rich").split(".") + ["0", "0"])[:3]
+        return (int(major), int(minor), int("".join(c for c in patch if c.isdigit()) or 0)) >= (10, 2, 2)
+    except (PackageNotFoundError, ValueError):
+        return True  # importable but without metadata (vendored): use it
 
 
 def _is_progress_bar(cb: Any) -> bool:
