@@ -5,7 +5,6 @@ tests for the rest, and checkpoint round-trips of their state."""
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from typing import Any
 
@@ -426,7 +425,8 @@ def test_rich_callbacks_run_a_fit(tmp_path: Any, capsys: Any) -> None:
     pytest.importorskip("rich")
     model = _model_cls(tb.LightningModule, val=True)()
     trainer = tb.Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, max_epochs=2,
-                         callbacks=[tbc.RichProgressBar(leave=True), tbc.RichModelSummary(max_depth=2)])
+                         callbacks=[tbc.RichProgressBar(leave=True, console_kwargs={"force_terminal": True}),
+                                    tbc.RichModelSummary(max_depth=2)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(model)
@@ -472,15 +472,32 @@ def test_default_bar_and_summary_are_rich_as_in_lightning(tmp_path: Any, capsys:
     assert trainer.global_step == 8 and trainer.progress_bar_callback.progress is None  # the live display ended
 
 
-def test_editor_runs_keep_the_plain_bar(monkeypatch: Any) -> None:
-    """A run that streams events to the editor keeps the plain bar and summary: its stdout is a pipe the
-    editor shows line by line, where rich's live display would print nothing and re-wrap the user's prints."""
-    monkeypatch.setenv("TORCHBOLT_EVENTS", os.devnull)
-    trainer = tb.Trainer(logger=False, max_epochs=1)
-    assert [type(cb).__name__ for cb in trainer.callbacks][:2] == ["TQDMProgressBar", "ModelSummary"]
-    monkeypatch.delenv("TORCHBOLT_EVENTS")
-    trainer = tb.Trainer(logger=False, max_epochs=1, callbacks=[tbc.EventStreamCallback(os.devnull)])
-    assert {type(cb).__name__ for cb in trainer.callbacks} >= {"TQDMProgressBar", "ModelSummary"}
+def test_rich_bar_prints_plain_lines_when_not_on_a_terminal(tmp_path: Any, capsys: Any) -> None:
+    """On a pipe (CI logs, the editor's output panel) the default rich bar starts no live display: it prints
+    the plain bar's lines, one per finished epoch and run, and prints from the user stay as they are."""
+    pytest.importorskip("rich")
+
+    class Talky(_model_cls(tb.LightningModule, val=True)):  # type: ignore[misc]
+        def on_train_epoch_end(self) -> None:
+            print("x" * 120)  # a live display would re-wrap this at the console's width
+
+    trainer = tb.Trainer(logger=False, max_epochs=2, enable_model_summary=False, default_root_dir=str(tmp_path))
+    assert isinstance(trainer.progress_bar_callback, tbc.RichProgressBar)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Talky())
+        trainer.validate(Talky(), verbose=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("Epoch ")] == ["Epoch 1/2", "Epoch 2/2"]
+    assert any(line.startswith("Validation: 4/4") for line in lines)
+    assert lines.count("x" * 120) == 2
+    assert trainer.progress_bar_callback.progress is None  # no rich display was ever started
+    # forced onto a terminal (console_kwargs), it draws with rich
+    bar = tbc.RichProgressBar(leave=True, console_kwargs={"force_terminal": True})
+    trainer = tb.Trainer(logger=False, max_epochs=1, enable_model_summary=False, callbacks=[bar],
+                         default_root_dir=str(tmp_path))
+    trainer.fit(_model_cls(tb.LightningModule)())
+    assert "Epoch 0/0" in capsys.readouterr().out and bar._plain is None
     # a RichModelSummary given by the user is the summary: no second one is added
     trainer = tb.Trainer(logger=False, max_epochs=1, callbacks=[tbc.RichModelSummary()])
     assert sum(isinstance(cb, tbc.ModelSummary) for cb in trainer.callbacks) == 1

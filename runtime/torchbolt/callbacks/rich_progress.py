@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torchbolt.callbacks.model_summary import ModelSummary, _human, summarize
-from torchbolt.callbacks.progress import ProgressBar, _fmt_value, _total
+from torchbolt.callbacks.progress import ProgressBar, TQDMProgressBar, _fmt_value, _total
 
 if TYPE_CHECKING:
     from torchbolt.core.module import LightningModule
@@ -17,6 +19,20 @@ if TYPE_CHECKING:
 
 def _rich_available() -> bool:
     return importlib.util.find_spec("rich") is not None
+
+
+def _or_plain(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """The hook of the plain bar when the output is not a terminal (see RichProgressBar), else `hook`."""
+    name = hook.__name__
+
+    @functools.wraps(hook)
+    def run(self: RichProgressBar, *args: Any, **kwargs: Any) -> Any:
+        plain = self._plain
+        if plain is not None:
+            return getattr(plain, name)(*args, **kwargs)
+        return hook(self, *args, **kwargs)
+
+    return run
 
 
 @dataclass
@@ -38,7 +54,12 @@ class RichProgressBarTheme:
 class RichProgressBar(ProgressBar):
     """A progress bar drawn by `rich`: one bar for training and one for the running evaluation, with the
     metrics beside them, redrawn at most `refresh_rate` times a second. Needs `pip install rich`;
-    `leave=True` keeps every epoch's bar."""
+    `leave=True` keeps every epoch's bar.
+
+    When the output is not a terminal (a pipe, a CI log, the editor's output panel) a live display shows
+    nothing until it ends and re-wraps everything printed meanwhile, so the bar prints what
+    `TQDMProgressBar` prints there instead: one plain line per finished epoch or run.
+    """
 
     def __init__(self, refresh_rate: int = 100, leave: bool = False,
                  theme: RichProgressBarTheme = RichProgressBarTheme(),  # noqa: B008 - Lightning's default
@@ -61,8 +82,31 @@ class RichProgressBar(ProgressBar):
         self._last_loss: Any = None
         self._train_n = 0
         self._last_refresh = 0.0
+        #: the plain bar that stands in when the console is not a terminal (decided in setup)
+        self._plain: TQDMProgressBar | None = None
         if refresh_rate == 0:
             self.disable()
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if self._plain is not None or self.progress is not None:
+            return
+        from rich.console import Console
+
+        if not Console(**self._console_kwargs).is_terminal:
+            plain = TQDMProgressBar(leave=self._leave)
+            if self.is_disabled:
+                plain.disable()
+            self._plain = plain
+
+    def enable(self) -> None:
+        super().enable()
+        if self._plain is not None:
+            self._plain.enable()
+
+    def disable(self) -> None:
+        super().disable()
+        if self._plain is not None:
+            self._plain.disable()
 
     @property
     def refresh_rate(self) -> int:
@@ -109,6 +153,7 @@ class RichProgressBar(ProgressBar):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         return {"loss": loss, **metrics} if loss is not None else metrics
 
+    @_or_plain
     def print(self, *args: Any, sep: str = " ", **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.console.print(*args, sep=sep, **kwargs)
@@ -116,6 +161,11 @@ class RichProgressBar(ProgressBar):
             print(*args, sep=sep, **kwargs)
 
     # ---- training -----------------------------------------------------------------------------
+    @_or_plain
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        pass  # the rich bar starts with the first epoch
+
+    @_or_plain
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.is_disabled:
             return
@@ -130,6 +180,7 @@ class RichProgressBar(ProgressBar):
             self._train_task = progress.add_task(desc, total=total, metrics="")
         progress.refresh()
 
+    @_or_plain
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         if self.is_disabled or self._train_task is None:
@@ -139,12 +190,14 @@ class RichProgressBar(ProgressBar):
         if self._due():
             self._advance(self._train_task, batch_idx + 1, self._train_metrics(trainer, pl_module, outputs))
 
+    @_or_plain
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # the epoch's last batches may have come between two redraws: show where it ended
         if self.is_disabled or self._train_task is None:
             return
         self._advance(self._train_task, self._train_n, self._train_metrics(trainer, pl_module, self._last_loss))
 
+    @_or_plain
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._stop()
 
@@ -166,48 +219,60 @@ class RichProgressBar(ProgressBar):
             self.progress.refresh()
         self._eval_task = None
 
+    @_or_plain
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._eval_start("Sanity Checking", sum(_total(n) for n in trainer.num_sanity_val_batches))
 
+    @_or_plain
     def on_sanity_check_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._eval_end()
 
+    @_or_plain
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
             self._eval_start("Validation", sum(_total(n) for n in trainer.num_val_batches))
 
+    @_or_plain
     def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_batch(batch_idx)
 
+    @_or_plain
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.sanity_checking:
             self._eval_end()
             if self._train_task is not None and self.progress is not None:
                 self.progress.update(self._train_task, metrics=self._metrics_text(self.get_metrics(trainer, pl_module)))
 
+    @_or_plain
     def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._eval_start("Testing", sum(_total(n) for n in trainer.num_test_batches))
 
+    @_or_plain
     def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                           batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_batch(batch_idx)
 
+    @_or_plain
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._eval_end()
         self._stop()
 
+    @_or_plain
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._eval_start("Predicting", sum(_total(n) for n in trainer.num_predict_batches))
 
+    @_or_plain
     def on_predict_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                              batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_batch(batch_idx)
 
+    @_or_plain
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._eval_end()
         self._stop()
 
+    @_or_plain
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._stop()
 

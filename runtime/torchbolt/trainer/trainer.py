@@ -315,14 +315,9 @@ class Trainer:
 
             if not any(isinstance(cb, Timer) for cb in found):
                 found.append(Timer(duration=self.max_time, interval="step"))
-        # A script run from the editor (L3) streams run events through its own Trainer when the launcher
-        # set TORCHBOLT_EVENTS; the CLI adds the callback itself, so it is never added twice.
-        events_target = os.environ.get("TORCHBOLT_EVENTS")
-        streamed = bool(events_target) or any(type(cb).__name__ == "EventStreamCallback" for cb in found)
-        # As Lightning: the rich bar and summary by default when rich is installed. Not in a run that streams
-        # events (the editor's): its output goes to a pipe the editor shows, where the plain bar prints
-        # readable lines and rich's live display would print nothing and re-wrap the user's prints.
-        rich = not streamed and _rich_default()
+        # As Lightning: the rich bar and summary by default when rich is installed (on a pipe, e.g. the
+        # editor's output panel, the rich bar prints the plain bar's lines instead of a live display).
+        rich = _rich_default()
         progress = not barebones and enable_progress_bar is not False
         if progress and not any(_is_progress_bar(cb) for cb in found):
             from torchbolt.callbacks.progress import TQDMProgressBar
@@ -335,6 +330,9 @@ class Trainer:
             from torchbolt.callbacks.rich_progress import RichModelSummary
 
             found.append(RichModelSummary() if rich else ModelSummary())
+        # A script run from the editor (L3) streams run events through its own Trainer when the launcher
+        # set TORCHBOLT_EVENTS; the CLI adds the callback itself, so it is never added twice.
+        events_target = os.environ.get("TORCHBOLT_EVENTS")
         if events_target and not any(type(cb).__name__ == "EventStreamCallback" for cb in found):
             from torchbolt.callbacks.event_stream import EventStreamCallback
 
