@@ -1212,12 +1212,16 @@ def _is_model_summary(cb: Any) -> bool:
 
 def _rich_default() -> bool:
     """Whether the default progress bar and summary are the rich ones: rich >= 10.2.2 is installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
     from torchbolt.callbacks.rich_progress import _rich_available
 
-    if not _rich_available():
-        return False
+    return _rich_available() and _rich_recent()
+
+
+@functools.cache
+def _rich_recent() -> bool:
+    """rich's installed version is at least 10.2.2 (read once: the metadata lookup costs a file scan)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         major, minor, patch = (version("rich").split(".") + ["0", "0"])[:3]
         return (int(major), int(minor), int("".join(c for c in patch if c.isdigit()) or 0)) >= (10, 2, 2)
