@@ -296,6 +296,10 @@ class FitLoop:
         num_batches = loops.sources.num_training_batches
         current = batch_progress.current
         profiler = plan.profiler
+        if profiler is not None:
+            # made once per epoch: each call times one fetch / one training batch
+            timed_fetch = hooks.timer(TRAIN_NEXT_ACTION)
+            timed_batch = hooks.timer("run_training_batch")
         while True:
             # epoch done? (inline: it runs before every batch)
             max_steps = trainer.max_steps
@@ -305,15 +309,10 @@ class FitLoop:
                 break
             if trainer.should_stop and self.can_stop_early():
                 break
-            if profiler is not None:
-                profiler.start(TRAIN_NEXT_ACTION)
             try:
-                batch = self._next_batch()
+                batch = self._next_batch() if profiler is None else timed_fetch(self._next_batch)
             except StopIteration:
                 break
-            finally:
-                if profiler is not None:
-                    profiler.stop(TRAIN_NEXT_ACTION)
             batch_idx = current.ready
             batch_progress.is_last_batch = self._train_done
             if transfer:
@@ -338,13 +337,12 @@ class FitLoop:
                 batch_progress.increment("started")
                 args = (batch, batch_idx) if takes_idx else (batch,)
                 if profiler is not None:
-                    profiler.start("run_training_batch")
-                if automatic:
+                    output = timed_batch(optimization.automatic_step, args, batch_idx) if automatic \
+                        else timed_batch(optimization.manual_step, args)
+                elif automatic:
                     output = optimization.automatic_step(args, batch_idx)
                 else:
                     output = optimization.manual_step(args)
-                if profiler is not None:
-                    profiler.stop("run_training_batch")
             batch_progress.increment("processed")
             if trainer.lr_scheduler_configs:
                 self.update_lr_schedulers("step", plateau=False)

@@ -34,15 +34,18 @@ class Optimization:
     def backward(self, loss: Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         """on_before_backward, the module's backward hook, on_after_backward."""
         hooks = self._loops.hooks
-        profiler = self._loops.plan.profiler
-        if profiler is not None:
-            profiler.start(hooks.backward_action)  # Lightning's strategy times backward with its hooks
+        if self._loops.plan.profiler is None:
+            self._backward_with_hooks(loss, args, kwargs)
+        else:
+            # Lightning's strategy times backward together with its hooks
+            hooks.timer(hooks.backward_action)(self._backward_with_hooks, loss, args, kwargs)
+
+    def _backward_with_hooks(self, loss: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        hooks = self._loops.hooks
         hooks.call("on_before_backward", loss)
         # The precision plugin scales the loss ('16-mixed') between the hook and the backward pass.
         hooks.call_module("backward", self._loops.trainer.strategy.backward(loss), *args, **kwargs)
         hooks.call("on_after_backward")
-        if profiler is not None:
-            profiler.stop(hooks.backward_action)
 
     # -- the one place the optimizer steps ----------------------------------------------------------
     def optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:

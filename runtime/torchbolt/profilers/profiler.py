@@ -54,6 +54,23 @@ class Profiler(ABC):
         """The report as data for tools: {"actions": [{"name", "mean_s", "count", "total_s", "percent"}]}."""
         return {"actions": []}
 
+    def timer(self, action_name: str) -> Callable[..., Any]:
+        """A function `run(fn, *args, **kwargs)` that calls `fn` timed as `action_name` (start/stop around it).
+
+        The Trainer makes one per action when an entry point starts and calls it on every step; a profiler
+        whose recording is cheap to inline (SimpleProfiler) returns one that skips the two method calls.
+        """
+        start, stop = self.start, self.stop
+
+        def run(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            start(action_name)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                stop(action_name)
+
+        return run
+
     @contextmanager
     def profile(self, action_name: str) -> Generator[str, None, None]:
         """Time the body of a `with` block as `action_name`."""

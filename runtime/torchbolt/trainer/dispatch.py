@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from torchbolt.catalog import HOOK_POINTS, HOOKS_BY_OWNER, REMOVED_HOOKS
@@ -101,6 +102,9 @@ class HookDispatcher:
         self._profiler: Any = None
         self._module_prefix = ""
         self._module_actions: dict[str, str | None] = {}
+        # per module method: the profiler's timer for it, or None when it is not timed on its own
+        self._module_timers: dict[str, Callable[..., Any] | None] = {}
+        self._timers: dict[str, Callable[..., Any]] = {}
         #: the actions the loops time around backward and the batch transfer, named after the strategy
         self.backward_action = self.batch_to_device_action = ""
 
@@ -124,6 +128,8 @@ class HookDispatcher:
         self._datamodule = datamodule
         self._callbacks = tuple(callbacks)
         profiler = self._profiler = getattr(self._trainer, "_active_profiler", None)
+        self._timers = {}
+        self._module_timers = {}
         self._module_prefix = f"[LightningModule]{type(module).__name__}." if module is not None else ""
         strategy = getattr(self._trainer, "strategy", None)
         strategy_prefix = f"[Strategy]{type(strategy).__name__}."
@@ -140,7 +146,7 @@ class HookDispatcher:
                     is_overridden(datamodule, name, LightningDataModule) or _always(profiler, "datamodule", name)):
                 fn = getattr(datamodule, name)
                 if profiler is not None:
-                    fn = _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
+                    fn = self._timed(f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
                 dm_calls.append((_DATAMODULE, fn))
             plain_cbs: list[_Call] = []
             monitoring_cbs: list[_Call] = []
@@ -151,14 +157,14 @@ class HookDispatcher:
                             else plain_cbs
                         fn = getattr(cb, name)
                         if profiler is not None:
-                            fn = _timed(profiler, f"[Callback]{cb.state_key}.{name}", fn)
+                            fn = self._timed(f"[Callback]{cb.state_key}.{name}", fn)
                         target.append((_CALLBACK, fn))
             mod_calls: list[_Call] = []
             if point.module and module is not None and (
                     is_overridden(module, name, LightningModule) or _always(profiler, "module", name)):
                 fn = getattr(module, name)
                 if profiler is not None:
-                    fn = _timed(profiler, self._module_prefix + name, fn)
+                    fn = self._timed(self._module_prefix + name, fn)
                 mod_calls.append((_MODULE, fn))
             if point.module_first:
                 ordered = mod_calls + plain_cbs + monitoring_cbs
@@ -169,7 +175,7 @@ class HookDispatcher:
                     profiler is not None or is_overridden(strategy, name, Strategy)):
                 fn = getattr(strategy, name)
                 if profiler is not None:
-                    fn = _timed(profiler, strategy_prefix + name, fn)
+                    fn = self._timed(strategy_prefix + name, fn)
                 ordered.append((_STRATEGY, fn))
             if ordered:
                 table[name] = tuple(ordered)
@@ -180,14 +186,14 @@ class HookDispatcher:
             if is_overridden(datamodule, name, LightningDataModule):
                 fn = getattr(datamodule, name)
                 if profiler is not None:
-                    fn = _timed(profiler, f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
+                    fn = self._timed(f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
                 chain.append((name, fn))
             elif is_overridden(module, name, LightningModule) or (name == "transfer_batch_to_device" and move_batches) \
                     or (profiler is not None and module is not None):
                 # with a profiler the module's defaults run too (Lightning calls and times them on every batch)
                 fn = getattr(module, name)
                 if profiler is not None:
-                    fn = _timed(profiler, self._module_prefix + name, fn)
+                    fn = self._timed(self._module_prefix + name, fn)
                 chain.append((name, fn))
         self._transfer = tuple(chain)
 
@@ -209,7 +215,22 @@ class HookDispatcher:
             if name not in HOOK_POINTS or HOOK_POINTS[name].per_owner_state:
                 raise _unknown(name, "Hook point")
             return None
-        return self._run(name, calls, args)
+        # _run's body, inline: this runs several times per batch (every hook is called under a profiler)
+        ctx = self._ctx
+        prev = ctx.fx
+        ctx.fx = name
+        result = None
+        try:
+            for kind, fn in calls:
+                if kind == _CALLBACK:
+                    fn(self._trainer, self._module, *args)
+                elif kind == _MODULE:
+                    result = fn(*args)
+                else:
+                    fn(*args)
+        finally:
+            ctx.fx = prev
+        return result
 
     def call_part(self, name: str, part: str, *args: Any) -> Any:
         """Run only the `part` ("callbacks", "module", "datamodule" or "strategy") of hook point `name`.
@@ -250,17 +271,16 @@ class HookDispatcher:
         prev = ctx.fx
         ctx.fx = name
         try:
-            profiler = self._profiler
-            if profiler is None:
+            if self._profiler is None:
                 return getattr(self._module, name)(*args, **kwargs)
-            action = self._module_actions.get(name, self._module_prefix + name)
-            if action is None:
+            run = self._module_timers.get(name, _MISSING)
+            if run is _MISSING:
+                action = self._module_actions.get(name, self._module_prefix + name)
+                run = self._module_timers[name] = None if action is None else self.timer(action)
+            if run is None:
                 return getattr(self._module, name)(*args, **kwargs)
-            profiler.start(action)  # start/stop rather than the profile() context: cheaper on every step
-            try:
-                return getattr(self._module, name)(*args, **kwargs)
-            finally:
-                profiler.stop(action)
+            # the method is looked up on every call (a user may replace it), the timer once per entry point
+            return run(getattr(self._module, name), *args, **kwargs)
         finally:
             ctx.fx = prev
 
@@ -291,17 +311,26 @@ class HookDispatcher:
         """The profiler the calls are timed with, or None (the loops time their own steps with it)."""
         return self._profiler
 
+    def timer(self, action: str) -> Callable[..., Any]:
+        """The profiler's `run(fn, *args, **kwargs)` for `action` (see `Profiler.timer`), made once per entry
+        point; only valid while a profiler is bound."""
+        run = self._timers.get(action)
+        if run is None:
+            run = self._timers[action] = self._profiler.timer(action)
+        return run
+
+    def _timed(self, action: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn`, timed as `action` (bound once per entry point, so a run without a profiler pays nothing).
+
+        A partial of the timer rather than a closure around start/stop: the partial adds no Python frame.
+        """
+        return partial(self.timer(action), fn)
+
     def transfer_batch(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer (those that run)."""
-        profiler = self._profiler
-        if profiler is not None:
+        if self._profiler is not None:
             # what Lightning's strategy times around the three hooks
-            action = self.batch_to_device_action
-            profiler.start(action)
-            try:
-                return self._transfer_chain(batch, device, dataloader_idx)
-            finally:
-                profiler.stop(action)
+            return self.timer(self.batch_to_device_action)(self._transfer_chain, batch, device, dataloader_idx)
         return self._transfer_chain(batch, device, dataloader_idx)
 
     def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
@@ -390,17 +419,3 @@ def fetch(iterator: Any, profiler: Any, action: str) -> Any:
         return next(iterator)
     finally:
         profiler.stop(action)
-
-
-def _timed(profiler: Any, action: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn`, timed as `action` (bound once per run, so a run without a profiler pays nothing)."""
-    start, stop = profiler.start, profiler.stop
-
-    def timed(*args: Any) -> Any:
-        start(action)
-        try:
-            return fn(*args)
-        finally:
-            stop(action)
-
-    return timed
