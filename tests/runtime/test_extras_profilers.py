@@ -43,6 +43,46 @@ def test_simple_profiler_records_and_reports() -> None:
         prof.start("c")
 
 
+def test_timer_records_like_start_stop_and_keeps_subclass_overrides() -> None:
+    """`Profiler.timer(action)` (what the Trainer times hooks and steps with) records exactly what
+    start/stop record; SimpleProfiler's inline version keeps their errors, and a subclass overriding
+    start/stop still has its overrides called."""
+    prof = tbp.SimpleProfiler()
+    run = prof.timer("a")
+    assert run(lambda x, y: x + y, 2, 3) == 5
+    with pytest.raises(RuntimeError, match="boom"):
+        run(lambda: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert len(prof.recorded_durations["a"]) == 2 and prof.current_actions == {}
+    assert all(d >= 0 for d in prof.recorded_durations["a"])
+    # the same action nested inside itself is refused, as start() refuses it
+    with pytest.raises(ValueError, match="already started"):
+        run(lambda: run(lambda: None))
+    # stopped from inside (misuse) is reported like stop() of an action never started
+    with pytest.raises(ValueError, match="never started"):
+        run(lambda: prof.stop("a"))
+
+    seen: list[str] = []
+
+    class Counting(tbp.SimpleProfiler):
+        def start(self, action_name: str) -> None:
+            seen.append("start " + action_name)
+            super().start(action_name)
+
+    counting = Counting()
+    assert counting.timer("b")(max, 1, 4) == 4
+    assert seen == ["start b"] and len(counting.recorded_durations["b"]) == 1
+
+    class Log(tbp.Profiler):
+        def start(self, action_name: str) -> None:
+            seen.append("+" + action_name)
+
+        def stop(self, action_name: str) -> None:
+            seen.append("-" + action_name)
+
+    assert Log().timer("c")(seen.append, "body") is None
+    assert seen[-3:] == ["+c", "body", "-c"]
+
+
 def test_profiler_writes_report_file_and_json_summary(tmp_path: Any, monkeypatch: Any) -> None:
     summary = tmp_path / "summary.json"
     monkeypatch.setenv("TORCHBOLT_PROFILER_SUMMARY", str(summary))

@@ -33,12 +33,11 @@ class Optimization:
     # -- the one place backward runs ----------------------------------------------------------------
     def backward(self, loss: Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         """on_before_backward, the module's backward hook, on_after_backward."""
-        hooks = self._loops.hooks
-        if self._loops.plan.profiler is None:
+        run = self._loops.hooks.backward_timer
+        if run is None:
             self._backward_with_hooks(loss, args, kwargs)
         else:
-            # Lightning's strategy times backward together with its hooks
-            hooks.timer(hooks.backward_action)(self._backward_with_hooks, loss, args, kwargs)
+            run(self._backward_with_hooks, loss, args, kwargs)  # Lightning's strategy times backward with its hooks
 
     def _backward_with_hooks(self, loss: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         hooks = self._loops.hooks
@@ -103,6 +102,8 @@ class Optimization:
                     out = module.training_step(*args)
                 finally:
                     ctx.fx = prev
+            elif plan.precision_noop:
+                out = hooks.call_module("training_step", *args)  # run_step's body with no forward context
             else:
                 out = loops.run_step("training_step", args)
             loss, extra = (out, {}) if type(out) is Tensor else split_training_output(out)

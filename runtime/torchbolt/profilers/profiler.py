@@ -55,17 +55,17 @@ class Profiler(ABC):
         return {"actions": []}
 
     def timer(self, action_name: str) -> Callable[..., Any]:
-        """A function `run(fn, *args, **kwargs)` that calls `fn` timed as `action_name` (start/stop around it).
+        """A function `run(fn, *args)` that calls `fn(*args)` timed as `action_name` (start/stop around it).
 
         The Trainer makes one per action when an entry point starts and calls it on every step; a profiler
         whose recording is cheap to inline (SimpleProfiler) returns one that skips the two method calls.
         """
         start, stop = self.start, self.stop
 
-        def run(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        def run(fn: Callable[..., Any], *args: Any) -> Any:
             start(action_name)
             try:
-                return fn(*args, **kwargs)
+                return fn(*args)
             finally:
                 stop(action_name)
 

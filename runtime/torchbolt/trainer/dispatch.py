@@ -105,8 +105,11 @@ class HookDispatcher:
         # per module method: the profiler's timer for it, or None when it is not timed on its own
         self._module_timers: dict[str, Callable[..., Any] | None] = {}
         self._timers: dict[str, Callable[..., Any]] = {}
-        #: the actions the loops time around backward and the batch transfer, named after the strategy
+        #: the actions the loops time around backward and the batch transfer, named after the strategy, and
+        #: their timers (see `timer`; None without a profiler)
         self.backward_action = self.batch_to_device_action = ""
+        self.backward_timer: Callable[..., Any] | None = None
+        self._batch_to_device_timer: Callable[..., Any] | None = None
 
     def bind(
         self,
@@ -137,6 +140,8 @@ class HookDispatcher:
                                 for name in _STRATEGY_RUN_METHODS}
         self.backward_action = strategy_prefix + "backward"
         self.batch_to_device_action = strategy_prefix + "batch_to_device"
+        self.backward_timer = self.timer(self.backward_action) if profiler is not None else None
+        self._batch_to_device_timer = self.timer(self.batch_to_device_action) if profiler is not None else None
         table: dict[str, tuple[_Call, ...]] = {}
         for name, point in HOOK_POINTS.items():
             if point.per_owner_state:
@@ -280,7 +285,8 @@ class HookDispatcher:
             if run is None:
                 return getattr(self._module, name)(*args, **kwargs)
             # the method is looked up on every call (a user may replace it), the timer once per entry point
-            return run(getattr(self._module, name), *args, **kwargs)
+            method = getattr(self._module, name)
+            return run(partial(method, **kwargs) if kwargs else method, *args)
         finally:
             ctx.fx = prev
 
@@ -312,7 +318,7 @@ class HookDispatcher:
         return self._profiler
 
     def timer(self, action: str) -> Callable[..., Any]:
-        """The profiler's `run(fn, *args, **kwargs)` for `action` (see `Profiler.timer`), made once per entry
+        """The profiler's `run(fn, *args)` for `action` (see `Profiler.timer`), made once per entry
         point; only valid while a profiler is bound."""
         run = self._timers.get(action)
         if run is None:
@@ -328,9 +334,10 @@ class HookDispatcher:
 
     def transfer_batch(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer (those that run)."""
-        if self._profiler is not None:
+        run = self._batch_to_device_timer
+        if run is not None:
             # what Lightning's strategy times around the three hooks
-            return self.timer(self.batch_to_device_action)(self._transfer_chain, batch, device, dataloader_idx)
+            return run(self._transfer_chain, batch, device, dataloader_idx)
         return self._transfer_chain(batch, device, dataloader_idx)
 
     def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
