@@ -62,24 +62,27 @@ class SimpleProfiler(Profiler):
         # The dictionaries are bound once: they live as long as the profiler (nothing replaces them).
         current = self.current_actions
         recorded = self.recorded_durations
+        now = _now
 
         # positional arguments only: accepting **kwargs costs a dictionary on every call
         def run(fn: Callable[..., Any], *args: Any) -> Any:
             if action_name in current:
                 raise _already_started(action_name)
-            current[action_name] = _now()
+            current[action_name] = now()
             try:
                 return fn(*args)
             finally:
-                end = _now()
-                started = current.pop(action_name, None)
-                if started is None:
-                    raise _never_started(action_name)  # noqa: B012 - what stop() raises after the same misuse
-                durations = recorded.get(action_name)
-                if durations is None:
-                    recorded[action_name] = [end - started]
-                else:
-                    durations.append(end - started)
+                end = now()
+                # try/except rather than lookups with defaults: free when nothing is missing (every call
+                # but an action's first)
+                try:
+                    duration = end - current.pop(action_name)
+                except KeyError:
+                    raise _never_started(action_name) from None  # what stop() raises after the same misuse
+                try:
+                    recorded[action_name].append(duration)
+                except KeyError:
+                    recorded[action_name] = [duration]
 
         return run
 

@@ -94,6 +94,8 @@ class HookDispatcher:
         #: the hook context the dispatcher sets (loops that inline a default hook body set it the same way)
         self.ctx = ctx
         self._table: dict[str, tuple[_Call, ...]] = {}
+        # per hook point, one callable running the whole table entry (see _sequence): what `call` runs
+        self._runners: dict[str, Callable[..., Any]] = {}
         self._module: LightningModule | None = None
         self._datamodule: LightningDataModule | None = None
         self._callbacks: tuple[Callback, ...] = ()
@@ -101,9 +103,9 @@ class HookDispatcher:
         # Set by bind() when the Trainer has a profiler; None keeps every call free of profiling.
         self._profiler: Any = None
         self._module_prefix = ""
-        self._module_actions: dict[str, str | None] = {}
-        # per module method: the profiler's timer for it, or None when it is not timed on its own
-        self._module_timers: dict[str, Callable[..., Any] | None] = {}
+        # with a profiler, per module method `call_module` may run: the profiler's timer for it, or None when
+        # it is not timed on its own; None without a profiler
+        self._module_timers: dict[str, Callable[..., Any] | None] | None = None
         self._timers: dict[str, Callable[..., Any]] = {}
         #: the actions the loops time around backward and the batch transfer, named after the strategy, and
         #: their timers (see `timer`; None without a profiler)
@@ -132,12 +134,16 @@ class HookDispatcher:
         self._callbacks = tuple(callbacks)
         profiler = self._profiler = getattr(self._trainer, "_active_profiler", None)
         self._timers = {}
-        self._module_timers = {}
         self._module_prefix = f"[LightningModule]{type(module).__name__}." if module is not None else ""
         strategy = getattr(self._trainer, "strategy", None)
         strategy_prefix = f"[Strategy]{type(strategy).__name__}."
-        self._module_actions = {name: None if name == "backward" else strategy_prefix + name
-                                for name in _STRATEGY_RUN_METHODS}
+        module_actions = {name: None if name == "backward" else strategy_prefix + name
+                          for name in _STRATEGY_RUN_METHODS}
+        self._module_timers = None if profiler is None else {
+            name: None if module_actions.get(name, "") is None
+            else self.timer(module_actions.get(name) or self._module_prefix + name)
+            for name in sorted(_MODULE_CALLABLE)
+        }
         self.backward_action = strategy_prefix + "backward"
         self.batch_to_device_action = strategy_prefix + "batch_to_device"
         self.backward_timer = self.timer(self.backward_action) if profiler is not None else None
@@ -185,6 +191,8 @@ class HookDispatcher:
             if ordered:
                 table[name] = tuple(ordered)
         self._table = table
+        trainer = self._trainer
+        self._runners = {name: _sequence(calls, trainer, module) for name, calls in table.items()}
         # Batch transfer: the DataModule's override wins over the module's; defaults only when they move data.
         chain: list[tuple[str, Callable[..., Any]]] = []
         for name in BATCH_TRANSFER_HOOKS:
@@ -215,27 +223,18 @@ class HookDispatcher:
 
         Returns what the module's hook returned (None when the module does not implement it).
         """
-        calls = self._table.get(name)
-        if calls is None:
+        run = self._runners.get(name)
+        if run is None:
             if name not in HOOK_POINTS or HOOK_POINTS[name].per_owner_state:
                 raise _unknown(name, "Hook point")
             return None
-        # _run's body, inline: this runs several times per batch (every hook is called under a profiler)
         ctx = self._ctx
         prev = ctx.fx
         ctx.fx = name
-        result = None
         try:
-            for kind, fn in calls:
-                if kind == _CALLBACK:
-                    fn(self._trainer, self._module, *args)
-                elif kind == _MODULE:
-                    result = fn(*args)
-                else:
-                    fn(*args)
+            return run(*args)
         finally:
             ctx.fx = prev
-        return result
 
     def call_part(self, name: str, part: str, *args: Any) -> Any:
         """Run only the `part` ("callbacks", "module", "datamodule" or "strategy") of hook point `name`.
@@ -270,22 +269,29 @@ class HookDispatcher:
 
     def call_module(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the module's own hook or method `name` (overridden or default) and return its result."""
-        if name not in _MODULE_CALLABLE:
+        timers = self._module_timers
+        if timers is None:
+            if name not in _MODULE_CALLABLE:
+                raise _unknown(name, "Module hook")
+            ctx = self._ctx
+            prev = ctx.fx
+            ctx.fx = name
+            try:
+                return getattr(self._module, name)(*args, **kwargs)
+            finally:
+                ctx.fx = prev
+        # with a profiler: the timers' keys are the callable names (one lookup checks and finds)
+        run = timers.get(name, _MISSING)
+        if run is _MISSING:
             raise _unknown(name, "Module hook")
         ctx = self._ctx
         prev = ctx.fx
         ctx.fx = name
         try:
-            if self._profiler is None:
-                return getattr(self._module, name)(*args, **kwargs)
-            run = self._module_timers.get(name, _MISSING)
-            if run is _MISSING:
-                action = self._module_actions.get(name, self._module_prefix + name)
-                run = self._module_timers[name] = None if action is None else self.timer(action)
-            if run is None:
-                return getattr(self._module, name)(*args, **kwargs)
             # the method is looked up on every call (a user may replace it), the timer once per entry point
             method = getattr(self._module, name)
+            if run is None:
+                return method(*args, **kwargs)
             return run(partial(method, **kwargs) if kwargs else method, *args)
         finally:
             ctx.fx = prev
@@ -406,6 +412,29 @@ TRAIN_NEXT_ACTION = "[_TrainingEpochLoop].train_dataloader_next"
 EVAL_NEXT_ACTIONS = {"sanity_check": "[_EvaluationLoop].val_next", "validate": "[_EvaluationLoop].val_next",
                      "test": "[_EvaluationLoop].test_next"}
 PREDICT_NEXT_ACTION = "[_PredictionLoop].predict_next"
+
+
+def _sequence(calls: tuple[_Call, ...], trainer: Trainer, module: LightningModule | None) -> Callable[..., Any]:
+    """One callable running a hook point's implementers in order and returning the module's result.
+
+    A hook point only the module implements is its (timed) method itself: no loop, no extra call.
+    """
+    if len(calls) == 1 and calls[0][0] == _MODULE:
+        return calls[0][1]
+    fns = tuple(partial(fn, trainer, module) if kind == _CALLBACK else fn for kind, fn in calls)
+    module_pos = next((i for i, (kind, _) in enumerate(calls) if kind == _MODULE), -1)
+    before, module_fn, after = (fns, None, ()) if module_pos < 0 else \
+        (fns[:module_pos], fns[module_pos], fns[module_pos + 1:])
+
+    def run(*args: Any) -> Any:
+        for fn in before:
+            fn(*args)
+        result = None if module_fn is None else module_fn(*args)
+        for fn in after:
+            fn(*args)
+        return result
+
+    return run
 
 
 def _always(profiler: Any, owner: str, name: str) -> bool:
