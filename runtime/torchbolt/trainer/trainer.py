@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from torchbolt.loops import Loops, build_step_plan
+from torchbolt.strategies.launchers import SpawnLauncher, looks_like_lost_peer
 from torchbolt.trainer.args import (
     build_config,
     check_manual_optimization,
@@ -765,6 +766,9 @@ class Trainer:
         fn = request.fn
         if not isinstance(model, LightningModule):
             raise TypeError(f"`Trainer.{fn.value}()` requires a `LightningModule`, got: {type(model).__qualname__}.")
+        launcher = self._strategy.launcher
+        if isinstance(launcher, SpawnLauncher) and not launcher.spawned:
+            return self._run_spawned(launcher, request, model)
         self.state.fn = fn
         self.state.status = TrainerStatus.RUNNING
         self._metrics.reset_metrics()  # as Lightning: each run's callback/logged metrics start empty
@@ -773,7 +777,6 @@ class Trainer:
         self._attach(model, request.datamodule)
         self._loops.begin(request)
         strategy = self._strategy
-        launcher = strategy.launcher
         profiler = self._active_profiler
         if profiler is not None:
             profiler.setup(stage=fn.value, local_rank=None, log_dir=self.log_dir)
@@ -830,6 +833,80 @@ class Trainer:
         # but the process was asked to end, so it ends as a stop during training does (non-zero), not by going on.
         self._stop.raise_pending()
         return result
+
+    def _run_spawned(self, launcher: SpawnLauncher, request: RunRequest, model: LightningModule) -> Any:
+        """strategy='ddp_spawn'/'ddp_fork'/'ddp_notebook': every rank runs `_run` in a process started here; this
+        process waits, then takes global rank 0's results back (see `_spawned_results`)."""
+        self.state.fn = request.fn
+        self.state.status = TrainerStatus.RUNNING
+        self._metrics.reset_metrics()
+        self._attach(model, request.datamodule)
+        # What pickling sends, named for the error when something of it cannot be pickled.
+        parts: list[tuple[str, Any]] = [("the LightningModule", model)]
+        if request.datamodule is not None:
+            parts.append(("the LightningDataModule", request.datamodule))
+        parts += [(f"the {hook} passed to trainer.{request.fn.value}()", loaders)
+                  for hook, loaders in request.dataloaders.items()]
+        parts += [(f"the callback {type(cb).__name__}", cb) for cb in self.callbacks]
+        parts += [(f"the logger {type(lg).__name__}", lg) for lg in self.loggers]
+        parts.append(("the Trainer", self))
+        try:
+            results = launcher.launch(self._run, request, model, collect=self._spawned_results, parts=parts)
+        except BaseException:
+            self.state.status = TrainerStatus.INTERRUPTED
+            self.state.stage = None
+            raise
+        return self._take_spawned_results(results)
+
+    def _spawned_results(self, result: Any) -> dict[str, Any] | None:
+        """In a started process, after the run: what global rank 0 sends back to the launching process (more
+        than Lightning, which sends the weights, best_model_path, callback_metrics and state)."""
+        if not self.is_global_zero:
+            return None
+        from torchbolt.utilities.apply_func import move_data_to_device
+
+        model = self.lightning_module
+        assert model is not None
+        fitting = self.state.fn == TrainerFn.FITTING
+        return move_data_to_device({  # type: ignore[no-any-return]
+            "result": result,
+            "weights": model.state_dict() if fitting else None,
+            "callback_metrics": dict(self.callback_metrics),
+            "logged_metrics": dict(self.logged_metrics),
+            "progress_bar_metrics": dict(self.progress_bar_metrics),
+            "state": (self.state.fn, self.state.status, self.state.stage),
+            "loops": self._progress.state_dict(),
+            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
+            "should_stop": self.should_stop,
+            "ckpt_path": self.ckpt_path,
+        }, "cpu")
+
+    def _take_spawned_results(self, results: dict[str, Any] | None) -> Any:
+        """In the launching process: load what rank 0 sent (weights into the user's module, metrics, state,
+        progress counters, callback state such as ModelCheckpoint's best_model_path and best_model_score)."""
+        if results is None:  # a node without global rank 0 (num_nodes > 1): nothing comes back here
+            self.state.status = TrainerStatus.FINISHED
+            return None
+        if results["weights"] is not None:
+            assert self.lightning_module is not None
+            self.lightning_module.load_state_dict(results["weights"])
+        metrics = self._metrics
+        metrics.reset_metrics()
+        metrics.callback.update(results["callback_metrics"])
+        metrics.logged.update(results["logged_metrics"])
+        metrics.pbar.update(results["progress_bar_metrics"])
+        self.state.fn, self.state.status, self.state.stage = results["state"]
+        self._progress.load_state_dict(results["loops"])
+        for callback in self.callbacks:
+            state = results["callbacks"].get(callback.state_key)
+            if state is None:
+                continue
+            if _is_checkpoint(callback) and "dirpath" in state:
+                callback.dirpath = state["dirpath"]  # resolved in the process that ran; the bookkeeping belongs to it
+            callback.load_state_dict(state)
+        self.should_stop = bool(results["should_stop"])
+        self.ckpt_path = results["ckpt_path"]
+        return results["result"]
 
     @staticmethod
     def _peer_failure(launcher: Any, exc: BaseException) -> Any:
@@ -1116,13 +1193,10 @@ class Trainer:
 
 
 def _lost_peer(exc: BaseException) -> bool:
-    """Whether `exc` looks like a collective that failed because another rank went away (gloo/NCCL report a
-    closed connection or a timeout as a RuntimeError/DistError with these words)."""
+    """Whether `exc` looks like a collective that failed because another rank went away."""
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return False
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(word in text for word in ("connection", "gloo", "nccl", "peer", "closed", "broken pipe", "timeout",
-                                         "disterror", "distbackenderror"))
+    return looks_like_lost_peer(f"{type(exc).__name__} {exc}")
 
 
 class _EpochLoopView:
