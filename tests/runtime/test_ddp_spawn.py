@@ -24,9 +24,9 @@ SPAWN = str(SCRIPTS / "spawn_script.py")
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")
 
 
-def _start(out: Path, *args: str, session: bool = False) -> subprocess.Popen[str]:
+def _start(out: Path, *args: str, session: bool = False, **env: str) -> subprocess.Popen[str]:
     out.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, SPAWN, str(out), *args], cwd=out, env=script_env(),
+    return subprocess.Popen([sys.executable, SPAWN, str(out), *args], cwd=out, env=script_env(**env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=session)
 
 
@@ -43,8 +43,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "single": subprocess.Popen([sys.executable, str(SCRIPTS / "fit_script.py"), str(root / "single"),
                                     "--devices", "1", "--batch", "8"], cwd=root, env=script_env(),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-        "ddp_spawn": _start(root / "ddp_spawn", "--strategy", "ddp_spawn"),
-        "ddp_fork": _start(root / "ddp_fork", "--strategy", "ddp_fork"),
+        # as a script the editor runs: the Trainer streams events to TORCHBOLT_EVENTS
+        "ddp_spawn": _start(root / "ddp_spawn", "--strategy", "ddp_spawn", TORCHBOLT_EVENTS=str(root / "spawn.jsonl")),
+        "ddp_fork": _start(root / "ddp_fork", "--strategy", "ddp_fork", TORCHBOLT_EVENTS=str(root / "fork.jsonl")),
     }
     results: dict[str, Any] = {name: finish(proc) for name, proc in procs.items()}
     results["root"] = root
@@ -82,6 +83,20 @@ def test_rank_zero_results_come_back_to_the_launching_process(runs: dict[str, An
     assert validate["returned"] == [validate["callback_metrics"]] and set(validate["callback_metrics"]) == {"val_loss"}
     assert validate["state"] == ["validate", "finished"]
     assert parent["predict"] == {"batches": 8, "max_abs_diff": 0.0}  # rank 0's predictions, from the trained weights
+
+
+def test_the_editor_event_stream_comes_from_rank_zero_only(runs: dict[str, Any]) -> None:
+    """ddp_fork: rank 0's forked process writes the inherited stream, once per entry point; rank 1 writes none.
+    ddp_spawn: a spawned process cannot use the launching process's descriptor, so it writes nothing (no
+    stray writes to whatever that number names there)."""
+    _ok(runs, "ddp_fork")
+    events = [json.loads(line) for line in (runs["root"] / "fork.jsonl").read_text().splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("run_started") == 3 and kinds.count("finished") == 3  # fit, validate, predict
+    assert [e["fn"] for e in events if e["type"] == "run_started"] == ["fit", "validate", "predict"]
+    assert all(e["status"] == "success" for e in events if e["type"] == "finished")
+    _ok(runs, "ddp_spawn")
+    assert (runs["root"] / "spawn.jsonl").read_text() == ""
 
 
 @pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork"])

@@ -1012,12 +1012,16 @@ class Trainer:
         return result
 
     def _quiet_progress_bars(self) -> None:
-        """Ranks other than 0 show no progress (one progress for the run, as in Lightning)."""
+        """Ranks other than 0 show no progress (one progress for the run, as in Lightning) and write no editor
+        event stream (a forked rank inherited rank 0's; 'ddp' gives the other ranks none already)."""
+        from torchbolt.callbacks.event_stream import EventStreamCallback
         from torchbolt.callbacks.progress import ProgressBar
 
         for callback in self.callbacks:
             if isinstance(callback, ProgressBar):
                 callback.disable()
+            elif isinstance(callback, EventStreamCallback):
+                callback.close()
 
     def _check_module(self, fn: TrainerFn, model: LightningModule) -> None:
         from torchbolt.core.module import LightningModule
