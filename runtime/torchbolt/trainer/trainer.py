@@ -4,7 +4,8 @@ Arguments are checked against `torchbolt.catalog` (a frozen pydantic `TrainerCon
 hardware is resolved once by `hardware.resolve_plan`; each entry point builds a frozen request
 (`requests.py`); hooks go through one `HookDispatcher`; the loops (`torchbolt.loops`) own their state in
 one `LoopState`. Callbacks and the module read the Trainer through the public properties below
-(docs/runtime-structure.md lists them); nothing outside this class writes its attributes.
+(docs/runtime-structure.md lists them), and the module its `ModuleChannel` (`_channel`); nothing outside this
+class writes its attributes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from torchbolt.trainer.args import (
     parse_max_time,
     validate_trainer_args,
 )
+from torchbolt.trainer.channel import ModuleChannel
 from torchbolt.trainer.dispatch import HookDispatcher, RunContext, is_overridden
 from torchbolt.trainer.hardware import build_strategy, resolve_plan
 from torchbolt.trainer.metrics import MetricsHub
@@ -203,6 +205,7 @@ class Trainer:
         self._ctx = RunContext()  # the hook being run, read by self.log
         self._hooks = HookDispatcher(self, self._ctx)
         self._metrics = MetricsHub(self)
+        self._channel = ModuleChannel(self._ctx, self._metrics, self._manual_backward)  # the module's line here
         self._progress = LoopState()
         self._stop = StopSignal()
         self.should_stop = False
@@ -285,6 +288,10 @@ class Trainer:
         self.min_epochs: int = min_epochs
         self.loggers: list[Any] = self._init_loggers(logger, barebones)
         self._loops = self._new_loops()
+
+    def _manual_backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """LightningModule.manual_backward, through the module's channel (the current loops' backward)."""
+        self._loops.optimization.backward(loss, None, *args, **kwargs)
 
     def _new_loops(self) -> Loops:
         """Fresh loops (per attached module) wired to this Trainer's dispatcher, metrics and state."""
