@@ -82,6 +82,7 @@ def test_rank_zero_results_come_back_to_the_launching_process(runs: dict[str, An
     validate = parent["validate"]
     assert validate["returned"] == [validate["callback_metrics"]] and set(validate["callback_metrics"]) == {"val_loss"}
     assert validate["state"] == ["validate", "finished"]
+    assert validate["ckpt_path"] == fit["best_model_path"]  # validate() without a model restored the best checkpoint
     assert parent["predict"] == {"batches": 8, "max_abs_diff": 0.0}  # rank 0's predictions, from the trained weights
 
 

@@ -83,8 +83,9 @@ def main() -> None:
     }
     if a.engine == "torchbolt":
         loader = DataLoader(Indexed(), batch_size=4)
-        validated = trainer.validate(model, dataloaders=loader, verbose=False)
-        result["validate"] = {"returned": [_floats(d) for d in validated],
+        # no model: the best checkpoint of the fit, known here because the checkpoint callback's state came back
+        validated = trainer.validate(dataloaders=loader, verbose=False)
+        result["validate"] = {"returned": [_floats(d) for d in validated], "ckpt_path": trainer.ckpt_path,
                               "callback_metrics": _floats(trainer.callback_metrics),
                               "state": [str(trainer.state.fn.value), str(trainer.state.status.value)]}
         predictions = trainer.predict(model, dataloaders=loader)
