@@ -79,6 +79,8 @@ def test_rank_zero_results_come_back_to_the_launching_process(runs: dict[str, An
     assert fit["best_model_score"] == pytest.approx(fit["callback_metrics"]["train_loss"])
     assert fit["state"] == ["fit", "finished"]
     assert (fit["global_step"], fit["current_epoch"]) == (8, 2)
+    assert fit["log_dir"] == str(out / "logs" / "lightning_logs" / "version_0")  # the folder rank 0 wrote
+    assert [p.name for p in (out / "logs" / "lightning_logs").iterdir()] == ["version_0"]
     validate = parent["validate"]
     assert validate["returned"] == [validate["callback_metrics"]] and set(validate["callback_metrics"]) == {"val_loss"}
     assert validate["state"] == ["validate", "finished"]

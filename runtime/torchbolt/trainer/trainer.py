@@ -870,6 +870,7 @@ class Trainer:
         than Lightning, which sends the weights, best_model_path, callback_metrics and state)."""
         if not self.is_global_zero:
             return None
+        from torchbolt.loggers.logger import FolderLogger
         from torchbolt.utilities.apply_func import move_data_to_device
 
         model = self.lightning_module
@@ -886,11 +887,15 @@ class Trainer:
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
             "should_stop": self.should_stop,
             "ckpt_path": self.ckpt_path,
+            # the version folders rank 0's loggers wrote to (the launching process would pick the next one)
+            "logger_versions": [lg.version if isinstance(lg, FolderLogger) else None for lg in self.loggers],
         }, "cpu")
 
     def _take_spawned_results(self, results: dict[str, Any] | None) -> Any:
         """In the launching process: load what rank 0 sent (weights into the user's module, metrics, state,
         progress counters, callback state such as ModelCheckpoint's best_model_path and best_model_score)."""
+        from torchbolt.loggers.logger import FolderLogger
+
         if results is None:  # a node without global rank 0 (num_nodes > 1): nothing comes back here
             self.state.status = TrainerStatus.FINISHED
             return None
@@ -911,6 +916,9 @@ class Trainer:
             if _is_checkpoint(callback) and "dirpath" in state:
                 callback.dirpath = state["dirpath"]  # resolved in the process that ran; the bookkeeping belongs to it
             callback.load_state_dict(state)
+        for logger, version in zip(self.loggers, results["logger_versions"], strict=False):
+            if isinstance(logger, FolderLogger) and version is not None:
+                logger._version = version  # the folder the run wrote to, so trainer.log_dir names it
         self.should_stop = bool(results["should_stop"])
         self.ckpt_path = results["ckpt_path"]
         return results["result"]

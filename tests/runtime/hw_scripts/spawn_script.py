@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from fit_script import Indexed, Model, tb
+from fit_script import CSVLogger, Indexed, Model, tb
 from torch.utils.data import DataLoader
 
 if "--engine=lightning" in sys.argv:
@@ -68,7 +68,8 @@ def main() -> None:
     model = SpawnModel(str(out), a.unpicklable, batch=4, crash_rank=a.crash_rank, shuffle=a.shuffle,
                        sleep=a.sleep)
     checkpoint = ModelCheckpoint(dirpath=out / "ckpts", monitor="train_loss", save_top_k=1)
-    trainer = tb.Trainer(accelerator="cpu", devices=2, strategy=a.strategy, max_epochs=a.epochs, logger=False,
+    trainer = tb.Trainer(accelerator="cpu", devices=2, strategy=a.strategy, max_epochs=a.epochs,
+                         logger=CSVLogger(out / "logs"),
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[checkpoint],
                          default_root_dir=out)
     trainer.fit(model)
@@ -79,7 +80,8 @@ def main() -> None:
                 "best_model_path": checkpoint.best_model_path,
                 "best_model_score": None if checkpoint.best_model_score is None else float(checkpoint.best_model_score),
                 "state": [str(trainer.state.fn.value), str(trainer.state.status.value)],
-                "global_step": trainer.global_step, "current_epoch": trainer.current_epoch},
+                "global_step": trainer.global_step, "current_epoch": trainer.current_epoch,
+                "log_dir": trainer.log_dir},
     }
     if a.engine == "torchbolt":
         loader = DataLoader(Indexed(), batch_size=4)
