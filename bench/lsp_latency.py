@@ -420,7 +420,8 @@ async def burst(changes: int = 500, lines: int = 20_000, tree: str | None = None
         (f"code lens after {changes} full changes of a {lines}-line file (ms)", (t_done - t_request) * 1000, 1000,
          f"from the request; {(t_done - t_first) * 1000:.0f} ms from the first change; the same request on "
          f"the quiet server: {quiet_ms:.0f} ms; tree parses: {state.treeParses}; fact extractions: "
-         f"{getattr(state, 'indexRuns', '?')}; lint runs: {getattr(state, 'lintRuns', '?')}"),
+         f"{getattr(state, 'indexRuns', '?')}; lint runs: {getattr(state, 'lintRuns', '?')}; changes never decoded: "
+         f"{getattr(state, 'supersededChanges', '?')}"),
         (f"server RSS after the burst and its code lens, {lines}-line file open (MB)", lens_memory, 150, ""),
         ("server RSS after that and torchbolt/debugDocument (MB)", memory, 150,
          "the debug request builds the tree-sitter tree and a second one to compare"),

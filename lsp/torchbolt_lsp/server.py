@@ -579,7 +579,9 @@ def _register_core(server: TorchboltServer) -> None:
         lint = ls.lint_state
         return {"version": doc.version, "text": doc.text, "treeMatchesFullParse": same, "treeParses": doc.tree_parses,
                 "indexRuns": ls.index_runs.get(doc.uri, 0),
-                "lintRuns": lint.lint_runs.get(doc.uri, 0) if lint is not None else None}
+                "lintRuns": lint.lint_runs.get(doc.uri, 0) if lint is not None else None,
+                # server-wide: whole-document changes never decoded because a later one replaced them
+                "supersededChanges": getattr(ls.protocol, "superseded_changes", lambda: 0)()}
 
     @server.feature(INDEX_STATUS)
     async def index_status(ls: TorchboltServer, params: Any) -> dict[str, Any]:

@@ -9,7 +9,11 @@ body, and answers a request whose params do not validate with silence. This read
   resynchronises on the next `Content-Length:` header;
 - recovers a message whose declared length is wrong when the next header shows where it ends;
 - answers a request that does not parse or validate with a JSON-RPC error (ParseError or
-  InvalidParams naming the bad field), so every request gets a reply.
+  InvalidParams naming the bad field), so every request gets a reply;
+- when it falls behind a client that sends the whole document on every keystroke (an edit burst, a
+  formatter on a big file), never decodes a full-document `didChange` that a later one in the backlog
+  replaces: decoding a 1 MB body is most of what such a message costs, and the answer to the next
+  request depends only on the newest text.
 """
 
 from __future__ import annotations
@@ -44,6 +48,25 @@ _HEADER_END = b"\r\n\r\n"
 _LENGTH = re.compile(rb"content-length:[ \t]*([0-9]+)[ \t]*$", re.IGNORECASE)
 _HEADER_NAME = b"content-length:"
 _ID = re.compile(rb'"id"\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")')
+#: Bodies at least this big are looked at for being a `didChange` that a later one replaces.
+SUPERSEDE_MIN = 32 * 1024
+#: A `textDocument/didChange` notification whose change list starts with a change's text, recognised from
+#: its first and last bytes alone (anchored: every byte matched is JSON structure, never inside a string),
+#: in the key orders clients write: jsonrpc and method before or after the params, the text document
+#: before the change list (VS Code, pygls) or after it, uri and version either way round.
+_TOP = rb'(?:"jsonrpc"\s*:\s*"2\.0"|"method"\s*:\s*"textDocument/didChange")'
+_DOC = (rb'"textDocument"\s*:\s*\{\s*(?:"uri"\s*:\s*"(?P<uri>[^"\\]*)"\s*,\s*"version"\s*:\s*-?[0-9]+'
+        rb'|"version"\s*:\s*-?[0-9]+\s*,\s*"uri"\s*:\s*"(?P<uri2>[^"\\]*)")\s*\}')
+_TEXT = rb'"contentChanges"\s*:\s*\[\s*\{\s*"text"\s*:\s*"'
+_CHANGE_HEAD = re.compile(rb'\{\s*(?P<top>(?:' + _TOP + rb'\s*,\s*)*)"params"\s*:\s*\{\s*(?:' + _DOC
+                          + rb'\s*,\s*)?' + _TEXT)
+#: ...and the end: the text's closing quote (after an even run of backslashes, so not an escaped one), the
+#: change and the list, the text document when it comes last, the params, then only jsonrpc/method (so
+#: no `id`: a notification, which needs no reply).
+_CHANGE_TAIL = re.compile(rb'(?<!\\)(?:\\\\)*"\s*\}\s*\]\s*(?:,\s*' + _DOC + rb'\s*)?\}\s*(?P<top>(?:,\s*'
+                          + _TOP + rb'\s*)*)\}\s*$')
+_HEAD_SPAN = 1024
+_TAIL_SPAN = 1024
 
 
 class MessageReader:
@@ -52,17 +75,44 @@ class MessageReader:
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.skipped = 0  # bytes dropped while resynchronising (for tests and logs)
+        self.superseded = 0  # didChange bodies never decoded: a later whole-document change replaced them
         self._scanned = 0  # how far a pending body was searched for the next header
         self.rejected: list[bytes] = []  # framed bodies that were not JSON (answered with ParseError)
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
 
-    def messages(self) -> list[tuple[Any, bytes]]:
-        """Every complete message now in the buffer, decoded, with its body (garbage dropped)."""
+    def messages(self, more_coming: bool = False) -> list[tuple[Any, bytes]]:
+        """Every complete message now in the buffer, decoded, with its body (garbage dropped), less the
+        big `didChange` notifications that a later whole-document change of the same document replaces
+        with no other message in between (those are counted in `superseded`, never decoded).
+
+        `more_coming`: more input is already on its way, so an incomplete body is simply waited for
+        instead of being checked for a wrong Content-Length (that check scans the partial body)."""
+        framed: list[tuple[Any, bytes]] = []
+        while (message := self._next(more_coming)) is not None:
+            framed.append(message)
+        if not any(isinstance(value, _Change) for value, _ in framed):
+            return framed
+        # newest first: which documents a later whole-document change already replaces
+        replaced: set[str] = set()
         out: list[tuple[Any, bytes]] = []
-        while (message := self._next()) is not None:
-            out.append(message)
+        for value, body in reversed(framed):
+            if isinstance(value, _Change):
+                if value.uri in replaced:
+                    self.superseded += 1
+                    continue
+                value = _decode(body)
+                if value is _INVALID:
+                    self.rejected.append(body)
+                    continue
+            replaces = _replaced_document(value)
+            if replaces is not None:
+                replaced.add(replaces)
+            elif not _is_did_change(value):
+                replaced.clear()  # a request or another notification sees the text as it is at that point
+            out.append((value, body))
+        out.reverse()
         return out
 
     def _drop(self, n: int, why: str) -> None:
@@ -81,7 +131,7 @@ class MessageReader:
             # keep a tail that may be the start of a header split across reads
             self._drop(max(len(self.buffer) - len(b"Content-Length:"), 0), why)
 
-    def _next(self) -> tuple[Any, bytes] | None:
+    def _next(self, more_coming: bool = False) -> tuple[Any, bytes] | None:
         while True:
             buf = self.buffer
             if not buf:
@@ -114,6 +164,10 @@ class MessageReader:
             body_end = body_start + length
             if len(buf) >= body_end:
                 body = bytes(buf[body_start:body_end])
+                change = _change_of(buf, body, body_end)
+                if change is not None:  # decoded later, unless a newer change replaces it
+                    self._consume(body_end)
+                    return change, body
                 value = _decode(body)
                 if value is not _INVALID:
                     self._consume(body_end)
@@ -126,6 +180,8 @@ class MessageReader:
                 self._resync(f"a body that is not JSON (Content-Length {length} wrong?)", body_start)
                 continue
             # not all there yet: unless the next header already shows the declared length is too long
+            if more_coming:
+                return None
             recovered = self._recover(body_start)
             if recovered is not None:
                 return recovered
@@ -158,6 +214,53 @@ class MessageReader:
 
 
 _INVALID = object()
+
+
+class _Change:
+    """A framed, not yet decoded `didChange` notification of `uri` (see `MessageReader.messages`)."""
+
+    __slots__ = ("uri",)
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+
+def _change_of(buf: bytearray, body: bytes, body_end: int) -> _Change | None:
+    """A big body that is certainly a `didChange` notification (its head and tail are JSON structure of
+    that shape) and is followed by the next message's header, so its framing is right: it may be left
+    undecoded when a later change replaces its document."""
+    if len(body) < SUPERSEDE_MIN or len(buf) < body_end + len(_HEADER_NAME):
+        return None
+    head = _CHANGE_HEAD.match(body, 0, _HEAD_SPAN)
+    tail = _CHANGE_TAIL.search(body, len(body) - _TAIL_SPAN) if head is not None else None
+    if head is None or tail is None or b'"method"' not in head.group("top") + tail.group("top"):
+        return None
+    uris = [m.group("uri") or m.group("uri2") for m in (head, tail) if m.group("uri") or m.group("uri2")]
+    if len(uris) != 1 or bytes(buf[body_end:body_end + len(_HEADER_NAME)]).lower() != _HEADER_NAME:
+        return None  # the text document exactly once, and the next message right after this body
+    try:
+        return _Change(json.loads(b'"' + uris[0] + b'"'))
+    except ValueError:
+        return None
+
+
+def _is_did_change(raw: Any) -> bool:
+    return isinstance(raw, dict) and raw.get("method") == "textDocument/didChange" and "id" not in raw
+
+
+def _replaced_document(raw: Any) -> str | None:
+    """The uri of a `didChange` notification that replaces its document's whole text (a change without a
+    range); None for anything else."""
+    if not _is_did_change(raw):
+        return None
+    params = raw.get("params")
+    if not isinstance(params, dict):
+        return None
+    doc, changes = params.get("textDocument"), params.get("contentChanges")
+    if not isinstance(doc, dict) or not isinstance(doc.get("uri"), str) or not isinstance(changes, list):
+        return None
+    whole = any(isinstance(c, dict) and "range" not in c and isinstance(c.get("text"), str) for c in changes)
+    return doc["uri"] if whole else None
 
 
 def _find_header(buf: bytearray, start: int = 0) -> int:
@@ -278,11 +381,14 @@ async def serve(stop_event: threading.Event, stdin: BinaryIO, protocol: JsonRPCP
 
         def queued() -> bool:
             return False
+
+        def ready() -> list[bytes]:
+            return []
     else:
         # a thread of its own: in the server's shared pool, reading the next message would wait behind
         # seconds-long index and lint jobs, and an edit burst would crawl in one message at a time
-        read_async, queued = _daemon_reader(loop, read)
-    await serve_reader(stop_event, read_async, protocol, queued)
+        read_async, queued, ready = _daemon_reader(loop, read)
+    await serve_reader(stop_event, read_async, protocol, queued, ready)
 
 
 def _widen_pipe(stdin: BinaryIO) -> None:
@@ -297,7 +403,7 @@ def _widen_pipe(stdin: BinaryIO) -> None:
 
 
 def _daemon_reader(loop: asyncio.AbstractEventLoop, read: Callable[[], bytes]
-                   ) -> tuple[Callable[[], Awaitable[bytes]], Callable[[], bool]]:
+                   ) -> tuple[Callable[[], Awaitable[bytes]], Callable[[], bool], Callable[[], list[bytes]]]:
     """`read()` on a daemon thread, up to READ_AHEAD reads ahead of the awaits of the returned function
     (the thread reads the pipe while the loop decodes and handles what came before; the bound keeps a
     client that writes faster than the server handles from filling the server's memory).
@@ -305,7 +411,7 @@ def _daemon_reader(loop: asyncio.AbstractEventLoop, read: Callable[[], bytes]
     Not a ThreadPoolExecutor: its threads are joined at interpreter exit, and one blocked reading a stdin
     that the client keeps open until the server has exited would hang the server's exit for good. A
     daemon thread is simply dropped when the server exits after the `exit` notification. Also returns
-    whether reads are waiting to be handed over."""
+    whether reads are waiting to be handed over, and a function that takes every read already waiting."""
     wanted = threading.Semaphore(READ_AHEAD)
     results: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -333,12 +439,24 @@ def _daemon_reader(loop: asyncio.AbstractEventLoop, read: Callable[[], bytes]
         wanted.release()
         return data
 
-    return read_async, lambda: not results.empty()
+    def ready() -> list[bytes]:
+        out = []
+        while not results.empty():
+            out.append(results.get_nowait())
+            wanted.release()
+        return out
+
+    return read_async, lambda: not results.empty(), ready
 
 
 async def serve_reader(stop_event: threading.Event, read: Callable[[], Awaitable[bytes]],
-                       protocol: JsonRPCProtocol, queued: Callable[[], bool] = lambda: False) -> None:
+                       protocol: JsonRPCProtocol, queued: Callable[[], bool] = lambda: False,
+                       ready: Callable[[], list[bytes]] = list) -> None:
     """Frame and dispatch messages from `read()` (b"" at the end of the stream) until it ends or `stop_event`.
+
+    Every read already waiting (`ready()`) is framed together with the awaited one: when the server falls
+    behind, the backlog is framed at once and a whole-document change that a later one replaces is never
+    decoded (`MessageReader.messages`).
 
     Sets `protocol.input_pending()`: whether more of the client's input is already here (part of a message
     in the buffer, or reads not handled yet). Debounced work (re-indexing, linting) waits while it is, so
@@ -346,12 +464,19 @@ async def serve_reader(stop_event: threading.Event, read: Callable[[], Awaitable
     """
     reader = MessageReader()
     protocol.input_pending = lambda: bool(reader.buffer) or queued()  # type: ignore[attr-defined]
-    while not stop_event.is_set():
+    protocol.superseded_changes = lambda: reader.superseded  # type: ignore[attr-defined]
+    ended = False
+    while not stop_event.is_set() and not ended:
         data = await read()
         if not data:
             break
         reader.feed(data)
-        for raw, body in reader.messages():
+        for more in ready():
+            if not more:
+                ended = True  # the end of the stream: handle what came before it, then stop
+                break
+            reader.feed(more)
+        for raw, body in reader.messages(more_coming=not ended and queued()):
             dispatch(protocol, raw, body)
         for body in reader.rejected:
             reject(protocol, body)

@@ -19,7 +19,7 @@ LINES = BASE.split("\n")
 
 #: Small edits a user makes: retype a keyword, break/fix a line, rename, add a call, change a literal.
 REPLACEMENTS = ["max_epochs", "max_epoch", "gpus", "devices", ".cuda()", "(", ")", "cuda", "self.log('x', 1)",
-                "", " ", "16", "'16-mixed'", "trainer.fit(model)", "def ", ":"]
+                "", " ", "16", "'16-mixed'", "trainer.fit(model)", "def ", ":", "# ", "#"]
 
 
 def _dump(tree: ast.AST) -> str:
@@ -72,6 +72,18 @@ def test_a_typed_character_reuses_the_rest():
     tree = parser.parse("f.py", "\n".join(lines))
     assert parser.reused == 1
     assert _dump(tree) == _dump(ast.parse("\n".join(lines)))
+
+
+def test_an_edit_of_a_comment_between_statements_keeps_the_whole_tree():
+    """A header comment rewritten (a formatter, a licence year), a blank line given spaces: no parse at all;
+    a comment turned into code is parsed in full."""
+    parser = IncrementalParser()
+    source = "# header v1\nimport torch\n\n\nclass M:\n    x = 1\n"
+    first = parser.parse("f.py", source)
+    tree = parser.parse("f.py", source.replace("# header v1", "# header v2").replace("\n\n\n", "\n   \n\n"))
+    assert tree is first and parser.reused == 1
+    code = parser.parse("f.py", source.replace("# header v1", "y = 2      "))
+    assert parser.reused == 1 and _dump(code) == _dump(ast.parse(source.replace("# header v1", "y = 2      ")))
 
 
 def test_the_worker_is_sent_each_files_facts_once(tmp_path: Path):

@@ -295,3 +295,94 @@ def test_tcp_uses_the_same_resynchronising_reader():
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+# --------------------------------------------------------------- superseded whole-document changes
+BIG = "x = 1  # \"quoted\" and \\ backslashes }]} \n" * 1200  # over SUPERSEDE_MIN, with JSON-escaped bytes
+
+
+def change(uri: str, version: int, text: str, order: str = "vscode", **extra: Any) -> dict[str, Any]:
+    """A didChange with the key orders real clients write (VS Code, pygls, Neovim's change list first)."""
+    doc = {"uri": uri, "version": version}
+    changes = [{"text": text}]
+    if order == "vscode":
+        return {"jsonrpc": "2.0", "method": "textDocument/didChange",
+                "params": {"textDocument": doc, "contentChanges": changes}, **extra}
+    if order == "pygls":
+        return {"params": {"textDocument": {"version": version, "uri": uri}, "contentChanges": changes},
+                "method": "textDocument/didChange", "jsonrpc": "2.0", **extra}
+    return {"jsonrpc": "2.0", "method": "textDocument/didChange",
+            "params": {"contentChanges": changes, "textDocument": doc}, **extra}
+
+
+def framed_versions(reader: MessageReader) -> list[tuple[str, int] | str]:
+    out: list[tuple[str, int] | str] = []
+    for raw, _ in reader.messages():
+        params = raw.get("params") or {}
+        doc = params.get("textDocument") or {}
+        out.append((doc["uri"][-1], doc["version"]) if raw.get("method") == "textDocument/didChange"
+                   else raw.get("method"))
+    return out
+
+
+@pytest.mark.parametrize("order", ["vscode", "pygls", "neovim"])
+def test_reader_never_decodes_a_whole_document_change_that_a_later_one_replaces(order: str, monkeypatch: Any):
+    import torchbolt_lsp.transport as transport
+
+    decoded: list[int] = []
+    real = transport._decode
+    monkeypatch.setattr(transport, "_decode", lambda body: decoded.append(len(body)) or real(body))
+    reader = MessageReader()
+    for version in range(2, 6):  # four changes of a, one of b between them
+        reader.feed(frame(change("file:///a", version, f"# {version}\n" + BIG, order)))
+        if version == 3:
+            reader.feed(frame(change("file:///b", 7, BIG, order)))
+    reader.feed(frame({"jsonrpc": "2.0", "id": 9, "method": "textDocument/hover", "params": {}}))
+    assert framed_versions(reader) == [("b", 7), ("a", 5), "textDocument/hover"]
+    assert reader.superseded == 3 and len(decoded) == 3  # b, the newest a and the hover only
+
+
+def test_reader_keeps_changes_that_a_request_between_them_may_read():
+    reader = MessageReader()
+    reader.feed(frame(change("file:///a", 2, BIG)) + frame(change("file:///a", 3, BIG))
+                + frame({"jsonrpc": "2.0", "id": 1, "method": "textDocument/hover", "params": {}})
+                + frame(change("file:///a", 4, BIG)) + frame(change("file:///a", 5, BIG)))
+    assert framed_versions(reader) == [("a", 3), "textDocument/hover", ("a", 5)]
+    assert reader.superseded == 2
+
+
+def test_reader_decodes_changes_it_cannot_prove_are_replaced():
+    """Kept: a partial change that ends the backlog (the earlier whole text is its base), a change that is
+    also a request (it has an id: it gets an answer), a small body and the newest change of each document."""
+    partial = {"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": "file:///a", "version": 3},
+        "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                            "text": "y" + BIG}]}}
+    reader = MessageReader()
+    reader.feed(frame(change("file:///a", 2, BIG)) + frame(partial))
+    assert framed_versions(reader) == [("a", 2), ("a", 3)] and reader.superseded == 0
+    reader.feed(frame(change("file:///a", 4, BIG, id=5)) + frame(change("file:///a", 5, BIG)))
+    assert framed_versions(reader) == [("a", 4), ("a", 5)] and reader.superseded == 0
+    reader.feed(frame(change("file:///a", 6, "small")) + frame(change("file:///a", 7, "small")))
+    assert framed_versions(reader) == [("a", 6), ("a", 7)]
+    # the last complete message waits for no successor: it is decoded as soon as it is whole
+    reader.feed(frame(change("file:///a", 8, BIG)))
+    assert framed_versions(reader) == [("a", 8)]
+
+
+def test_a_backlog_of_big_whole_text_changes_ends_at_the_newest_text(raw: RawClient, tmp_path: Path):
+    """A formatter's burst on a big file in one write: the server keeps the newest text, answers the request
+    after it, and skipped decoding changes a later one replaced."""
+    uri = (tmp_path / "big.py").as_uri()
+    text = "import lightning as L\n\n\nclass M(L.LightningModule):\n    pass\n" + BIG
+    frames = [frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+        "uri": uri, "languageId": "python", "version": 1, "text": text}}})]
+    frames += [frame(change(uri, v, f"# v{v}\n" + text, order="pygls")) for v in range(2, 22)]
+    state_id = raw.next_id
+    raw.next_id += 1
+    frames.append(frame({"jsonrpc": "2.0", "id": state_id, "method": "torchbolt/debugDocument",
+                         "params": {"uri": uri}}))
+    raw.send(b"".join(frames))
+    state = raw.reply(state_id)["result"]
+    assert state["version"] == 21 and state["text"] == "# v21\n" + text
+    assert state["supersededChanges"] >= 1, state  # at least one read held two of the 1.3 MB backlog

@@ -80,3 +80,16 @@ async def test_find_lr_and_a_profiled_fit_with_the_real_runtime(tmp_path: Path) 
         assert [r.split("`")[1] for r in rows] == [a["name"] for a in top]
         assert f"Find LR (run `{result['runId']}`): suggested lr {lr_literal(lr)}" in text
         assert f"report: `.torchbolt/runs/{fit['runId']}/profiler-report.txt`" in text
+
+        # a profiler that writes its own report file (filename given): a copy of this run's report is kept
+        own = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel", "overrides": {
+            "profiler": {"class_path": "torchbolt.profilers.SimpleProfiler", "init_args": {"filename": "perf"}},
+            "max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1}})
+        await s.ended(own["runId"])
+        own_dir = root / ".torchbolt" / "runs" / own["runId"]
+        kept_own = json.loads((own_dir / "summary.json").read_text())["profiler"]
+        source = Path(json.loads((own_dir / "profiler.json").read_text())["report_file"])
+        assert source.name == "fit-perf.txt" and source.is_file() and not source.is_relative_to(own_dir)
+        assert kept_own["report_file"] == str(own_dir / "profiler-fit-perf.txt")
+        assert (own_dir / "profiler-fit-perf.txt").read_text() == source.read_text()
+        assert "FIT Profiler Report" in source.read_text()

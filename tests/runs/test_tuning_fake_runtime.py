@@ -71,7 +71,7 @@ async def _hover(s, uri: str, line: int, word: str) -> str | None:
 
 
 async def test_find_lr_hint_quick_fix_record_and_hover(tmp_path: Path, monkeypatch) -> None:
-    root = write_workspace(tmp_path / "ws", model=MODELS)
+    root = write_workspace(tmp_path / "ws", model=MODELS, run_table="lr_find = { min_lr = 1e-7, num_training = 99 }")
     monkeypatch.setenv("FAKE_STEPS", "3")
     async with lsp_session(root, run={"interpreter": fake_interpreter(root)}) as s:
         uri = await s.open()
@@ -85,7 +85,8 @@ async def test_find_lr_hint_quick_fix_record_and_hover(tmp_path: Path, monkeypat
                                                       "lrFind": {"num_training": 30, "mode": "linear"}})
         cmd = result["command"]
         assert cmd[3:5] == ["lr-find", "model.py::Lit"]
-        assert cmd[cmd.index("--lr_find.num_training") + 1] == "30"
+        assert cmd[cmd.index("--lr_find.num_training") + 1] == "30"  # the command's option over pyproject's
+        assert cmd[cmd.index("--lr_find.min_lr") + 1] == "1e-07" and cmd.count("--lr_find.num_training") == 1
         assert cmd[cmd.index("--lr_find.mode") + 1] == "linear"
         await s.ended(result["runId"])
         await s.wait_for(lambda: any("Find LR Lit: done · suggested lr 0.0123 (30 points)" in m.message

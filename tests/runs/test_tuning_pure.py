@@ -51,6 +51,14 @@ class A:
 class B:
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+
+class C:
+    def configure_optimizers(self):
+        first = torch.optim.SGD(self.parameters(), 0.02, momentum=0.9)
+        second = AdamW(self.head.parameters(), self.hparams.lr)
+        third = make(self.parameters(), 0.5)  # not a torch optimizer: its second argument is not a rate
+        return [first, second, third, torch.optim.Adam(*groups)]
 '''
 
 
@@ -68,6 +76,32 @@ def test_lr_anchors_find_every_lr_keyword_of_configure_optimizers() -> None:
     assert anchors[3].where == "self.rate = ... (line 8)"
     assert [(a.source, a.literal) for a in lr_anchors(tree, "B", SOURCE)] == [("1e-3", 0.001)]
     assert lr_anchors(tree, "Missing", SOURCE) == [] and lr_anchors(None, "A", SOURCE) == []
+
+
+def test_lr_anchors_find_a_torch_optimizers_positional_learning_rate() -> None:
+    anchors = lr_anchors(ast.parse(SOURCE), "C", SOURCE)
+    assert [(a.source, a.literal, a.attr) for a in anchors] == [("0.02", 0.02, None), ("self.hparams.lr", None, "lr")]
+    line = SOURCE.splitlines()[anchors[0].line - 1]
+    assert line[anchors[0].col:anchors[0].end_col] == "0.02"
+
+
+def test_lr_find_settings_from_pyproject_under_the_command_options(tmp_path: Path) -> None:
+    from torchbolt_lsp.runs.settings import SettingsError, load_pyproject, merge_settings
+
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.torchbolt.run.lr_find]\nnum_training = 40\nmin_lr = 1e-6\n", encoding="utf-8")
+    settings = load_pyproject(tmp_path)
+    assert settings.lr_find == {"num_training": 40, "min_lr": 1e-6}
+    assert lr_find_flags({"num_training": 10}, settings.lr_find) == [
+        "--lr_find.num_training", "10", "--lr_find.min_lr", "1e-06"]
+    assert merge_settings(settings, {"lr_find": {"mode": "linear"}}, "editor").lr_find == {
+        "num_training": 40, "min_lr": 1e-6, "mode": "linear"}
+    (tmp_path / "pyproject.toml").write_text("[tool.torchbolt.run.lr_find]\nnum_trainig = 40\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="'num_trainig' is not a Tuner.lr_find argument; did you mean 'num_training'"):
+        load_pyproject(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.torchbolt.run]\nlr_find = 3\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="lr_find must be a table"):
+        load_pyproject(tmp_path)
 
 
 def _record(lr_find: dict | None) -> RunRecord:

@@ -226,7 +226,18 @@ class FileFacts:
 
     def cross_file_key(self) -> tuple[Any, ...]:
         """What other files' diagnostics can depend on, without positions (an edit that only moves code
-        or changes a method body leaves it equal, so other documents are not re-linted)."""
+        or changes a method body leaves it equal, so other documents are not re-linted). Computed once per
+        facts object: every re-index compares the old and new keys, and a big file's key takes a while."""
+        key = self.__dict__.get("_cross_file_key")
+        if key is None:
+            key = self.__dict__["_cross_file_key"] = self._compute_cross_file_key()
+        return key
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the cached key is not sent along when facts travel to the lint worker
+        return {k: v for k, v in self.__dict__.items() if k != "_cross_file_key"}
+
+    def _compute_cross_file_key(self) -> tuple[Any, ...]:
         return (
             self.module_name,
             tuple(sorted(self.bindings.items())),

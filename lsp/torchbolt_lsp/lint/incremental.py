@@ -3,13 +3,15 @@
 Typing inside a method changes one top-level statement (its class) and usually not the number of
 lines. Then every other top-level statement's `ast` subtree is still exact, positions included, so
 only the touched statements are parsed again (a class of 60 lines instead of 3,000) and spliced into
-the previous module. Anything else (line count changed, a parse that does not stand alone, nothing
+the previous module; an edit of comments or blank lines between statements keeps the whole tree. Anything else (line count changed, a parse that does not stand alone, nothing
 cached) falls back to a full `ast.parse`, so the result always equals `ast.parse(text)`.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -30,6 +32,18 @@ def _spans(tree: ast.Module) -> list[tuple[int, int]]:
         first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
         out.append((first, stmt.end_lineno or stmt.lineno))
     return out
+
+
+def _trivia(line: str) -> bool:
+    """A line the `ast` does not see when it lies between statements: blank or a comment."""
+    stripped = line.lstrip()
+    return not stripped or stripped.startswith("#")
+
+
+def _between(spans: list[tuple[int, int]], line: int) -> bool:
+    """Whether 1-based `line` lies outside every top-level statement (spans are in order)."""
+    k = bisect.bisect_right(spans, (line, sys.maxsize)) - 1
+    return k < 0 or spans[k][1] < line
 
 
 class IncrementalParser:
@@ -75,12 +89,15 @@ class IncrementalParser:
         if len(old) != len(lines):
             return None
         changed = [i for i, (a, b) in enumerate(zip(old, lines, strict=True)) if a != b]
+        # comments and blank lines between statements are not in the tree (a header comment rewritten by a
+        # formatter, a licence year): only the other changed lines need a parse
+        changed = [i for i in changed if not (_trivia(old[i]) and _trivia(lines[i]) and _between(entry.spans, i + 1))]
         if not changed:
             return entry.tree
         first, last = changed[0] + 1, changed[-1] + 1  # 1-based line numbers
         touched = [k for k, (a, b) in enumerate(entry.spans) if a <= last and b >= first]
         if not touched:
-            return None  # an edit between statements (a comment, a new statement): parse it all
+            return None  # a new statement between statements: parse it all
         lo, hi = touched[0], touched[-1]
         start, end = entry.spans[lo][0], entry.spans[hi][1]
         if first < start or last > end:

@@ -135,8 +135,31 @@ def _where_set(cls: ast.ClassDef, attr: str) -> str:
     return f"where self.{attr} is set"
 
 
+#: torch.optim's optimizers: each takes the learning rate as its second positional parameter.
+TORCH_OPTIMIZERS = frozenset({
+    "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "ASGD", "LBFGS", "Muon", "NAdam", "RAdam",
+    "RMSprop", "Rprop", "SGD", "SparseAdam"})
+
+
+def _callee_name(func: ast.expr) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _lr_value(node: ast.Call) -> ast.expr | None:
+    """The learning rate a call passes: its `lr=` keyword, or the second positional argument of a
+    torch.optim optimizer (`SGD(params, 0.1)`)."""
+    for kw in node.keywords:
+        if kw.arg == "lr":
+            return kw.value
+    if _callee_name(node.func) in TORCH_OPTIMIZERS and len(node.args) >= 2 \
+            and not any(isinstance(a, ast.Starred) for a in node.args[:2]):
+        return node.args[1]
+    return None
+
+
 def lr_anchors(tree: ast.Module | None, class_name: str, text: str) -> list[LrAnchor]:
-    """Every `lr=` keyword of a call in `class_name.configure_optimizers`, in source order."""
+    """Every learning rate passed by a call in `class_name.configure_optimizers` (an `lr=` keyword, or a
+    torch.optim optimizer's positional one), in source order."""
     if tree is None:
         return []
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
@@ -148,16 +171,15 @@ def lr_anchors(tree: ast.Module | None, class_name: str, text: str) -> list[LrAn
     for node in ast.walk(method):
         if not isinstance(node, ast.Call):
             continue
-        for kw in node.keywords:
-            if kw.arg != "lr":
-                continue
-            v = kw.value
-            source = ast.get_source_segment(text, v) or ""
-            literal = v.value if isinstance(v, ast.Constant) and isinstance(v.value, (int, float)) \
-                and not isinstance(v.value, bool) else None
-            attr = _self_attr(v)
-            out.append(LrAnchor(v.lineno, v.col_offset, v.end_lineno or v.lineno, v.end_col_offset or v.col_offset,
-                                source, float(literal) if literal is not None else None, attr,
-                                _where_set(cls, attr) if attr else None))
+        v = _lr_value(node)
+        if v is None:
+            continue
+        source = ast.get_source_segment(text, v) or ""
+        literal = v.value if isinstance(v, ast.Constant) and isinstance(v.value, (int, float)) \
+            and not isinstance(v.value, bool) else None
+        attr = _self_attr(v)
+        out.append(LrAnchor(v.lineno, v.col_offset, v.end_lineno or v.lineno, v.end_col_offset or v.col_offset,
+                            source, float(literal) if literal is not None else None, attr,
+                            _where_set(cls, attr) if attr else None))
     out.sort(key=lambda a: (a.line, a.col))
     return out

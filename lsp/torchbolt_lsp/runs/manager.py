@@ -26,6 +26,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,7 +46,14 @@ from .launcher import (
     trainer_flag_value,
 )
 from .record import LR_FIND, RunRecord
-from .settings import RunSettings, SettingsError, load_pyproject, merge_settings, trainer_arg_line
+from .settings import (
+    LR_FIND_ARGS,
+    RunSettings,
+    SettingsError,
+    load_pyproject,
+    merge_settings,
+    trainer_arg_line,
+)
 from .store import RunStore
 from .targets import (
     Target,
@@ -129,18 +137,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-#: Options of a Find LR command's `lrFind` object: Tuner.lr_find's arguments (`--lr_find.NAME` flags).
-LR_FIND_ARGS = ("min_lr", "max_lr", "num_training", "mode", "early_stop_threshold")
-
-
-def lr_find_flags(options: Any) -> list[str]:
-    """`{"num_training": 30}` as `--lr_find.num_training 30` flags; unknown names are refused."""
-    if options is None:
-        return []
-    if not isinstance(options, dict):
+def lr_find_flags(options: Any, configured: Mapping[str, Any] | None = None) -> list[str]:
+    """A command's `lrFind` object (`{"num_training": 30}`) over the `[tool.torchbolt.run.lr_find]` settings,
+    as `--lr_find.num_training 30` flags; unknown names are refused."""
+    if options is not None and not isinstance(options, dict):
         raise RunCommandError("'lrFind' must be an object of Tuner.lr_find arguments, e.g. {\"num_training\": 50}")
     flags: list[str] = []
-    for name, value in options.items():
+    for name, value in {**(configured or {}), **(options or {})}.items():
         if name not in LR_FIND_ARGS:
             raise RunCommandError(f"'lrFind' has no option {name!r} (allowed: {', '.join(LR_FIND_ARGS)})")
         flags += [f"--lr_find.{name}", trainer_flag_value(value)]
@@ -614,7 +617,7 @@ class RunManager:
             cmd = build_command(interpreter, "lr-find" if fn == LR_FIND else fn,
                                 relative_target(target.path, target.name, folder), settings.data, settings.trainer)
             if fn == LR_FIND:
-                cmd[-2:-2] = lr_find_flags(args.get("lrFind"))
+                cmd[-2:-2] = lr_find_flags(args.get("lrFind"), settings.lr_find)
         record = RunRecord(run_id=run_id, key=target.key, fn=fn if target.kind != "script" else target.fn or fn,
                            uri=from_fs_path(target.path) or uri, label=target.name, command=list(cmd))
         run = ActiveRun(record=record, target=target, folder=folder)

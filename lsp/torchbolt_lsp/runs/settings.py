@@ -15,6 +15,10 @@ max_runs_mb = 500                   # and never more than 500 MB (oldest go firs
 [tool.torchbolt.run.trainer]
 max_epochs = 3
 limit_train_batches = 50
+
+[tool.torchbolt.run.lr_find]         # what the Find LR lens passes to Tuner.lr_find
+num_training = 50
+min_lr = 1e-6
 ```
 
 Trainer argument names are checked against the catalog before anything is launched; values are checked by
@@ -39,8 +43,10 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["RunSettings", "SettingsError", "load_pyproject", "merge_settings"]
 
-_KEYS = ("interpreter", "data", "env", "trainer", "prewarm", "engine", "keep_runs", "keep_best_runs",
+_KEYS = ("interpreter", "data", "env", "trainer", "lr_find", "prewarm", "engine", "keep_runs", "keep_best_runs",
          "max_runs_mb")
+#: Tuner.lr_find arguments a Find LR run takes (`[tool.torchbolt.run.lr_find]`, a command's `lrFind`).
+LR_FIND_ARGS = ("min_lr", "max_lr", "num_training", "mode", "early_stop_threshold")
 #: Engines a run can use, and the variable that tells the runtime which (see torchbolt.compat.engine).
 _ENGINES = ("torchbolt", "lightning")
 _ENGINE_ENV = "TORCHBOLT_ENGINE"
@@ -60,6 +66,7 @@ class RunSettings:
     data: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
+    lr_find: dict[str, Any] = field(default_factory=dict)  # Tuner.lr_find arguments of Find LR runs
     prewarm: bool = True  # keep a worker with torch imported ready for the next run (trusted workspaces)
     keep_runs: int | None = None  # None: DEFAULT_KEEP_RUNS (None means "not set" so layers merge)
     keep_best_runs: int | None = None
@@ -110,6 +117,14 @@ def _parse_table(table: Mapping[str, Any], where: str) -> RunSettings:
     trainer = table.get("trainer", {})
     if not isinstance(trainer, Mapping):
         raise SettingsError(f"{where}.trainer must be a table of Trainer arguments")
+    lr_find = table.get("lr_find", {})
+    if not isinstance(lr_find, Mapping):
+        raise SettingsError(f"{where}.lr_find must be a table of Tuner.lr_find arguments, e.g. num_training = 50")
+    for name in lr_find:
+        if name not in LR_FIND_ARGS:
+            guess = did_you_mean(name, LR_FIND_ARGS)
+            hint = f"did you mean {guess!r}?" if guess else f"allowed: {', '.join(LR_FIND_ARGS)}"
+            raise SettingsError(f"{where}.lr_find: {name!r} is not a Tuner.lr_find argument; {hint}")
     prewarm = table.get("prewarm", True)
     if not isinstance(prewarm, bool):
         raise SettingsError(f"{where}.prewarm must be true or false")
@@ -128,7 +143,8 @@ def _parse_table(table: Mapping[str, Any], where: str) -> RunSettings:
             raise SettingsError(f"{where}.{name} must be {kind} >= 0 (got {value!r})")
         limits[name] = value
     return RunSettings(interpreter=interpreter, data=data, env={k: str(v) for k, v in env.items()},
-                       trainer=_check_trainer(trainer, f"{where}.trainer"), prewarm=prewarm, source=where,
+                       trainer=_check_trainer(trainer, f"{where}.trainer"), lr_find=dict(lr_find), prewarm=prewarm,
+                       source=where,
                        **limits)
 
 
@@ -151,7 +167,7 @@ def load_pyproject(folder: str | os.PathLike[str]) -> RunSettings:
 
 
 def merge_settings(base: RunSettings, layer: Mapping[str, Any] | None, where: str) -> RunSettings:
-    """`base` with the keys of `layer` applied (trainer and env merge by key; None values are ignored)."""
+    """`base` with the keys of `layer` applied (trainer, lr_find and env merge by key; None values are ignored)."""
     if not layer:
         return base
     extra = _parse_table({k: v for k, v in layer.items() if v is not None}, where)
@@ -161,6 +177,7 @@ def merge_settings(base: RunSettings, layer: Mapping[str, Any] | None, where: st
         data=extra.data or base.data,
         env={**base.env, **extra.env},
         trainer={**base.trainer, **extra.trainer},
+        lr_find={**base.lr_find, **extra.lr_find},
         prewarm=base.prewarm and extra.prewarm,
         keep_runs=base.keep_runs if extra.keep_runs is None else extra.keep_runs,
         keep_best_runs=base.keep_best_runs if extra.keep_best_runs is None else extra.keep_best_runs,
