@@ -105,13 +105,19 @@ def test_the_editor_event_stream_comes_from_rank_zero_only(runs: dict[str, Any])
 @pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork"])
 def test_a_rank_that_raises_ends_every_process_promptly_with_its_traceback(tmp_path: Path, strategy: str) -> None:
     start = time.monotonic()
-    code, err = finish(_start(tmp_path, "--strategy", strategy, "--crash-rank", "1", "--epochs", "50"))
+    events = tmp_path / "events.jsonl"
+    code, err = finish(_start(tmp_path, "--strategy", strategy, "--crash-rank", "1", "--epochs", "50",
+                              TORCHBOLT_EVENTS=str(events)))
     assert code != 0
     assert time.monotonic() - start < 30 + 15  # < 30 s of run time, plus interpreter start-up of 3 processes
     assert "RankFailedError: rank 1 failed" in err and "ValueError: boom on purpose on rank 1" in err
     assert 'fit_script.py", line' in err  # the raising rank's own traceback
     assert not (tmp_path / "parent.json").exists()
     assert_no_process_left(tmp_path)
+    if strategy == "ddp_fork":  # rank 0's stream reports rank 1's error at its raising line, not a lost connection
+        failed = [e for e in map(json.loads, events.read_text().splitlines()) if e["type"] == "failed"]
+        assert len(failed) == 1 and failed[0]["rank"] == 1 and failed[0]["error_type"] == "ValueError"
+        assert failed[0]["frames"][-1]["file"].endswith("fit_script.py")
 
 
 def test_a_module_that_cannot_be_pickled_gets_a_clear_error(tmp_path: Path) -> None:

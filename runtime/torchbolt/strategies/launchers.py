@@ -296,6 +296,13 @@ class SubprocessLauncher:
         if self.failure is not None:
             raise self.failure
 
+    def peer_failure(self, wait: float = 0.0) -> RankFailedError | None:
+        """In the launching process, after its run failed: the failure of a rank it started that failed first
+        (waiting up to `wait` seconds for one), or None."""
+        if not self.launched:
+            return None
+        return self.failure if self.failure is not None else self._collect_failure(wait)
+
     def _collect_failure(self, wait: float = 0.0) -> RankFailedError | None:
         """The first child that exited non-zero (waiting up to `wait` seconds for one), recorded once."""
         deadline = time.monotonic() + wait
@@ -587,18 +594,32 @@ class SpawnLauncher:
         finally:
             restore()
 
+    def peer_failure(self, wait: float = 0.0) -> RankFailedError | None:
+        """In a started process whose run failed: the failure another rank recorded for a reason of its own
+        (waiting up to `wait` seconds for one), or None. The hooks (the editor's event stream on rank 0) then
+        report that rank's error rather than this rank's lost connection."""
+        folder = os.environ.get(ERROR_DIR_VAR)
+        if not self.spawned or not folder:
+            return None
+        me = int(os.environ.get("RANK", "-1"))
+        # The launching process stops this process TERMINATE_GRACE_S / 2 after the other one ended: answer before.
+        deadline = time.monotonic() + min(wait, TERMINATE_GRACE_S / 2 - 0.5)
+        while True:
+            own = [r for r in _ranks_failed_on_their_own(Path(folder)) if r != me]
+            if own and Path(folder, f"rank{own[0]}.txt").exists():  # the text is written last
+                rank = own[0]
+                details = Path(folder, f"rank{rank}.txt").read_text(encoding="utf-8", errors="replace")
+                return RankFailedError(rank, 1, details, _recorded_failures(Path(folder)).get(rank))
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
     def _failure_of(self, err: Any, folder: Path) -> RankFailedError:
         """The error to show: the rank that failed first for a reason of its own (a rank whose error only
         says that its peer went away is the second to fail), with its traceback."""
-        recorded: dict[int, dict[str, Any]] = {}
-        for path in folder.glob("rank*.json"):
-            try:
-                recorded[int(path.stem[4:])] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
+        recorded = _recorded_failures(folder)
         first = self.node_rank * self.num_processes + int(err.error_index)
-        own = [r for r, rec in sorted(recorded.items())
-               if not looks_like_lost_peer(f"{rec.get('error_type', '')} {rec.get('message', '')}")]
+        own = _ranks_failed_on_their_own(folder)
         rank = first if first in own or not own else own[0]
         text_path = folder / f"rank{rank}.txt"
         if text_path.exists():
@@ -611,6 +632,23 @@ class SpawnLauncher:
         if code == _INTERRUPTED_EXIT:
             details = "it was interrupted (SIGINT).\n" + details
         return RankFailedError(rank, code, details, recorded.get(rank))
+
+
+def _recorded_failures(folder: Path) -> dict[int, dict[str, Any]]:
+    """What each failed rank recorded in `folder` (rank{R}.json: error type, message, frames), by rank."""
+    recorded: dict[int, dict[str, Any]] = {}
+    for path in folder.glob("rank*.json"):
+        try:
+            recorded[int(path.stem[4:])] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return recorded
+
+
+def _ranks_failed_on_their_own(folder: Path) -> list[int]:
+    """Ranks whose recorded error is not only the loss of a peer, in rank order."""
+    return [rank for rank, rec in sorted(_recorded_failures(folder).items())
+            if not looks_like_lost_peer(f"{rec.get('error_type', '')} {rec.get('message', '')}")]
 
 
 def _stop_processes(processes: list[Any], grace: float = TERMINATE_GRACE_S) -> None:

@@ -925,15 +925,14 @@ class Trainer:
 
     @staticmethod
     def _peer_failure(launcher: Any, exc: BaseException) -> Any:
-        """The RankFailedError of a local rank this process started that failed first, or None.
+        """The RankFailedError of another rank that failed first ('ddp': a local rank this process started;
+        'ddp_spawn'/'ddp_fork': a rank started beside this one), or None.
 
         Read before the other ranks are stopped (their exit then is not their failure). When `exc` looks like
         a lost connection, the failed rank may still be exiting: wait a little for it."""
-        if launcher is None or not getattr(launcher, "launched", False) or isinstance(exc, KeyboardInterrupt):
+        if launcher is None or isinstance(exc, KeyboardInterrupt):
             return None
-        if launcher.failure is not None:
-            return launcher.failure
-        return launcher._collect_failure(wait=5.0 if _lost_peer(exc) else 0.0)
+        return launcher.peer_failure(wait=5.0 if _lost_peer(exc) else 0.0)
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
