@@ -884,7 +884,8 @@ class Trainer:
             "progress_bar_metrics": dict(self.progress_bar_metrics),
             "state": (self.state.fn, self.state.status, self.state.stage),
             "loops": self._progress.state_dict(),
-            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
+            "callbacks": {key: state for key, state in ((cb.state_key, cb.state_dict()) for cb in self.callbacks)
+                          if state},
             "should_stop": self.should_stop,
             "ckpt_path": self.ckpt_path,
             # the version folders rank 0's loggers wrote to (the launching process would pick the next one)
@@ -915,7 +916,11 @@ class Trainer:
                 continue
             if _is_checkpoint(callback) and "dirpath" in state:
                 callback.dirpath = state["dirpath"]  # resolved in the process that ran; the bookkeeping belongs to it
-            callback.load_state_dict(state)
+            try:
+                callback.load_state_dict(state)
+            except Exception as err:  # noqa: BLE001 - the run succeeded; one callback's bookkeeping must not undo it
+                warnings.warn(f"{type(callback).__name__}: the state rank 0 sent back did not load here ({err}); "
+                              "this callback keeps the state it had before the run.", stacklevel=3)
         for logger, version in zip(self.loggers, results["logger_versions"], strict=False):
             if isinstance(logger, FolderLogger) and version is not None:
                 logger._version = version  # the folder the run wrote to, so trainer.log_dir names it
