@@ -197,3 +197,16 @@ def test_differential_against_lightning_ddp_spawn(tmp_path: Path) -> None:
     assert Path(torchbolt["best_model_path"]).name == Path(lightning["best_model_path"]).name
     assert torchbolt["state"] == lightning["state"]
     assert _diff(tmp_path / "lightning" / "weights.pt", tmp_path / "torchbolt" / "weights.pt") < 1e-6
+
+
+def test_run_requests_pickle_and_stay_read_only() -> None:
+    """ddp_spawn pickles the call's request into every process."""
+    import pickle
+
+    from torchbolt.trainer.requests import FitRequest
+
+    request = FitRequest.make(None, [1, 2], None, "last", True)
+    copy = pickle.loads(pickle.dumps(request))
+    assert copy == request and type(copy) is FitRequest and copy.loader_source("train_dataloader") == [1, 2]
+    with pytest.raises(TypeError):
+        copy.dataloaders["val_dataloader"] = "x"  # type: ignore[index]
