@@ -37,10 +37,11 @@ log = logging.getLogger("torchbolt_lsp.transport")
 MAX_BODY = 64 * 1024 * 1024
 #: The largest header block accepted; longer runs of bytes without a blank line are garbage.
 MAX_HEADER = 8 * 1024
-#: How much is read from the pipe at a time.
-CHUNK = 256 * 1024
+#: How much is read from the pipe at a time: all of the widened pipe buffer (PIPE_SIZE), so a client that
+#: keeps it full is drained in one read per fill instead of four.
+CHUNK = 1024 * 1024
 #: How many reads the stdin thread may be ahead of the server (at most READ_AHEAD * CHUNK bytes held).
-READ_AHEAD = 32
+READ_AHEAD = 16
 #: The pipe buffer asked for on stdin.
 PIPE_SIZE = 1024 * 1024
 

@@ -104,3 +104,34 @@ def test_neovim_completes_fixes_runs_and_shows_hints(tmp_path: Path) -> None:
     assert any(h.startswith("val_loss 0.25 ↓") for h in result["hints"]), result["hints"]
     # the end of the run is a plain message in Neovim, never a blocking prompt
     assert any("Fit LitModel: done" in n["message"] for n in result["notifications"])
+
+
+def test_readme_helix_and_emacs_snippets_start_the_installed_server() -> None:
+    """Neither editor runs here: their README snippets are checked for what can go wrong on paper (the
+    Helix TOML parses, both start the `torchbolt-lsp` console script the package installs, Helix's
+    `config` is what the server reads as initializationOptions)."""
+    import re
+
+    import tomllib
+
+    readme = (REPO / "README.md").read_text()
+    helix = re.search(r"### Helix\n\n```toml\n(.*?)```", readme, re.S)
+    emacs = re.search(r"### Emacs[^\n]*\n\n```elisp\n(.*?)```", readme, re.S)
+    assert helix and emacs, "README lost its Helix or Emacs section"
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["torchbolt-lsp"] == "torchbolt_lsp.__main__:main"
+    conf = tomllib.loads(helix.group(1))
+    assert conf["language-server"]["torchbolt"]["command"] == "torchbolt-lsp"
+    assert conf["language"] == [{"name": "python", "language-servers": ["torchbolt"]}]
+    # the commented `config` line, uncommented, is a table the server understands
+    trusted = re.search(r"# (config = \{ trusted = true \})", helix.group(1))
+    assert trusted and tomllib.loads(trusted.group(1)) == {"config": {"trusted": True}}
+    from lsprotocol import types
+    from torchbolt_lsp.context import build_context
+
+    ctx = build_context(types.InitializeParams(capabilities=types.ClientCapabilities(),
+                                               initialization_options={"trusted": True}), "utf-16")
+    assert ctx.trusted and ctx.trust_given
+    body = emacs.group(1)
+    assert body.count("(") == body.count(")")
+    assert '("torchbolt-lsp")' in body and "eglot-server-programs" in body

@@ -55,7 +55,9 @@ def _of_type(trainer: Any, cls: type) -> list[Any]:
     return [cb for cb in trainer.callbacks if isinstance(cb, cls)]
 
 
-def test_default_trainer_has_progress_bar_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_trainer_has_progress_bar_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("torchbolt.trainer.trainer._rich_default", lambda: False)  # the default without rich
     trainer = tb.Trainer(max_epochs=2, default_root_dir=str(tmp_path), **QUIET)
     assert isinstance(trainer.progress_bar_callback, TQDMProgressBar)
     assert len(_of_type(trainer, ModelSummary)) == 1

@@ -301,6 +301,70 @@ def test_spike_detection_raises_and_records_batches(tmp_path: Any) -> None:
     assert fresh.bad_batches == [2, 3] and fresh.state_dict() == spike.state_dict()
 
 
+def _spiky_cls(base: type, spike_at: int | None) -> type:
+    class Spiky(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return (self.w * 0).sum() + (100.0 if batch_idx == spike_at else 1.0 + 0.1 * batch_idx)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> DataLoader:
+            return DataLoader(_data(), batch_size=BATCH)
+
+    return Spiky
+
+
+@pytest.mark.lightning
+def test_spike_detection_state_equals_lightnings_and_round_trips(tmp_path: Any) -> None:
+    """The checkpointed state has Lightning's keys and values, after a clean epoch and after a spike; a
+    state written by either loads into torchbolt's callback (Lightning's own cannot load it back: its
+    load_state_dict reads an attribute it does not have) and a resumed fit restores it."""
+    pl = pytest.importorskip("lightning.pytorch")
+    from torchbolt.callbacks.spike import TrainingSpikeException
+
+    saved, spiked = {}, {}
+    for engine, mod in (("torchbolt", tb), ("lightning", pl)):
+        spike = mod.callbacks.SpikeDetection(exclude_batches_path=str(tmp_path / "skip"))
+        trainer = mod.Trainer(callbacks=[spike], **_trainer_kwargs(tmp_path / engine, max_epochs=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(_spiky_cls(mod.LightningModule, None)())
+        trainer.save_checkpoint(tmp_path / engine / "clean.ckpt")
+        saved[engine] = torch.load(tmp_path / engine / "clean.ckpt", weights_only=False)["callbacks"]["SpikeDetection"]
+        spike = mod.callbacks.SpikeDetection(exclude_batches_path=str(tmp_path / "skip"))
+        trainer = mod.Trainer(callbacks=[spike], **_trainer_kwargs(tmp_path / engine, max_epochs=1))
+        with pytest.raises(Exception, match="Training spike detected in batch 3"):
+            trainer.fit(_spiky_cls(mod.LightningModule, 3)())
+        spiked[engine] = spike.state_dict()
+    assert saved["torchbolt"] == saved["lightning"]
+    assert list(saved["torchbolt"]) == list(saved["lightning"])  # same keys, same order
+    assert saved["torchbolt"]["last_val"] == pytest.approx(1.3)
+    assert spiked["torchbolt"] == spiked["lightning"]
+    assert spiked["torchbolt"]["bad_batches"] == [2, 3]
+    for state in (saved["lightning"], spiked["lightning"], spiked["torchbolt"]):
+        fresh = tbc.SpikeDetection()
+        fresh.load_state_dict(dict(state))
+        assert fresh.state_dict() == state
+
+    # a resumed fit gives the callback its saved state before training goes on
+    restored: dict[str, Any] = {}
+
+    class Snapshot(tb.Callback):
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            restored.update(next(c for c in trainer.callbacks if isinstance(c, tbc.SpikeDetection)).state_dict())
+
+    trainer = tb.Trainer(callbacks=[tbc.SpikeDetection(), Snapshot()],
+                         **_trainer_kwargs(tmp_path / "resumed", max_epochs=2))
+    with pytest.raises(TrainingSpikeException):  # batch 3 of the second epoch spikes
+        trainer.fit(_spiky_cls(tb.LightningModule, 3)(), ckpt_path=str(tmp_path / "torchbolt" / "clean.ckpt"))
+    assert restored == saved["torchbolt"]
+
+
 def test_throughput_monitor_logs_rates(tmp_path: Any) -> None:
     logger = tb.loggers.CSVLogger(tmp_path)
     monitor = tbc.ThroughputMonitor(batch_size_fn=lambda b: b[0].shape[0], window_size=2)
@@ -361,7 +425,8 @@ def test_rich_callbacks_run_a_fit(tmp_path: Any, capsys: Any) -> None:
     pytest.importorskip("rich")
     model = _model_cls(tb.LightningModule, val=True)()
     trainer = tb.Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, max_epochs=2,
-                         callbacks=[tbc.RichProgressBar(leave=True), tbc.RichModelSummary(max_depth=2)])
+                         callbacks=[tbc.RichProgressBar(leave=True, console_kwargs={"force_terminal": True}),
+                                    tbc.RichModelSummary(max_depth=2)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(model)
@@ -381,41 +446,104 @@ def test_rich_missing_gives_lightnings_message(monkeypatch: Any) -> None:
         rich_progress.RichModelSummary()
 
 
+    # without rich the Trainer's defaults are the plain bar and summary (Lightning's fallback)
+    trainer = tb.Trainer(logger=False, max_epochs=1)
+    assert [type(cb).__name__ for cb in trainer.callbacks] == ["TQDMProgressBar", "ModelSummary", "ModelCheckpoint"]
+
+
 @pytest.mark.lightning
-def test_swa_with_batch_norm_matches_lightnings_average_and_statistics(tmp_path: Any) -> None:
-    """With batch norm, the statistics are recomputed for the averaged weights (one pass, no backward).
-
-    Lightning does that pass as an extra epoch whose last batch still runs an optimizer step with the
-    previous epoch's leftover gradients (it skips zero_grad and backward, not the step), which moves its
-    final weights off the average; torchbolt ends on the average itself. So the weights are compared with
-    Lightning's at the start of that extra epoch, and the batch-norm statistics with its final ones."""
+def test_default_bar_and_summary_are_rich_as_in_lightning(tmp_path: Any, capsys: Any) -> None:
+    """With rich installed and no bar given, the defaults are RichProgressBar and RichModelSummary in both;
+    a fit with them runs and prints the summary table and no stray bar lines on a non-terminal."""
     pl = pytest.importorskip("lightning.pytorch")
-    states, averaged = {}, {}
-    for engine, base, cb_mod, cb_base in (("torchbolt", tb.LightningModule, tbc, tb.Callback),
-                                          ("lightning", pl.LightningModule, pl.callbacks, pl.Callback)):
-        net_cls = _model_cls(base)
+    pytest.importorskip("rich")
+    names = {}
+    for engine, mod in (("torchbolt", tb), ("lightning", pl)):
+        trainer = mod.Trainer(logger=False, max_epochs=1, default_root_dir=str(tmp_path / engine))
+        names[engine] = [type(cb).__name__ for cb in trainer.callbacks]
+    assert names["torchbolt"] == names["lightning"] == ["RichProgressBar", "RichModelSummary", "ModelCheckpoint"]
+    capsys.readouterr()
+    trainer = tb.Trainer(logger=False, max_epochs=2, default_root_dir=str(tmp_path / "run"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(_model_cls(tb.LightningModule, val=True)())
+    out = capsys.readouterr().out
+    assert "Trainable params" in out and "backbone" in out
+    assert trainer.global_step == 8 and trainer.progress_bar_callback.progress is None  # the live display ended
 
-        class WithBN(net_cls):  # type: ignore[misc, valid-type]
+
+def test_rich_bar_prints_plain_lines_when_not_on_a_terminal(tmp_path: Any, capsys: Any) -> None:
+    """On a pipe (CI logs, the editor's output panel) the default rich bar starts no live display: it prints
+    the plain bar's lines, one per finished epoch and run, and prints from the user stay as they are."""
+    pytest.importorskip("rich")
+
+    class Talky(_model_cls(tb.LightningModule, val=True)):  # type: ignore[misc]
+        def on_train_epoch_end(self) -> None:
+            print("x" * 120)  # a live display would re-wrap this at the console's width
+
+    trainer = tb.Trainer(logger=False, max_epochs=2, enable_model_summary=False, default_root_dir=str(tmp_path))
+    assert isinstance(trainer.progress_bar_callback, tbc.RichProgressBar)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Talky())
+        trainer.validate(Talky(), verbose=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("Epoch ")] == ["Epoch 1/2", "Epoch 2/2"]
+    assert any(line.startswith("Validation: 4/4") for line in lines)
+    assert lines.count("x" * 120) == 2
+    assert trainer.progress_bar_callback.progress is None  # no rich display was ever started
+    # forced onto a terminal (console_kwargs), it draws with rich
+    bar = tbc.RichProgressBar(leave=True, console_kwargs={"force_terminal": True})
+    trainer = tb.Trainer(logger=False, max_epochs=1, enable_model_summary=False, callbacks=[bar],
+                         default_root_dir=str(tmp_path))
+    trainer.fit(_model_cls(tb.LightningModule)())
+    assert "Epoch 0/0" in capsys.readouterr().out and bar._plain is None
+    # a RichModelSummary given by the user is the summary: no second one is added
+    trainer = tb.Trainer(logger=False, max_epochs=1, callbacks=[tbc.RichModelSummary()])
+    assert sum(isinstance(cb, tbc.ModelSummary) for cb in trainer.callbacks) == 1
+
+
+@pytest.mark.lightning
+@pytest.mark.parametrize(("val", "limit"), [(False, 1.0), (True, 0.5)])
+def test_swa_with_batch_norm_equals_lightning(tmp_path: Any, val: bool, limit: float) -> None:
+    """With batch norm, the statistics are rebuilt for the averaged weights by an extra epoch, as in
+    Lightning: same batches (the limit applies, the shuffle continues), cumulative averages, no backward, and
+    the last batch's optimizer step with the gradients left over (without validation they are the last
+    epoch's, so the final weights move off the average exactly as Lightning's do). Weights, statistics,
+    epoch and step counters, logged metrics and the learning rate all end equal."""
+    pl = pytest.importorskip("lightning.pytorch")
+    runs: dict[str, Any] = {}
+    for engine, mod in (("torchbolt", tb), ("lightning", pl)):
+        seen: list[tuple[int, int]] = []
+
+        class WithBN(_model_cls(mod.LightningModule, val=val)):  # type: ignore[misc]
             def __init__(self) -> None:
                 super().__init__()
                 self.backbone = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh())
 
-        class AtExtraEpoch(cb_base):  # type: ignore[misc, valid-type]
-            def on_train_epoch_start(self, trainer: Any, pl_module: Any, _engine: str = engine) -> None:
-                if trainer.current_epoch == 4:
-                    averaged[_engine] = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
+            def training_step(self, batch: Any, batch_idx: int, _seen: list = seen) -> torch.Tensor:
+                _seen.append((self.current_epoch, batch_idx))
+                loss = super().training_step(batch, batch_idx)
+                self.log("train_loss", loss)
+                return loss
 
-        trainer_cls, seed = (tb.Trainer, tb.seed_everything) if engine == "torchbolt" else (pl.Trainer,
-                                                                                          pl.seed_everything)
-        seed(7, workers=False)
+            def train_dataloader(self) -> DataLoader:
+                return DataLoader(_data(), batch_size=BATCH, shuffle=True)
+
+        mod.seed_everything(7, workers=False)
         model = WithBN()
-        trainer = trainer_cls(callbacks=[cb_mod.StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2),
-                                         AtExtraEpoch()], **_trainer_kwargs(tmp_path / engine, max_epochs=4))
+        trainer = mod.Trainer(callbacks=[mod.callbacks.StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2)],
+                              **_trainer_kwargs(tmp_path / engine, max_epochs=4, limit_train_batches=limit))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trainer.fit(model)
-        states[engine] = _weights(model)
-    mine = states["torchbolt"]
-    _assert_same({k: mine[k] for k in averaged["lightning"]}, averaged["lightning"])
-    for key in ("backbone.1.running_mean", "backbone.1.running_var"):
-        torch.testing.assert_close(mine[key], states["lightning"][key], atol=1e-6, rtol=1e-5, msg=key)
+        bn = model.backbone[1]
+        runs[engine] = (_weights(model), seen, trainer.current_epoch, trainer.global_step, trainer.max_epochs,
+                        {k: float(v) for k, v in trainer.callback_metrics.items()},
+                        trainer.optimizers[0].param_groups[0]["lr"], bn.momentum)
+    mine, theirs = runs["torchbolt"], runs["lightning"]
+    _assert_same(mine[0], theirs[0])
+    assert mine[1] == theirs[1]  # the same batches, the extra epoch's included
+    assert mine[1][-1][0] == 4 and mine[2:5] == theirs[2:5] == ((5, 17, 4) if limit == 1.0 else (5, 9, 4))
+    assert mine[5] == pytest.approx(theirs[5]) and mine[6] == pytest.approx(theirs[6])
+    assert mine[7] == theirs[7] == 0.1  # the momentum is given back

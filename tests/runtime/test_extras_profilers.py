@@ -139,7 +139,7 @@ def _callback_cls(base: type) -> type:
     return Recorder
 
 
-def _profiled_names(engine: str, fn: str, tmp_path: Any) -> dict[str, int]:
+def _profiled_names(engine: str, fn: str, tmp_path: Any, **trainer_kwargs: Any) -> dict[str, int]:
     if engine == "lightning":
         pl = pytest.importorskip("lightning.pytorch")
         prof = pl.profilers.SimpleProfiler()
@@ -148,45 +148,90 @@ def _profiled_names(engine: str, fn: str, tmp_path: Any) -> dict[str, int]:
         prof = tbp.SimpleProfiler()
     trainer = pl.Trainer(max_epochs=2, profiler=prof, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[_callback_cls(pl.Callback)()],
-                         default_root_dir=str(tmp_path / engine))
-    with warnings.catch_warnings():
+                         default_root_dir=str(tmp_path / engine), **trainer_kwargs)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         getattr(trainer, fn)(_module_cls(pl.LightningModule)())
     return {k: len(v) for k, v in prof.recorded_durations.items()}
 
 
-#: Lightning's strategy lifecycle hooks do nothing on one device and torchbolt has no strategy object to
-#: call there; every other action is recorded under Lightning's name.
-_STRATEGY_NO_OPS = {f"[Strategy]SingleDeviceStrategy.{h}" for h in (
-    "on_train_start", "on_train_end", "on_validation_start", "on_validation_end", "on_test_start", "on_test_end",
-    "on_predict_start", "on_predict_end", "on_train_batch_start")}
-
-
 @pytest.mark.lightning
 @pytest.mark.parametrize("fn", ["fit", "validate", "test", "predict"])
 def test_simple_profiler_action_names_equal_lightnings(tmp_path: Any, fn: str) -> None:
-    theirs = {k: v for k, v in _profiled_names("lightning", fn, tmp_path).items() if k not in _STRATEGY_NO_OPS}
+    theirs = _profiled_names("lightning", fn, tmp_path)
     mine = _profiled_names("torchbolt", fn, tmp_path)
     assert sorted(mine) == sorted(theirs)
     assert mine == theirs  # and the number of calls of each
+    # the strategy's lifecycle hooks are there, under the strategy's class name
+    start = {"fit": "on_train_start", "validate": "on_validation_start"}.get(fn, f"on_{fn}_start")
+    assert mine[f"[Strategy]SingleDeviceStrategy.{start}"] == 1
 
 
 @pytest.mark.lightning
-def test_action_names_with_the_default_callbacks_and_checkpoints_equal_lightnings(tmp_path: Any) -> None:
+@pytest.mark.parametrize("fn", ["fit", "test"])
+def test_action_names_under_ddp_equal_lightnings(tmp_path: Any, fn: str) -> None:
+    """One process under `strategy="ddp"`: every strategy action is named after DDPStrategy."""
+    kwargs = {"strategy": "ddp", "accelerator": "cpu", "devices": 1}
+    theirs = _profiled_names("lightning", fn, tmp_path, **kwargs)
+    mine = _profiled_names("torchbolt", fn, tmp_path, **kwargs)
+    assert mine == theirs
+    step = "training_step" if fn == "fit" else "test_step"
+    assert mine[f"[Strategy]DDPStrategy.{step}"] == (4 if fn == "fit" else 2)
+    assert not any("SingleDeviceStrategy" in name for name in mine)
+
+
+def test_strategy_hooks_run_without_a_profiler_only_when_overridden(tmp_path: Any) -> None:
+    """Without a profiler a strategy that overrides a lifecycle hook is still called (after the callbacks
+    and the module, as Lightning does); one that does not adds nothing to the dispatch table."""
+    from torchbolt.strategies import SingleDeviceStrategy
+
+    order: list[str] = []
+
+    class Watching(SingleDeviceStrategy):
+        def on_train_start(self) -> None:
+            order.append("strategy.on_train_start")
+
+        def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+            order.append(f"strategy.on_train_batch_start:{batch_idx}")
+
+    class Net(_module_cls(tb.LightningModule)):  # type: ignore[misc]
+        def on_train_start(self) -> None:
+            order.append("module.on_train_start")
+
+    class Cb(tb.Callback):
+        def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+            order.append("callback.on_train_start")
+
+    trainer = tb.Trainer(max_epochs=1, strategy=Watching(), logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                         callbacks=[Cb()], default_root_dir=str(tmp_path))
+    trainer.fit(Net())
+    assert order == ["callback.on_train_start", "module.on_train_start", "strategy.on_train_start",
+                     "strategy.on_train_batch_start:0", "strategy.on_train_batch_start:1"]
+    plain = tb.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                       enable_model_summary=False, default_root_dir=str(tmp_path / "plain"))
+    plain.fit(_module_cls(tb.LightningModule)())
+    assert not plain._hooks.has("on_train_start")
+
+
+@pytest.mark.lightning
+@pytest.mark.parametrize("bar", ["default", "plain"])
+def test_action_names_with_the_default_callbacks_and_checkpoints_equal_lightnings(tmp_path: Any, bar: str) -> None:
     """The default Trainer: progress bar, model summary, ModelCheckpoint (its state key in the names) and
-    the checkpoint hooks and `save_checkpoint` of every epoch. (Lightning picks its Rich bar and summary when
-    rich is installed, so both get the plain ones explicitly.)"""
+    the checkpoint hooks and `save_checkpoint` of every epoch; with the default (rich, when installed)
+    bar and summary, and with the plain ones."""
     names = {}
     for engine in ("torchbolt", "lightning"):
         pl = tb if engine == "torchbolt" else pytest.importorskip("lightning.pytorch")
         prof = tbp.SimpleProfiler() if engine == "torchbolt" else pl.profilers.SimpleProfiler()
+        callbacks = [pl.callbacks.TQDMProgressBar(), pl.callbacks.ModelSummary()] if bar == "plain" else None
         trainer = pl.Trainer(max_epochs=2, profiler=prof, logger=False, default_root_dir=str(tmp_path / engine),
-                             callbacks=[pl.callbacks.TQDMProgressBar(), pl.callbacks.ModelSummary()])
+                             callbacks=callbacks)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             trainer.fit(_module_cls(pl.LightningModule)())
-        names[engine] = {k: len(v) for k, v in prof.recorded_durations.items() if k not in _STRATEGY_NO_OPS}
+        names[engine] = {k: len(v) for k, v in prof.recorded_durations.items()}
     assert names["torchbolt"] == names["lightning"]
     assert names["torchbolt"]["save_checkpoint"] == 2
 

@@ -85,6 +85,119 @@ def test_scale_batch_size_equals_lightnings(tmp_path: Any, mode: str, kw: dict[s
     assert out["torchbolt"] == out["lightning"]
 
 
+def _eval_module_cls(base: type, oom_above: int | None) -> type:
+    """A module whose evaluation and prediction steps "run out of memory" above a batch size."""
+
+    def check(batch: Any) -> None:
+        if oom_above is not None and batch[0].shape[0] > oom_above:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    class EvalNet(_module_cls(base)):  # type: ignore[misc]
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            check(batch)
+            self.log("val_loss", nn.functional.mse_loss(self.net(batch[0]), batch[1]))
+
+        def test_step(self, batch: Any, batch_idx: int) -> None:
+            check(batch)
+            self.log("test_loss", nn.functional.mse_loss(self.net(batch[0]), batch[1]))
+
+        def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            check(batch)
+            return self.net(batch[0])
+
+        def _loader(self) -> DataLoader:
+            x = torch.randn(100, 8, generator=torch.Generator().manual_seed(0))
+            return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=self.hparams.batch_size)
+
+        val_dataloader = test_dataloader = predict_dataloader = _loader
+
+    return EvalNet
+
+
+@pytest.mark.lightning
+@pytest.mark.parametrize("method,mode,oom_above,kw,expected", [
+    ("validate", "power", None, {}, 128),  # doubles past the 100 samples
+    ("validate", "binsearch", 24, {}, 22),  # settles between the sizes that fit and failed, less 5%
+    ("test", "power", 24, {}, 16),  # the last size that fit
+    ("predict", "binsearch", None, {"max_trials": 3}, 7),  # three successes: 8, less 5%
+])
+def test_scale_batch_size_for_evaluation_equals_lightnings(tmp_path: Any, method: str, mode: str,
+                                                           oom_above: int | None, kw: dict[str, Any],
+                                                           expected: int) -> None:
+    """Trials are batches of the validate / test / predict run: the size found, the size left on the
+    module and the run that follows with it are Lightning's; the Trainer's settings are put back."""
+    out = {}
+    for engine in ("torchbolt", "lightning"):
+        pl = tb if engine == "torchbolt" else pytest.importorskip("lightning.pytorch")
+        tuner_cls = Tuner if engine == "torchbolt" else pytest.importorskip("lightning.pytorch.tuner").Tuner
+        pl.seed_everything(1)
+        model = _eval_module_cls(pl.LightningModule, oom_above)()
+        trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, limit_val_batches=4, default_root_dir=str(tmp_path / engine))
+        callbacks = list(trainer.callbacks)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = tuner_cls(trainer).scale_batch_size(model, method=method, mode=mode, **kw)
+            assert trainer.callbacks == callbacks and trainer.limit_val_batches == 4
+            assert trainer.limit_test_batches == trainer.limit_predict_batches == 1.0
+            assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+            if method == "predict":
+                after = len(trainer.predict(model))
+            else:
+                after = getattr(trainer, method)(model, verbose=False)[0]
+        out[engine] = (found, model.hparams.batch_size, after)
+    mine, theirs = out["torchbolt"], out["lightning"]
+    assert mine[:2] == theirs[:2]
+    assert mine[2] == pytest.approx(theirs[2])
+    assert mine[0] == expected
+
+
+@pytest.mark.lightning
+@pytest.mark.parametrize("method", ["validate", "predict"])
+def test_batch_size_finder_callback_runs_on_with_the_size_found(tmp_path: Any, method: str) -> None:
+    """As a callback the finder searches at the start of the run, then the run itself goes on with
+    dataloaders of the size found (Lightning's loop picks up the rebuilt loaders)."""
+    out = {}
+    for engine in ("torchbolt", "lightning"):
+        pl = tb if engine == "torchbolt" else pytest.importorskip("lightning.pytorch")
+        pl.seed_everything(1)
+        model = _eval_module_cls(pl.LightningModule, 24)()
+        sizes: list[int] = []
+
+        class Sizes(pl.Callback):  # type: ignore[misc, name-defined]
+            def on_validation_batch_start(self, trainer: Any, pl_module: Any, batch: Any, *args: Any,
+                                          _sizes: list[int] = sizes) -> None:
+                _sizes.append(batch[0].shape[0])
+
+            on_predict_batch_start = on_validation_batch_start
+
+        finder = pl.callbacks.BatchSizeFinder()
+        trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             callbacks=[finder, Sizes()], default_root_dir=str(tmp_path / engine))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = trainer.validate(model, verbose=False) if method == "validate" else trainer.predict(model)
+        out[engine] = (finder.optimal_batch_size, sizes, result[0] if method == "validate" else len(result))
+    assert out["torchbolt"][:2] == out["lightning"][:2]
+    assert out["torchbolt"][2] == pytest.approx(out["lightning"][2])
+    assert out["torchbolt"][1] == [16] * 6 + [4]
+
+
+def test_batch_size_finder_refuses_dataloaders_passed_directly(tmp_path: Any) -> None:
+    model = _eval_module_cls(tb.LightningModule, None)()
+    trainer = tb.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[BatchSizeFinder()], default_root_dir=str(tmp_path))
+    with pytest.raises(MisconfigurationException, match=r"passed directly to `.validate\(\)`"):
+        trainer.validate(model, dataloaders=model.val_dataloader())
+    trainer = tb.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[BatchSizeFinder()], default_root_dir=str(tmp_path))
+    loader = model.test_dataloader()
+    model.test_dataloader = lambda: [loader, loader]
+    with pytest.raises(MisconfigurationException, match="multiple test dataloaders"):
+        trainer.test(model)
+
+
 def test_tuning_restores_weights_and_progress(tmp_path: Any) -> None:
     model, trainer, tuner = _setup("torchbolt", tmp_path)
     before = {k: v.clone() for k, v in model.state_dict().items()}

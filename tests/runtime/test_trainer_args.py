@@ -234,12 +234,23 @@ def test_trainer_uses_the_plan() -> None:
         Trainer(profiler=object(), max_epochs=1)
 
 
-def test_default_callbacks_and_max_time_timer() -> None:
-    from torchbolt.callbacks import ModelCheckpoint, ModelSummary, Timer, TQDMProgressBar
+@pytest.mark.parametrize("rich", [True, False])
+def test_default_callbacks_and_max_time_timer(monkeypatch: pytest.MonkeyPatch, rich: bool) -> None:
+    from torchbolt.callbacks import (
+        ModelCheckpoint,
+        ModelSummary,
+        RichModelSummary,
+        RichProgressBar,
+        Timer,
+        TQDMProgressBar,
+    )
 
+    # as Lightning: the rich bar and summary when rich is installed, the plain ones when it is not
+    monkeypatch.setattr("torchbolt.trainer.trainer._rich_default", lambda: rich)
     trainer = Trainer(max_time={"seconds": 30}, logger=False)
     kinds = [type(cb) for cb in trainer.callbacks]
-    assert kinds == [Timer, TQDMProgressBar, ModelSummary, ModelCheckpoint]
+    assert kinds == ([Timer, RichProgressBar, RichModelSummary, ModelCheckpoint] if rich
+                     else [Timer, TQDMProgressBar, ModelSummary, ModelCheckpoint])
     assert trainer.max_epochs == -1  # a Timer bounds the run, so no 1000-epoch default
     assert trainer.checkpoint_callback is trainer.callbacks[-1]
     assert trainer.progress_bar_callback is trainer.callbacks[1]

@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
 
 class BatchSizeFinder(Callback):
-    """At the start of fit, grows `<batch_arg_name>` on the module (or its hparams / the DataModule) by
-    doubling (`mode="power"`) or binary search (`"binsearch"`), with trials of `steps_per_trial` steps,
-    until memory runs out, `max_trials` or `max_val` is reached, or one batch covers the dataset. The
-    result is left set and kept in `self.optimal_batch_size`; weights and progress are restored."""
+    """At the start of fit, validate, test or predict, grows `<batch_arg_name>` on the module (or its hparams
+    / the DataModule) by doubling (`mode="power"`) or binary search (`"binsearch"`), with trials of
+    `steps_per_trial` training steps (or evaluation / prediction batches), until memory runs out,
+    `max_trials` or `max_val` is reached, or one batch covers the dataset. The result is left set and
+    kept in `self.optimal_batch_size`; weights, progress and the Trainer's settings are restored."""
 
     SUPPORTED_MODES = ("power", "binsearch")
 
@@ -38,11 +39,21 @@ class BatchSizeFinder(Callback):
         self._early_exit = False
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if stage != "fit":
+        from torchbolt.strategies import ParallelStrategy
+        from torchbolt.tuner.attributes import check_batch_arg
+
+        if isinstance(trainer.strategy, ParallelStrategy):
+            raise MisconfigurationException("The Batch size finder is not supported with distributed strategies.")
+        hook = {"fit": "train_dataloader", "validate": "val_dataloader", "test": "test_dataloader",
+                "predict": "predict_dataloader"}[stage]
+        if trainer._loops.sources._given(hook) is not None:
+            # a dataloader built outside cannot be rebuilt with another batch size
             raise MisconfigurationException(
-                f"BatchSizeFinder runs at the start of fit in this build of torchbolt (got stage {stage!r}); use it "
-                "with trainer.fit, the batch size found applies to evaluation too."
+                f"The Batch size finder cannot be used with dataloaders passed directly to `.{stage}()`. Please "
+                "disable the feature or incorporate the dataloader into your LightningModule or "
+                "LightningDataModule."
             )
+        check_batch_arg(pl_module, self._batch_arg_name)
 
     def scale_batch_size(self, trainer: Trainer, pl_module: LightningModule) -> None:
         from torchbolt.tuner.batch_size_scaling import scale_batch_size
@@ -58,3 +69,27 @@ class BatchSizeFinder(Callback):
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.scale_batch_size(trainer, pl_module)
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # only trainer.validate's own run: not the sanity check nor validation inside fit
+        if trainer.sanity_checking or trainer.state.fn != "validate":
+            return
+        self._check_single_loader(trainer, "validate")
+        self.scale_batch_size(trainer, pl_module)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check_single_loader(trainer, "test")
+        self.scale_batch_size(trainer, pl_module)
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check_single_loader(trainer, "predict")
+        self.scale_batch_size(trainer, pl_module)
+
+    @staticmethod
+    def _check_single_loader(trainer: Trainer, key: str) -> None:
+        loaders = trainer._loops.sources.eval_loaders.get(key, [])
+        if len(loaders) > 1:
+            prefix = "val" if key == "validate" else key
+            raise MisconfigurationException(
+                f"The Batch size finder cannot be used with multiple {prefix} dataloaders."
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -96,13 +96,22 @@ class SpikeDetection(Callback):
         raise TrainingSpikeException(batch_idx=batch_idx)
 
     def state_dict(self) -> dict[str, Any]:
+        """Lightning's layout: the settings, the last loss and the recorded batches. The running window
+        is not saved (Lightning keeps it in non-persistent metric states, so its `running` and `mean`
+        entries are always empty); after a restore the window fills again from the next batches."""
         last = self.last_val.item() if isinstance(self.last_val, torch.Tensor) else self.last_val
         return {"last_val": last, "mode": self.mode, "warmup": self.warmup, "atol": self.atol, "rtol": self.rtol,
                 "bad_batches": list(self.bad_batches),
                 "bad_batches_path": None if self.exclude_batches_path is None else os.fspath(self.exclude_batches_path),
-                "window_values": [float(v) for v in self._values]}
+                "running": OrderedDict(), "mean": OrderedDict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state written by `state_dict`, by Lightning's SpikeDetection, or by an earlier torchbolt
+        (whose `window_values` refill the window)."""
+        missing = [key for key in ("last_val", "mode", "warmup", "atol", "rtol", "bad_batches", "bad_batches_path")
+                   if key not in state_dict]
+        if missing:
+            raise KeyError(f"SpikeDetection state is missing {missing}; it was not written by SpikeDetection.state_dict.")
         self.last_val = state_dict["last_val"]
         self.mode = state_dict["mode"]
         self.warmup = state_dict["warmup"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Callable
 from copy import deepcopy
@@ -29,7 +30,10 @@ class StochasticWeightAveraging(Callback):
     schedule, and copies the average into the module when training ends.
 
     `swa_epoch_start` is an epoch number (>= 1) or a fraction of `max_epochs`. With batch-norm layers, the
-    running statistics are recomputed for the averaged weights by one forward pass over the training data.
+    running statistics are recomputed for the averaged weights by one extra training epoch (counted in
+    `max_epochs` while fitting, as in Lightning): `training_step` on every batch with a cumulative average
+    in the batch-norm layers and no zero_grad or backward; only its last batch steps the optimizer, with
+    whatever gradients are left (none after a validation run, which zeroes them).
     """
 
     def __init__(
@@ -78,6 +82,9 @@ class StochasticWeightAveraging(Callback):
         self._latest_update_epoch = -1
         self._max_epochs = -1
         self._pending_average_state: dict[str, Any] | None = None
+        #: batch-norm layer -> its momentum, saved while the extra epoch averages cumulatively
+        self.momenta: dict[nn.Module, Any] = {}
+        self._accumulate_grad_batches = 1
 
     @property
     def swa_start(self) -> int:
@@ -136,6 +143,8 @@ class StochasticWeightAveraging(Callback):
             self._swa_epoch_start = int(trainer.max_epochs * self._swa_epoch_start)
         self._model_contains_batch_norm = self.pl_module_contains_batch_norm(pl_module)
         self._max_epochs = trainer.max_epochs
+        if self._model_contains_batch_norm and trainer.max_epochs != -1:
+            trainer.max_epochs += 1  # the batch-norm epoch; given back in on_train_end
         if self._scheduler_state is not None and trainer.lr_scheduler_configs:
             # resuming inside the SWA phase: the SWALR scheduler replaces the configured one again below
             trainer.lr_scheduler_configs.clear()
@@ -150,6 +159,25 @@ class StochasticWeightAveraging(Callback):
             assert self.n_averaged is not None and self._average_model is not None
             self.update_parameters(self._average_model, pl_module, self.n_averaged, self._avg_fn)
             self._latest_update_epoch = epoch
+        if self._max_epochs != -1 and epoch == self.swa_end + 1:
+            self._start_batch_norm_epoch(trainer, pl_module)
+
+    def _start_batch_norm_epoch(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The epoch after the last averaged one: put the average in the module and let the epoch's forward
+        passes rebuild the batch-norm statistics (no backward; the optimizer steps on the last batch only)."""
+        assert self._average_model is not None
+        self.transfer_weights(self._average_model, pl_module)
+        self.reset_batch_norm_and_save_state(pl_module)
+        loop = trainer._loops.fit
+        loop.skip_backward = True
+        self._accumulate_grad_batches = trainer.accumulate_grad_batches
+        batches = trainer.num_training_batches
+        # more than the epoch has, so that only its last batch steps (a stream without a length ends on
+        # its last batch too)
+        trainer.accumulate_grad_batches = int(batches) + 1 if batches != float("inf") else sys.maxsize
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        trainer._loops.fit.skip_backward = False
 
     def _start_swa(self, trainer: Trainer, pl_module: LightningModule) -> None:
         from torchbolt.core.optimizer import LRSchedulerConfig
@@ -161,9 +189,8 @@ class StochasticWeightAveraging(Callback):
             self._swa_lrs = [self._swa_lrs] * len(optimizer.param_groups)
         for lr, group in zip(self._swa_lrs, optimizer.param_groups, strict=False):
             group["initial_lr"] = lr
-        # Lightning counts the extra batch-norm epoch in max_epochs when it builds the scheduler; do the same
-        # so the learning rates (and weights) match
-        max_epochs = trainer.max_epochs + (1 if self._model_contains_batch_norm and trainer.max_epochs != -1 else 0)
+        # with batch norm, max_epochs already counts the extra epoch (as Lightning's does here)
+        max_epochs = trainer.max_epochs
         self._swa_scheduler = SWALR(
             optimizer, swa_lr=self._swa_lrs, anneal_epochs=self._annealing_epochs,
             anneal_strategy=self._annealing_strategy,
@@ -190,49 +217,39 @@ class StochasticWeightAveraging(Callback):
             self.n_averaged = torch.tensor(self._init_n_averaged, dtype=torch.long, device=pl_module.device)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self._average_model is None or not self._initialized:
-            return
-        finished = self._max_epochs == -1 or trainer.current_epoch - 1 == self.swa_end
-        if not finished:
-            return  # stopped early before the last SWA epoch: keep the trained weights, as Lightning does
-        # the average holds the weights each SWA epoch started from (as in Lightning)
-        self.transfer_weights(self._average_model, pl_module)
-        if self._model_contains_batch_norm:
-            self._refresh_batch_norm(trainer, pl_module)
+        # current_epoch has moved past the last epoch run by now
+        last = trainer.current_epoch - 1
+        bn_epoch = self._model_contains_batch_norm and self._max_epochs != -1
+        if bn_epoch:
+            trainer.max_epochs -= 1  # back to the user's value, even after an early stop
+        if bn_epoch and last == self.swa_end + 1:
+            # the batch-norm epoch ran: the module holds the average with fresh statistics
+            trainer.accumulate_grad_batches = self._accumulate_grad_batches
+            self.reset_momenta()
+        elif last == self.swa_end or self._max_epochs == -1:
+            # the last averaged epoch (no batch norm) or an open-ended run: the module takes the average
+            if self._average_model is not None and self._initialized:
+                self.transfer_weights(self._average_model, pl_module)
+        # stopped before the last SWA epoch: the trained weights stay, as in Lightning
 
-    def _refresh_batch_norm(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Recompute batch-norm statistics for the averaged weights: a cumulative average over one pass of
-        the training data through `training_step`, without backward (what Lightning's extra epoch does)."""
-        momenta: dict[nn.Module, Any] = {}
+    def reset_batch_norm_and_save_state(self, pl_module: nn.Module) -> None:
+        """Fresh statistics (mean 0, variance 1, no batches counted) and a cumulative average in every
+        batch-norm layer; the momenta are kept in `self.momenta` for `reset_momenta`."""
+        self.momenta = {}
         for module in pl_module.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
-                module.running_mean = torch.zeros_like(module.running_mean)
-                module.running_var = torch.ones_like(module.running_var)  # type: ignore[arg-type]
-                momenta[module] = module.momentum
-                module.momentum = None  # cumulative moving average
-                if module.num_batches_tracked is not None:
-                    module.num_batches_tracked.zero_()
-        loader = trainer.train_dataloader
-        if loader is None or not momenta:
-            return
-        was_training = pl_module.training
-        pl_module.train()
-        ctx = trainer._ctx
-        prev, ctx.fx = ctx.fx, "training_step"
-        metrics = trainer._metrics
-        disabled = getattr(metrics, "disabled", False)
-        metrics.disabled = True  # this pass must not log: it is not a training epoch
-        try:
-            with torch.no_grad():
-                for batch_idx, batch in enumerate(loader):
-                    batch = trainer._loops.to_device(batch, 0)
-                    pl_module.training_step(batch, batch_idx)
-        finally:
-            ctx.fx = prev
-            metrics.disabled = disabled
-            pl_module.train(was_training)
-            for module, momentum in momenta.items():
-                module.momentum = momentum
+            if not isinstance(module, nn.modules.batchnorm._BatchNorm) or module.running_mean is None:
+                continue
+            module.running_mean = torch.zeros_like(module.running_mean)
+            module.running_var = torch.ones_like(module.running_var)  # type: ignore[arg-type]
+            self.momenta[module] = module.momentum
+            module.momentum = None  # None: a cumulative moving average over the epoch's batches
+            if module.num_batches_tracked is not None:
+                module.num_batches_tracked.zero_()
+
+    def reset_momenta(self) -> None:
+        """Give every batch-norm layer back the momentum saved by `reset_batch_norm_and_save_state`."""
+        for module, momentum in self.momenta.items():
+            module.momentum = momentum
 
     # ---- checkpoint state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

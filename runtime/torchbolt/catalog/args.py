@@ -378,10 +378,12 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
         Arg("attr_name", "str", "", "The lr field; default: `lr` or `learning_rate`.", ("str",)),
     )),
     CallbackSpec("BatchSizeFinder", "torchbolt.callbacks",
-                 "Finds the largest batch size that fits when fit starts and trains with it.", (
+                 "Finds the largest batch size that fits when fit, validate, test or predict starts, then runs "
+                 "with it.", (
         Arg("mode", "str", "power", "'power' doubles until failure, 'binsearch' then bisects.", ("str",),
             ("power", "binsearch")),
-        Arg("steps_per_trial", "int", 3, "Training steps per tried size.", ("int",), constraint=">= 1"),
+        Arg("steps_per_trial", "int", 3, "Steps (or evaluation batches) per tried size.", ("int",),
+            constraint=">= 1"),
         Arg("init_val", "int", 2, "First batch size tried.", ("int",), constraint=">= 1"),
         Arg("max_trials", "int", 25, "Most sizes tried.", ("int",), constraint=">= 1"),
         Arg("batch_arg_name", "str", "batch_size", "Field holding the batch size (module, hparams or DataModule).",
@@ -529,7 +531,8 @@ TUNER_METHODS: tuple[CallbackSpec, ...] = (
                  (*_TUNER_DATA,
                   Arg("mode", "str", "power", "'power' doubles, 'binsearch' then bisects.", ("str",),
                       ("power", "binsearch")),
-                  Arg("steps_per_trial", "int", 3, "Training steps per tried size.", ("int",), constraint=">= 1"),
+                  Arg("steps_per_trial", "int", 3, "Steps (or evaluation batches) per tried size.", ("int",),
+                      constraint=">= 1"),
                   Arg("init_val", "int", 2, "First size tried.", ("int",), constraint=">= 1"),
                   Arg("max_trials", "int", 25, "Most sizes tried.", ("int",), constraint=">= 1"),
                   Arg("batch_arg_name", "str", "batch_size", "Field holding the batch size.", ("str",)),

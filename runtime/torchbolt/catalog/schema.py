@@ -117,6 +117,7 @@ class HookPoint:
     datamodule_first: bool = True  # the DataModule runs before callbacks (setup/teardown), else after them
     monitoring_last: bool = False  # monitoring callbacks (ModelCheckpoint, EarlyStopping) run after the module
     per_owner_state: bool = False  # state_dict/load_state_dict: one value per owner, keyed, not a plain call
+    strategy: bool = False  # the strategy's own lifecycle hook runs last (after callbacks and module)
 
 
 @dataclass(frozen=True)

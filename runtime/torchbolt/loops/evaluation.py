@@ -87,13 +87,13 @@ class EvaluationLoop:
         sanity = stage == RunningStage.SANITY_CHECKING
         prev_stage = trainer_state.stage
         trainer_state.stage = stage
+        key = "test" if testing else "validate"
         if in_fit:
             sources.setup_val()
             loaders = sources.val_loaders or []
             max_batches = list(sources.num_val_batches)
             batch_progress = state.fit.val_batch
         else:
-            key = "test" if testing else "validate"
             loaders = sources.eval_loaders[key]
             max_batches = list(sources.num_eval_batches[key])
             batch_progress = state.test_batch if testing else state.validate_batch
@@ -132,6 +132,12 @@ class EvaluationLoop:
             modes.capture(module)
             hooks.call_module("on_test_model_eval" if testing else "on_validation_model_eval")
             hooks.call(f"on_{prefix}_start")
+            if not in_fit and sources.eval_loaders[key] is not loaders:
+                # a start hook rebuilt the dataloaders (BatchSizeFinder): the run goes on with the new ones
+                loaders = sources.eval_loaders[key]
+                max_batches = list(sources.num_eval_batches[key])
+                first_iter = iter(loaders[0]) if max_batches[0] else None
+                multiple = len(loaders) > 1
             hooks.call(f"on_{prefix}_epoch_start")
             has_start = hooks.has(f"on_{prefix}_batch_start")
             has_end = hooks.has(f"on_{prefix}_batch_end")

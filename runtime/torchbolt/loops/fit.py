@@ -55,6 +55,9 @@ class FitLoop:
         #: inside on_train_batch_end (a checkpoint written there lets a resumed run finish the batch)
         self.in_batch_end = False
         self._val_enabled_epoch = False
+        #: training_step runs without zero_grad and backward (StochasticWeightAveraging's batch-norm epoch,
+        #: Lightning's `fit_loop._skip_backward`)
+        self.skip_backward = False
 
     # ================================================================================================
     # fit

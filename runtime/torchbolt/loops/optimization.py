@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from torchbolt.loops._common import split_training_output
-from torchbolt.trainer.dispatch import BACKWARD_ACTION
 from torchbolt.utilities.exceptions import MisconfigurationException
 
 if TYPE_CHECKING:
@@ -37,13 +36,13 @@ class Optimization:
         hooks = self._loops.hooks
         profiler = self._loops.plan.profiler
         if profiler is not None:
-            profiler.start(BACKWARD_ACTION)  # Lightning's strategy times backward with its hooks
+            profiler.start(hooks.backward_action)  # Lightning's strategy times backward with its hooks
         hooks.call("on_before_backward", loss)
         # The precision plugin scales the loss ('16-mixed') between the hook and the backward pass.
         hooks.call_module("backward", self._loops.trainer.strategy.backward(loss), *args, **kwargs)
         hooks.call("on_after_backward")
         if profiler is not None:
-            profiler.stop(BACKWARD_ACTION)
+            profiler.stop(hooks.backward_action)
 
     # -- the one place the optimizer steps ----------------------------------------------------------
     def optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:
@@ -82,7 +81,8 @@ class Optimization:
         accumulate = trainer.accumulate_grad_batches
         optimizer = trainer.optimizers[0]
         step_output: list[Any] = [None, None]  # (closure loss, extras)
-        zero_grad = batch_idx % accumulate == 0
+        skip_backward = loops.fit.skip_backward
+        zero_grad = batch_idx % accumulate == 0 and not skip_backward
         has_before_zero_grad = plan.before_zero_grad
         epoch = trainer.current_epoch
         # the plan's direct path; clipping is read per step as callbacks may change it
@@ -122,7 +122,9 @@ class Optimization:
                     hooks.call_module("optimizer_zero_grad", epoch, batch_idx, optimizer)
                 progress.optim.zero_grad.increment("completed")
             if loss is not None:
-                if direct:
+                if skip_backward:
+                    pass  # a forward-only pass (SWA's batch-norm epoch): the optimizer keeps its gradients
+                elif direct:
                     prev, ctx.fx = ctx.fx, "backward"
                     try:
                         loss.backward()  # LightningModule.backward's body; no backward hooks to run around it

@@ -54,6 +54,14 @@ class PredictLoop:
             loops.modes.capture(module)
             hooks.call_module("on_predict_model_eval")
             hooks.call("on_predict_start")
+            if loops.sources.eval_loaders["predict"] is not loaders:
+                # a start hook rebuilt the dataloaders (BatchSizeFinder): the run goes on with the new ones
+                loaders = loops.sources.eval_loaders["predict"]
+                max_batches = loops.sources.num_eval_batches["predict"]
+                multiple = len(loaders) > 1
+                recorders = [record_batch_indices(loader) for loader in loaders] if writers else []
+                self.epoch_batch_indices = [[] for _ in loaders]
+                first_iter = iter(loaders[0]) if max_batches[0] else None
             hooks.call("on_predict_epoch_start")
             for dl_idx, loader in enumerate(loaders):
                 predictions: list[Any] = []

@@ -114,6 +114,34 @@ class Strategy:
         self.optimizers = list(optimizers)
         return self.optimizers
 
+    # ---- lifecycle hooks (the dispatcher calls them after callbacks and module; nothing to do here) ----
+    def on_train_start(self) -> None:
+        """When training begins."""
+
+    def on_train_end(self) -> None:
+        """When training ends."""
+
+    def on_validation_start(self) -> None:
+        """When a validation run begins."""
+
+    def on_validation_end(self) -> None:
+        """When a validation run ends."""
+
+    def on_test_start(self) -> None:
+        """When testing begins."""
+
+    def on_test_end(self) -> None:
+        """When testing ends."""
+
+    def on_predict_start(self) -> None:
+        """When prediction begins."""
+
+    def on_predict_end(self) -> None:
+        """When prediction ends."""
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Before anything else happens for a training batch."""
+
     # ---- per step -------------------------------------------------------------------------------------
     def batch_to_device(self, batch: Any, device: torch.device | None = None) -> Any:
         return move_data_to_device(batch, device or self.root_device)

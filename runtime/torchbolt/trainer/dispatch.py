@@ -9,9 +9,12 @@ optimizer and dataloader hooks, checked against the catalog's module hooks), the
 hooks (`call_datamodule`), the batch-transfer chain (`transfer_batch`), and the checkpoint state of
 callbacks and DataModule (`collect_states`, `load_callback_states`, `load_datamodule_state`). Every call sets the `self.log` context.
 
+Hook points the catalog marks `strategy` end with the strategy's own lifecycle hook (on_train_start,
+on_train_batch_start, ...), called only when the strategy overrides it.
+
 With a profiler (`Trainer(profiler=...)`), `bind` wraps every call in a timed action named as Lightning
-names it, and calls every implementer, overridden or not, as Lightning does; without one nothing is
-wrapped, so a run without a profiler pays nothing for it.
+names it (the strategy's under `[Strategy]<its class>.`), and calls every implementer, overridden or not,
+as Lightning does; without one nothing is wrapped, so a run without a profiler pays nothing for it.
 """
 
 from __future__ import annotations
@@ -67,10 +70,11 @@ class UnknownHookError(KeyError):
     """A hook point or module hook name that the catalog does not declare (a runtime bug, not user error)."""
 
 
-# (kind, bound method): kind 0 = callback (called with trainer and module first), 1 = module, 2 = datamodule.
+# (kind, bound method): kind 0 = callback (called with trainer and module first), 1 = module, 2 = datamodule,
+# 3 = strategy.
 _Call = tuple[int, Callable[..., Any]]
-_CALLBACK, _MODULE, _DATAMODULE = 0, 1, 2
-_PART = {"callbacks": _CALLBACK, "module": _MODULE, "datamodule": _DATAMODULE}
+_CALLBACK, _MODULE, _DATAMODULE, _STRATEGY = 0, 1, 2, 3
+_PART = {"callbacks": _CALLBACK, "module": _MODULE, "datamodule": _DATAMODULE, "strategy": _STRATEGY}
 
 
 def _unknown(name: str, where: str) -> UnknownHookError:
@@ -96,6 +100,9 @@ class HookDispatcher:
         # Set by bind() when the Trainer has a profiler; None keeps every call free of profiling.
         self._profiler: Any = None
         self._module_prefix = ""
+        self._module_actions: dict[str, str | None] = {}
+        #: the actions the loops time around backward and the batch transfer, named after the strategy
+        self.backward_action = self.batch_to_device_action = ""
 
     def bind(
         self,
@@ -111,12 +118,19 @@ class HookDispatcher:
         from torchbolt.callbacks.callback import Callback
         from torchbolt.core.datamodule import LightningDataModule
         from torchbolt.core.module import LightningModule
+        from torchbolt.strategies.strategy import Strategy
 
         self._module = module
         self._datamodule = datamodule
         self._callbacks = tuple(callbacks)
         profiler = self._profiler = getattr(self._trainer, "_active_profiler", None)
         self._module_prefix = f"[LightningModule]{type(module).__name__}." if module is not None else ""
+        strategy = getattr(self._trainer, "strategy", None)
+        strategy_prefix = f"[Strategy]{type(strategy).__name__}."
+        self._module_actions = {name: None if name == "backward" else strategy_prefix + name
+                                for name in _STRATEGY_RUN_METHODS}
+        self.backward_action = strategy_prefix + "backward"
+        self.batch_to_device_action = strategy_prefix + "batch_to_device"
         table: dict[str, tuple[_Call, ...]] = {}
         for name, point in HOOK_POINTS.items():
             if point.per_owner_state:
@@ -151,6 +165,12 @@ class HookDispatcher:
             else:
                 ordered = plain_cbs + mod_calls + monitoring_cbs
             ordered = dm_calls + ordered if point.datamodule_first else ordered + dm_calls
+            if point.strategy and strategy is not None and (
+                    profiler is not None or is_overridden(strategy, name, Strategy)):
+                fn = getattr(strategy, name)
+                if profiler is not None:
+                    fn = _timed(profiler, strategy_prefix + name, fn)
+                ordered.append((_STRATEGY, fn))
             if ordered:
                 table[name] = tuple(ordered)
         self._table = table
@@ -192,7 +212,7 @@ class HookDispatcher:
         return self._run(name, calls, args)
 
     def call_part(self, name: str, part: str, *args: Any) -> Any:
-        """Run only the `part` ("callbacks", "module" or "datamodule") of hook point `name`, in order.
+        """Run only the `part` ("callbacks", "module", "datamodule" or "strategy") of hook point `name`.
 
         Checkpoint restore needs this: the module's `on_load_checkpoint` runs before the weights are
         loaded, the callbacks' after them (reference §2.5).
@@ -233,7 +253,7 @@ class HookDispatcher:
             profiler = self._profiler
             if profiler is None:
                 return getattr(self._module, name)(*args, **kwargs)
-            action = _MODULE_ACTIONS.get(name, self._module_prefix + name)
+            action = self._module_actions.get(name, self._module_prefix + name)
             if action is None:
                 return getattr(self._module, name)(*args, **kwargs)
             profiler.start(action)  # start/stop rather than the profile() context: cheaper on every step
@@ -276,11 +296,12 @@ class HookDispatcher:
         profiler = self._profiler
         if profiler is not None:
             # what Lightning's strategy times around the three hooks
-            profiler.start(BATCH_TO_DEVICE_ACTION)
+            action = self.batch_to_device_action
+            profiler.start(action)
             try:
                 return self._transfer_chain(batch, device, dataloader_idx)
             finally:
-                profiler.stop(BATCH_TO_DEVICE_ACTION)
+                profiler.stop(action)
         return self._transfer_chain(batch, device, dataloader_idx)
 
     def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
@@ -341,23 +362,14 @@ class HookDispatcher:
             ctx.fx = prev
 
 
-#: Lightning's strategy runs the step methods, so it times them under its own name; `backward` is timed
-#: by the loop around the backward hooks (as Lightning's strategy does), not on its own.
-STRATEGY = "[Strategy]SingleDeviceStrategy."
-_MODULE_ACTIONS: dict[str, str | None] = {
-    "training_step": STRATEGY + "training_step",
-    "validation_step": STRATEGY + "validation_step",
-    "test_step": STRATEGY + "test_step",
-    "predict_step": STRATEGY + "predict_step",
-    "backward": None,
-}
+#: Lightning's strategy runs the step methods, so they are timed under the strategy's name; `backward` is
+#: timed by the loop around the backward hooks (as Lightning's strategy does), not on its own.
+_STRATEGY_RUN_METHODS = ("training_step", "validation_step", "test_step", "predict_step", "backward")
 #: Actions the loops record, under Lightning's names (with "run_training_epoch" and "run_training_batch").
 TRAIN_NEXT_ACTION = "[_TrainingEpochLoop].train_dataloader_next"
 EVAL_NEXT_ACTIONS = {"sanity_check": "[_EvaluationLoop].val_next", "validate": "[_EvaluationLoop].val_next",
                      "test": "[_EvaluationLoop].test_next"}
 PREDICT_NEXT_ACTION = "[_PredictionLoop].predict_next"
-BACKWARD_ACTION = STRATEGY + "backward"
-BATCH_TO_DEVICE_ACTION = STRATEGY + "batch_to_device"
 
 
 def _always(profiler: Any, owner: str, name: str) -> bool:

@@ -323,16 +323,21 @@ class Trainer:
 
             if not any(isinstance(cb, Timer) for cb in found):
                 found.append(Timer(duration=self.max_time, interval="step"))
+        # As Lightning: the rich bar and summary by default when rich is installed (on a pipe, e.g. the
+        # editor's output panel, the rich bar prints the plain bar's lines instead of a live display).
+        rich = _rich_default()
         progress = not barebones and enable_progress_bar is not False
         if progress and not any(_is_progress_bar(cb) for cb in found):
             from torchbolt.callbacks.progress import TQDMProgressBar
+            from torchbolt.callbacks.rich_progress import RichProgressBar
 
-            found.append(TQDMProgressBar())
+            found.append(RichProgressBar() if rich else TQDMProgressBar())
         summary = not barebones and enable_model_summary is not False
-        if summary and not any(type(cb).__name__ == "ModelSummary" for cb in found):
+        if summary and not any(_is_model_summary(cb) for cb in found):
             from torchbolt.callbacks.model_summary import ModelSummary
+            from torchbolt.callbacks.rich_progress import RichModelSummary
 
-            found.append(ModelSummary())
+            found.append(RichModelSummary() if rich else ModelSummary())
         # A script run from the editor (L3) streams run events through its own Trainer when the launcher
         # set TORCHBOLT_EVENTS; the CLI adds the callback itself, so it is never added twice.
         events_target = os.environ.get("TORCHBOLT_EVENTS")
@@ -1294,6 +1299,31 @@ def _is_checkpoint(cb: Any) -> bool:
     from torchbolt.callbacks.checkpoint import Checkpoint
 
     return isinstance(cb, Checkpoint)
+
+
+def _is_model_summary(cb: Any) -> bool:
+    from torchbolt.callbacks.model_summary import ModelSummary
+
+    return isinstance(cb, ModelSummary)
+
+
+def _rich_default() -> bool:
+    """Whether the default progress bar and summary are the rich ones: rich >= 10.2.2 is installed."""
+    from torchbolt.callbacks.rich_progress import _rich_available
+
+    return _rich_available() and _rich_recent()
+
+
+@functools.cache
+def _rich_recent() -> bool:
+    """rich's installed version is at least 10.2.2 (read once: the metadata lookup costs a file scan)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major, minor, patch = (version("rich").split(".") + ["0", "0"])[:3]
+        return (int(major), int(minor), int("".join(c for c in patch if c.isdigit()) or 0)) >= (10, 2, 2)
+    except (PackageNotFoundError, ValueError):
+        return True  # importable but without metadata (vendored): use it
 
 
 def _is_progress_bar(cb: Any) -> bool:

@@ -23,7 +23,8 @@ def restoring(trainer: Trainer) -> Generator[None, None, None]:
     scheduler_states = [copy.deepcopy(c.scheduler.state_dict()) for c in schedulers]
     progress = copy.deepcopy(trainer._progress.state_dict())
     saved = {name: getattr(trainer, name) for name in (
-        "callbacks", "loggers", "max_steps", "limit_train_batches", "limit_val_batches", "num_sanity_val_steps")}
+        "callbacks", "loggers", "max_steps", "limit_train_batches", "limit_val_batches", "limit_test_batches",
+        "limit_predict_batches", "num_sanity_val_steps")}
     stage = trainer.state.stage
     try:
         yield

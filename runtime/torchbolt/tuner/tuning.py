@@ -60,15 +60,12 @@ class Tuner:
     ) -> int | None:
         """Double (`mode="power"`) or binary-search (`"binsearch"`) the batch size stored in
         `model.<batch_arg_name>` (or hparams / the DataModule) until a trial of `steps_per_trial` steps runs
-        out of memory, `max_trials` is reached or the dataset is covered; the result is left set and returned."""
+        out of memory, `max_trials` is reached or the dataset is covered; the result is left set and returned.
+        `method` picks the run the trials come from: training steps ("fit") or batches of "validate", "test"
+        or "predict" (with `dataloaders` or `datamodule` for those)."""
         from torchbolt.callbacks.batch_size_finder import BatchSizeFinder
 
         _check_dataloader_args(train_dataloaders, val_dataloaders, dataloaders, method)
-        if method != "fit":
-            raise MisconfigurationException(
-                f"scale_batch_size(method={method!r}) is not available in this build of torchbolt; tune with "
-                "method='fit' (the batch size found applies to evaluation too)."
-            )
         if not 0.0 <= margin < 1.0:
             raise ValueError(f"`margin` should be between 0 and 1. Found margin={margin!r}")
         trainer = self._trainer
@@ -81,7 +78,14 @@ class Tuner:
         finder._early_exit = True
         trainer.callbacks = [finder, *trainer.callbacks]
         try:
-            trainer.fit(model, train_dataloaders, val_dataloaders, datamodule)
+            if method == "fit":
+                trainer.fit(model, train_dataloaders, val_dataloaders, datamodule)
+            elif method == "validate":
+                trainer.validate(model, dataloaders, datamodule=datamodule)
+            elif method == "test":
+                trainer.test(model, dataloaders, datamodule=datamodule)
+            else:
+                trainer.predict(model, dataloaders, datamodule=datamodule)
         finally:
             trainer.callbacks = [cb for cb in trainer.callbacks if cb is not finder]
         return finder.optimal_batch_size
