@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,3 +30,36 @@ def run_script(name: str, *args: str, cwd: Path, timeout: float = TIMEOUT_S,
                **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(SCRIPTS / name), *args], cwd=cwd, env=script_env(**env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = TIMEOUT_S) -> tuple[int, str]:
+    """(exit code, stderr) of a started script; -9 when it had to be killed after `timeout` seconds."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        return -9, err
+    return proc.returncode, err
+
+
+def assert_no_process_left(folder: Path) -> None:
+    """Every process that left a `pid<N>` file in `folder` has ended (within 10 s); kills and fails otherwise."""
+    pids = [int(p.name[3:]) for p in folder.glob("pid*")]
+    assert pids, "the ranks never started"
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in pids if _alive(pid)]
+        time.sleep(0.1)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert alive == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -7,7 +7,6 @@ hard timeout), then the tests read what every rank wrote. Nothing here may hang 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 import torch
-from _hw_helpers import ROOT, SCRIPTS, TIMEOUT_S, script_env
+from _hw_helpers import ROOT, SCRIPTS, TIMEOUT_S, assert_no_process_left, finish, script_env
 from torchbolt.plugins.environments import find_free_port
 
 FIT = str(SCRIPTS / "fit_script.py")
@@ -29,16 +28,6 @@ def _start(out: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([sys.executable, FIT, str(out), *args], cwd=out, env=script_env(**env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    try:
-        _, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        return -9, err
-    return proc.returncode, err
 
 
 def _ranks(out: Path) -> list[dict[str, Any]]:
@@ -59,7 +48,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "ddp": _start(root / "ddp", "--devices", "2", "--strategy", "ddp", "--save-every-epoch", "--logger"),
         "fsdp": _start(root / "fsdp", "--devices", "2", "--strategy", "fsdp", "--save-every-epoch"),
     }
-    results = {name: _finish(proc) for name, proc in first.items()}
+    results = {name: finish(proc) for name, proc in first.items()}
     # Resume the ddp run from its epoch-0 checkpoint; meanwhile two "nodes" and torchrun.
     ckpt = root / "ddp" / "ckpts" / "epoch=0-step=4.ckpt"
     port_a, port_b = str(find_free_port()), str(find_free_port())  # chosen now: wave 1 used ephemeral ports
@@ -73,7 +62,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
              str(root / "torchrun"), "--epochs", "1", "--devices", "auto"], cwd=root, env=script_env(),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     }
-    results.update({name: _finish(proc) for name, proc in second.items()})
+    results.update({name: finish(proc) for name, proc in second.items()})
     results["root"] = root
     return results
 
@@ -158,30 +147,30 @@ def test_torchrun_launches_and_torchbolt_launches_nothing(runs: dict[str, Any]) 
 
 def test_a_rank_that_raises_ends_the_job_with_its_traceback(tmp_path: Path) -> None:
     start = time.monotonic()
-    code, err = _finish(_start(tmp_path, "--devices", "2", "--crash-rank", "1", "--epochs", "50"))
+    code, err = finish(_start(tmp_path, "--devices", "2", "--crash-rank", "1", "--epochs", "50"))
     assert code != 0
     assert time.monotonic() - start < 30 + 15  # < 30 s of run time, plus interpreter start-up of 2 processes
     assert "rank 1 failed" in err and "ValueError: boom on purpose on rank 1" in err
     assert 'fit_script.py", line' in err  # the raising rank's traceback, not only rank 0's
-    _assert_no_process_left(tmp_path)
+    assert_no_process_left(tmp_path)
 
 
 def test_a_rank_that_ends_before_joining_does_not_leave_the_job_waiting(tmp_path: Path) -> None:
     """Rank 1 returns before `fit` (status 0): rank 0 would wait in the rendezvous for good; it ends instead,
     naming the rank and why."""
-    code, err = _finish(_start(tmp_path, "--devices", "2", "--leave-rank", "1"))
+    code, err = finish(_start(tmp_path, "--devices", "2", "--leave-rank", "1"))
     assert code == 1, err[-3000:]
     assert "rank 1 failed (exit code 0)" in err and "before joining the run's process group" in err
-    _assert_no_process_left(tmp_path)
+    assert_no_process_left(tmp_path)
 
 
 def test_an_error_on_rank_zero_is_shown_as_its_own(tmp_path: Path) -> None:
     """The ranks rank 0 stops after its own error exit non-zero too; that is not "rank 1 failed"."""
-    code, err = _finish(_start(tmp_path, "--devices", "2", "--crash-rank", "0", "--epochs", "50"))
+    code, err = finish(_start(tmp_path, "--devices", "2", "--crash-rank", "0", "--epochs", "50"))
     assert code != 0
     assert "ValueError: boom on purpose on rank 0" in err
     assert "rank 1 failed" not in err
-    _assert_no_process_left(tmp_path)
+    assert_no_process_left(tmp_path)
 
 
 def test_sigterm_to_the_launcher_stops_every_rank(tmp_path: Path) -> None:
@@ -192,35 +181,14 @@ def test_sigterm_to_the_launcher_stops_every_rank(tmp_path: Path) -> None:
             time.sleep(0.2)
         time.sleep(1.0)  # inside the training loop
         proc.send_signal(signal.SIGTERM)
-        code, err = _finish(proc)
+        code, err = finish(proc)
         assert code != -9, f"the job did not stop after SIGTERM:\n{err[-3000:]}"
-        _assert_no_process_left(tmp_path)
+        assert_no_process_left(tmp_path)
         for result in tmp_path.glob("rank*.json"):  # a rank that finished fit stopped early, not at max_epochs
             assert json.loads(result.read_text())["global_step"] < 8 * 1000
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-def _assert_no_process_left(folder: Path) -> None:
-    pids = [int(p.name[3:]) for p in folder.glob("pid*")]
-    assert pids, "the ranks never started"
-    deadline = time.monotonic() + 10
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in pids if _alive(pid)]
-        time.sleep(0.1)
-    for pid in alive:
-        os.kill(pid, signal.SIGKILL)
-    assert alive == []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.skipif(shutil.which("torchbolt") is None and not (ROOT / ".venv" / "bin" / "torchbolt").exists(),
@@ -246,7 +214,7 @@ def test_differential_against_lightning_ddp(tmp_path: Path) -> None:
     procs = {engine: _start(tmp_path / engine, "--devices", "2", "--strategy", "ddp", "--shuffle",
                             f"--engine={engine}") for engine in ("lightning", "torchbolt")}
     for engine, proc in procs.items():
-        code, err = _finish(proc)
+        code, err = finish(proc)
         assert code == 0, f"{engine} failed:\n{err[-4000:]}"
     lightning, torchbolt = (_ranks(tmp_path / e)[0] for e in ("lightning", "torchbolt"))
     assert torchbolt["trace"] == lightning["trace"]

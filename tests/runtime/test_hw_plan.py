@@ -225,11 +225,15 @@ def test_catalog_lists_the_plugins_for_the_language_server() -> None:
     assert all(hasattr(plugins, name) for name in PLUGIN_CLASSES)
 
 
-def test_spawned_strategies_are_refused_by_the_trainer_with_the_alternative() -> None:
+def test_spawned_strategies_get_a_torch_multiprocessing_launcher() -> None:
+    from torchbolt.strategies.launchers import SpawnLauncher
     from torchbolt.trainer.hardware import build_strategy
 
-    for name in ("ddp_spawn", "ddp_fork", "ddp_notebook"):
-        with pytest.raises(UnsupportedHardwareError, match="Use strategy='ddp'"):
-            build_strategy(resolve_plan(env=CPU, devices=2, strategy=name))
-    # One process needs no launching: ddp_spawn with devices=1 builds.
+    for name, method in (("ddp_spawn", "spawn"), ("ddp_fork", "fork"), ("ddp_notebook", "fork")):
+        strategy = build_strategy(resolve_plan(env=CPU, devices=2, strategy=name))
+        assert isinstance(strategy.launcher, SpawnLauncher)
+        assert (strategy.launcher.start_method, strategy.launcher.num_processes) == (method, 2)
+        assert strategy.launcher.strategy is strategy and not strategy.launcher.spawned
+    # One process needs no launching: ddp_spawn with devices=1 builds without a launcher.
+    assert build_strategy(resolve_plan(env=CPU, devices=1, strategy="ddp_spawn")).launcher is None
     assert build_strategy(resolve_plan(env=CPU, devices=1, strategy="ddp_spawn")).world_size == 1

@@ -154,3 +154,16 @@ def test_missing_monitor_after_validation_ran_is_an_error_as_in_lightning(tmp_pa
     with pytest.raises(MisconfigurationException, match="val_acc"):
         t.fit(Tiny(), loader(8, 8), loader(8, 8))
     assert t.validation_has_run
+
+
+def test_the_module_reads_nothing_private_of_the_trainer_but_its_channel() -> None:
+    import re
+
+    import torchbolt.core as core
+
+    private = set()
+    for path in Path(core.__file__).parent.glob("*.py"):
+        private |= set(re.findall(r"trainer\._([a-z]\w*)", path.read_text()))
+    assert private == {"channel"}
+    t = trainer()
+    assert t._channel.context is t._ctx and t._channel.metrics is t._metrics

@@ -168,6 +168,13 @@ class EventStreamCallback(Callback):
         atexit.register(self._at_exit)
         watch_lifeline()  # started by an editor: end with it
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy made by pickling (a process started with strategy='ddp_spawn') cannot use this process's
+        # descriptor (that number may be another file there): the copy writes nothing.
+        state = dict(self.__dict__)
+        state["_fd"] = None
+        return state
+
     # ------------------------------------------------------------------------------------------
     # writing
     # ------------------------------------------------------------------------------------------

@@ -72,13 +72,13 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     def _current_fx_name(self) -> str | None:
         """Name of the hook being run by the Trainer (None outside the Trainer's control flow)."""
         trainer = self.__dict__.get("_trainer")
-        return None if trainer is None else trainer._ctx.fx
+        return None if trainer is None else trainer._channel.context.fx
 
     @_current_fx_name.setter
     def _current_fx_name(self, name: str | None) -> None:
         trainer = self.__dict__.get("_trainer")
         if trainer is not None:
-            trainer._ctx.fx = name
+            trainer._channel.context.fx = name
 
     @property
     def device(self) -> torch.device:
@@ -270,7 +270,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                 "manual_backward is for manual optimization: set `self.automatic_optimization = False` in "
                 "__init__, or return the loss from training_step and let the Trainer call backward."
             )
-        self.trainer._loops.optimization.backward(loss, None, *args, **kwargs)
+        self.trainer._channel.manual_backward(loss, *args, **kwargs)
 
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
         """Run the backward pass. Override for custom backward; default `loss.backward(*args, **kwargs)`."""
@@ -415,7 +415,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
         if sync_dist and trainer is not None and trainer.world_size > 1:
             # Reduce across ranks now, so step values and epoch aggregates are the same on every rank.
             value = trainer.strategy.sync_logged(value, reduce_fx, sync_dist_group)
-        if (trainer is not None and type(value) is Tensor and trainer._metrics.log_repeat(
+        if (trainer is not None and type(value) is Tensor and trainer._channel.metrics.log_repeat(
                 name, value, (prog_bar, logger, on_step, on_epoch, reduce_fx, enable_graph, add_dataloader_idx),
                 batch_size)):
             return  # the per-step fast path: this name was logged with these arguments before
@@ -427,7 +427,7 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
                 stacklevel=2,
             )
             return
-        trainer._metrics.log_from_module(
+        trainer._channel.metrics.log_from_module(
             self, name, value, prog_bar=prog_bar, logger=logger, on_step=on_step, on_epoch=on_epoch,
             reduce_fx=reduce_fx, enable_graph=enable_graph, add_dataloader_idx=add_dataloader_idx,
             batch_size=batch_size, metric_attribute=metric_attribute,

@@ -100,7 +100,7 @@ class DDPStrategy(ParallelStrategy):
         elif self.start_method == "popen":
             self.launcher = SubprocessLauncher(num_processes, num_nodes, node_rank)
         else:
-            self.launcher = SpawnLauncher(num_processes, self.start_method, num_nodes, node_rank)
+            self.launcher = SpawnLauncher(num_processes, self.start_method, num_nodes, node_rank, strategy=self)
 
     def setup_environment(self) -> None:
         install_child_guards()

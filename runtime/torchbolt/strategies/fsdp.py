@@ -8,10 +8,11 @@ single-device one) or a torch.distributed.checkpoint folder written by every ran
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import inspect
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,15 @@ class FSDPStrategy(ParallelStrategy):
                     bound.__func__.__signature__ = signature
         return module
 
+    def no_backward_sync(self, module: nn.Module) -> Any:
+        """Context for an accumulation micro-batch: FSDP2 keeps its gradients unsharded on each rank (no
+        reduce-scatter); the stepping batch then reduce-scatters the accumulated sum once."""
+        from torch.distributed.fsdp import FSDPModule
+
+        if isinstance(self.model, FSDPModule):
+            return _gradient_sync_off(self.model)
+        return contextlib.nullcontext()
+
     # ---- checkpoints ----------------------------------------------------------------------------------
     def _options(self, full: bool) -> Any:
         from torch.distributed.checkpoint.state_dict import StateDictOptions
@@ -210,6 +220,15 @@ class FSDPStrategy(ParallelStrategy):
         dcp.load(target, checkpoint_id=folder)
         checkpoint.update(target)
         return checkpoint
+
+
+@contextlib.contextmanager
+def _gradient_sync_off(model: Any) -> Iterator[None]:
+    model.set_requires_gradient_sync(False)  # recurses into every fully_shard'ed submodule
+    try:
+        yield
+    finally:
+        model.set_requires_gradient_sync(True)
 
 
 def load_sharded_checkpoint_full(folder: str | os.PathLike, weights_only: bool | None = None) -> dict[str, Any]:

@@ -13,15 +13,19 @@ process itself becomes local rank 0. It does better than Lightning on failure:
 * children die with their parent (Linux parent-death signal, plus a watchdog thread elsewhere), and a
   signal (SIGINT/SIGTERM) the launcher receives is forwarded to them.
 
-`SpawnLauncher` (strategies 'ddp_spawn'/'ddp_fork') runs a function in fresh processes through
-torch.multiprocessing and returns rank 0's result.
+`SpawnLauncher` (strategies 'ddp_spawn', 'ddp_fork', 'ddp_notebook') runs the Trainer's run in new processes
+through torch.multiprocessing, as Lightning does; the launching process waits, then takes rank 0's results
+back (weights, metrics, checkpoint bookkeeping, return value). Failures end every process as quickly as with
+'ddp', and the error names the rank and carries its traceback.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -292,6 +296,13 @@ class SubprocessLauncher:
         if self.failure is not None:
             raise self.failure
 
+    def peer_failure(self, wait: float = 0.0) -> RankFailedError | None:
+        """In the launching process, after its run failed: the failure of a rank it started that failed first
+        (waiting up to `wait` seconds for one), or None."""
+        if not self.launched:
+            return None
+        return self.failure if self.failure is not None else self._collect_failure(wait)
+
     def _collect_failure(self, wait: float = 0.0) -> RankFailedError | None:
         """The first child that exited non-zero (waiting up to `wait` seconds for one), recorded once."""
         deadline = time.monotonic() + wait
@@ -392,43 +403,344 @@ def _write_rank_error(folder: str, rank: str, exc: BaseException) -> None:
         pass
 
 
-def _spawn_entry(local: int, function: Callable[..., Any], env: dict[str, str], queue: Any,
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    os.environ.update(env, LOCAL_RANK=str(local), RANK=str(int(env["NODE_RANK"]) * int(env["LOCAL_WORLD_SIZE"]) + local))
-    result = function(*args, **kwargs)
-    if local == 0:
-        queue.put(result)
+#: Rank 0 of a spawned run leaves what it sends back to the launching process in this file of the run's folder.
+RESULT_FILE = "rank0-result.pt"
+#: Exit status of a spawned rank that was interrupted (SIGINT): not 0, so that the others do not wait for it.
+_INTERRUPTED_EXIT = 130
+
+
+def looks_like_lost_peer(text: str) -> bool:
+    """Whether an error (type name and message) reads like a collective that failed because another rank went
+    away: gloo and NCCL report a closed connection or a timeout with these words."""
+    text = text.lower()
+    return any(word in text for word in ("connection", "gloo", "nccl", "peer", "closed", "broken pipe", "timeout",
+                                         "disterror", "distbackenderror"))
+
+
+def _spawn_entry(local: int, launcher: SpawnLauncher, function: Callable[..., Any], args: tuple[Any, ...],
+                 collect: Callable[[Any], Any] | None, env: dict[str, str], folder: str) -> None:
+    """Body of each started process: take its place in the run, run `function`, and on global rank 0 leave
+    `collect(result)` for the launching process."""
+    global_rank = launcher.node_rank * launcher.num_processes + local
+    os.environ.update(env, LOCAL_RANK=str(local), RANK=str(global_rank))
+    install_child_guards()  # traceback files for the launcher; end with it if it disappears
+    launcher.spawned = True  # this copy runs the function here and starts nothing
+    if launcher.start_method != "fork":
+        _unshare_modules(args)
+    if launcher.strategy is not None:
+        launcher.strategy.set_ranks(global_rank, local, launcher.node_rank, launcher.world_size)
+    try:
+        result = function(*args)
+        payload = collect(result) if collect is not None else result
+    except KeyboardInterrupt:
+        # torch.multiprocessing lets a KeyboardInterrupt end the process with status 0, which the other ranks
+        # would wait for in their next collective: leave with a failure status instead.
+        sys.exit(_INTERRUPTED_EXIT)
+    if global_rank == 0:
+        import torch
+
+        partial = Path(folder, RESULT_FILE + ".partial")
+        torch.save(payload, partial)
+        partial.replace(Path(folder, RESULT_FILE))  # the launcher reads a whole file or none
+    from torchbolt.strategies.parallel import _destroy_process_group
+
+    # A forked process ends through os._exit (no atexit handlers): leave the process group explicitly.
+    _destroy_process_group()
+
+
+def _unshare_modules(values: Any) -> None:
+    """Give every nn.Module in `values` tensors of its own.
+
+    torch.multiprocessing sends tensors to the processes it starts as shared memory, so every rank would
+    update the very same parameters (and the launching process would see it). Each rank needs its copy.
+    """
+    import torch
+    from torch import nn
+
+    if isinstance(values, nn.Module):
+        with torch.no_grad():
+            for tensor in (*values.parameters(), *values.buffers()):
+                tensor.data = tensor.data.clone()
+    elif isinstance(values, (list, tuple)):
+        for value in values:
+            _unshare_modules(value)
+    elif isinstance(values, dict):
+        for value in values.values():
+            _unshare_modules(value)
 
 
 class SpawnLauncher:
-    """Runs `function` in N new processes (torch.multiprocessing, 'spawn' or 'fork'); returns rank 0's result.
+    """Runs a function in N new processes through torch.multiprocessing ('spawn', 'fork' or 'forkserver') and
+    returns what global rank 0 sends back (strategies 'ddp_spawn', 'ddp_fork' and 'ddp_notebook').
 
-    torch.multiprocessing re-raises a failed process's exception in the launching process with its
-    traceback and stops the others, so a failure never hangs.
+    The launching process only waits. When a process fails, the others are stopped within seconds and the
+    error raised here (`RankFailedError`) names the rank and carries its traceback; Ctrl-C or SIGTERM here
+    stops every started process before the launching process ends.
     """
 
     is_interactive_compatible = True
 
-    def __init__(self, num_processes: int, start_method: str = "spawn", num_nodes: int = 1, node_rank: int = 0) -> None:
+    def __init__(self, num_processes: int, start_method: str = "spawn", num_nodes: int = 1, node_rank: int = 0,
+                 strategy: Any = None) -> None:
         self.num_processes = num_processes
         self.start_method = start_method
         self.num_nodes = num_nodes
         self.node_rank = node_rank
+        #: The strategy whose ranks each started process sets (None: the function needs no ranks).
+        self.strategy = strategy
+        #: True in a started process (its copy of the launcher): the run happens here.
+        self.spawned = False
+        self.failure: RankFailedError | None = None
 
-    def launch(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    @property
+    def world_size(self) -> int:
+        return self.num_processes * self.num_nodes
+
+    @property
+    def launched(self) -> bool:
+        """Always False: no process started by this launcher outlives `launch`."""
+        return False
+
+    def shutdown(self, failed: bool) -> None:
+        """Nothing to stop: `launch` has already waited for (or stopped) every process it started."""
+
+    def check_can_start(self) -> None:
+        """Raise when processes cannot be started from here with this start method."""
+        import torch
+        import torch.multiprocessing as mp
+
+        name = {"spawn": "ddp_spawn", "fork": "ddp_fork", "forkserver": "ddp_spawn"}[self.start_method]
+        if self.start_method != "fork" and getattr(mp.current_process(), "_inheriting", False):
+            raise RuntimeError(
+                f"Trainer(strategy={name!r}) started a process that imported your script again and reached the "
+                "Trainer call at the top level. A script that starts processes with 'spawn' must guard its entry "
+                "point:\n\n    if __name__ == \"__main__\":\n        main()\n\nor use strategy='ddp', which runs "
+                "the script once per rank."
+            )
+        if self.start_method == "fork" and torch.cuda.is_initialized():
+            raise RuntimeError(
+                f"Trainer(strategy={name!r}) starts its processes with fork, but CUDA is already initialized in this "
+                "process (a torch.cuda call, or a tensor or module moved to the GPU, before the Trainer call), and a "
+                "forked process cannot use it. Remove those CUDA calls (in a notebook: restart the kernel first), or "
+                "use strategy='ddp_spawn' or 'ddp'."
+            )
+        if self.num_nodes > 1 and "MASTER_PORT" not in os.environ:
+            raise RuntimeError(
+                f"num_nodes={self.num_nodes}: set MASTER_ADDR and MASTER_PORT (the same on every node) and NODE_RANK "
+                "(0..num_nodes-1) before starting the command on each node."
+            )
+
+    def launch(self, function: Callable[..., Any], *args: Any, collect: Callable[[Any], Any] | None = None,
+               parts: list[tuple[str, Any]] | None = None) -> Any:
+        """Run `function(*args)` on every rank of this node; return `collect(result)` of global rank 0 (or its
+        result when `collect` is None; None when this node has no rank 0).
+
+        `parts` names what is sent to the processes (e.g. [("the LightningModule", model)]): when pickling
+        fails, the error names the part (and the attribute inside it) that cannot be pickled.
+        """
+        import shutil
+
+        import torch
         import torch.multiprocessing as mp
 
         from torchbolt.plugins.environments import find_free_port
 
+        self.check_can_start()
+        folder = Path(tempfile.mkdtemp(prefix="torchbolt-spawn-"))
         env = {"MASTER_ADDR": os.environ.get("MASTER_ADDR", "127.0.0.1"),
-               "MASTER_PORT": os.environ.get("MASTER_PORT", str(find_free_port())),
-               "WORLD_SIZE": str(self.num_processes * self.num_nodes), "NODE_RANK": str(self.node_rank),
-               "LOCAL_WORLD_SIZE": str(self.num_processes)}
-        context = mp.get_context(self.start_method)
-        queue = context.SimpleQueue()
-        mp.start_processes(_spawn_entry, args=(function, env, queue, args, kwargs), nprocs=self.num_processes,
-                           start_method=self.start_method)
-        return queue.get() if not queue.empty() else None
+               "MASTER_PORT": os.environ.get("MASTER_PORT") or str(find_free_port()),
+               "WORLD_SIZE": str(self.world_size), "NODE_RANK": str(self.node_rank),
+               "LOCAL_WORLD_SIZE": str(self.num_processes), ERROR_DIR_VAR: str(folder)}
+        self.failure = None
+        try:
+            try:
+                context = mp.start_processes(_spawn_entry, args=(self, function, args, collect, env, str(folder)),
+                                             nprocs=self.num_processes, join=False, start_method=self.start_method)
+            except (pickle.PicklingError, TypeError, AttributeError) as err:
+                if self.start_method == "fork":
+                    raise
+                raise _unpicklable_error(err, self.start_method, parts or [("the function", function)]) from err
+            self._wait(context, folder)
+            result = folder / RESULT_FILE
+            if not result.exists():
+                if self.node_rank != 0:
+                    return None
+                raise RuntimeError("Every process ended without error, but rank 0 sent no result back: it may have "
+                                   "been stopped from outside.")
+            return torch.load(result, map_location="cpu", weights_only=False)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _wait(self, context: Any, folder: Path) -> None:
+        """Wait for every process; on a failure (or a signal here) make sure none is left behind."""
+        from torch.multiprocessing.spawn import ProcessException
+
+        try:
+            restore = _raise_on_sigterm()
+        except BaseException:
+            _stop_processes(context.processes)
+            raise
+        try:
+            # join() returns False while processes run; on the first failure it stops the others (SIGTERM
+            # after `grace_period`, SIGKILL after another) and raises.
+            while not context.join(timeout=0.2, grace_period=TERMINATE_GRACE_S / 2):
+                pass
+        except ProcessException as err:
+            self.failure = self._failure_of(err, folder)
+            raise self.failure from None
+        except BaseException:
+            _stop_processes(context.processes)
+            raise
+        finally:
+            restore()
+
+    def peer_failure(self, wait: float = 0.0) -> RankFailedError | None:
+        """In a started process whose run failed: the failure another rank recorded for a reason of its own
+        (waiting up to `wait` seconds for one), or None. The hooks (the editor's event stream on rank 0) then
+        report that rank's error rather than this rank's lost connection."""
+        folder = os.environ.get(ERROR_DIR_VAR)
+        if not self.spawned or not folder:
+            return None
+        me = int(os.environ.get("RANK", "-1"))
+        # The launching process stops this process TERMINATE_GRACE_S / 2 after the other one ended: answer before.
+        deadline = time.monotonic() + min(wait, TERMINATE_GRACE_S / 2 - 0.5)
+        while True:
+            own = [r for r in _ranks_failed_on_their_own(Path(folder)) if r != me]
+            if own and Path(folder, f"rank{own[0]}.txt").exists():  # the text is written last
+                rank = own[0]
+                details = Path(folder, f"rank{rank}.txt").read_text(encoding="utf-8", errors="replace")
+                return RankFailedError(rank, 1, details, _recorded_failures(Path(folder)).get(rank))
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def _failure_of(self, err: Any, folder: Path) -> RankFailedError:
+        """The error to show: the rank that failed first for a reason of its own (a rank whose error only
+        says that its peer went away is the second to fail), with its traceback."""
+        recorded = _recorded_failures(folder)
+        first = self.node_rank * self.num_processes + int(err.error_index)
+        own = _ranks_failed_on_their_own(folder)
+        rank = first if first in own or not own else own[0]
+        text_path = folder / f"rank{rank}.txt"
+        if text_path.exists():
+            details = text_path.read_text(encoding="utf-8", errors="replace")
+        elif rank == first and "terminated with the following error" in err.msg:
+            details = err.msg.split("terminated with the following error:\n", 1)[1]
+        else:
+            details = "(no traceback recorded: the process was killed or crashed outside Python; see its output above)\n"
+        code = getattr(err, "exit_code", 1) if rank == first else 1
+        if code == _INTERRUPTED_EXIT:
+            details = "it was interrupted (SIGINT).\n" + details
+        return RankFailedError(rank, code, details, recorded.get(rank))
+
+
+def _recorded_failures(folder: Path) -> dict[int, dict[str, Any]]:
+    """What each failed rank recorded in `folder` (rank{R}.json: error type, message, frames), by rank."""
+    recorded: dict[int, dict[str, Any]] = {}
+    for path in folder.glob("rank*.json"):
+        try:
+            recorded[int(path.stem[4:])] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return recorded
+
+
+def _ranks_failed_on_their_own(folder: Path) -> list[int]:
+    """Ranks whose recorded error is not only the loss of a peer, in rank order."""
+    return [rank for rank, rec in sorted(_recorded_failures(folder).items())
+            if not looks_like_lost_peer(f"{rec.get('error_type', '')} {rec.get('message', '')}")]
+
+
+def _stop_processes(processes: list[Any], grace: float = TERMINATE_GRACE_S) -> None:
+    """SIGTERM every live process (a run in fit stops after its current step), SIGKILL those still alive after
+    `grace` seconds, and reap them all."""
+    live = [p for p in processes if p.is_alive()]
+    for proc in live:
+        proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in live:
+        proc.join(max(deadline - time.monotonic(), 0.01))
+    for proc in live:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+
+
+def _raise_on_sigterm() -> Callable[[], None]:
+    """While the launching process waits, SIGTERM raises SystemExit there (so that the started processes are
+    stopped on the way out) instead of ending it at once. Returns the function that restores the handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        return lambda: None  # someone handles SIGTERM already (the editor's worker, the user): keep theirs
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _unpicklable_error(err: BaseException, start_method: str, parts: list[tuple[str, Any]]) -> RuntimeError:
+    """A clear error naming what of the run could not be pickled (and where inside it), with the ways out."""
+    name = "ddp_spawn" if start_method == "spawn" else f"DDPStrategy(start_method={start_method!r})"
+    where, reason = "the run", f"{type(err).__name__}: {err}"
+    for label, obj in parts:
+        found = find_unpicklable(obj)
+        if found is not None:
+            path, reason = found
+            where = f"{label} (at `{path.lstrip('.')}`)" if path else label
+            break
+    return RuntimeError(
+        f"strategy={name!r} sends the run to each new process by pickling it, and {where} cannot be pickled "
+        f"({reason}). Use strategy='ddp' (it runs your script again for each rank and pickles nothing), or make it "
+        "picklable: define classes and functions at the top level of a module (not inside a function), and keep "
+        "no lambdas, open files, locks or generators in attributes."
+    )
+
+
+def find_unpicklable(obj: Any, path: str = "", depth: int = 6) -> tuple[str, str] | None:
+    """(path, reason) of the innermost part of `obj` that cannot be pickled, e.g. (".loss_fn", "AttributeError:
+    Can't pickle local object ..."), with path "" for `obj` itself; None when `obj` pickles."""
+    from multiprocessing.reduction import ForkingPickler
+
+    try:
+        ForkingPickler.dumps(obj)
+        return None
+    except Exception as err:  # noqa: BLE001 - any failure to pickle is what is being looked for
+        reason = f"{type(err).__name__}: {err}"
+    if depth > 0:
+        for name, child in _pickled_parts(obj):
+            found = find_unpicklable(child, f"{path}{name}", depth - 1)
+            if found is not None:
+                return found
+    return path, reason
+
+
+def _pickled_parts(obj: Any) -> list[tuple[str, Any]]:
+    """The named values pickling `obj` would pickle (one level down), for `find_unpicklable`."""
+    if isinstance(obj, dict):
+        return [(f"[{key!r}]", value) for key, value in obj.items()]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [(f"[{i}]", value) for i, value in enumerate(obj)]
+    if isinstance(obj, (functools.partial,)):
+        return [(".func", obj.func), (".args", obj.args), (".keywords", obj.keywords)]
+    if getattr(obj, "__self__", None) is not None and callable(obj):  # a bound method pickles its object
+        return [(".__self__", obj.__self__)]
+    try:
+        state = obj.__getstate__()
+    except Exception:  # noqa: BLE001
+        state = getattr(obj, "__dict__", None)
+    if not isinstance(state, dict):
+        return []
+    parts: list[tuple[str, Any]] = []
+    for key, value in state.items():
+        if key in ("_modules", "_parameters", "_buffers") and isinstance(value, dict):
+            parts.extend((f".{name}", child) for name, child in value.items())  # nn.Module's children by name
+        else:
+            parts.append((f".{key}", value))
+    return parts
 
 
 __getattr__ = _not_provided_getattr(__name__)  # Lightning names this module lacks name their alternative

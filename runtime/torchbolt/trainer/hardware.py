@@ -9,6 +9,7 @@ strategy and plugins from the plan; nothing else looks at the raw arguments.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -118,6 +119,8 @@ def probe_environment() -> dict[str, Any]:
     env["torch_version"] = torch.__version__
     env["cuda_build"] = torch.version.cuda or ""
     env["cpu_count"] = os.cpu_count() or 1
+    # A Python prompt or notebook cannot be run again per rank: 'auto' picks 'ddp_fork' there (as Lightning).
+    env["interactive"] = hasattr(sys, "ps1") or bool(sys.flags.interactive)
     if dist.is_available() and dist.is_initialized():
         env["dist_initialized"] = True
         env["dist_world_size"] = dist.get_world_size()
@@ -569,11 +572,5 @@ def build_strategy(plan: HardwarePlan) -> Any:
         strategy.set_ranks(plan.global_rank, plan.local_rank, plan.node_rank, plan.world_size)
         if isinstance(strategy, DDPStrategy):
             strategy.layer_sync = plan.layer_sync
-        if plan.launches_processes and getattr(strategy, "start_method", "popen") != "popen":
-            raise UnsupportedHardwareError(
-                f"Trainer(strategy={plan.strategy!r}) starts its processes with torch.multiprocessing, which this build "
-                "of torchbolt does not run through the Trainer yet. Use strategy='ddp' (the script is run again for each "
-                "rank) or start the ranks with torchrun."
-            )
         strategy.configure_launcher(plan.num_devices, plan.num_nodes, plan.node_rank, plan.launches_processes)
     return strategy

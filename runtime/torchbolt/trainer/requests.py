@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,16 @@ class RunRequest:
     def loader_source(self, hook: str) -> Any:
         """The dataloader(s) the call passed for `hook`, or None (then the DataModule or module provides them)."""
         return self.dataloaders.get(hook)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # strategy='ddp_spawn' pickles the request into each process; a mappingproxy does not pickle.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["dataloaders"] = dict(self.dataloaders)
+        return _rebuild_request, (type(self), values)
+
+
+def _rebuild_request(cls: type[RunRequest], values: dict[str, Any]) -> RunRequest:
+    return cls(**{**values, "dataloaders": MappingProxyType(values["dataloaders"])})
 
 
 def _loaders(**given: Any) -> Mapping[str, Any]:

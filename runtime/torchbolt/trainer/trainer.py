@@ -4,7 +4,8 @@ Arguments are checked against `torchbolt.catalog` (a frozen pydantic `TrainerCon
 hardware is resolved once by `hardware.resolve_plan`; each entry point builds a frozen request
 (`requests.py`); hooks go through one `HookDispatcher`; the loops (`torchbolt.loops`) own their state in
 one `LoopState`. Callbacks and the module read the Trainer through the public properties below
-(docs/runtime-structure.md lists them); nothing outside this class writes its attributes.
+(docs/runtime-structure.md lists them), and the module its `ModuleChannel` (`_channel`); nothing outside this
+class writes its attributes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from torchbolt.loops import Loops, build_step_plan
+from torchbolt.strategies.launchers import SpawnLauncher, looks_like_lost_peer
 from torchbolt.trainer.args import (
     build_config,
     check_manual_optimization,
@@ -32,6 +34,7 @@ from torchbolt.trainer.args import (
     parse_max_time,
     validate_trainer_args,
 )
+from torchbolt.trainer.channel import ModuleChannel
 from torchbolt.trainer.dispatch import HookDispatcher, RunContext, is_overridden
 from torchbolt.trainer.hardware import build_strategy, resolve_plan
 from torchbolt.trainer.metrics import MetricsHub
@@ -202,6 +205,7 @@ class Trainer:
         self._ctx = RunContext()  # the hook being run, read by self.log
         self._hooks = HookDispatcher(self, self._ctx)
         self._metrics = MetricsHub(self)
+        self._channel = ModuleChannel(self._ctx, self._metrics, self._manual_backward)  # the module's line here
         self._progress = LoopState()
         self._stop = StopSignal()
         self.should_stop = False
@@ -284,6 +288,10 @@ class Trainer:
         self.min_epochs: int = min_epochs
         self.loggers: list[Any] = self._init_loggers(logger, barebones)
         self._loops = self._new_loops()
+
+    def _manual_backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """LightningModule.manual_backward, through the module's channel (the current loops' backward)."""
+        self._loops.optimization.backward(loss, None, *args, **kwargs)
 
     def _new_loops(self) -> Loops:
         """Fresh loops (per attached module) wired to this Trainer's dispatcher, metrics and state."""
@@ -770,6 +778,9 @@ class Trainer:
         fn = request.fn
         if not isinstance(model, LightningModule):
             raise TypeError(f"`Trainer.{fn.value}()` requires a `LightningModule`, got: {type(model).__qualname__}.")
+        launcher = self._strategy.launcher
+        if isinstance(launcher, SpawnLauncher) and not launcher.spawned:
+            return self._run_spawned(launcher, request, model)
         self.state.fn = fn
         self.state.status = TrainerStatus.RUNNING
         self._metrics.reset_metrics()  # as Lightning: each run's callback/logged metrics start empty
@@ -778,7 +789,6 @@ class Trainer:
         self._attach(model, request.datamodule)
         self._loops.begin(request)
         strategy = self._strategy
-        launcher = strategy.launcher
         profiler = self._active_profiler
         if profiler is not None:
             profiler.setup(stage=fn.value, local_rank=None, log_dir=self.log_dir)
@@ -836,17 +846,103 @@ class Trainer:
         self._stop.raise_pending()
         return result
 
+    def _run_spawned(self, launcher: SpawnLauncher, request: RunRequest, model: LightningModule) -> Any:
+        """strategy='ddp_spawn'/'ddp_fork'/'ddp_notebook': every rank runs `_run` in a process started here; this
+        process waits, then takes global rank 0's results back (see `_spawned_results`)."""
+        self.state.fn = request.fn
+        self.state.status = TrainerStatus.RUNNING
+        self._metrics.reset_metrics()
+        self._attach(model, request.datamodule)
+        # What pickling sends, named for the error when something of it cannot be pickled.
+        parts: list[tuple[str, Any]] = [("the LightningModule", model)]
+        if request.datamodule is not None:
+            parts.append(("the LightningDataModule", request.datamodule))
+        parts += [(f"the {hook} passed to trainer.{request.fn.value}()", loaders)
+                  for hook, loaders in request.dataloaders.items()]
+        parts += [(f"the callback {type(cb).__name__}", cb) for cb in self.callbacks]
+        parts += [(f"the logger {type(lg).__name__}", lg) for lg in self.loggers]
+        parts.append(("the Trainer", self))
+        try:
+            results = launcher.launch(self._run, request, model, collect=self._spawned_results, parts=parts)
+        except BaseException:
+            self.state.status = TrainerStatus.INTERRUPTED
+            self.state.stage = None
+            raise
+        return self._take_spawned_results(results)
+
+    def _spawned_results(self, result: Any) -> dict[str, Any] | None:
+        """In a started process, after the run: what global rank 0 sends back to the launching process (more
+        than Lightning, which sends the weights, best_model_path, callback_metrics and state)."""
+        if not self.is_global_zero:
+            return None
+        from torchbolt.loggers.logger import FolderLogger
+        from torchbolt.utilities.apply_func import move_data_to_device
+
+        model = self.lightning_module
+        assert model is not None
+        fitting = self.state.fn == TrainerFn.FITTING
+        return move_data_to_device({  # type: ignore[no-any-return]
+            "result": result,
+            "weights": model.state_dict() if fitting else None,
+            "callback_metrics": dict(self.callback_metrics),
+            "logged_metrics": dict(self.logged_metrics),
+            "progress_bar_metrics": dict(self.progress_bar_metrics),
+            "state": (self.state.fn, self.state.status, self.state.stage),
+            "loops": self._progress.state_dict(),
+            "callbacks": {key: state for key, state in ((cb.state_key, cb.state_dict()) for cb in self.callbacks)
+                          if state},
+            "should_stop": self.should_stop,
+            "ckpt_path": self.ckpt_path,
+            # the version folders rank 0's loggers wrote to (the launching process would pick the next one)
+            "logger_versions": [lg.version if isinstance(lg, FolderLogger) else None for lg in self.loggers],
+        }, "cpu")
+
+    def _take_spawned_results(self, results: dict[str, Any] | None) -> Any:
+        """In the launching process: load what rank 0 sent (weights into the user's module, metrics, state,
+        progress counters, callback state such as ModelCheckpoint's best_model_path and best_model_score)."""
+        from torchbolt.loggers.logger import FolderLogger
+
+        if results is None:  # a node without global rank 0 (num_nodes > 1): nothing comes back here
+            self.state.status = TrainerStatus.FINISHED
+            return None
+        if results["weights"] is not None:
+            assert self.lightning_module is not None
+            self.lightning_module.load_state_dict(results["weights"])
+        metrics = self._metrics
+        metrics.reset_metrics()
+        metrics.callback.update(results["callback_metrics"])
+        metrics.logged.update(results["logged_metrics"])
+        metrics.pbar.update(results["progress_bar_metrics"])
+        self.state.fn, self.state.status, self.state.stage = results["state"]
+        self._progress.load_state_dict(results["loops"])
+        for callback in self.callbacks:
+            state = results["callbacks"].get(callback.state_key)
+            if state is None:
+                continue
+            if _is_checkpoint(callback) and "dirpath" in state:
+                callback.dirpath = state["dirpath"]  # resolved in the process that ran; the bookkeeping belongs to it
+            try:
+                callback.load_state_dict(state)
+            except Exception as err:  # noqa: BLE001 - the run succeeded; one callback's bookkeeping must not undo it
+                warnings.warn(f"{type(callback).__name__}: the state rank 0 sent back did not load here ({err}); "
+                              "this callback keeps the state it had before the run.", stacklevel=3)
+        for logger, version in zip(self.loggers, results["logger_versions"], strict=False):
+            if isinstance(logger, FolderLogger) and version is not None:
+                logger._version = version  # the folder the run wrote to, so trainer.log_dir names it
+        self.should_stop = bool(results["should_stop"])
+        self.ckpt_path = results["ckpt_path"]
+        return results["result"]
+
     @staticmethod
     def _peer_failure(launcher: Any, exc: BaseException) -> Any:
-        """The RankFailedError of a local rank this process started that failed first, or None.
+        """The RankFailedError of another rank that failed first ('ddp': a local rank this process started;
+        'ddp_spawn'/'ddp_fork': a rank started beside this one), or None.
 
         Read before the other ranks are stopped (their exit then is not their failure). When `exc` looks like
         a lost connection, the failed rank may still be exiting: wait a little for it."""
-        if launcher is None or not getattr(launcher, "launched", False) or isinstance(exc, KeyboardInterrupt):
+        if launcher is None or isinstance(exc, KeyboardInterrupt):
             return None
-        if launcher.failure is not None:
-            return launcher.failure
-        return launcher._collect_failure(wait=5.0 if _lost_peer(exc) else 0.0)
+        return launcher.peer_failure(wait=5.0 if _lost_peer(exc) else 0.0)
 
     def _attach(self, model: LightningModule, datamodule: LightningDataModule | None) -> None:
         if self.lightning_module is not None and self.lightning_module is not model:
@@ -940,12 +1036,16 @@ class Trainer:
         return result
 
     def _quiet_progress_bars(self) -> None:
-        """Ranks other than 0 show no progress (one progress for the run, as in Lightning)."""
+        """Ranks other than 0 show no progress (one progress for the run, as in Lightning) and write no editor
+        event stream (a forked rank inherited rank 0's; 'ddp' gives the other ranks none already)."""
+        from torchbolt.callbacks.event_stream import EventStreamCallback
         from torchbolt.callbacks.progress import ProgressBar
 
         for callback in self.callbacks:
             if isinstance(callback, ProgressBar):
                 callback.disable()
+            elif isinstance(callback, EventStreamCallback):
+                callback.close()
 
     def _check_module(self, fn: TrainerFn, model: LightningModule) -> None:
         from torchbolt.core.module import LightningModule
@@ -1121,13 +1221,10 @@ class Trainer:
 
 
 def _lost_peer(exc: BaseException) -> bool:
-    """Whether `exc` looks like a collective that failed because another rank went away (gloo/NCCL report a
-    closed connection or a timeout as a RuntimeError/DistError with these words)."""
+    """Whether `exc` looks like a collective that failed because another rank went away."""
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return False
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(word in text for word in ("connection", "gloo", "nccl", "peer", "closed", "broken pipe", "timeout",
-                                         "disterror", "distbackenderror"))
+    return looks_like_lost_peer(f"{type(exc).__name__} {exc}")
 
 
 class _EpochLoopView:
