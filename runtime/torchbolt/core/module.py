@@ -321,6 +321,8 @@ class LightningModule(HyperparametersMixin, ModelHooks, DataHooks, CheckpointHoo
     ) -> None:
         """Clip the gradients of `optimizer`'s parameters by norm (default) or value."""
         trainer = self.trainer
+        if gradient_clip_val is None and gradient_clip_algorithm is None and not trainer.gradient_clip_val:
+            return  # clipping is off (the Trainer checked its own settings when it was built): nothing to do
         if gradient_clip_val is None:
             gradient_clip_val = trainer.gradient_clip_val or 0.0
         elif trainer.gradient_clip_val is not None and trainer.gradient_clip_val != gradient_clip_val:
