@@ -55,6 +55,9 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
         moved = t.to(device, non_blocking=(device.type == "cuda"))
         return t if moved is None else moved
 
+    kind = type(batch)
+    if (kind is tuple or kind is list) and all(isinstance(t, Tensor) for t in batch):
+        return kind([_to(t) for t in batch])  # the usual (x, y) batch, every step: no generic walk
     return apply_to_collection(batch, Tensor, _to)
 
 
