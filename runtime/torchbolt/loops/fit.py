@@ -294,7 +294,10 @@ class FitLoop:
         transfer = plan.transfer
         takes_idx = plan.takes_idx["training_step"]
         num_batches = loops.sources.num_training_batches
+        # The counters are bumped in place (total and current alike) rather than through
+        # Progress.increment: this runs several times per batch.
         current = batch_progress.current
+        total = batch_progress.total
         profiler = plan.profiler
         if profiler is not None:
             # made once per epoch: each call times one fetch / one training batch
@@ -317,7 +320,8 @@ class FitLoop:
             batch_progress.is_last_batch = self._train_done
             if transfer:
                 batch = loops.to_device(batch, 0)
-            batch_progress.increment("ready")
+            total.ready += 1
+            current.ready += 1
             results.batch = batch
             results.batch_size = None
             results.dataloader_idx = None
@@ -332,9 +336,11 @@ class FitLoop:
                 if has_batch_start:
                     response = hooks.call("on_train_batch_start", batch, batch_idx)
                     if response == -1:
-                        batch_progress.increment("processed")
+                        total.processed += 1
+                        current.processed += 1
                         break
-                batch_progress.increment("started")
+                total.started += 1
+                current.started += 1
                 args = (batch, batch_idx) if takes_idx else (batch,)
                 if profiler is not None:
                     output = timed_batch(optimization.automatic_step, args, batch_idx) if automatic \
@@ -343,7 +349,8 @@ class FitLoop:
                     output = optimization.automatic_step(args, batch_idx)
                 else:
                     output = optimization.manual_step(args)
-            batch_progress.increment("processed")
+            total.processed += 1
+            current.processed += 1
             if trainer.lr_scheduler_configs:
                 self.update_lr_schedulers("step", plateau=False)
                 if self.ready_batches_reached():
@@ -367,12 +374,15 @@ class FitLoop:
         loops = self._loops
         trainer = loops.trainer
         batch_progress = loops.state.fit.batch
-        batch_progress.increment("completed")
-        self._batches_done_in_epoch = batch_progress.current.completed
+        batch_progress.total.completed += 1
+        current = batch_progress.current
+        current.completed += 1
+        self._batches_done_in_epoch = current.completed
         # should_accumulate() is always False without accumulation; skip the call (this runs every batch)
         accumulating = trainer.accumulate_grad_batches != 1
         if not (loops.plan.automatic and accumulating and self.should_accumulate()):
-            if loops.should_log_step():
+            # should_log_step() is False without loggers unless fast_dev_run: skip the call (every batch)
+            if (trainer.loggers or trainer.fast_dev_run) and loops.should_log_step():
                 loops.log_metrics(results.metrics(True)[1])
         results.batch = None
         # validation when due -- but not after a Ctrl-C/SIGTERM: the run stops after this step

@@ -79,20 +79,22 @@ class Optimization:
         trainer = loops.trainer
         hooks = loops.hooks
         plan = loops.plan
-        progress = loops.state.fit
         accumulate = trainer.accumulate_grad_batches
         optimizer = trainer.optimizers[0]
         step_output: list[Any] = [None, None]  # (closure loss, extras)
         skip_backward = loops.fit.skip_backward
         zero_grad = batch_idx % accumulate == 0 and not skip_backward
-        has_before_zero_grad = plan.before_zero_grad
-        epoch = trainer.current_epoch
         # the plan's direct path; clipping is read per step as callbacks may change it
         direct = plan.direct_step and not trainer.gradient_clip_val
         precision_noop = plan.precision_noop and plan.profiler is None  # a profiler times the step method
         ctx = hooks.ctx
         module = trainer.lightning_module
         assert module is not None
+        optim_progress = loops.state.fit.optim
+        # The progress counters are bumped in place (total and current alike), not through
+        # Progress.increment: a call per counter was a tenth of the loop's own cost per step.
+        zero_grad_total = optim_progress.zero_grad.total
+        zero_grad_current = optim_progress.zero_grad.current
 
         def step_closure() -> Tensor | None:
             if precision_noop:
@@ -112,10 +114,12 @@ class Optimization:
             step_output[0] = loss
             step_output[1] = extra
             if zero_grad:
-                if has_before_zero_grad:
+                if plan.before_zero_grad:
                     hooks.call("on_before_zero_grad", optimizer)
-                progress.optim.zero_grad.increment("ready")
-                progress.optim.zero_grad.increment("started")
+                zero_grad_total.ready += 1
+                zero_grad_current.ready += 1
+                zero_grad_total.started += 1
+                zero_grad_current.started += 1
                 if direct:
                     prev, ctx.fx = ctx.fx, "optimizer_zero_grad"
                     try:
@@ -123,8 +127,9 @@ class Optimization:
                     finally:
                         ctx.fx = prev
                 else:
-                    hooks.call_module("optimizer_zero_grad", epoch, batch_idx, optimizer)
-                progress.optim.zero_grad.increment("completed")
+                    hooks.call_module("optimizer_zero_grad", trainer.current_epoch, batch_idx, optimizer)
+                zero_grad_total.completed += 1
+                zero_grad_current.completed += 1
             if loss is not None:
                 if skip_backward:
                     pass  # a forward-only pass (SWA's batch-norm epoch): the optimizer keeps its gradients
@@ -156,13 +161,17 @@ class Optimization:
             with torch.enable_grad():
                 return step_closure()
 
-        if loops.fit.should_accumulate():
+        # should_accumulate() is always False without accumulation; skip the call (this runs every batch)
+        if accumulate != 1 and loops.fit.should_accumulate():
             # A micro-batch that does not step keeps its gradients local (DDP: no all-reduce); the stepping
             # batch reduces the accumulated sum once. Forward and backward both run inside the context.
             with trainer.strategy.no_backward_sync(module):
                 closure()
         else:
-            progress.optim.step.increment("ready")
+            step_total = optim_progress.step.total
+            step_current = optim_progress.step.current
+            step_total.ready += 1
+            step_current.ready += 1
             lightning_optimizer = self.lightning_optimizers[0]
             if direct:
                 # What LightningModule.optimizer_step -> LightningOptimizer.step -> optimizer_step amount to
@@ -173,8 +182,9 @@ class Optimization:
                 finally:
                     ctx.fx = prev
             else:
-                hooks.call_module("optimizer_step", epoch, batch_idx, lightning_optimizer, closure)
-            progress.optim.step.increment("completed")
+                hooks.call_module("optimizer_step", trainer.current_epoch, batch_idx, lightning_optimizer, closure)
+            step_total.completed += 1
+            step_current.completed += 1
         loss = step_output[0]
         if loss is None:
             return {}
