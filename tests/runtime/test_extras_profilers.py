@@ -254,6 +254,36 @@ def test_strategy_hooks_run_without_a_profiler_only_when_overridden(tmp_path: An
     assert not plain._hooks.has("on_train_start")
 
 
+def test_per_step_hooks_log_under_a_profiler_and_defaults_skip_the_context(tmp_path: Any) -> None:
+    """With a profiler the loops call per-step hook points through `callers`: where a module or callback
+    overrides the hook, `self.log` inside it still records under that hook's name; hook points only base
+    class defaults implement go straight to their timed runner (no context to set), and still count."""
+    seen: list[str] = []
+
+    class Net(_module_cls(tb.LightningModule)):  # type: ignore[misc]
+        def on_before_backward(self, loss: torch.Tensor) -> None:
+            self.log("before_backward", loss.detach())
+
+    class Cb(tb.Callback):
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
+            pl_module.log("batch_end", torch.tensor(1.0))
+            seen.append(trainer._ctx.fx)
+
+    prof = tbp.SimpleProfiler()
+    trainer = tb.Trainer(max_epochs=1, profiler=prof, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                         callbacks=[Cb()], default_root_dir=str(tmp_path))
+    with contextlib.redirect_stdout(io.StringIO()):
+        trainer.fit(Net())
+    assert {"before_backward", "batch_end"} <= set(trainer.callback_metrics)
+    assert seen == ["on_train_batch_end", "on_train_batch_end"]
+    hooks = trainer._hooks
+    assert hooks.callers["on_after_backward"] is hooks._runners["on_after_backward"]  # defaults only
+    assert hooks.callers["on_before_backward"] is not hooks._runners["on_before_backward"]
+    assert len(prof.recorded_durations["[LightningModule]Net.on_after_backward"]) == 2
+    assert len(prof.recorded_durations["[LightningModule]Net.on_before_backward"]) == 2
+
+
 @pytest.mark.lightning
 @pytest.mark.parametrize("bar", ["default", "plain"])
 def test_action_names_with_the_default_callbacks_and_checkpoints_equal_lightnings(tmp_path: Any, bar: str) -> None:

@@ -334,7 +334,7 @@ class FitLoop:
                 )
             else:
                 if has_batch_start:
-                    response = hooks.call("on_train_batch_start", batch, batch_idx)
+                    response = hooks.callers["on_train_batch_start"](batch, batch_idx)
                     if response == -1:
                         total.processed += 1
                         current.processed += 1
@@ -360,7 +360,7 @@ class FitLoop:
             if has_batch_end:
                 self.in_batch_end = True
                 try:
-                    hooks.call("on_train_batch_end", output, batch, batch_idx)
+                    hooks.callers["on_train_batch_end"](output, batch, batch_idx)
                 finally:
                     self.in_batch_end = False
             self.finish_batch(results)

@@ -41,10 +41,10 @@ class Optimization:
 
     def _backward_with_hooks(self, loss: Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         hooks = self._loops.hooks
-        hooks.call("on_before_backward", loss)
+        hooks.callers["on_before_backward"](loss)
         # The precision plugin scales the loss ('16-mixed') between the hook and the backward pass.
         hooks.call_module("backward", self._loops.trainer.strategy.backward(loss), *args, **kwargs)
-        hooks.call("on_after_backward")
+        hooks.callers["on_after_backward"]()
 
     # -- the one place the optimizer steps ----------------------------------------------------------
     def optimizer_step(self, optimizer: torch.optim.Optimizer, closure: Callable[[], Any], **kwargs: Any) -> Any:
@@ -62,7 +62,7 @@ class Optimization:
 
         def after_closure() -> None:
             # Gradients are unscaled by now ('16-mixed'): hooks and clipping see their true values.
-            hooks.call("on_before_optimizer_step", optimizer)
+            hooks.callers["on_before_optimizer_step"](optimizer)
             if clip:
                 hooks.call_module(
                     "configure_gradient_clipping", optimizer, gradient_clip_val=trainer.gradient_clip_val,
@@ -115,7 +115,7 @@ class Optimization:
             step_output[1] = extra
             if zero_grad:
                 if plan.before_zero_grad:
-                    hooks.call("on_before_zero_grad", optimizer)
+                    hooks.callers["on_before_zero_grad"](optimizer)
                 zero_grad_total.ready += 1
                 zero_grad_current.ready += 1
                 zero_grad_total.started += 1

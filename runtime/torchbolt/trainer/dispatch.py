@@ -96,6 +96,11 @@ class HookDispatcher:
         self._table: dict[str, tuple[_Call, ...]] = {}
         # per hook point, one callable running the whole table entry (see _sequence): what `call` runs
         self._runners: dict[str, Callable[..., Any]] = {}
+        #: per hook point, a callable doing what `call(name, *args)` does, for the loops' per-step hooks.
+        #: Where every implementer is a base-class default (only with a profiler, which calls them all) it
+        #: is the runner itself: no user code runs, so nothing can `self.log` and the context `call` sets
+        #: is not needed, and the loop saves `call`'s frame; otherwise `call` bound to the name.
+        self.callers: dict[str, Callable[..., Any]] = self._make_callers(set(), {})
         self._module: LightningModule | None = None
         self._datamodule: LightningDataModule | None = None
         self._callbacks: tuple[Callback, ...] = ()
@@ -149,12 +154,20 @@ class HookDispatcher:
         self.backward_timer = self.timer(self.backward_action) if profiler is not None else None
         self._batch_to_device_timer = self.timer(self.batch_to_device_action) if profiler is not None else None
         table: dict[str, tuple[_Call, ...]] = {}
+        with_user_code: set[str] = set()  # hook points where an implementer is not a base-class default
+
+        def overridden(obj: Any, name: str, base: type) -> bool:
+            if is_overridden(obj, name, base):
+                with_user_code.add(name)
+                return True
+            return False
+
         for name, point in HOOK_POINTS.items():
             if point.per_owner_state:
                 continue  # collect_states / load_*_state(s)
             dm_calls: list[_Call] = []
             if point.datamodule and datamodule is not None and (
-                    is_overridden(datamodule, name, LightningDataModule) or _always(profiler, "datamodule", name)):
+                    overridden(datamodule, name, LightningDataModule) or _always(profiler, "datamodule", name)):
                 fn = getattr(datamodule, name)
                 if profiler is not None:
                     fn = self._timed(f"[LightningDataModule]{type(datamodule).__name__}.{name}", fn)
@@ -163,7 +176,7 @@ class HookDispatcher:
             monitoring_cbs: list[_Call] = []
             if point.callbacks:
                 for cb in callbacks:
-                    if is_overridden(cb, name, Callback) or _always(profiler, "callback", name):
+                    if overridden(cb, name, Callback) or _always(profiler, "callback", name):
                         target = monitoring_cbs if point.monitoring_last and getattr(cb, "_monitoring", False) \
                             else plain_cbs
                         fn = getattr(cb, name)
@@ -172,7 +185,7 @@ class HookDispatcher:
                         target.append((_CALLBACK, fn))
             mod_calls: list[_Call] = []
             if point.module and module is not None and (
-                    is_overridden(module, name, LightningModule) or _always(profiler, "module", name)):
+                    overridden(module, name, LightningModule) or _always(profiler, "module", name)):
                 fn = getattr(module, name)
                 if profiler is not None:
                     fn = self._timed(self._module_prefix + name, fn)
@@ -183,7 +196,7 @@ class HookDispatcher:
                 ordered = plain_cbs + mod_calls + monitoring_cbs
             ordered = dm_calls + ordered if point.datamodule_first else ordered + dm_calls
             if point.strategy and strategy is not None and (
-                    profiler is not None or is_overridden(strategy, name, Strategy)):
+                    overridden(strategy, name, Strategy) or profiler is not None):
                 fn = getattr(strategy, name)
                 if profiler is not None:
                     fn = self._timed(strategy_prefix + name, fn)
@@ -193,6 +206,7 @@ class HookDispatcher:
         self._table = table
         trainer = self._trainer
         self._runners = {name: _sequence(calls, trainer, module) for name, calls in table.items()}
+        self.callers = self._make_callers(with_user_code, self._runners)
         # Batch transfer: the DataModule's override wins over the module's; defaults only when they move data.
         chain: list[tuple[str, Callable[..., Any]]] = []
         for name in BATCH_TRANSFER_HOOKS:
@@ -209,6 +223,14 @@ class HookDispatcher:
                     fn = self._timed(self._module_prefix + name, fn)
                 chain.append((name, fn))
         self._transfer = tuple(chain)
+
+    def _make_callers(self, with_user_code: set[str],
+                      runners: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+        """`callers` (see __init__) for the runners of a binding."""
+        return {
+            name: runners[name] if name in runners and name not in with_user_code else partial(self.call, name)
+            for name, point in HOOK_POINTS.items() if not point.per_owner_state
+        }
 
     def has(self, name: str) -> bool:
         """Whether anybody implements hook point `name` (lets the loop skip building arguments)."""
