@@ -243,8 +243,10 @@ class LightningOptimizer:
         self.__dict__ = {k: v for k, v in optimizer.__dict__.items() if k not in ("step", "__del__")}
         self._optimizer = optimizer
         self._step_runner: Callable[..., Any] | None = None
-        self._on_before_step: Callable[[], None] = _do_nothing
-        self._on_after_step: Callable[[], None] = _do_nothing
+        # manual optimization's step counters (set by the Trainer); None under automatic optimization,
+        # where the optimization loop counts the steps (no call on every step)
+        self._on_before_step: Callable[[], None] | None = None
+        self._on_after_step: Callable[[], None] | None = None
         self.__class__ = type("Lightning" + optimizer.__class__.__name__, (self.__class__, optimizer.__class__), {})
 
     @property
@@ -258,7 +260,9 @@ class LightningOptimizer:
 
     def step(self, closure: Callable[[], Any] | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Step the optimizer: run `closure`, the on_before_optimizer_step hooks, clipping, then the update."""
-        self._on_before_step()
+        before = self._on_before_step
+        if before is not None:
+            before()
         if closure is None:
             closure = _do_nothing
         elif not callable(closure):
@@ -267,7 +271,9 @@ class LightningOptimizer:
         out = runner(self._optimizer, closure, **kwargs) if runner is not None else self._optimizer.step(
             closure=closure, **kwargs  # type: ignore[arg-type]
         )
-        self._on_after_step()
+        after = self._on_after_step
+        if after is not None:
+            after()
         return out
 
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]

@@ -81,11 +81,14 @@ class Optimization:
         plan = loops.plan
         accumulate = trainer.accumulate_grad_batches
         optimizer = trainer.optimizers[0]
-        step_output: list[Any] = [None, None]  # (closure loss, extras)
+        # what the closure saw of training_step's output: the loss (detached after backward) and the extras
+        step_loss: Tensor | None = None
+        step_extra: dict[str, Any] = {}
         skip_backward = loops.fit.skip_backward
         zero_grad = batch_idx % accumulate == 0 and not skip_backward
         # the plan's direct path; clipping is read per step as callbacks may change it
         direct = plan.direct_step and not trainer.gradient_clip_val
+        epoch = None if direct else trainer.current_epoch  # only the module's hooks take it; direct calls none
         precision_noop = plan.precision_noop and plan.profiler is None  # a profiler times the step method
         ctx = hooks.ctx
         module = trainer.lightning_module
@@ -97,6 +100,7 @@ class Optimization:
         zero_grad_current = optim_progress.zero_grad.current
 
         def step_closure() -> Tensor | None:
+            nonlocal step_loss, step_extra
             if precision_noop:
                 # hooks.call_module("training_step", *args), inline: one call level less on every batch
                 prev, ctx.fx = ctx.fx, "training_step"
@@ -111,8 +115,8 @@ class Optimization:
             loss, extra = (out, {}) if type(out) is Tensor else split_training_output(out)
             if loss is not None and accumulate != 1:
                 loss = loss / accumulate
-            step_output[0] = loss
-            step_output[1] = extra
+            step_loss = loss
+            step_extra = extra
             if zero_grad:
                 if plan.before_zero_grad:
                     hooks.callers["on_before_zero_grad"](optimizer)
@@ -127,7 +131,7 @@ class Optimization:
                     finally:
                         ctx.fx = prev
                 else:
-                    hooks.call_module("optimizer_zero_grad", trainer.current_epoch, batch_idx, optimizer)
+                    hooks.call_module("optimizer_zero_grad", epoch, batch_idx, optimizer)
                 zero_grad_total.completed += 1
                 zero_grad_current.completed += 1
             if loss is not None:
@@ -143,8 +147,8 @@ class Optimization:
                     self.backward(loss, optimizer)
                 # no clone: nothing writes into the loss in place (saves ~4 µs/step); one detached tensor
                 # serves both the closure's result and the batch outputs
-                detached = step_output[0] = loss.detach()
-                return detached
+                step_loss = loss.detach()
+                return step_loss
             if not self._warned_none:
                 self._warned_none = True
                 warnings.warn(
@@ -182,14 +186,12 @@ class Optimization:
                 finally:
                     ctx.fx = prev
             else:
-                hooks.call_module("optimizer_step", trainer.current_epoch, batch_idx, lightning_optimizer, closure)
+                hooks.call_module("optimizer_step", epoch, batch_idx, lightning_optimizer, closure)
             step_total.completed += 1
             step_current.completed += 1
-        loss = step_output[0]
-        if loss is None:
+        if step_loss is None:
             return {}
-        extra = step_output[1]
-        return {"loss": loss, **extra} if extra else {"loss": loss}
+        return {"loss": step_loss, **step_extra} if step_extra else {"loss": step_loss}
 
     # -- manual optimization ------------------------------------------------------------------------
     def manual_step(self, args: tuple[Any, ...]) -> dict[str, Any]:

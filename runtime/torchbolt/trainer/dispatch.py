@@ -303,9 +303,10 @@ class HookDispatcher:
             finally:
                 ctx.fx = prev
         # with a profiler: the timers' keys are the callable names (one lookup checks and finds)
-        run = timers.get(name, _MISSING)
-        if run is _MISSING:
-            raise _unknown(name, "Module hook")
+        try:
+            run = timers[name]
+        except KeyError:
+            raise _unknown(name, "Module hook") from None
         ctx = self._ctx
         prev = ctx.fx
         ctx.fx = name
@@ -370,15 +371,17 @@ class HookDispatcher:
 
     def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         ctx = self._ctx
-        for name, fn in self._transfer:
-            prev, ctx.fx = ctx.fx, name
-            try:
+        prev = ctx.fx
+        try:
+            # the context names each hook while it runs; nothing else runs between them (runs every batch)
+            for name, fn in self._transfer:
+                ctx.fx = name
                 if name == "transfer_batch_to_device":
                     batch = fn(batch, device, dataloader_idx)
                 else:
                     batch = fn(batch, dataloader_idx)
-            finally:
-                ctx.fx = prev
+        finally:
+            ctx.fx = prev
         return batch
 
     # -- checkpoint state ---------------------------------------------------------------------------

@@ -50,11 +50,6 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
     """Move every tensor (and object with a `.to`) inside `batch` to `device`; other values are kept."""
     if isinstance(device, str):
         device = torch.device(device)
-
-    def _to(t: Any) -> Any:
-        moved = t.to(device, non_blocking=(device.type == "cuda"))
-        return t if moved is None else moved
-
     kind = type(batch)
     if kind is tuple or kind is list:
         # the usual (x, y) batch, every step: a plain loop, no generic walk and no per-tensor call
@@ -66,6 +61,11 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
             moved.append(t.to(device, non_blocking=non_blocking))
         else:
             return kind(moved)
+
+    def _to(t: Any) -> Any:
+        moved = t.to(device, non_blocking=(device.type == "cuda"))
+        return t if moved is None else moved
+
     return apply_to_collection(batch, Tensor, _to)
 
 
