@@ -72,17 +72,17 @@ class SimpleProfiler(Profiler):
             try:
                 return fn(*args)
             finally:
-                duration = now() - start
                 # try/except and `del` rather than lookups with defaults or `pop`: no method call, and free
-                # when nothing is missing (every call but an action's first)
+                # when nothing is missing (every call but an action's first). The end time is read as it is
+                # stored (no local): the `del` before it takes nanoseconds.
                 try:
                     del current[action_name]
                 except KeyError:
                     raise _never_started(action_name) from None  # what stop() raises after the same misuse
                 try:
-                    recorded[action_name].append(duration)
+                    recorded[action_name].append(now() - start)
                 except KeyError:
-                    recorded[action_name] = [duration]
+                    recorded[action_name] = [now() - start]
 
         return run
 
