@@ -95,7 +95,8 @@ class Loops:
     # -- the one place batches are prepared for the step --------------------------------------------
     def to_device(self, batch: Any, dataloader_idx: int) -> Any:
         """Precision conversion, then the batch-transfer hooks (DataModule's win over the module's)."""
-        batch = self.precision.convert_input(batch)
+        if not self.plan.precision_noop:  # the plain Precision converts nothing (runs every batch)
+            batch = self.precision.convert_input(batch)
         return self.hooks.transfer_batch(batch, self.device, dataloader_idx)
 
     # -- the one place metrics reach the loggers ------------------------------------------------------
