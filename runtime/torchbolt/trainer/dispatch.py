@@ -116,7 +116,11 @@ class HookDispatcher:
         #: their timers (see `timer`; None without a profiler)
         self.backward_action = self.batch_to_device_action = ""
         self.backward_timer: Callable[..., Any] | None = None
-        self._batch_to_device_timer: Callable[..., Any] | None = None
+        #: `transfer_batch(batch, device, dataloader_idx)`: on_before_batch_transfer, transfer_batch_to_device,
+        #: on_after_batch_transfer (those that run), timed as the strategy's batch_to_device with a profiler
+        #: (what Lightning's strategy times around the three hooks). Bound per entry point: no call level of
+        #: its own on every batch.
+        self.transfer_batch: Callable[[Any, torch.device, int], Any] = self._transfer_chain
 
     def bind(
         self,
@@ -152,7 +156,8 @@ class HookDispatcher:
         self.backward_action = strategy_prefix + "backward"
         self.batch_to_device_action = strategy_prefix + "batch_to_device"
         self.backward_timer = self.timer(self.backward_action) if profiler is not None else None
-        self._batch_to_device_timer = self.timer(self.batch_to_device_action) if profiler is not None else None
+        self.transfer_batch = self._transfer_chain if profiler is None else self._timed(
+            self.batch_to_device_action, self._transfer_chain)
         table: dict[str, tuple[_Call, ...]] = {}
         with_user_code: set[str] = set()  # hook points where an implementer is not a base-class default
 
@@ -360,14 +365,6 @@ class HookDispatcher:
         A partial of the timer rather than a closure around start/stop: the partial adds no Python frame.
         """
         return partial(self.timer(action), fn)
-
-    def transfer_batch(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        """on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer (those that run)."""
-        run = self._batch_to_device_timer
-        if run is not None:
-            # what Lightning's strategy times around the three hooks
-            return run(self._transfer_chain, batch, device, dataloader_idx)
-        return self._transfer_chain(batch, device, dataloader_idx)
 
     def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         ctx = self._ctx
