@@ -95,7 +95,7 @@ class Optimization:
         assert module is not None
         optim_progress = loops.state.fit.optim
         # The progress counters are bumped in place (total and current alike), not through
-        # Progress.increment: a call per counter was a tenth of the loop's own cost per step.
+        # Progress.increment: a call per counter was about a fifth of the loop's own instructions per step.
         zero_grad_total = optim_progress.zero_grad.total
         zero_grad_current = optim_progress.zero_grad.current
 
