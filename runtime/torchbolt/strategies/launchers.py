@@ -418,12 +418,17 @@ def looks_like_lost_peer(text: str) -> bool:
 
 
 def _spawn_entry(local: int, launcher: SpawnLauncher, function: Callable[..., Any], args: tuple[Any, ...],
-                 collect: Callable[[Any], Any] | None, env: dict[str, str], folder: str) -> None:
+                 collect: Callable[[Any], Any] | None, env: dict[str, str], folder: str,
+                 stream_writers: dict[str, Any]) -> None:
     """Body of each started process: take its place in the run, run `function`, and on global rank 0 leave
-    `collect(result)` for the launching process."""
+    `collect(result)` for the launching process (and write the run's event streams into `stream_writers`)."""
     global_rank = launcher.node_rank * launcher.num_processes + local
     os.environ.update(env, LOCAL_RANK=str(local), RANK=str(global_rank))
     install_child_guards()  # traceback files for the launcher; end with it if it disappears
+    if stream_writers:
+        from torchbolt.callbacks.event_stream import adopt_spawned_streams
+
+        adopt_spawned_streams(stream_writers, rank_zero=global_rank == 0, forked=launcher.start_method == "fork")
     launcher.spawned = True  # this copy runs the function here and starts nothing
     if launcher.start_method != "fork":
         _unshare_modules(args)
@@ -531,12 +536,14 @@ class SpawnLauncher:
             )
 
     def launch(self, function: Callable[..., Any], *args: Any, collect: Callable[[Any], Any] | None = None,
-               parts: list[tuple[str, Any]] | None = None) -> Any:
+               parts: list[tuple[str, Any]] | None = None, event_streams: list[Any] | None = None) -> Any:
         """Run `function(*args)` on every rank of this node; return `collect(result)` of global rank 0 (or its
         result when `collect` is None; None when this node has no rank 0).
 
         `parts` names what is sent to the processes (e.g. [("the LightningModule", model)]): when pickling
-        fails, the error names the part (and the attribute inside it) that cannot be pickled.
+        fails, the error names the part (and the attribute inside it) that cannot be pickled. `event_streams`:
+        the run's EventStreamCallbacks: global rank 0 writes their events into pipes that this process copies into
+        them (see `SpawnedStreams`).
         """
         import shutil
 
@@ -552,15 +559,36 @@ class SpawnLauncher:
                "WORLD_SIZE": str(self.world_size), "NODE_RANK": str(self.node_rank),
                "LOCAL_WORLD_SIZE": str(self.num_processes), ERROR_DIR_VAR: str(folder)}
         self.failure = None
+        streams = None
+        if event_streams and self.node_rank == 0:
+            from torchbolt.callbacks.event_stream import SpawnedStreams
+
+            streams = SpawnedStreams(event_streams)
+        writers = streams.writers if streams is not None else {}
         try:
             try:
-                context = mp.start_processes(_spawn_entry, args=(self, function, args, collect, env, str(folder)),
-                                             nprocs=self.num_processes, join=False, start_method=self.start_method)
+                context = mp.start_processes(
+                    _spawn_entry, args=(self, function, args, collect, env, str(folder), writers),
+                    nprocs=self.num_processes, join=False, start_method=self.start_method)
             except (pickle.PicklingError, TypeError, AttributeError) as err:
+                if streams is not None:
+                    streams.close(None)  # nothing ran: the caller reports the error as a setup failure
+                    streams = None
                 if self.start_method == "fork":
                     raise
                 raise _unpicklable_error(err, self.start_method, parts or [("the function", function)]) from err
-            self._wait(context, folder)
+            if streams is not None:
+                streams.start()
+            try:
+                self._wait(context, folder)
+            except BaseException as err:
+                if streams is not None:
+                    streams.close(err)
+                    streams = None
+                raise
+            if streams is not None:
+                streams.close(None)
+                streams = None
             result = folder / RESULT_FILE
             if not result.exists():
                 if self.node_rank != 0:

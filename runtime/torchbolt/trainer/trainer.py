@@ -863,7 +863,11 @@ class Trainer:
         parts += [(f"the logger {type(lg).__name__}", lg) for lg in self.loggers]
         parts.append(("the Trainer", self))
         try:
-            results = launcher.launch(self._run, request, model, collect=self._spawned_results, parts=parts)
+            from torchbolt.callbacks.event_stream import EventStreamCallback
+
+            streams = [cb for cb in self.callbacks if isinstance(cb, EventStreamCallback)]
+            results = launcher.launch(self._run, request, model, collect=self._spawned_results, parts=parts,
+                                      event_streams=streams)
         except BaseException:
             self.state.status = TrainerStatus.INTERRUPTED
             self.state.stage = None
