@@ -403,7 +403,7 @@ def _write_rank_error(folder: str, rank: str, exc: BaseException) -> None:
         pass
 
 
-#: Rank 0 of a spawned run leaves what it sends back to the launching process in this file of the run's folder.
+#: Local rank 0 of a spawned run leaves what it sends back to the launching process in this file of the run's folder.
 RESULT_FILE = "rank0-result.pt"
 #: Exit status of a spawned rank that was interrupted (SIGINT): not 0, so that the others do not wait for it.
 _INTERRUPTED_EXIT = 130
@@ -441,7 +441,7 @@ def _spawn_entry(local: int, launcher: SpawnLauncher, function: Callable[..., An
         # torch.multiprocessing lets a KeyboardInterrupt end the process with status 0, which the other ranks
         # would wait for in their next collective: leave with a failure status instead.
         sys.exit(_INTERRUPTED_EXIT)
-    if global_rank == 0:
+    if local == 0:  # every node's launching process gets its local rank 0's results (as in Lightning)
         import torch
 
         partial = Path(folder, RESULT_FILE + ".partial")
@@ -476,7 +476,7 @@ def _unshare_modules(values: Any) -> None:
 
 class SpawnLauncher:
     """Runs a function in N new processes through torch.multiprocessing ('spawn', 'fork' or 'forkserver') and
-    returns what global rank 0 sends back (strategies 'ddp_spawn', 'ddp_fork' and 'ddp_notebook').
+    returns what its local rank 0 sends back (strategies 'ddp_spawn', 'ddp_fork' and 'ddp_notebook').
 
     The launching process only waits. When a process fails, the others are stopped within seconds and the
     error raised here (`RankFailedError`) names the rank and carries its traceback; Ctrl-C or SIGTERM here
@@ -537,8 +537,8 @@ class SpawnLauncher:
 
     def launch(self, function: Callable[..., Any], *args: Any, collect: Callable[[Any], Any] | None = None,
                parts: list[tuple[str, Any]] | None = None, event_streams: list[Any] | None = None) -> Any:
-        """Run `function(*args)` on every rank of this node; return `collect(result)` of global rank 0 (or its
-        result when `collect` is None; None when this node has no rank 0).
+        """Run `function(*args)` on every rank of this node; return `collect(result)` of this node's local rank 0
+        (or its result when `collect` is None).
 
         `parts` names what is sent to the processes (e.g. [("the LightningModule", model)]): when pickling
         fails, the error names the part (and the attribute inside it) that cannot be pickled. `event_streams`:
@@ -591,10 +591,8 @@ class SpawnLauncher:
                 streams = None
             result = folder / RESULT_FILE
             if not result.exists():
-                if self.node_rank != 0:
-                    return None
-                raise RuntimeError("Every process ended without error, but rank 0 sent no result back: it may have "
-                                   "been stopped from outside.")
+                raise RuntimeError("Every process ended without error, but local rank 0 sent no result back: it may "
+                                   "have been stopped from outside.")
             return torch.load(result, map_location="cpu", weights_only=False)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
