@@ -87,6 +87,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "single": _start(root / "single", "--devices", "1", "--batch", "8"),
         "synced": _start(root / "synced", "--devices", "2", "--strategy", "ddp", "--sync-batchnorm"),
         "unsynced": _start(root / "unsynced", "--devices", "2", "--strategy", "ddp"),
+        # ranks started by the Trainer: the launching process's module gets the trained weights and statistics
+        "spawned": subprocess.Popen([sys.executable, str(SCRIPTS / "spawn_script.py"), str(root / "spawned"),
+                                     "--strategy", "ddp_spawn", "--fit-only", "--sync-batchnorm"], cwd=root,
+                                    env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     }
     results: dict[str, Any] = {name: finish(proc, timeout=TIMEOUT_S) for name, proc in procs.items()}
     for name, (code, err) in results.items():
@@ -99,8 +103,9 @@ def _diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], keys: list[str
     return max((a[k].double() - b[k].double()).abs().max().item() for k in keys)
 
 
-def test_ddp_with_sync_batchnorm_equals_one_process_with_the_whole_batch(runs: dict[str, Any]) -> None:
-    single, synced = runs["single"], runs["synced"]
+@pytest.mark.parametrize("name", ["synced", "spawned"])
+def test_ddp_with_sync_batchnorm_equals_one_process_with_the_whole_batch(runs: dict[str, Any], name: str) -> None:
+    single, synced = runs["single"], runs[name]
     assert list(synced) == list(single)  # the same state-dict keys as the plain BatchNorm1d model
     stats = ["net.1.running_mean", "net.1.running_var"]
     assert _diff(single, synced, list(single)) < 1e-5

@@ -2,7 +2,7 @@
 Trainer starts, and this (launching) process reads what came back.
 
     python spawn_script.py OUT_DIR [--strategy S] [--epochs E] [--shuffle] [--crash-rank R] [--unpicklable] [--sleep]
-                           [--devices N] [--num-nodes K] [--fit-only] [--engine=lightning]
+                           [--devices N] [--num-nodes K] [--fit-only] [--sync-batchnorm] [--engine=lightning]
 
 Writes OUT_DIR/parent.json (what the launching process sees after fit, validate and predict) and
 OUT_DIR/weights.pt (the user's module after fit). Each started process leaves an OUT_DIR/pid{PID} file.
@@ -65,17 +65,18 @@ def main() -> None:
     p.add_argument("--devices", type=int, default=2)
     p.add_argument("--num-nodes", type=int, default=1)  # NODE_RANK, MASTER_ADDR and MASTER_PORT come from the env
     p.add_argument("--fit-only", action="store_true")
+    p.add_argument("--sync-batchnorm", action="store_true")  # with a BatchNorm1d layer in the model
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     model = SpawnModel(str(out), a.unpicklable, batch=4, crash_rank=a.crash_rank, shuffle=a.shuffle,
-                       sleep=a.sleep)
+                       sleep=a.sleep, batchnorm=a.sync_batchnorm)
     checkpoint = ModelCheckpoint(dirpath=out / "ckpts", monitor="train_loss", save_top_k=1)
     trainer = tb.Trainer(accelerator="cpu", devices=a.devices, num_nodes=a.num_nodes, strategy=a.strategy,
                          max_epochs=a.epochs,
                          logger=CSVLogger(out / "logs"),
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[checkpoint],
-                         default_root_dir=out)
+                         default_root_dir=out, sync_batchnorm=a.sync_batchnorm)
     trainer.fit(model)
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out / "weights.pt")
     result: dict[str, Any] = {
