@@ -3,8 +3,8 @@
 On GPUs the batch-norm layers become torch's `nn.SyncBatchNorm`. Its training forward refuses CPU tensors
 (the kernels it calls exist for GPUs only), so layers that live on the CPU become `CPUSyncBatchNorm`, whose
 training forward combines the per-channel statistics of every process with torch.distributed collectives
-(gloo). Both keep the parameter and buffer names of plain batch norm, so their
-checkpoints load into a model without synchronization.
+(gloo). Both keep the parameter and buffer names of plain batch norm, so their checkpoints load into a model
+without synchronization.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class CPUSyncBatchNormFunction(torch.autograd.Function):
             out = out + _channel_view(bias.to(compute.dtype), x)
         ctx.save_for_backward(x_hat, weight, invstd)
         ctx.has_bias = bias is not None
+        ctx.param_dtype = input.dtype if weight is None else weight.dtype
         ctx.total = float(total)
         ctx.process_group, ctx.world_size = process_group, world_size
         return out.to(input.dtype)
@@ -105,9 +106,9 @@ class CPUSyncBatchNormFunction(torch.autograd.Function):
             scale = invstd if weight is None else invstd * weight.to(invstd.dtype)
             grad_input = (_channel_view(scale, grad) * (grad - mean_dy - x_hat * mean_dy_xhat)).to(grad_output.dtype)
         if grad_weight is not None:
-            grad_weight = grad_weight.to(weight.dtype)
+            grad_weight = grad_weight.to(ctx.param_dtype)
         if grad_bias is not None:
-            grad_bias = grad_bias.to(grad_output.dtype)
+            grad_bias = grad_bias.to(ctx.param_dtype)
         return grad_input, grad_weight, grad_bias, None, None, None, None, None, None
 
 
@@ -121,7 +122,7 @@ def _check_cpu_backend(process_group: Any) -> None:
         )
 
 
-class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+class CPUSyncBatchNorm(_BatchNormXd):
     """Batch norm whose training statistics cover every process of the group, for CPU tensors (gloo).
 
     Not a subclass of `nn.SyncBatchNorm`: DistributedDataParallel refuses those on CPU modules. It has plain
@@ -135,10 +136,6 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device=device, dtype=dtype,
                          bias=bias)
         self.process_group = process_group
-
-    def _check_input_dim(self, input: Tensor) -> None:
-        if input.dim() < 2:
-            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
