@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from torchbolt import events as ev
@@ -75,9 +76,9 @@ def watch_lifeline(grace_s: float = LIFELINE_GRACE_S) -> bool:
 # Callbacks by target (kept after they close), so a failure reported by the CLI reaches the run's own
 # stream, and a run that already wrote its terminal event gets no second one.
 _LIVE: dict[str, EventStreamCallback] = {}
-# Copies of callbacks made by unpickling (in a process started with 'spawn' or 'forkserver'); rank 0 gives them
-# the pipes its launching process reads (`adopt_spawned_streams`).
-_COPIES: list[EventStreamCallback] = []
+# Every callback of this process, also the copies made by unpickling (in a process started with 'spawn' or
+# 'forkserver'): rank 0 of a run in started processes gives them the pipes its launching process reads.
+_INSTANCES: weakref.WeakSet[EventStreamCallback] = weakref.WeakSet()
 
 
 def open_target(target: str | os.PathLike[str]) -> int:
@@ -169,6 +170,7 @@ class EventStreamCallback(Callback):
         self._saved_at: tuple[int, int] | None = None
         self._trainer: Trainer | None = None
         _LIVE[self.target] = self
+        _INSTANCES.add(self)
         atexit.register(self._at_exit)
         watch_lifeline()  # started by an editor: end with it
 
@@ -182,7 +184,7 @@ class EventStreamCallback(Callback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        _COPIES.append(self)
+        _INSTANCES.add(self)
 
     # ------------------------------------------------------------------------------------------
     # writing
@@ -445,6 +447,8 @@ class EventStreamCallback(Callback):
         segments (run_started ... finished/failed) so that this process adds no second terminal event."""
         import json
 
+        if self._fd is None:  # the editor stopped reading: nothing to track or keep
+            return
         for line in lines.splitlines():
             try:
                 event = json.loads(line)
@@ -575,14 +579,14 @@ def _copy_lines(reader: Any, stream: EventStreamCallback) -> None:
 
 
 def adopt_spawned_streams(writers: dict[str, Any], rank_zero: bool, forked: bool) -> None:
-    """In a process a SpawnLauncher started: on global rank 0, make the run's event streams write into the pipes
-    their launching process reads (see SpawnedStreams); elsewhere, let go of the pipes. The streams are the
-    unpickled copies ('spawn', 'forkserver') or, in a forked process, the inherited ones."""
+    """In a process a SpawnLauncher started: on global rank 0, make the run's event streams (the unpickled copies,
+    or in a forked process the inherited ones) write into the pipes their launching process reads (see
+    SpawnedStreams); elsewhere, let go of the pipes."""
     if not rank_zero:
         for writer in writers.values():
             writer.close()
         return
-    for stream in list(_LIVE.values()) if forked else _COPIES:
+    for stream in list(_INSTANCES):
         writer = writers.get(stream.target)
         if writer is not None:
             # An inherited descriptor stays open for the launching process: this process no longer writes it.
