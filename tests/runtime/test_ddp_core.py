@@ -5,6 +5,9 @@ A distributed test starts a script in a fresh process tree with a hard timeout, 
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,26 @@ def test_loaders_left_alone() -> None:
     with pytest.warns(UserWarning, match="custom batch_sampler"):
         custom = DataLoader(_DATA, batch_sampler=[[0, 1], [2, 3]])
         assert distribute_dataloader(custom, 2, 0) is custom
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads thread states from /proc")
+def test_exit_waits_for_threads_that_still_run() -> None:
+    """At exit, the process group is left only once no other thread of the process is running (a gloo thread
+    freeing a finished collective's tensors must not meet interpreter finalization)."""
+    from torchbolt.strategies.parallel import _let_threads_settle
+
+    stop = threading.Event()
+
+    def hashing() -> None:  # hashlib releases the GIL on large inputs: this thread really runs
+        data = b"x" * (1 << 22)
+        while not stop.is_set():
+            hashlib.sha256(data).digest()
+
+    worker = threading.Thread(target=hashing, daemon=True)
+    worker.start()
+    try:
+        assert _let_threads_settle(limit_s=0.3) is False
+    finally:
+        stop.set()
+        worker.join()
+    assert _let_threads_settle(limit_s=0.3) is True

@@ -35,6 +35,11 @@ def _ranks(out: Path) -> list[dict[str, Any]]:
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 
+def _tmpdir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _diff(a: Path, b: Path) -> float:
     wa, wb = torch.load(a), torch.load(b)
     return max((wa[k] - wb[k]).abs().max().item() for k in wa)
@@ -46,7 +51,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # Two waves of concurrent runs (fewer rendezvous ports and CPU-bound processes in flight at once).
     first = {
         "single": _start(root / "single", "--devices", "1", "--batch", "8"),
-        "ddp": _start(root / "ddp", "--devices", "2", "--strategy", "ddp", "--save-every-epoch", "--logger"),
+        "ddp": _start(root / "ddp", "--devices", "2", "--strategy", "ddp", "--save-every-epoch", "--logger",
+                      TMPDIR=str(_tmpdir(root / "ddp_tmp"))),
         "fsdp": _start(root / "fsdp", "--devices", "2", "--strategy", "fsdp", "--save-every-epoch"),
     }
     results = {name: finish(proc) for name, proc in first.items()}
@@ -116,6 +122,12 @@ def test_only_rank_zero_writes(runs: dict[str, Any]) -> None:
     assert [v.name for v in versions] == ["version_0"]  # one logger directory: rank 1 created none
 
 
+def test_the_launcher_leaves_no_temporary_folder(runs: dict[str, Any]) -> None:
+    _ok(runs, "ddp")
+    # the ranks' error folder is gone with the run (torch may keep its own caches there)
+    assert list((runs["root"] / "ddp_tmp").glob("torchbolt-*")) == []
+
+
 def test_resume_under_ddp_equals_the_uninterrupted_run(runs: dict[str, Any]) -> None:
     ddp, resume = _ok(runs, "ddp"), _ok(runs, "resume")
     assert _diff(ddp / "weights.pt", resume / "weights.pt") < 1e-6
@@ -170,12 +182,14 @@ def test_torchrun_launches_and_torchbolt_launches_nothing(runs: dict[str, Any]) 
 
 def test_a_rank_that_raises_ends_the_job_with_its_traceback(tmp_path: Path) -> None:
     start = time.monotonic()
-    code, err = finish(_start(tmp_path, "--devices", "2", "--crash-rank", "1", "--epochs", "50"))
+    code, err = finish(_start(tmp_path, "--devices", "2", "--crash-rank", "1", "--epochs", "50",
+                              TMPDIR=str(_tmpdir(tmp_path / "tmp"))))
     assert code != 0
     assert time.monotonic() - start < 30 + 15  # < 30 s of run time, plus interpreter start-up of 2 processes
     assert "rank 1 failed" in err and "ValueError: boom on purpose on rank 1" in err
     assert 'fit_script.py", line' in err  # the raising rank's traceback, not only rank 0's
     assert_no_process_left(tmp_path)
+    assert list((tmp_path / "tmp").glob("torchbolt-*")) == []  # read, then removed
 
 
 def test_a_rank_that_ends_before_joining_does_not_leave_the_job_waiting(tmp_path: Path) -> None:

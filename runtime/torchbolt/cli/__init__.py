@@ -6,8 +6,9 @@ Names are imported lazily (jsonargparse and torch load on first use), so `torchb
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from torchbolt._lazy import lazy_getattr
 
 _LIGHTNING_CLI = "torchbolt.cli.lightning_cli"
 _LAZY = {
@@ -33,15 +34,7 @@ __all__ = [
 assert set(__all__) == set(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        from torchbolt.compat.unsupported import module_getattr  # Lightning's names get their alternative
-
-        return module_getattr(__name__)(name)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())  # Lightning's names torchbolt lacks get their alternative
 
 
 def __dir__() -> list[str]:

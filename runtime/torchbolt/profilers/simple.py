@@ -68,15 +68,15 @@ class SimpleProfiler(Profiler):
         def run(fn: Callable[..., Any], *args: Any) -> Any:
             if action_name in current:
                 raise _already_started(action_name)
-            current[action_name] = now()
+            current[action_name] = start = now()
             try:
                 return fn(*args)
             finally:
-                end = now()
-                # try/except rather than lookups with defaults: free when nothing is missing (every call
-                # but an action's first)
+                duration = now() - start
+                # try/except and `del` rather than lookups with defaults or `pop`: no method call, and free
+                # when nothing is missing (every call but an action's first)
                 try:
-                    duration = end - current.pop(action_name)
+                    del current[action_name]
                 except KeyError:
                     raise _never_started(action_name) from None  # what stop() raises after the same misuse
                 try:

@@ -26,6 +26,7 @@ import functools
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -257,6 +258,7 @@ class SubprocessLauncher:
         from torchbolt.callbacks.event_stream import report_to_live_streams
 
         report_to_live_streams(failure)
+        self._remove_error_dir()
         os._exit(1)
 
     def forward_signal(self, signum: int) -> None:
@@ -337,9 +339,20 @@ class SubprocessLauncher:
         except RankFailedError as err:
             sys.stderr.write(f"[torchbolt] {err}\n")
             sys.stderr.flush()
+            self._remove_error_dir()
             os._exit(1)
         finally:
             self._stopping.set()
+            self._remove_error_dir()
+
+    def _remove_error_dir(self) -> None:
+        """Delete the folder the children record their errors in, once every child has ended (each run
+        made one under the system's temporary folder, and nothing else removes it)."""
+        folder = self.error_dir
+        if folder is None or any(proc.poll() is None for proc in self.children.values()):
+            return
+        self.error_dir = None
+        shutil.rmtree(folder, ignore_errors=True)
 
     def shutdown(self, failed: bool) -> None:
         """The run in this process ended; on failure take the children down now."""

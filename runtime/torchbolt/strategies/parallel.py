@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -199,11 +200,64 @@ class ParallelStrategy(Strategy):
 
 
 def _destroy_process_group() -> None:
-    if dist.is_available() and dist.is_initialized():
+    """Leave the process group at interpreter exit (registered with atexit), while Python is fully alive.
+
+    A gloo worker thread frees the tensors of a finished collective after it has signalled completion. When
+    Python dropped its own references first (a temporary like `reduce(torch.tensor(x))`), that free needs the
+    GIL; if it only comes during interpreter finalization, the thread is torn down inside a C++ destructor
+    and the process aborts ("terminate called without an active exception", SIGABRT, exit code -6, seen on a
+    loaded CI machine). So the GIL is first handed over until no other thread of this process is running,
+    before and after the group is destroyed.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    _let_threads_settle()
+    try:
+        dist.destroy_process_group()
+    except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        pass
+    _let_threads_settle()
+
+
+def _let_threads_settle(limit_s: float = 0.5) -> bool:
+    """Release the GIL in short sleeps until no other thread of this process is runnable (Linux: read from
+    /proc/self/task), for at most `limit_s`. True when they settled; elsewhere one short sleep, then False."""
+    import time
+
+    main_tid = threading.get_native_id()
+    deadline = time.monotonic() + limit_s
+    quiet = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.002)  # a thread waiting for the GIL takes it now
+        busy = _running_threads(main_tid)
+        if busy is None:
+            return False
+        quiet = quiet + 1 if not busy else 0
+        if quiet >= 2:  # twice in a row: nothing was just about to run
+            return True
+    return False
+
+
+def _running_threads(skip: int) -> int | None:
+    """How many threads of this process other than `skip` are running or runnable; None without /proc."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    busy = 0
+    for tid in tids:
+        if int(tid) == skip:
+            continue
         try:
-            dist.destroy_process_group()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        # the state letter follows the parenthesised name, which may itself contain spaces or parentheses
+        state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
+        if state in (b"R", b"D"):
+            busy += 1
+    return busy
 
 
 class _SamplerIndices(torch.utils.data.Dataset[int]):

@@ -56,8 +56,16 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
         return t if moved is None else moved
 
     kind = type(batch)
-    if (kind is tuple or kind is list) and all(isinstance(t, Tensor) for t in batch):
-        return kind([_to(t) for t in batch])  # the usual (x, y) batch, every step: no generic walk
+    if kind is tuple or kind is list:
+        # the usual (x, y) batch, every step: a plain loop, no generic walk and no per-tensor call
+        non_blocking = device.type == "cuda"
+        moved = []
+        for t in batch:
+            if not isinstance(t, Tensor):
+                break
+            moved.append(t.to(device, non_blocking=non_blocking))
+        else:
+            return kind(moved)
     return apply_to_collection(batch, Tensor, _to)
 
 
