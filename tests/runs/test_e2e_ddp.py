@@ -176,3 +176,26 @@ async def test_stop_ends_every_rank(tmp_path: Path) -> None:
         pids = _rank_pids(root)
         assert len(pids) == 2
         assert await _none_left(pids) == []
+
+
+async def test_ddp_spawn_fit_from_a_lens_streams_rank_zero_once(tmp_path: Path) -> None:
+    """strategy = "ddp_spawn": the ranks are processes the Trainer starts, and rank 0's events still reach the
+    editor through the launching process, once."""
+    root = write_workspace(tmp_path / "ws", model=PIDS, trainer={**DDP, "strategy": "ddp_spawn"})
+    async with lsp_session(root) as s:
+        uri = await s.open()
+        result = await s.command("torchbolt.fit", {"uri": uri, "className": "LitModel"})
+        run_id = result["runId"]
+        await _ended(s, run_id)
+        (started,) = s.events_of(run_id, "run_started")
+        assert started["strategy"] == "ddp_spawn" and started["world_size"] == 2
+        assert started["pid"] != result["pid"]  # rank 0 is a process the Trainer started
+        assert [e["epoch"] for e in s.events_of(run_id, "epoch_started")] == [0, 1]
+        assert [e["epoch"] for e in s.events_of(run_id, "validation_end")] == [0, 1]
+        assert s.events_of(run_id, "progress")
+        (finished,) = s.events_of(run_id, "finished")
+        assert finished["status"] == "success" and finished["global_step"] == 8
+        assert s.run_states[-1]["hardware"] == "cpu ×2 · ddp_spawn · 32-true"
+        pids = _rank_pids(root)
+        assert len(pids) == 2 and result["pid"] not in pids
+        assert await _none_left(pids) == []

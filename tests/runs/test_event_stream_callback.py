@@ -10,7 +10,12 @@ from types import SimpleNamespace
 import pytest
 from torchbolt import events as ev
 from torchbolt.accelerators import CPUAccelerator
-from torchbolt.callbacks.event_stream import EventStreamCallback, report_failure, report_to_live_streams
+from torchbolt.callbacks.event_stream import (
+    EventStreamCallback,
+    SpawnedStreams,
+    report_failure,
+    report_to_live_streams,
+)
 from torchbolt.strategies.launchers import RankFailedError
 
 
@@ -219,3 +224,51 @@ def test_a_rank_that_left_no_record_is_still_named(tmp_path: Path) -> None:
     assert isinstance(failed, ev.Failed) and failed.rank == 1 and failed.error_type == "RankFailedError"
     assert "rank 1 failed (exit code -9)" in failed.message
     assert not cb.enabled  # closed: nothing may follow the terminal event
+
+
+def _forwarding(tmp_path: Path, name: str) -> tuple[EventStreamCallback, SpawnedStreams, int, Path]:
+    """A launching process's stream, its SpawnedStreams, and a write end of the pipe as rank 0 would hold it."""
+    out = tmp_path / f"{name}.jsonl"
+    cb = EventStreamCallback(str(out), run_id="r")
+    streams = SpawnedStreams([cb])
+    rank0 = os.dup(streams.writers[str(out)].fileno())
+    streams.start()  # closes this process's own write end
+    return cb, streams, rank0, out
+
+
+def _line(event: ev._Event) -> bytes:
+    return ev.dump_event(event)
+
+
+def test_spawned_rank_zero_events_are_copied_line_by_line_and_not_ended_twice(tmp_path: Path) -> None:
+    cb, streams, rank0, out = _forwarding(tmp_path, "ok")
+    started = ev.RunStarted(run_id="r", fn="fit", target="M", pid=1, torchbolt_version="x")
+    failed = ev.Failed(run_id="r", error_type="ValueError", message="boom on rank 1", rank=1)
+    data = _line(started) + _line(failed)
+    os.write(rank0, data[:7])  # a line split across two writes arrives whole
+    time.sleep(0.05)
+    os.write(rank0, data[7:])
+    os.close(rank0)  # rank 0 ended
+    streams.close(RankFailedError(1, 1, "details"))
+    report_failure(str(out), RuntimeError("the command line's own report"))  # no second terminal event
+    cb.close()
+    assert [e.type for e in read(out)] == ["run_started", "failed"] and read(out)[-1].rank == 1
+
+
+def test_a_run_whose_rank_zero_died_silently_gets_its_end_from_the_launcher(tmp_path: Path) -> None:
+    for name, exc, expected in (("killed", RankFailedError(0, -9, "(no traceback recorded)"), "failed"),
+                                ("stopped", KeyboardInterrupt(), "finished")):
+        cb, streams, rank0, out = _forwarding(tmp_path, name)
+        os.write(rank0, _line(ev.RunStarted(run_id="r", fn="fit", target="M", pid=1, torchbolt_version="x"))
+                 + _line(ev.Progress(run_id="r", stage="train", epoch=1, batch=2, total=4, global_step=6)))
+        os.close(rank0)
+        streams.close(exc)
+        cb.close()
+        events = read(out)
+        assert [e.type for e in events] == ["run_started", "progress", expected]
+        end = events[-1]
+        if isinstance(end, ev.Failed):
+            assert end.rank == 0 and "rank 0 failed (exit code -9)" in end.message
+        else:
+            assert isinstance(end, ev.Finished)
+            assert (end.status, end.epochs, end.global_step) == ("interrupted", 1, 6)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 import torch
-from _hw_helpers import SCRIPTS, TIMEOUT_S, assert_no_process_left, finish, script_env
+from _hw_helpers import ROOT, SCRIPTS, TIMEOUT_S, assert_no_process_left, finish, script_env
 
 SPAWN = str(SCRIPTS / "spawn_script.py")
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")
@@ -88,18 +89,45 @@ def test_rank_zero_results_come_back_to_the_launching_process(runs: dict[str, An
     assert parent["predict"] == {"batches": 8, "max_abs_diff": 0.0}  # rank 0's predictions, from the trained weights
 
 
+def _events(path: Path) -> list[dict[str, Any]]:
+    from torchbolt.events import parse_events
+
+    lines = path.read_bytes().splitlines()
+    parsed, bad = parse_events(lines)
+    assert bad == [] and len(parsed) == len(lines)  # every line is a valid event of the schema
+    return [json.loads(line) for line in lines]
+
+
+def _shape(events: list[dict[str, Any]]) -> list[str]:
+    """The event types in order, with runs of progress/metrics events collapsed (their number depends on time)."""
+    shape: list[str] = []
+    for event in events:
+        kind = event["type"]
+        if not (kind in ("progress", "metrics") and shape and shape[-1] == kind):
+            shape.append(kind)
+    return shape
+
+
 def test_the_editor_event_stream_comes_from_rank_zero_only(runs: dict[str, Any]) -> None:
     """ddp_fork: rank 0's forked process writes the inherited stream, once per entry point; rank 1 writes none.
-    ddp_spawn: a spawned process cannot use the launching process's descriptor, so it writes nothing (no
-    stray writes to whatever that number names there)."""
+    ddp_spawn: rank 0's events reach the launching process through a pipe and it writes them: the same
+    stream, event for event."""
     _ok(runs, "ddp_fork")
-    events = [json.loads(line) for line in (runs["root"] / "fork.jsonl").read_text().splitlines()]
-    kinds = [e["type"] for e in events]
+    fork = _events(runs["root"] / "fork.jsonl")
+    kinds = [e["type"] for e in fork]
     assert kinds.count("run_started") == 3 and kinds.count("finished") == 3  # fit, validate, predict
-    assert [e["fn"] for e in events if e["type"] == "run_started"] == ["fit", "validate", "predict"]
-    assert all(e["status"] == "success" for e in events if e["type"] == "finished")
+    assert [e["fn"] for e in fork if e["type"] == "run_started"] == ["fit", "validate", "predict"]
+    assert all(e["status"] == "success" for e in fork if e["type"] == "finished")
     _ok(runs, "ddp_spawn")
-    assert (runs["root"] / "spawn.jsonl").read_text() == ""
+    spawn = _events(runs["root"] / "spawn.jsonl")
+    assert _shape(spawn) == _shape(fork)
+    started = [e for e in spawn if e["type"] == "run_started"]
+    assert [e["strategy"] for e in started] == ["ddp_spawn"] * 3 and started[0]["world_size"] == 2
+    assert len({e["pid"] for e in started}) == 3  # each entry point ran in its own new rank-0 process
+    finished = [e for e in spawn if e["type"] == "finished"]
+    assert [e["status"] for e in finished] == ["success"] * 3 and finished[0]["global_step"] == 8
+    saved = [e for e in spawn if e["type"] == "checkpoint_saved"]
+    assert saved and saved[-1]["path"] == str(runs["root"] / "ddp_spawn" / "ckpts" / "epoch=1-step=8.ckpt")
 
 
 @pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork"])
@@ -114,10 +142,35 @@ def test_a_rank_that_raises_ends_every_process_promptly_with_its_traceback(tmp_p
     assert 'fit_script.py", line' in err  # the raising rank's own traceback
     assert not (tmp_path / "parent.json").exists()
     assert_no_process_left(tmp_path)
-    if strategy == "ddp_fork":  # rank 0's stream reports rank 1's error at its raising line, not a lost connection
-        failed = [e for e in map(json.loads, events.read_text().splitlines()) if e["type"] == "failed"]
-        assert len(failed) == 1 and failed[0]["rank"] == 1 and failed[0]["error_type"] == "ValueError"
-        assert failed[0]["frames"][-1]["file"].endswith("fit_script.py")
+    # rank 0's stream reports rank 1's error at its raising line, not a lost connection; one terminal event
+    written = _events(events)
+    assert [e["type"] for e in written].count("run_started") == 1
+    ends = [e for e in written if e["type"] in ("finished", "failed")]
+    assert len(ends) == 1 and ends[0]["type"] == "failed"
+    assert ends[0]["rank"] == 1 and ends[0]["error_type"] == "ValueError"
+    assert ends[0]["frames"][-1]["file"].endswith("fit_script.py")
+
+
+@pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork"])
+def test_the_command_line_streams_a_rank_one_crash_as_one_failed_event(tmp_path: Path, strategy: str) -> None:
+    """`torchbolt fit --events FILE` (as the editor runs it): rank 0's events reach the stream, and rank 1's crash
+    is its one terminal event (the command line's own error report adds no second one)."""
+    exe = shutil.which("torchbolt") or str(ROOT / ".venv" / "bin" / "torchbolt")
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.run(
+        [exe, "fit", f"{SCRIPTS / 'fit_script.py'}::Model", "--model.crash_rank", "1", "--trainer.devices", "2",
+         "--trainer.strategy", strategy, "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
+         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path), "--events",
+         str(events)], cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode != 0 and "boom on purpose on rank 1" in proc.stderr
+    written = _events(events)
+    kinds = [e["type"] for e in written]
+    assert kinds[0] == "run_started" and kinds.count("run_started") == 1 and written[0]["strategy"] == strategy
+    assert "epoch_started" in kinds and kinds[-1] == "failed" and kinds.count("failed") == 1
+    assert "finished" not in kinds
+    failed = written[-1]
+    assert failed["rank"] == 1 and failed["error_type"] == "ValueError" and failed["phase"] == "run"
+    assert failed["frames"][-1]["file"] == str(SCRIPTS / "fit_script.py")
 
 
 def test_a_module_that_cannot_be_pickled_gets_a_clear_error(tmp_path: Path) -> None:

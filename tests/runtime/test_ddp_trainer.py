@@ -21,6 +21,7 @@ from _hw_helpers import ROOT, SCRIPTS, TIMEOUT_S, assert_no_process_left, finish
 from torchbolt.plugins.environments import find_free_port
 
 FIT = str(SCRIPTS / "fit_script.py")
+SPAWN = str(SCRIPTS / "spawn_script.py")
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")
 
 
@@ -57,12 +58,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     results = {name: finish(proc) for name, proc in first.items()}
     # Resume the ddp run from its epoch-0 checkpoint; meanwhile two "nodes" and torchrun.
     ckpt = root / "ddp" / "ckpts" / "epoch=0-step=4.ckpt"
-    port_a, port_b = str(find_free_port()), str(find_free_port())  # chosen now: wave 1 used ephemeral ports
+    port_a, port_b, port_c = (str(find_free_port()) for _ in range(3))  # chosen now: wave 1 used ephemeral ports
     node = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port_a}
+    spawn_node = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port_c}
     second = {
         "resume": _start(root / "resume", "--devices", "2", "--strategy", "ddp", "--ckpt", str(ckpt)),
         "node0": _start(root / "nodes", "--num-nodes", "2", "--epochs", "1", **node, NODE_RANK="0"),
         "node1": _start(root / "nodes", "--num-nodes", "2", "--epochs", "1", **node, NODE_RANK="1"),
+        # the same two nodes with ddp_spawn: each launching process starts its one local rank
+        **{f"spawn_node{n}": subprocess.Popen(
+            [sys.executable, SPAWN, str(root / f"spawn_node{n}"), "--strategy", "ddp_spawn", "--devices", "1",
+             "--num-nodes", "2", "--epochs", "1", "--fit-only"], cwd=root,
+            env=script_env(**spawn_node, NODE_RANK=str(n)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for n in (0, 1)},
         "torchrun": subprocess.Popen(
             [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", port_b, FIT,
              str(root / "torchrun"), "--epochs", "1", "--devices", "auto"], cwd=root, env=script_env(),
@@ -148,6 +156,21 @@ def test_num_nodes_two_on_localhost(runs: dict[str, Any]) -> None:
     assert r0["world_size"] == r1["world_size"] == 2 and r0["num_nodes"] == 2
     assert (r0["local_rank"], r1["local_rank"]) == (0, 0)
     assert r0["synced"] == r1["synced"]
+
+
+def test_num_nodes_two_on_localhost_with_ddp_spawn(runs: dict[str, Any]) -> None:
+    """Two launching processes (NODE_RANK 0 and 1, one local rank each) end with the weights the 'ddp' nodes
+    trained; each node's launching process gets its local rank 0's results back, as in Lightning."""
+    _ok(runs, "node0")
+    for n in (0, 1):
+        out = _ok(runs, f"spawn_node{n}")
+        assert _diff(runs["root"] / "nodes" / "weights.pt", out / "weights.pt") < 1e-6
+        fit = json.loads((out / "parent.json").read_text())["fit"]
+        assert (fit["global_step"], fit["current_epoch"], fit["state"]) == (4, 1, ["fit", "finished"])
+        assert fit["callback_metrics"]["rank_value"] == 0.5  # sync_dist across the two nodes' ranks
+        assert len(list(out.glob("pid*"))) == 1  # one process started on each node
+    assert (runs["root"] / "spawn_node0" / "ckpts" / "epoch=0-step=4.ckpt").exists()
+    assert not (runs["root"] / "spawn_node1" / "ckpts").exists()  # only global rank 0 writes
 
 
 def test_torchrun_launches_and_torchbolt_launches_nothing(runs: dict[str, Any]) -> None:

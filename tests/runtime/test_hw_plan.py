@@ -91,6 +91,9 @@ _CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("plugin-double", {"plugins": [DoublePrecision()]}, CPU, {"precision": "64-true"}),
     ("sync-batchnorm", {"accelerator": "cuda", "devices": 2, "sync_batchnorm": True}, GPU2, {"sync_batchnorm": True}),
     ("sync-batchnorm-one-cpu", {"sync_batchnorm": True}, CPU, {"sync_batchnorm": True}),
+    ("sync-batchnorm-cpu-ddp", {"devices": 2, "sync_batchnorm": True}, CPU, {"sync_batchnorm": True, "strategy": "ddp"}),
+    ("sync-batchnorm-cpu-gloo", {"devices": 2, "strategy": DDPStrategy(process_group_backend="gloo"),
+                                 "plugins": [TorchSyncBatchNorm()]}, CPU, {"sync_batchnorm": True}),
     ("torchrun-auto", {}, TORCHRUN2,
      {"cluster": "torchelastic", "global_rank": 1, "local_rank": 1, "device_ids": (0, 1), "strategy": "ddp"}),
     ("torchrun-devices-2", {"devices": 2, "strategy": "ddp"}, TORCHRUN2, {"cluster": "torchelastic"}),
@@ -164,8 +167,11 @@ _BAD: list[tuple[str, dict[str, Any], dict[str, Any], type[Exception], str]] = [
     ("two-layer-syncs", {"plugins": [TorchSyncBatchNorm(), TorchSyncBatchNorm()]}, CPU, TrainerArgumentError,
      "LayerSync"),
     ("not-a-plugin", {"plugins": ["apex"]}, CPU, TrainerArgumentError, "str is not a plugin"),
-    ("sync-batchnorm-cpu-ddp", {"devices": 2, "sync_batchnorm": True}, CPU, UnsupportedHardwareError,
-     "SyncBatchNorm only trains on GPUs"),
+    ("sync-batchnorm-cpu-nccl", {"devices": 2, "strategy": DDPStrategy(process_group_backend="nccl"),
+                                 "sync_batchnorm": True}, CPU, UnsupportedHardwareError,
+     "process_group_backend='nccl' cannot communicate CPU tensors. Use process_group_backend='gloo'"),
+    ("sync-batchnorm-fsdp", {"devices": 2, "strategy": "fsdp", "sync_batchnorm": True}, CPU, UnsupportedHardwareError,
+     "strategy='fsdp', sync_batchnorm=True.*Use strategy='ddp'"),
 ]
 
 

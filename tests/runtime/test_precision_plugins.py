@@ -18,6 +18,7 @@ from torchbolt.plugins import (
     TorchCheckpointIO,
     TorchSyncBatchNorm,
 )
+from torchbolt.plugins.layer_sync import CPUSyncBatchNorm
 from torchbolt.plugins.precision import precision_plugin_for
 from torchbolt.utilities.exceptions import MisconfigurationException
 
@@ -171,9 +172,12 @@ def test_async_checkpoint_io_snapshots_tensors_and_reports_errors(tmp_path: Path
 def test_sync_batchnorm_apply_and_revert() -> None:
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Sequential(nn.BatchNorm2d(2)))
     synced = TorchSyncBatchNorm().apply(model)
-    assert sum(isinstance(m, nn.SyncBatchNorm) for m in synced.modules()) == 2
+    # layers on the CPU become CPUSyncBatchNorm (DDP refuses nn.SyncBatchNorm on CPU); plain batch norm's keys
+    assert sum(isinstance(m, CPUSyncBatchNorm) for m in synced.modules()) == 2
+    assert list(synced.state_dict()) == list(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2),
+                                                           nn.Sequential(nn.BatchNorm2d(2))).state_dict())
     reverted = TorchSyncBatchNorm().revert(synced)
-    assert not any(isinstance(m, nn.SyncBatchNorm) for m in reverted.modules())
+    assert not any(isinstance(m, (nn.SyncBatchNorm, CPUSyncBatchNorm)) for m in reverted.modules())
     assert reverted(torch.randn(2, 1, 5, 5)).shape == (2, 2, 3, 3)
 
 

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from torchbolt import events as ev
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from torchbolt.core.module import LightningModule
     from torchbolt.trainer.trainer import Trainer
 
-__all__ = ["EventStreamCallback", "open_target", "report_failure", "report_to_live_streams", "watch_lifeline"]
+__all__ = ["EventStreamCallback", "SpawnedStreams", "adopt_spawned_streams", "open_target", "report_failure",
+           "report_to_live_streams", "watch_lifeline"]
 
 #: Set by the editor's language server: the read end of a pipe whose write end only the server holds.
 LIFELINE_ENV = "TORCHBOLT_LIFELINE"
@@ -74,6 +76,9 @@ def watch_lifeline(grace_s: float = LIFELINE_GRACE_S) -> bool:
 # Callbacks by target (kept after they close), so a failure reported by the CLI reaches the run's own
 # stream, and a run that already wrote its terminal event gets no second one.
 _LIVE: dict[str, EventStreamCallback] = {}
+# Every callback of this process, also the copies made by unpickling (in a process started with 'spawn' or
+# 'forkserver'): rank 0 of a run in started processes gives them the pipes its launching process reads.
+_INSTANCES: weakref.WeakSet[EventStreamCallback] = weakref.WeakSet()
 
 
 def open_target(target: str | os.PathLike[str]) -> int:
@@ -165,6 +170,7 @@ class EventStreamCallback(Callback):
         self._saved_at: tuple[int, int] | None = None
         self._trainer: Trainer | None = None
         _LIVE[self.target] = self
+        _INSTANCES.add(self)
         atexit.register(self._at_exit)
         watch_lifeline()  # started by an editor: end with it
 
@@ -173,7 +179,12 @@ class EventStreamCallback(Callback):
         # descriptor (that number may be another file there): the copy writes nothing.
         state = dict(self.__dict__)
         state["_fd"] = None
+        state.pop("_pipe", None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _INSTANCES.add(self)
 
     # ------------------------------------------------------------------------------------------
     # writing
@@ -428,10 +439,50 @@ class EventStreamCallback(Callback):
         where: Literal["setup", "run"] = "setup" if phase == "setup" and not self._started else "run"
         self.emit(_failed_event(exc, self.run_id, where), flush=True)
 
+    # ------------------------------------------------------------------------------------------
+    # events written by rank 0 of a run in started processes ('ddp_spawn'), copied here by SpawnedStreams
+    # ------------------------------------------------------------------------------------------
+    def write_forwarded(self, lines: bytes) -> None:
+        """Write whole event lines that rank 0's copy of this stream produced, keeping track of the run's
+        segments (run_started ... finished/failed) so that this process adds no second terminal event."""
+        import json
+
+        if self._fd is None:  # the editor stopped reading: nothing to track or keep
+            return
+        for line in lines.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind = event.get("type") if isinstance(event, dict) else None
+            if kind == "run_started":
+                self._started, self._ended, self._start = True, False, time.monotonic()
+                self._forwarded_at = (0, 0)
+            elif kind in ("finished", "failed"):
+                self._ended = True
+            if isinstance(event, dict) and isinstance(event.get("global_step"), int):
+                self._forwarded_at = (int(event.get("epoch") or 0), event["global_step"])
+        self._buffer += lines
+        self.flush()
+
+    def end_forwarded(self, exc: BaseException) -> None:
+        """The started processes ended with `exc` (in the launching process) and rank 0 wrote no terminal event
+        (it was killed, or stopped before its stream could report): write it here, once."""
+        if self._ended or self._fd is None:
+            return
+        interrupted = isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and exc.code not in (0, None))
+        if not interrupted:
+            self.report_exception(exc, phase="run")
+            return
+        self._ended = True
+        epoch, step = getattr(self, "_forwarded_at", (0, 0))
+        self.emit(ev.Finished(run_id=self.run_id, status="interrupted", epochs=epoch, global_step=step,
+                              duration_s=round(time.monotonic() - self._start, 3)), flush=True)
+
     def _at_exit(self) -> None:
         # Entry points that raise may skip teardown; the process exit still writes the terminal event.
         try:
-            if self._started and not self._ended:
+            if self._started and not self._ended and self._trainer is not None:
                 self.finish()
             self.close()
         except Exception as exc:  # exiting anyway: say why the stream is incomplete, don't mask the exit
@@ -461,6 +512,88 @@ def _failed_event(exc: BaseException, run_id: str, phase: Literal["setup", "run"
                      message=str(recorded.get("message") or rank_failure), frames=frames,
                      formatted=f"rank {rank_failure.rank} failed (exit code {rank_failure.returncode}):\n"
                                f"{rank_failure.details}", phase="run", rank=rank_failure.rank)
+
+
+class SpawnedStreams:
+    """In the launching process of a run in started processes ('ddp_spawn', 'ddp_fork'): rank 0's copy of each
+    event stream writes into a pipe made here, and a thread copies whole lines into the stream.
+
+    A spawned process cannot write the launching process's descriptor itself (an editor's ``fd:N`` is not
+    inherited, and the number may name another file there). Through the pipe, this process stays the only
+    writer of the editor's sink, also under fork: it sees the run's terminal event go by, so a run whose rank 0
+    could not report its end (killed, or stopped first) gets one from here, and a run that reported gets no
+    second one (not even from the command line's own error report).
+    """
+
+    def __init__(self, streams: list[EventStreamCallback]) -> None:
+        from multiprocessing import Pipe
+
+        self._streams = {s.target: s for s in streams if s.enabled}
+        pipes = {target: Pipe(duplex=False) for target in self._streams}
+        self._readers = {target: reader for target, (reader, _) in pipes.items()}
+        #: What the started processes get (pickled with them): the write end of each stream's pipe, by target.
+        self.writers = {target: writer for target, (_, writer) in pipes.items()}
+        self._threads: dict[str, threading.Thread] = {}
+
+    def start(self) -> None:
+        """Once the processes are started (they hold their own write ends): copy their lines from now on."""
+        for writer in self.writers.values():
+            writer.close()  # the pipe ends (EOF) when the last started process does
+        for target, reader in self._readers.items():
+            thread = threading.Thread(target=_copy_lines, args=(reader, self._streams[target]), daemon=True,
+                                      name="torchbolt-event-forwarder")
+            thread.start()
+            self._threads[target] = thread
+
+    def close(self, exc: BaseException | None, timeout: float = 5.0) -> None:
+        """After the processes ended: copy what is left, then, when the run failed and rank 0 did not report it,
+        report `exc` (the error naming the rank that failed)."""
+        for writer in self.writers.values():
+            writer.close()
+        deadline = time.monotonic() + timeout
+        for target, reader in self._readers.items():
+            thread = self._threads.get(target)
+            if thread is not None:
+                thread.join(max(deadline - time.monotonic(), 0.01))
+            if thread is None or not thread.is_alive():
+                reader.close()
+        if exc is not None:
+            for stream in self._streams.values():
+                stream.end_forwarded(exc)
+
+
+def _copy_lines(reader: Any, stream: EventStreamCallback) -> None:
+    """Thread body: read the pipe until EOF, handing whole lines to `stream`."""
+    fd = reader.fileno()
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        complete, newline, pending = (pending + chunk).rpartition(b"\n")
+        if newline:
+            stream.write_forwarded(complete + newline)
+
+
+def adopt_spawned_streams(writers: dict[str, Any], rank_zero: bool, forked: bool) -> None:
+    """In a process a SpawnLauncher started: on global rank 0, make the run's event streams (the unpickled copies,
+    or in a forked process the inherited ones) write into the pipes their launching process reads (see
+    SpawnedStreams); elsewhere, let go of the pipes."""
+    if not rank_zero:
+        for writer in writers.values():
+            writer.close()
+        return
+    for stream in list(_INSTANCES):
+        writer = writers.get(stream.target)
+        if writer is not None:
+            # An inherited descriptor stays open for the launching process: this process no longer writes it.
+            stream._fd, stream._owns_fd = writer.fileno(), False
+            stream._pipe = writer  # the connection closes its descriptor when collected: keep it
+            if not forked:
+                atexit.register(stream._at_exit)
 
 
 def report_to_live_streams(exc: BaseException) -> None:

@@ -416,7 +416,7 @@ def _write_rank_error(folder: str, rank: str, exc: BaseException) -> None:
         pass
 
 
-#: Rank 0 of a spawned run leaves what it sends back to the launching process in this file of the run's folder.
+#: Local rank 0 of a spawned run leaves what it sends back to the launching process in this file of the run's folder.
 RESULT_FILE = "rank0-result.pt"
 #: Exit status of a spawned rank that was interrupted (SIGINT): not 0, so that the others do not wait for it.
 _INTERRUPTED_EXIT = 130
@@ -431,12 +431,17 @@ def looks_like_lost_peer(text: str) -> bool:
 
 
 def _spawn_entry(local: int, launcher: SpawnLauncher, function: Callable[..., Any], args: tuple[Any, ...],
-                 collect: Callable[[Any], Any] | None, env: dict[str, str], folder: str) -> None:
+                 collect: Callable[[Any], Any] | None, env: dict[str, str], folder: str,
+                 stream_writers: dict[str, Any]) -> None:
     """Body of each started process: take its place in the run, run `function`, and on global rank 0 leave
-    `collect(result)` for the launching process."""
+    `collect(result)` for the launching process (and write the run's event streams into `stream_writers`)."""
     global_rank = launcher.node_rank * launcher.num_processes + local
     os.environ.update(env, LOCAL_RANK=str(local), RANK=str(global_rank))
     install_child_guards()  # traceback files for the launcher; end with it if it disappears
+    if stream_writers:
+        from torchbolt.callbacks.event_stream import adopt_spawned_streams
+
+        adopt_spawned_streams(stream_writers, rank_zero=global_rank == 0, forked=launcher.start_method == "fork")
     launcher.spawned = True  # this copy runs the function here and starts nothing
     if launcher.start_method != "fork":
         _unshare_modules(args)
@@ -449,7 +454,7 @@ def _spawn_entry(local: int, launcher: SpawnLauncher, function: Callable[..., An
         # torch.multiprocessing lets a KeyboardInterrupt end the process with status 0, which the other ranks
         # would wait for in their next collective: leave with a failure status instead.
         sys.exit(_INTERRUPTED_EXIT)
-    if global_rank == 0:
+    if local == 0:  # every node's launching process gets its local rank 0's results (as in Lightning)
         import torch
 
         partial = Path(folder, RESULT_FILE + ".partial")
@@ -484,7 +489,7 @@ def _unshare_modules(values: Any) -> None:
 
 class SpawnLauncher:
     """Runs a function in N new processes through torch.multiprocessing ('spawn', 'fork' or 'forkserver') and
-    returns what global rank 0 sends back (strategies 'ddp_spawn', 'ddp_fork' and 'ddp_notebook').
+    returns what its local rank 0 sends back (strategies 'ddp_spawn', 'ddp_fork' and 'ddp_notebook').
 
     The launching process only waits. When a process fails, the others are stopped within seconds and the
     error raised here (`RankFailedError`) names the rank and carries its traceback; Ctrl-C or SIGTERM here
@@ -544,12 +549,14 @@ class SpawnLauncher:
             )
 
     def launch(self, function: Callable[..., Any], *args: Any, collect: Callable[[Any], Any] | None = None,
-               parts: list[tuple[str, Any]] | None = None) -> Any:
-        """Run `function(*args)` on every rank of this node; return `collect(result)` of global rank 0 (or its
-        result when `collect` is None; None when this node has no rank 0).
+               parts: list[tuple[str, Any]] | None = None, event_streams: list[Any] | None = None) -> Any:
+        """Run `function(*args)` on every rank of this node; return `collect(result)` of this node's local rank 0
+        (or its result when `collect` is None).
 
         `parts` names what is sent to the processes (e.g. [("the LightningModule", model)]): when pickling
-        fails, the error names the part (and the attribute inside it) that cannot be pickled.
+        fails, the error names the part (and the attribute inside it) that cannot be pickled. `event_streams`:
+        the run's EventStreamCallbacks: global rank 0 writes their events into pipes that this process copies into
+        them (see `SpawnedStreams`).
         """
         import shutil
 
@@ -565,21 +572,40 @@ class SpawnLauncher:
                "WORLD_SIZE": str(self.world_size), "NODE_RANK": str(self.node_rank),
                "LOCAL_WORLD_SIZE": str(self.num_processes), ERROR_DIR_VAR: str(folder)}
         self.failure = None
+        streams = None
+        if event_streams and self.node_rank == 0:
+            from torchbolt.callbacks.event_stream import SpawnedStreams
+
+            streams = SpawnedStreams(event_streams)
+        writers = streams.writers if streams is not None else {}
         try:
             try:
-                context = mp.start_processes(_spawn_entry, args=(self, function, args, collect, env, str(folder)),
-                                             nprocs=self.num_processes, join=False, start_method=self.start_method)
+                context = mp.start_processes(
+                    _spawn_entry, args=(self, function, args, collect, env, str(folder), writers),
+                    nprocs=self.num_processes, join=False, start_method=self.start_method)
             except (pickle.PicklingError, TypeError, AttributeError) as err:
+                if streams is not None:
+                    streams.close(None)  # nothing ran: the caller reports the error as a setup failure
+                    streams = None
                 if self.start_method == "fork":
                     raise
                 raise _unpicklable_error(err, self.start_method, parts or [("the function", function)]) from err
-            self._wait(context, folder)
+            if streams is not None:
+                streams.start()
+            try:
+                self._wait(context, folder)
+            except BaseException as err:
+                if streams is not None:
+                    streams.close(err)
+                    streams = None
+                raise
+            if streams is not None:
+                streams.close(None)
+                streams = None
             result = folder / RESULT_FILE
             if not result.exists():
-                if self.node_rank != 0:
-                    return None
-                raise RuntimeError("Every process ended without error, but rank 0 sent no result back: it may have "
-                                   "been stopped from outside.")
+                raise RuntimeError("Every process ended without error, but local rank 0 sent no result back: it may "
+                                   "have been stopped from outside.")
             return torch.load(result, map_location="cpu", weights_only=False)
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -497,11 +497,18 @@ def resolve_plan(
     layer_sync = found.get("LayerSync")
     if sync_batchnorm and layer_sync is None:
         layer_sync = TorchSyncBatchNorm()
-    if isinstance(layer_sync, TorchSyncBatchNorm) and acc == "cpu" and len(device_ids) * num_nodes > 1:
+    if layer_sync is not None and canonical == "fsdp":
         raise UnsupportedHardwareError(
-            "Trainer(sync_batchnorm=True) on CPU: torch.nn.SyncBatchNorm only trains on GPUs (its CPU forward "
-            "raises), so batch-norm statistics cannot be synchronized between CPU processes. Remove sync_batchnorm "
-            "(each rank keeps its own statistics) or use accelerator='cuda'."
+            "Trainer(strategy='fsdp', sync_batchnorm=True) is not available: torchbolt synchronizes batch-norm "
+            "layers under strategy='ddp' (all its start methods) only. Use strategy='ddp', or remove sync_batchnorm."
+        )
+    backend = getattr(strat_obj, "process_group_backend", None)
+    if (isinstance(layer_sync, TorchSyncBatchNorm) and acc == "cpu" and len(device_ids) * num_nodes > 1
+            and backend is not None and str(backend).lower() not in ("gloo", "mpi")):
+        raise UnsupportedHardwareError(
+            f"Trainer(sync_batchnorm=True) on CPU synchronizes batch-norm statistics through the process group, but "
+            f"process_group_backend={backend!r} cannot communicate CPU tensors. Use process_group_backend='gloo' "
+            "(the default on CPU), or remove sync_batchnorm."
         )
 
     if emit_warnings:

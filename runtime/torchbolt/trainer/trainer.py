@@ -848,7 +848,7 @@ class Trainer:
 
     def _run_spawned(self, launcher: SpawnLauncher, request: RunRequest, model: LightningModule) -> Any:
         """strategy='ddp_spawn'/'ddp_fork'/'ddp_notebook': every rank runs `_run` in a process started here; this
-        process waits, then takes global rank 0's results back (see `_spawned_results`)."""
+        process waits, then takes its local rank 0's results back (see `_spawned_results`)."""
         self.state.fn = request.fn
         self.state.status = TrainerStatus.RUNNING
         self._metrics.reset_metrics()
@@ -863,7 +863,11 @@ class Trainer:
         parts += [(f"the logger {type(lg).__name__}", lg) for lg in self.loggers]
         parts.append(("the Trainer", self))
         try:
-            results = launcher.launch(self._run, request, model, collect=self._spawned_results, parts=parts)
+            from torchbolt.callbacks.event_stream import EventStreamCallback
+
+            streams = [cb for cb in self.callbacks if isinstance(cb, EventStreamCallback)]
+            results = launcher.launch(self._run, request, model, collect=self._spawned_results, parts=parts,
+                                      event_streams=streams)
         except BaseException:
             self.state.status = TrainerStatus.INTERRUPTED
             self.state.stage = None
@@ -871,9 +875,10 @@ class Trainer:
         return self._take_spawned_results(results)
 
     def _spawned_results(self, result: Any) -> dict[str, Any] | None:
-        """In a started process, after the run: what global rank 0 sends back to the launching process (more
-        than Lightning, which sends the weights, best_model_path, callback_metrics and state)."""
-        if not self.is_global_zero:
+        """In a started process, after the run: what local rank 0 sends back to its node's launching process (more
+        than Lightning, which sends the weights, best_model_path, callback_metrics and state). With num_nodes > 1
+        every node's launching process ends with the trained weights, as in Lightning."""
+        if self.local_rank != 0:
             return None
         from torchbolt.loggers.logger import FolderLogger
         from torchbolt.utilities.apply_func import move_data_to_device
@@ -902,7 +907,7 @@ class Trainer:
         progress counters, callback state such as ModelCheckpoint's best_model_path and best_model_score)."""
         from torchbolt.loggers.logger import FolderLogger
 
-        if results is None:  # a node without global rank 0 (num_nodes > 1): nothing comes back here
+        if results is None:  # a function that returned nothing
             self.state.status = TrainerStatus.FINISHED
             return None
         if results["weights"] is not None:

@@ -2,7 +2,7 @@
 
     python fit_script.py OUT_DIR [--devices N] [--strategy S] [--batch B] [--epochs E] [--num-nodes K]
                          [--crash-rank R] [--ckpt PATH] [--save-every-epoch] [--precision P] [--sleep]
-                         [--leave-rank R]
+                         [--leave-rank R] [--batchnorm] [--sync-batchnorm]
 
 Every rank writes OUT_DIR/rank{R}.json (ranks, the sample indices it trained on, callback_metrics, the values
 of a sync_dist-logged metric, all_gather/broadcast/reduce results) and rank 0 OUT_DIR/weights.pt.
@@ -63,10 +63,14 @@ class Indexed(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
 
 
 class Model(tb.LightningModule):
-    def __init__(self, batch: int = 4, crash_rank: int = -1, sleep: bool = False, shuffle: bool = False) -> None:
+    def __init__(self, batch: int = 4, crash_rank: int = -1, sleep: bool = False, shuffle: bool = False,
+                 batchnorm: bool = False) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+        if batchnorm:
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 1))
+        else:
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
         self.batch, self.crash_rank, self.sleep, self.shuffle = batch, crash_rank, sleep, shuffle
         self.seen: list[int] = []
         self.synced: list[float] = []
@@ -110,12 +114,14 @@ def main() -> None:
     p.add_argument("--logger", action="store_true")
     p.add_argument("--engine", default="torchbolt")
     p.add_argument("--shuffle", action="store_true")
+    p.add_argument("--batchnorm", action="store_true")  # a BatchNorm1d layer in the model
+    p.add_argument("--sync-batchnorm", action="store_true")
     p.add_argument("--leave-rank", type=int, default=-1)  # this rank ends (status 0) without calling fit
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     devices: Any = int(a.devices) if a.devices.isdigit() else a.devices
-    model = Model(a.batch, a.crash_rank, a.sleep, a.shuffle)
+    model = Model(a.batch, a.crash_rank, a.sleep, a.shuffle, a.batchnorm)
     tracer = _tracer()
     callbacks = [tracer]
     if a.save_every_epoch:
@@ -124,7 +130,7 @@ def main() -> None:
                          max_epochs=a.epochs, logger=CSVLogger(out / "logs") if a.logger else False,
                          enable_progress_bar=False, enable_model_summary=False,
                          enable_checkpointing=a.save_every_epoch, callbacks=callbacks, precision=a.precision,
-                         default_root_dir=out)
+                         default_root_dir=out, sync_batchnorm=a.sync_batchnorm)
     with open(out / f"pid{os.getpid()}", "w"):
         pass
     writes: list[str] = []  # what this rank's checkpoint IO wrote (only rank 0 may write)

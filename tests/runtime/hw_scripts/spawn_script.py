@@ -2,7 +2,7 @@
 Trainer starts, and this (launching) process reads what came back.
 
     python spawn_script.py OUT_DIR [--strategy S] [--epochs E] [--shuffle] [--crash-rank R] [--unpicklable] [--sleep]
-                           [--engine=lightning]
+                           [--devices N] [--num-nodes K] [--fit-only] [--sync-batchnorm] [--engine=lightning]
 
 Writes OUT_DIR/parent.json (what the launching process sees after fit, validate and predict) and
 OUT_DIR/weights.pt (the user's module after fit). Each started process leaves an OUT_DIR/pid{PID} file.
@@ -62,16 +62,21 @@ def main() -> None:
     p.add_argument("--unpicklable", action="store_true")
     p.add_argument("--sleep", action="store_true")  # slow steps, for the signal tests
     p.add_argument("--engine", default="torchbolt")
+    p.add_argument("--devices", type=int, default=2)
+    p.add_argument("--num-nodes", type=int, default=1)  # NODE_RANK, MASTER_ADDR and MASTER_PORT come from the env
+    p.add_argument("--fit-only", action="store_true")
+    p.add_argument("--sync-batchnorm", action="store_true")  # with a BatchNorm1d layer in the model
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     model = SpawnModel(str(out), a.unpicklable, batch=4, crash_rank=a.crash_rank, shuffle=a.shuffle,
-                       sleep=a.sleep)
+                       sleep=a.sleep, batchnorm=a.sync_batchnorm)
     checkpoint = ModelCheckpoint(dirpath=out / "ckpts", monitor="train_loss", save_top_k=1)
-    trainer = tb.Trainer(accelerator="cpu", devices=2, strategy=a.strategy, max_epochs=a.epochs,
+    trainer = tb.Trainer(accelerator="cpu", devices=a.devices, num_nodes=a.num_nodes, strategy=a.strategy,
+                         max_epochs=a.epochs,
                          logger=CSVLogger(out / "logs"),
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[checkpoint],
-                         default_root_dir=out)
+                         default_root_dir=out, sync_batchnorm=a.sync_batchnorm)
     trainer.fit(model)
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out / "weights.pt")
     result: dict[str, Any] = {
@@ -83,7 +88,7 @@ def main() -> None:
                 "global_step": trainer.global_step, "current_epoch": trainer.current_epoch,
                 "log_dir": trainer.log_dir},
     }
-    if a.engine == "torchbolt":
+    if a.engine == "torchbolt" and not a.fit_only:
         loader = DataLoader(Indexed(), batch_size=4)
         # no model: the best checkpoint of the fit, known here because the checkpoint callback's state came back
         validated = trainer.validate(dataloaders=loader, verbose=False)
