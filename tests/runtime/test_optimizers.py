@@ -297,3 +297,38 @@ def test_clipping_conflicts_and_manual_restrictions() -> None:
         trainer(gradient_clip_val=1.0).fit(manual, loader(8, 8))
     with pytest.raises(MisconfigurationException, match="accumulate_grad_batches"):
         trainer(accumulate_grad_batches=2).fit(manual, loader(8, 8))
+
+
+class _NoGradClosureSGD(torch.optim.Optimizer):
+    """A custom optimizer that calls the closure inside its own no_grad step (torch's enable grad first)."""
+
+    def __init__(self, params: Any, lr: float = 0.1) -> None:
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["lr"])
+        return loss
+
+
+def test_closure_enables_grad_when_the_optimizer_step_does_not() -> None:
+    """The training closure turns grad mode on itself when an optimizer runs it under no_grad, so
+    training_step builds a graph and backward fills the gradients."""
+    seen: list[bool] = []
+
+    class Watch(Configurable):
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            seen.append(torch.is_grad_enabled())
+            return super().training_step(batch, batch_idx)
+
+    model = Watch(lambda m: _NoGradClosureSGD(m.parameters()))
+    before = [p.detach().clone() for p in model.parameters()]
+    t = trainer(max_epochs=1)
+    t.fit(model, loader(32, 8))
+    assert seen and all(seen)
+    assert t.global_step == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

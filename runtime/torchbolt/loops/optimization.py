@@ -99,8 +99,13 @@ class Optimization:
         zero_grad_total = optim_progress.zero_grad.total
         zero_grad_current = optim_progress.zero_grad.current
 
-        def step_closure() -> Tensor | None:
+        def closure() -> Tensor | None:
             nonlocal step_loss, step_extra
+            if not torch.is_grad_enabled():
+                # Grad mode is normally on already (torch's optimizers enable it around the closure);
+                # entering torch.enable_grad() on every step would cost ~1 µs.
+                with torch.enable_grad():
+                    return closure()
             if precision_noop:
                 # hooks.call_module("training_step", *args), inline: one call level less on every batch
                 prev, ctx.fx = ctx.fx, "training_step"
@@ -157,13 +162,6 @@ class Optimization:
                     stacklevel=2,
                 )
             return None
-
-        def closure() -> Tensor | None:
-            # Grad mode is normally on already; entering torch.enable_grad() every step costs ~1 µs.
-            if torch.is_grad_enabled():
-                return step_closure()
-            with torch.enable_grad():
-                return step_closure()
 
         # should_accumulate() is always False without accumulation; skip the call (this runs every batch)
         if accumulate != 1 and loops.fit.should_accumulate():
