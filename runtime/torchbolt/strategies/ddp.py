@@ -134,6 +134,12 @@ class DDPStrategy(ParallelStrategy):
         return contextlib.nullcontext()
 
     def teardown(self) -> None:
-        if self.lightning_module is not None:
-            restore_steps(self.lightning_module)
+        """The module the user gave comes back as it was: its step methods no longer go through
+        DistributedDataParallel, and after fit its batch-norm layers are plain again (as Lightning)."""
+        module = self.lightning_module
+        if module is not None:
+            restore_steps(module)
+            if self._fitting and self.layer_sync is not None:
+                module = self._lightning_module = self.layer_sync.revert(module)
+        self.model = module
         super().teardown()

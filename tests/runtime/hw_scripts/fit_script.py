@@ -157,6 +157,9 @@ def main() -> None:
         "broadcast": trainer.strategy.broadcast(f"from-{rank}"),
         "reduce_sum": float(trainer.strategy.reduce(torch.tensor(float(rank + 1)), reduce_op="sum")),
         "global_step": trainer.global_step, "writes": writes, "trace": tracer.trace,
+        # after fit the module is the user's again: no step redirected through a wrapper, plain layers
+        "redirected_after_fit": sorted(k for k in vars(model) if k.endswith("_step")),
+        "layer_classes": sorted({type(m).__name__ for m in model.modules()}),
         "env": {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK")},
     }
     state = trainer.strategy.lightning_module_state_dict()  # full weights (a collective under FSDP)
