@@ -229,6 +229,10 @@ class Strategy:
             self.checkpoint_io.remove_checkpoint(path)
 
     # ---- end ------------------------------------------------------------------------------------------
+    def on_exception(self, exception: BaseException) -> None:
+        """An entry point is ending with `exception` (after the on_exception hooks); a strategy may add to
+        its message what the user can do about it."""
+
     #: whether teardown moves the module and optimizer states to the CPU (Lightning's FSDP keeps its shards)
     _cpu_at_teardown = True
 

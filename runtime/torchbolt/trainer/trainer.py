@@ -1170,6 +1170,10 @@ class Trainer:
         try:
             self._hooks.call("on_exception", exc)
         finally:
+            try:
+                self._strategy.on_exception(exc)  # as Lightning: after the hooks (DDP explains its errors)
+            except Exception:  # noqa: BLE001 - the original exception matters more
+                log.exception("the strategy's on_exception raised")
             for logger in self.loggers if self.is_global_zero else []:
                 if callable(getattr(logger, "finalize", None)):
                     try:
