@@ -201,6 +201,16 @@ def test_a_rank_that_ends_before_joining_does_not_leave_the_job_waiting(tmp_path
     assert_no_process_left(tmp_path)
 
 
+def test_ddp_error_about_unused_parameters_says_what_to_do(tmp_path: Path) -> None:
+    """As Lightning: DistributedDataParallel's reduction error names the Trainer's options."""
+    code, err = finish(_start(tmp_path, "--devices", "2", "--strategy", "ddp", "--unused-parameter"))
+    assert code != 0
+    assert "Expected to have finished reduction in the prior iteration" in err
+    assert "strategy='ddp_find_unused_parameters_true'" in err
+    assert "LightningModule (unused.weight, unused.bias)" in err  # named, not only numbered
+    assert_no_process_left(tmp_path)
+
+
 def test_an_error_on_rank_zero_is_shown_as_its_own(tmp_path: Path) -> None:
     """The ranks rank 0 stops after its own error exit non-zero too; that is not "rank 1 failed"."""
     code, err = finish(_start(tmp_path, "--devices", "2", "--crash-rank", "0", "--epochs", "50"))

@@ -4,6 +4,7 @@ checkpointed scaler state, plugins= support and the hardware properties."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,36 @@ def test_plugins_are_used_by_the_trainer(tmp_path: Path) -> None:
         tb.Trainer(precision="64-true", plugins=[Precision()])
     with pytest.raises(TrainerArgumentError, match="not a plugin"):
         tb.Trainer(plugins=[object()])
+
+
+class _SlowIO(TorchCheckpointIO):
+    """Writes after a pause: a background write is still running when fit's last step ends."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        time.sleep(0.5)
+        super().save_checkpoint(checkpoint, path, storage_options)
+
+
+def test_fit_returns_after_its_asynchronous_checkpoint_writes(tmp_path: Path) -> None:
+    """The strategy's teardown ends every entry point (as Lightning): AsyncCheckpointIO's writes are on disk
+    when fit returns, and a background write's error is raised by fit itself."""
+    io = AsyncCheckpointIO(_SlowIO())
+    checkpoint = tb.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    quiet = {k: v for k, v in QUIET.items() if k != "enable_checkpointing"}
+    trainer = tb.Trainer(max_epochs=1, plugins=[io], callbacks=[checkpoint], enable_checkpointing=True, **quiet)
+    trainer.fit(Model())
+    assert TorchCheckpointIO().load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 6
+
+    class Failing(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            time.sleep(0.2)
+            raise OSError("disk full")
+
+    trainer = tb.Trainer(max_epochs=1, plugins=[AsyncCheckpointIO(Failing())],
+                         callbacks=[tb.callbacks.ModelCheckpoint(dirpath=tmp_path / "b")], enable_checkpointing=True,
+                         **quiet)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.fit(Model())
 
 
 def test_hardware_properties_on_one_cpu() -> None:

@@ -5,6 +5,7 @@ Multi-process work runs in scripts (tests/runtime/hw_scripts) in fresh process t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for name, (code, err) in results.items():
         assert code == 0, f"{name} failed:\n{err[-4000:]}"
     results.update({name: torch.load(root / name / "weights.pt") for name in procs})
+    results["root"] = root
     return results
 
 
@@ -115,3 +117,12 @@ def test_ddp_with_sync_batchnorm_equals_one_process_with_the_whole_batch(runs: d
 def test_without_sync_batchnorm_the_statistics_differ(runs: dict[str, Any]) -> None:
     single, unsynced = runs["single"], runs["unsynced"]
     assert _diff(single, unsynced, ["net.1.running_mean", "net.1.running_var"]) > 1e-3
+
+
+def test_after_fit_the_module_is_plain_again(runs: dict[str, Any]) -> None:
+    """As Lightning's DDP teardown: the user's module gets its plain batch-norm layers back after fit and its
+    step methods no longer go through DistributedDataParallel (on every rank)."""
+    for rank in range(2):
+        result = json.loads((runs["root"] / "synced" / f"rank{rank}.json").read_text())
+        assert result["redirected_after_fit"] == []
+        assert "CPUSyncBatchNorm" not in result["layer_classes"] and "_BatchNormXd" in result["layer_classes"]

@@ -74,13 +74,16 @@ class AsyncCheckpointIO(CheckpointIO):
         self._pending: list[Future[None]] = []
 
     def _raise_finished_errors(self, wait: bool) -> None:
-        still: list[Future[None]] = []
-        for future in self._pending:
+        pending, self._pending = self._pending, []
+        for i, future in enumerate(pending):
             if wait or future.done():
-                future.result()  # re-raises the background error here
+                try:
+                    future.result()  # re-raises the background error here, once
+                except BaseException:
+                    self._pending.extend(pending[i + 1:])  # the rest are raised or kept next time
+                    raise
             else:
-                still.append(future)
-        self._pending = still
+                self._pending.append(future)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         self._raise_finished_errors(wait=False)

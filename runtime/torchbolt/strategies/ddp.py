@@ -133,7 +133,42 @@ class DDPStrategy(ParallelStrategy):
             return self.model.no_sync()
         return contextlib.nullcontext()
 
+    def on_exception(self, exception: BaseException) -> None:
+        """DistributedDataParallel's error about parameters that took no part in the loss says what to do in
+        torch's terms; add the Trainer's way out."""
+        message = str(exception)
+        if "Expected to have finished reduction in the prior iteration" in message and exception.args:
+            names = _unused_parameter_names(message, self.lightning_module)
+            which = f" ({', '.join(names)})" if names else ""
+            exception.args = (
+                f"{message}\n\nSome parameters of the LightningModule{which} did not take part in the loss that "
+                "training_step returned. If that is intended, let DDP find them: Trainer(strategy="
+                "'ddp_find_unused_parameters_true') or DDPStrategy(find_unused_parameters=True) (slower); otherwise "
+                "make every parameter contribute to the loss, or set requires_grad=False on those it should not "
+                "train.",
+                *exception.args[1:],
+            )
+
     def teardown(self) -> None:
-        if self.lightning_module is not None:
-            restore_steps(self.lightning_module)
+        """The module the user gave comes back as it was: its step methods no longer go through
+        DistributedDataParallel, and after fit its batch-norm layers are plain again (as Lightning)."""
+        module = self.lightning_module
+        if module is not None:
+            restore_steps(module)
+            if self._fitting and self.layer_sync is not None:
+                module = self._lightning_module = self.layer_sync.revert(module)
+        self.model = module
         super().teardown()
+
+
+def _unused_parameter_names(message: str, module: nn.Module | None, limit: int = 8) -> list[str]:
+    """The names of the parameters DDP's reduction error lists by index ("Parameter indices which did not
+    receive grad for rank R: 4 5"): DDP numbers the trainable parameters in `named_parameters` order."""
+    import re
+
+    found = re.search(r"did not receive grad for rank \d+: ([\d ]+)", message)
+    if found is None or module is None:
+        return []
+    trainable = [name for name, param in module.named_parameters() if param.requires_grad]
+    names = [trainable[i] for i in map(int, found.group(1).split()) if i < len(trainable)]
+    return names[:limit] + ([f"and {len(names) - limit} more"] if len(names) > limit else [])

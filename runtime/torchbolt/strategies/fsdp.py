@@ -50,6 +50,7 @@ class FSDPStrategy(ParallelStrategy):
     """Fully sharded data parallel on torch's FSDP2 (gloo on CPU, NCCL on CUDA)."""
 
     strategy_name = "fsdp"
+    _cpu_at_teardown = False  # the sharded module stays where its shards are (as Lightning's FSDP teardown)
 
     def __init__(
         self,

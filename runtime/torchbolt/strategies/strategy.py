@@ -229,8 +229,27 @@ class Strategy:
             self.checkpoint_io.remove_checkpoint(path)
 
     # ---- end ------------------------------------------------------------------------------------------
+    def on_exception(self, exception: BaseException) -> None:
+        """An entry point is ending with `exception` (after the on_exception hooks); a strategy may add to
+        its message what the user can do about it."""
+
+    #: whether teardown moves the module and optimizer states to the CPU (Lightning's FSDP keeps its shards)
+    _cpu_at_teardown = True
+
     def teardown(self) -> None:
-        """Finish checkpoint writes and release the device; the module stays usable on its device."""
+        """The end of every Trainer entry point (before on_fit_end and the teardown hooks, as Lightning):
+        off the CPU, the module and the optimizer states move to the CPU, as in Lightning; checkpoint writes
+        finish (an asynchronous write's error is raised here); the device is released."""
+        module = self.lightning_module
+        if self._cpu_at_teardown and self.root_device.type != "cpu":
+            cpu = torch.device("cpu")
+            for optimizer in getattr(self, "optimizers", ()):
+                for state in optimizer.state.values():
+                    for key, value in state.items():
+                        if isinstance(value, Tensor):
+                            state[key] = value.to(cpu)
+            if module is not None:
+                module.cpu()
         if self._checkpoint_io is not None:
             self._checkpoint_io.teardown()
         if self.accelerator is not None:

@@ -804,6 +804,7 @@ class Trainer:
             except BaseException as exc:
                 if type(exc).__name__ == "TunerExit":
                     # a Tuner search finished inside this fit: end it like a completed run
+                    self._strategy.teardown()
                     self._teardown(fn.value, "success")
                     self.state.status = TrainerStatus.FINISHED
                     self.state.stage = None
@@ -1016,6 +1017,7 @@ class Trainer:
             if checkpoint is not None:
                 connector.restore_training_state(self, checkpoint)
             loops.fit.run()
+            self._strategy.teardown()  # as Lightning: before on_fit_end, which sees the unwrapped module
             hooks.call("on_fit_end")
         else:
             if checkpoint is not None:
@@ -1034,6 +1036,7 @@ class Trainer:
                 result = loops.evaluation.run(stage_enum, in_fit=False)
                 if request.verbose and result:
                     _print_results(result, "test" if testing else "validate")
+            self._strategy.teardown()
         self._teardown(stage, "success")
         self.state.status = TrainerStatus.FINISHED
         self.state.stage = None
@@ -1167,12 +1170,20 @@ class Trainer:
         try:
             self._hooks.call("on_exception", exc)
         finally:
+            try:
+                self._strategy.on_exception(exc)  # as Lightning: after the hooks (DDP explains its errors)
+            except Exception:  # noqa: BLE001 - the original exception matters more
+                log.exception("the strategy's on_exception raised")
             for logger in self.loggers if self.is_global_zero else []:
                 if callable(getattr(logger, "finalize", None)):
                     try:
                         logger.finalize("failed")
                     except Exception:  # noqa: BLE001 - the original exception matters more
                         log.exception("logger.finalize('failed') raised")
+            try:
+                self._strategy.teardown()  # as Lightning's Trainer._teardown after an interruption
+            except Exception:  # noqa: BLE001 - the original exception matters more
+                log.exception("the strategy's teardown after an exception raised")
             try:
                 self._hooks.call("teardown", self.state.fn.value if self.state.fn else "fit")
             except Exception:  # noqa: BLE001

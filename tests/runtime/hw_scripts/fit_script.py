@@ -2,7 +2,7 @@
 
     python fit_script.py OUT_DIR [--devices N] [--strategy S] [--batch B] [--epochs E] [--num-nodes K]
                          [--crash-rank R] [--ckpt PATH] [--save-every-epoch] [--precision P] [--sleep]
-                         [--leave-rank R] [--batchnorm] [--sync-batchnorm]
+                         [--leave-rank R] [--batchnorm] [--sync-batchnorm] [--unused-parameter]
 
 Every rank writes OUT_DIR/rank{R}.json (ranks, the sample indices it trained on, callback_metrics, the values
 of a sync_dist-logged metric, all_gather/broadcast/reduce results) and rank 0 OUT_DIR/weights.pt.
@@ -64,7 +64,7 @@ class Indexed(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
 
 class Model(tb.LightningModule):
     def __init__(self, batch: int = 4, crash_rank: int = -1, sleep: bool = False, shuffle: bool = False,
-                 batchnorm: bool = False) -> None:
+                 batchnorm: bool = False, unused: bool = False) -> None:
         super().__init__()
         torch.manual_seed(0)
         if batchnorm:
@@ -72,6 +72,8 @@ class Model(tb.LightningModule):
         else:
             self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
         self.batch, self.crash_rank, self.sleep, self.shuffle = batch, crash_rank, sleep, shuffle
+        if unused:
+            self.unused = nn.Linear(8, 1)  # takes no part in the loss: DDP fails on the second step
         self.seen: list[int] = []
         self.synced: list[float] = []
 
@@ -116,12 +118,13 @@ def main() -> None:
     p.add_argument("--shuffle", action="store_true")
     p.add_argument("--batchnorm", action="store_true")  # a BatchNorm1d layer in the model
     p.add_argument("--sync-batchnorm", action="store_true")
+    p.add_argument("--unused-parameter", action="store_true")  # a layer outside the loss (DDP's error)
     p.add_argument("--leave-rank", type=int, default=-1)  # this rank ends (status 0) without calling fit
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     devices: Any = int(a.devices) if a.devices.isdigit() else a.devices
-    model = Model(a.batch, a.crash_rank, a.sleep, a.shuffle, a.batchnorm)
+    model = Model(a.batch, a.crash_rank, a.sleep, a.shuffle, a.batchnorm, a.unused_parameter)
     tracer = _tracer()
     callbacks = [tracer]
     if a.save_every_epoch:
@@ -157,6 +160,9 @@ def main() -> None:
         "broadcast": trainer.strategy.broadcast(f"from-{rank}"),
         "reduce_sum": float(trainer.strategy.reduce(torch.tensor(float(rank + 1)), reduce_op="sum")),
         "global_step": trainer.global_step, "writes": writes, "trace": tracer.trace,
+        # after fit the module is the user's again: no step redirected through a wrapper, plain layers
+        "redirected_after_fit": sorted(k for k in vars(model) if k.endswith("_step")),
+        "layer_classes": sorted({type(m).__name__ for m in model.modules()}),
         "env": {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK")},
     }
     state = trainer.strategy.lightning_module_state_dict()  # full weights (a collective under FSDP)
