@@ -17,10 +17,18 @@ def lazy_getattr(package: str, table: Mapping[str, str], namespace: dict[str, An
     def attribute(name: str) -> Any:
         module = table.get(name)
         if module is not None:
-            return getattr(importlib.import_module(module), name)
+            return getattr(_import(module, name), name)
         if name.isidentifier() and not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}"):
-            return importlib.import_module(f"{package}.{name}")
+            return _import(f"{package}.{name}", name)
         raise AttributeError(name)
+
+    def _import(module: str, name: str) -> Any:
+        # An AttributeError raised while the module runs is a broken import, not a missing name: as an
+        # AttributeError it would be reported as "not provided" (or vanish under hasattr).
+        try:
+            return importlib.import_module(module)
+        except AttributeError as exc:
+            raise ImportError(f"importing {module} (for {package}.{name}) failed: {exc!r}") from exc
 
     def __getattr__(name: str) -> Any:
         from torchbolt.compat.unsupported import module_getattr

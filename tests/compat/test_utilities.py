@@ -213,6 +213,21 @@ def test_lazy_subpackages_and_not_provided_names() -> None:
     assert not hasattr(pl, "no_such_thing")
 
 
+def test_a_lazy_name_whose_module_fails_to_import_reports_the_failure(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # An AttributeError inside the imported module must surface as that import's failure, not as
+    # "X is not provided by torchbolt" (which once hid a typo in the loops behind `torchbolt.Trainer`).
+    from torchbolt._lazy import lazy_getattr
+
+    (tmp_path / "broken_impl.py").write_text("import os\nos.no_such_function\nclass Trainer: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict[str, object] = {}
+    getter = lazy_getattr("torchbolt", {"Trainer": "broken_impl"}, namespace)
+    with pytest.raises(ImportError, match=r"importing broken_impl \(for torchbolt.Trainer\) failed: .*no_such_function"):
+        getter("Trainer")
+    assert "Trainer" not in namespace
+
+
 def test_import_torchbolt_stays_torch_free() -> None:
     code = ("import sys, torchbolt, torchbolt.utilities, torchbolt.demos, torchbolt.compat\n"
             "torchbolt.utilities.rank_zero_only\n"

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchbolt
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import DataLoader, TensorDataset
 from torchbolt.loggers import TensorBoardLogger
 from torchbolt.trainer.metrics import fold_sum_exact
@@ -165,3 +166,114 @@ def test_tensorboard_hparams_file_is_checked_once_then_again_at_finalize(tmp_pat
     logger.finalize("success")
     assert os.path.isfile(hparams)
     assert "lr: 0.1" in open(hparams, encoding="utf-8").read()
+
+
+# -- the plain automatic step (bound once per epoch) --------------------------------------------------
+def _hand_written_weights(model: _Logs, opt_cls: type, steps: int, **opt_kwargs: Any) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+    layer.load_state_dict(model.layer.state_dict())
+    opt = opt_cls(layer.parameters(), **opt_kwargs)
+    for x, y in DataLoader(model.data, batch_size=model.batch):
+        loss = F.cross_entropy(layer(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return [p.detach() for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("opt_cls", [torch.optim.SGD, torch.optim.Adam, torch.optim.RMSprop])
+def test_plain_step_updates_like_a_hand_written_loop(opt_cls: type) -> None:
+    class Model(_Logs):
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return opt_cls(self.parameters(), lr=0.05)
+
+    model = Model(6)
+    expected = _hand_written_weights(model, opt_cls, 6, lr=0.05)
+    trainer = _bare()
+    trainer.fit(model)
+    assert trainer.global_step == 6
+    for got, want in zip(model.layer.parameters(), expected, strict=True):
+        torch.testing.assert_close(got.detach(), want, rtol=0, atol=1e-7)
+    progress = trainer._loops.state.fit.optim
+    assert (progress.step.total.ready, progress.step.total.completed) == (6, 6)
+    assert (progress.zero_grad.total.started, progress.zero_grad.total.completed) == (6, 6)
+
+
+@pytest.mark.parametrize("where", ["instance", "global"])
+def test_step_pre_hooks_still_run_before_training_step(where: str) -> None:
+    seen: list[str] = []
+
+    class Model(_Logs):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            seen.append(f"training_step {batch_idx}")
+            return super().training_step(batch, batch_idx)
+
+        def on_train_start(self) -> None:
+            optimizer = self.trainer.optimizers[0]
+            if where == "instance":
+                optimizer.register_step_pre_hook(lambda *_: seen.append("pre_hook"))
+            optimizer.register_step_post_hook(lambda *_: seen.append("post_hook"))
+
+    handle = (register_optimizer_step_pre_hook(lambda *_: seen.append("pre_hook"))
+              if where == "global" else None)
+    try:
+        _bare().fit(Model(2))
+    finally:
+        if handle is not None:
+            handle.remove()
+    assert seen == ["pre_hook", "training_step 0", "post_hook", "pre_hook", "training_step 1", "post_hook"]
+
+
+def test_step_hands_over_when_a_callback_turns_clipping_on_mid_epoch() -> None:
+    """A change between batches (clipping switched on after batch 2) moves the next steps to the full path;
+    `self.log`'s hook context is `training_step` throughout and the optimizer steps on every batch, also
+    when training_step returns None."""
+    fx_seen: list[str | None] = []
+    deltas: list[float] = []
+
+    class Model(_Logs):
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            fx_seen.append(self.trainer._ctx.fx)
+            loss = super().training_step(batch, batch_idx)
+            return None if batch_idx == 5 else loss
+
+    class Watch(torchbolt.Callback):
+        def on_train_batch_start(self, trainer: Any, pl_module: Any, *args: Any) -> None:
+            self.before = pl_module.layer.weight.detach().clone()
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
+            deltas.append((pl_module.layer.weight.detach() - self.before).abs().max().item())
+            if trainer.global_step == 3:
+                trainer.gradient_clip_val = 1e-9  # norm clipping: the next updates nearly vanish
+
+    model = Model(6)
+    posts: list[int] = []
+    trainer = _bare(callbacks=[Watch()])
+    model.on_train_start = lambda: trainer.optimizers[0].register_step_post_hook(  # type: ignore[method-assign]
+        lambda *_: posts.append(1))
+    with pytest.warns(UserWarning, match="returned `None`"):
+        trainer.fit(model)
+    assert all(d > 1e-4 for d in deltas[:3]), deltas
+    assert all(d < 1e-8 for d in deltas[3:]), deltas
+    assert fx_seen == ["training_step"] * 6
+    assert len(posts) == 6 and trainer.global_step == 6
+
+
+def test_plain_step_hands_on_train_batch_end_the_detached_loss_and_the_extras() -> None:
+    outputs: list[Any] = []
+    losses: list[torch.Tensor] = []
+
+    class Model(_Logs):
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            loss = super().training_step(batch, batch_idx)
+            losses.append(loss.detach().clone())
+            return {"loss": loss, "idx": batch_idx}
+
+        def on_train_batch_end(self, outputs_: Any, batch: Any, batch_idx: int) -> None:
+            outputs.append(outputs_)
+
+    _bare().fit(Model(3))
+    assert [o["idx"] for o in outputs] == [0, 1, 2]
+    for out, loss in zip(outputs, losses, strict=True):
+        assert not out["loss"].requires_grad and torch.equal(out["loss"], loss)

@@ -303,6 +303,8 @@ class FitLoop:
             # made once per epoch: each call times one fetch / one training batch
             timed_fetch = hooks.timer(TRAIN_NEXT_ACTION)
             timed_batch = hooks.timer("run_training_batch")
+        elif automatic:
+            automatic_step = optimization.automatic_stepper()  # bound for this epoch
         while True:
             # epoch done? (inline: it runs before every batch)
             max_steps = trainer.max_steps
@@ -346,7 +348,7 @@ class FitLoop:
                     output = timed_batch(optimization.automatic_step, args, batch_idx) if automatic \
                         else timed_batch(optimization.manual_step, args)
                 elif automatic:
-                    output = optimization.automatic_step(args, batch_idx)
+                    output = automatic_step(args, batch_idx)
                 else:
                     output = optimization.manual_step(args)
             total.processed += 1

@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from torchbolt.loops.context import Loops
 
 
+#: torch optimizers whose `step(closure)` runs the closure once, under enable_grad, before anything else: for
+#: these, running the closure and then `step()` is the same update (see Optimization._plain_stepper)
+_CLOSURE_FIRST = frozenset({
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam,
+    torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.ASGD, torch.optim.Rprop,
+    torch.optim.SparseAdam,
+})
+from torch.optim.optimizer import _global_optimizer_pre_hooks as _global_step_pre_hooks  # noqa: E402 (mutated in place)
+
+
 class Optimization:
     """Backward, optimizer step and the automatic / manual training step."""
 
@@ -73,6 +83,138 @@ class Optimization:
         return strategy.optimizer_step(optimizer, closure, after_closure, skip_if_no_loss=plan.automatic, **kwargs)
 
     # -- automatic optimization ---------------------------------------------------------------------
+    def automatic_stepper(self) -> Callable[[tuple[Any, ...], int], dict[str, Any] | None]:
+        """The automatic step for the coming epoch: `automatic_step`, or where the step is the plain one
+        (see `_plain_stepper`) a step with the epoch's constants bound once."""
+        loops = self._loops
+        trainer = loops.trainer
+        plan = loops.plan
+        if (plan.direct_step and plan.precision_noop and plan.profiler is None and not plan.before_zero_grad
+                and trainer.accumulate_grad_batches == 1 and not loops.fit.skip_backward
+                and not trainer.gradient_clip_val and len(trainer.optimizers) == 1 and self.lightning_optimizers):
+            return self._plain_stepper()
+        return self.automatic_step
+
+    def _plain_stepper(self) -> Callable[[tuple[Any, ...], int], dict[str, Any] | None]:
+        """`automatic_step` for the plan's direct case (no hook around the step, one optimizer, no precision
+        plugin, profiler, accumulation or clipping), bound once per epoch.
+
+        The general step looks up about twenty things and builds its closure on every batch; here the
+        closure is made once and reads the batch from a cell. Each step still checks what a callback may
+        change between batches (clipping, accumulation, the SWA forward-only epoch, the optimizer) and
+        hands the batch to `automatic_step` when any of it changed. The order of calls, the progress
+        counters and the `self.log` context are those of `automatic_step`.
+        """
+        loops = self._loops
+        trainer = loops.trainer
+        fit = loops.fit
+        general = self.automatic_step
+        module = trainer.lightning_module
+        assert module is not None
+        ctx = loops.hooks.ctx
+        optimizer = trainer.optimizers[0]
+        stepped = self.lightning_optimizers[0]._optimizer
+        optim_progress = loops.state.fit.optim
+        zero_grad_total = optim_progress.zero_grad.total
+        zero_grad_current = optim_progress.zero_grad.current
+        step_total = optim_progress.step.total
+        step_current = optim_progress.step.current
+        is_grad_enabled = torch.is_grad_enabled
+        # torch's own optimizers evaluate the closure once, under enable_grad, before updating: for them the
+        # closure runs here and the optimizer steps without it (as a hand-written loop does), unless a step
+        # pre-hook is registered (it must see the step before training_step runs, as in Lightning)
+        closure_first = type(stepped) in _CLOSURE_FIRST and "step" not in vars(stepped)
+        instance_pre_hooks = stepped._optimizer_step_pre_hooks if closure_first else None
+        # The batch's output (the detached loss and the extras) goes to on_train_batch_end and the 1.x
+        # training_epoch_end only; with neither, and an optimizer that ignores the closure's result, the
+        # loss is not detached (a tensor op per step) and no output is built.
+        plan = loops.plan
+        wants_output = plan.train_batch_end or plan.collect_train_outputs
+        batch_args: tuple[Any, ...] = ()  # the batch the closure trains on (set by each step)
+        step_loss: Tensor | None = None
+        step_extra: dict[str, Any] | None = None
+
+        def closure() -> Tensor | None:
+            nonlocal step_loss, step_extra
+            if not is_grad_enabled():
+                with torch.enable_grad():
+                    return closure()
+            prev, ctx.fx = ctx.fx, "training_step"
+            try:
+                out = module.training_step(*batch_args)
+            finally:
+                ctx.fx = prev
+            if type(out) is Tensor:
+                loss = out
+            else:
+                loss, step_extra = split_training_output(out)
+            zero_grad_total.ready += 1
+            zero_grad_current.ready += 1
+            zero_grad_total.started += 1
+            zero_grad_current.started += 1
+            ctx.fx = "optimizer_zero_grad"
+            try:
+                optimizer.zero_grad()
+            finally:
+                ctx.fx = prev
+            zero_grad_total.completed += 1
+            zero_grad_current.completed += 1
+            if loss is None:
+                self._warn_none_once()
+                return None
+            ctx.fx = "backward"
+            try:
+                loss.backward()
+            finally:
+                ctx.fx = prev
+            if direct_output:
+                return None  # nobody reads the loss: neither the loop nor the optimizer (see above)
+            step_loss = loss = loss.detach()
+            return loss
+
+        direct_output = False  # this step's output is not wanted (set per step, read by the closure)
+
+        def step(args: tuple[Any, ...], batch_idx: int) -> dict[str, Any] | None:
+            nonlocal batch_args, step_loss, step_extra, direct_output
+            if (trainer.gradient_clip_val or trainer.accumulate_grad_batches != 1 or fit.skip_backward
+                    or trainer.optimizers[0] is not optimizer):
+                return general(args, batch_idx)
+            batch_args = args
+            step_loss = step_extra = None
+            step_total.ready += 1
+            step_current.ready += 1
+            prev, ctx.fx = ctx.fx, "optimizer_step"
+            try:
+                if closure_first and not instance_pre_hooks and not _global_step_pre_hooks:
+                    direct_output = not wants_output
+                    closure()
+                    stepped.step()
+                else:
+                    direct_output = False
+                    stepped.step(closure=closure)
+            finally:
+                ctx.fx = prev
+                batch_args = ()  # the batch is not kept alive until the next step
+            step_total.completed += 1
+            step_current.completed += 1
+            if direct_output:
+                return None
+            loss = step_loss
+            if loss is None:
+                return {}
+            return {"loss": loss, **step_extra} if step_extra else {"loss": loss}
+
+        return step
+
+    def _warn_none_once(self) -> None:
+        if not self._warned_none:
+            self._warned_none = True
+            warnings.warn(
+                "`training_step` returned `None`; the optimizer step is skipped for that batch. If this was on "
+                "purpose, ignore this warning.",
+                stacklevel=3,
+            )
+
     def automatic_step(self, args: tuple[Any, ...], batch_idx: int) -> dict[str, Any]:
         """training_step inside the optimizer closure, with zero_grad and backward (reference §2.1)."""
         loops = self._loops
@@ -154,13 +296,7 @@ class Optimization:
                 # serves both the closure's result and the batch outputs
                 step_loss = loss.detach()
                 return step_loss
-            if not self._warned_none:
-                self._warned_none = True
-                warnings.warn(
-                    "`training_step` returned `None`; the optimizer step is skipped for that batch. If this was on "
-                    "purpose, ignore this warning.",
-                    stacklevel=2,
-                )
+            self._warn_none_once()
             return None
 
         # should_accumulate() is always False without accumulation; skip the call (this runs every batch)

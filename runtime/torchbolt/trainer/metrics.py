@@ -452,11 +452,15 @@ class MetricsHub:
         if metric is None or not metric.is_tensor or metric.meta.args_key != args_key:
             return False
         dtype = value.dtype
-        if (dtype is not torch.float32 and dtype is not torch.float64) or value.numel() != 1:
-            return False  # conversion warning or a shape error: the full path handles both
+        if dtype is not torch.float32 and dtype is not torch.float64:
+            return False  # the conversion warning: the full path
+        # a 0-d tensor (the usual loss) holds one element: numel(), a call into torch, only for the others
+        squeeze = value.ndim != 0
+        if squeeze and value.numel() != 1:
+            return False  # the shape error: the full path
         if not args_key[5]:  # enable_graph
             value = value.detach()
-        if value.ndim:
+        if squeeze:
             value = value.squeeze()
         meta = metric.meta
         if batch_size is None:
