@@ -369,3 +369,14 @@ def test_layer_summary_records_sizes_once() -> None:
     assert summary.in_size == [4, 3] and summary.out_size == [4, 2] and summary.training
     assert not layer._forward_hooks  # noqa: SLF001 - the hook removed itself
     assert parse_batch_shape([torch.zeros(1, 2), "x"]) == [[1, 2], "?"]
+
+
+def test_move_data_to_device_keeps_tensors_already_there_and_moves_the_others() -> None:
+    from torchbolt.utilities import move_data_to_device
+
+    x, y = torch.ones(2), torch.zeros(2, dtype=torch.long)
+    same = move_data_to_device((x, y), torch.device("cpu"))
+    assert type(same) is tuple and same[0] is x and same[1] is y
+    moved = move_data_to_device([x, y], "meta")
+    assert type(moved) is list and [t.device.type for t in moved] == ["meta", "meta"]
+    assert moved[1].dtype == torch.long

@@ -357,3 +357,50 @@ def test_pytorch_profiler_validates_arguments() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(MisconfigurationException, match="emit_nvtx"):
             tbp.PyTorchProfiler(emit_nvtx=True)
+
+
+def _event_sequence(engine: str, tmp_path: Any, general_path: bool = False,
+                    monkeypatch: pytest.MonkeyPatch | None = None) -> list[tuple[str, str]]:
+    """Every start/stop a fit makes, in order, recorded by a profiler subclass of `engine`'s base class."""
+    pl = pytest.importorskip("lightning.pytorch") if engine == "lightning" else tb
+    events: list[tuple[str, str]] = []
+
+    class Recording(pl.profilers.Profiler):  # type: ignore[misc, name-defined]
+        def start(self, action_name: str) -> None:
+            events.append(("start", action_name))
+
+        def stop(self, action_name: str) -> None:
+            events.append(("stop", action_name))
+
+    if general_path:
+        assert monkeypatch is not None
+        from torchbolt.loops.optimization import Optimization
+
+        monkeypatch.setattr(Optimization, "_default_step_chain", lambda self: False)
+    trainer = pl.Trainer(max_epochs=1, limit_val_batches=0, profiler=Recording(), logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=str(tmp_path / engine))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        trainer.fit(_module_cls(pl.LightningModule)())
+    first = events.index(("start", "run_training_batch"))
+    last = len(events) - events[::-1].index(("stop", "run_training_batch"))
+    return events[first - 12:last + 4]  # the batches, with the fetch and transfer before the first
+
+
+def test_timed_plain_step_times_what_the_general_path_times(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a profiler and the default step methods, the loop skips the call chain between the timed
+    actions; the start/stop sequence (actions, order and nesting) is the general path's, event for event."""
+    plain = _event_sequence("torchbolt", tmp_path / "plain")
+    general = _event_sequence("torchbolt", tmp_path / "general", general_path=True, monkeypatch=monkeypatch)
+    assert plain == general
+    assert plain.count(("start", "[LightningModule]Net.optimizer_zero_grad")) == 2
+
+
+@pytest.mark.lightning
+def test_timed_step_sequence_equals_lightnings(tmp_path: Any) -> None:
+    """The same sequence against Lightning's: what each training batch starts and stops, in order."""
+    theirs = _event_sequence("lightning", tmp_path)
+    mine = _event_sequence("torchbolt", tmp_path)
+    batch = ("start", "run_training_batch")
+    assert mine[mine.index(batch):] == theirs[theirs.index(batch):]

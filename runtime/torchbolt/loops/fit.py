@@ -303,7 +303,7 @@ class FitLoop:
             # made once per epoch: each call times one fetch / one training batch
             timed_fetch = hooks.timer(TRAIN_NEXT_ACTION)
             timed_batch = hooks.timer("run_training_batch")
-        elif automatic:
+        if automatic:
             automatic_step = optimization.automatic_stepper()  # bound for this epoch
         while True:
             # epoch done? (inline: it runs before every batch)
@@ -345,7 +345,7 @@ class FitLoop:
                 current.started += 1
                 args = (batch, batch_idx) if takes_idx else (batch,)
                 if profiler is not None:
-                    output = timed_batch(optimization.automatic_step, args, batch_idx) if automatic \
+                    output = timed_batch(automatic_step, args, batch_idx) if automatic \
                         else timed_batch(optimization.manual_step, args)
                 elif automatic:
                     output = automatic_step(args, batch_idx)

@@ -89,11 +89,178 @@ class Optimization:
         loops = self._loops
         trainer = loops.trainer
         plan = loops.plan
+        if not (trainer.accumulate_grad_batches == 1 and not loops.fit.skip_backward
+                and len(trainer.optimizers) == 1 and self.lightning_optimizers):
+            return self.automatic_step
         if (plan.direct_step and plan.precision_noop and plan.profiler is None and not plan.before_zero_grad
-                and trainer.accumulate_grad_batches == 1 and not loops.fit.skip_backward
-                and not trainer.gradient_clip_val and len(trainer.optimizers) == 1 and self.lightning_optimizers):
+                and not trainer.gradient_clip_val):
             return self._plain_stepper()
+        if plan.profiler is not None and self._default_step_chain():
+            return self._timed_plain_stepper()
         return self.automatic_step
+
+    def _default_step_chain(self) -> bool:
+        """Whether everything between the optimization loop and torch's `optimizer.step` is torchbolt's own
+        default: the module's optimizer_step / optimizer_zero_grad / backward / configure_gradient_clipping,
+        the LightningOptimizer, the strategy's and the plain precision plugin's optimizer_step and backward."""
+        from torchbolt.core.module import LightningModule
+        from torchbolt.core.optimizer import LightningOptimizer
+        from torchbolt.plugins.precision import Precision
+        from torchbolt.strategies.strategy import Strategy
+        from torchbolt.trainer.dispatch import is_overridden
+
+        loops = self._loops
+        trainer = loops.trainer
+        plan = loops.plan
+        module = trainer.lightning_module
+        strategy = trainer.strategy
+        lightning_optimizer = self.lightning_optimizers[0]
+        return (
+            plan.automatic and plan.precision_noop and not plan.clip_overridden and module is not None
+            and loops.hooks.module_timers is not None
+            and not any(is_overridden(module, name, LightningModule)
+                        for name in ("optimizer_step", "optimizer_zero_grad", "backward", "configure_gradient_clipping"))
+            and type(strategy).optimizer_step is Strategy.optimizer_step
+            and type(strategy).backward is Strategy.backward
+            and type(strategy.precision_plugin) is Precision
+            and type(lightning_optimizer).step is LightningOptimizer.step and "step" not in vars(lightning_optimizer)
+            and lightning_optimizer._step_runner == self.optimizer_step
+            and lightning_optimizer._on_before_step is None and lightning_optimizer._on_after_step is None
+            and lightning_optimizer._optimizer is trainer.optimizers[0]
+        )
+
+    def _timed_plain_stepper(self) -> Callable[[tuple[Any, ...], int], dict[str, Any] | None]:
+        """`automatic_step` with a profiler, where every step method is the default (`_default_step_chain`),
+        bound once per epoch.
+
+        It times the same actions, in the same nesting and order, as the general path: the module's
+        optimizer_step around torch's `step(closure)`; inside the closure the strategy's training_step, the
+        zero_grad hooks and the strategy's backward with its hooks; then on_before_optimizer_step and
+        configure_gradient_clipping. What it leaves out is the call chain between them (the module's
+        default optimizer_step, the LightningOptimizer, the strategy and precision plugin passing the
+        closure along), whose bodies only forward the call. As with `_plain_stepper`, each step checks
+        what a callback may change between batches and hands the batch to `automatic_step` if it did.
+        """
+        loops = self._loops
+        trainer = loops.trainer
+        fit = loops.fit
+        plan = loops.plan
+        hooks = loops.hooks
+        general = self.automatic_step
+        module = trainer.lightning_module
+        assert module is not None
+        ctx = hooks.ctx
+        optimizer = trainer.optimizers[0]
+        stepped = self.lightning_optimizers[0]._optimizer
+        timers = hooks.module_timers
+        assert timers is not None
+        timed_training_step = timers["training_step"]
+        timed_zero_grad = timers["optimizer_zero_grad"]
+        timed_optimizer_step = timers["optimizer_step"]
+        timed_clipping = timers["configure_gradient_clipping"]
+        timed_backward = hooks.backward_timer
+        assert timed_training_step is not None and timed_zero_grad is not None and timed_backward is not None
+        assert timed_optimizer_step is not None and timed_clipping is not None
+        callers = hooks.callers
+        before_zero_grad = callers["on_before_zero_grad"] if plan.before_zero_grad else None
+        before_backward = callers["on_before_backward"]
+        after_backward = callers["on_after_backward"]
+        before_optimizer_step = callers["on_before_optimizer_step"] if plan.before_optimizer_step else None
+        epoch = trainer.current_epoch  # fixed while the epoch's batches run
+        optim_progress = loops.state.fit.optim
+        zero_grad_total = optim_progress.zero_grad.total
+        zero_grad_current = optim_progress.zero_grad.current
+        step_total = optim_progress.step.total
+        step_current = optim_progress.step.current
+        is_grad_enabled = torch.is_grad_enabled
+        batch_args: tuple[Any, ...] = ()
+        batch_index = 0
+        step_loss: Tensor | None = None
+        step_extra: dict[str, Any] | None = None
+
+        def backward(loss: Tensor) -> None:  # Optimization._backward_with_hooks for the default chain
+            before_backward(loss)
+            prev, ctx.fx = ctx.fx, "backward"
+            try:
+                module.backward(loss)
+            finally:
+                ctx.fx = prev
+            after_backward()
+
+        def closure() -> Tensor | None:
+            nonlocal step_loss, step_extra
+            if not is_grad_enabled():
+                with torch.enable_grad():
+                    return closure()
+            prev, ctx.fx = ctx.fx, "training_step"
+            try:
+                out = timed_training_step(module.training_step, *batch_args)
+            finally:
+                ctx.fx = prev
+            if type(out) is Tensor:
+                loss = out
+            else:
+                loss, step_extra = split_training_output(out)
+            step_loss = loss
+            if before_zero_grad is not None:
+                before_zero_grad(optimizer)
+            zero_grad_total.ready += 1
+            zero_grad_current.ready += 1
+            zero_grad_total.started += 1
+            zero_grad_current.started += 1
+            ctx.fx = "optimizer_zero_grad"
+            try:
+                timed_zero_grad(module.optimizer_zero_grad, epoch, batch_index, optimizer)
+            finally:
+                ctx.fx = prev
+            zero_grad_total.completed += 1
+            zero_grad_current.completed += 1
+            if loss is None:
+                self._warn_none_once()
+                return None
+            timed_backward(backward, loss)
+            step_loss = loss = loss.detach()
+            return loss
+
+        def closure_then_hooks() -> Tensor | None:
+            result = closure()
+            # Optimization.optimizer_step's after_closure: with a profiler, clipping is always called
+            if before_optimizer_step is not None:
+                before_optimizer_step(optimizer)
+            prev, ctx.fx = ctx.fx, "configure_gradient_clipping"
+            try:
+                timed_clipping(module.configure_gradient_clipping, optimizer, trainer.gradient_clip_val,
+                               trainer.gradient_clip_algorithm)
+            finally:
+                ctx.fx = prev
+            return result
+
+        def optimizer_step() -> None:  # the module's default optimizer_step, down to torch's
+            stepped.step(closure=closure_then_hooks)
+
+        def step(args: tuple[Any, ...], batch_idx: int) -> dict[str, Any] | None:
+            nonlocal batch_args, batch_index, step_loss, step_extra
+            if trainer.accumulate_grad_batches != 1 or fit.skip_backward or trainer.optimizers[0] is not optimizer:
+                return general(args, batch_idx)
+            batch_args = args
+            batch_index = batch_idx
+            step_loss = step_extra = None
+            step_total.ready += 1
+            step_current.ready += 1
+            prev, ctx.fx = ctx.fx, "optimizer_step"
+            try:
+                timed_optimizer_step(optimizer_step)
+            finally:
+                ctx.fx = prev
+                batch_args = ()
+            step_total.completed += 1
+            step_current.completed += 1
+            loss = step_loss
+            if loss is None:
+                return {}
+            return {"loss": loss, **step_extra} if step_extra else {"loss": loss}
+
+        return step
 
     def _plain_stepper(self) -> Callable[[tuple[Any, ...], int], dict[str, Any] | None]:
         """`automatic_step` for the plan's direct case (no hook around the step, one optimizer, no precision

@@ -20,7 +20,7 @@ as Lightning does; without one nothing is wrapped, so a run without a profiler p
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,10 @@ class HookDispatcher:
         self._datamodule: LightningDataModule | None = None
         self._callbacks: tuple[Callback, ...] = ()
         self._transfer: tuple[tuple[str, Callable[..., Any]], ...] = ()
+        # with a profiler: the chain's hooks after on_before_batch_transfer, and them timed as a whole
+        self._transfer_before: tuple[tuple[str, Callable[..., Any]], ...] = ()
+        self._transfer_on_device: tuple[tuple[str, Callable[..., Any]], ...] = ()
+        self._timed_on_device: Callable[..., Any] = self._transfer_chain
         # Set by bind() when the Trainer has a profiler; None keeps every call free of profiling.
         self._profiler: Any = None
         self._module_prefix = ""
@@ -117,7 +121,8 @@ class HookDispatcher:
         self.backward_action = self.batch_to_device_action = ""
         self.backward_timer: Callable[..., Any] | None = None
         #: `transfer_batch(batch, device, dataloader_idx)`: on_before_batch_transfer, transfer_batch_to_device,
-        #: on_after_batch_transfer (those that run), timed as the strategy's batch_to_device with a profiler
+        #: on_after_batch_transfer (those that run); with a profiler the last two are timed as the strategy's
+        #: batch_to_device (what Lightning's strategy runs; the first one runs before it, timed on its own)
         #: (what Lightning's strategy times around the three hooks). Bound per entry point: no call level of
         #: its own on every batch.
         self.transfer_batch: Callable[[Any, torch.device, int], Any] = self._transfer_chain
@@ -156,8 +161,6 @@ class HookDispatcher:
         self.backward_action = strategy_prefix + "backward"
         self.batch_to_device_action = strategy_prefix + "batch_to_device"
         self.backward_timer = self.timer(self.backward_action) if profiler is not None else None
-        self.transfer_batch = self._transfer_chain if profiler is None else self._timed(
-            self.batch_to_device_action, self._transfer_chain)
         table: dict[str, tuple[_Call, ...]] = {}
         with_user_code: set[str] = set()  # hook points where an implementer is not a base-class default
 
@@ -228,6 +231,13 @@ class HookDispatcher:
                     fn = self._timed(self._module_prefix + name, fn)
                 chain.append((name, fn))
         self._transfer = tuple(chain)
+        if profiler is None:
+            self.transfer_batch = self._transfer_chain
+        else:
+            self._transfer_before = tuple(c for c in chain if c[0] == "on_before_batch_transfer")
+            self._transfer_on_device = tuple(c for c in chain if c[0] != "on_before_batch_transfer")
+            self._timed_on_device = self._timed(self.batch_to_device_action, self._chain_on_device)
+            self.transfer_batch = self._profiled_transfer
 
     def _make_callers(self, with_user_code: set[str],
                       runners: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
@@ -347,6 +357,12 @@ class HookDispatcher:
         return bool(self._transfer)
 
     @property
+    def module_timers(self) -> Mapping[str, Callable[..., Any] | None] | None:
+        """With a profiler, per module method: the timer `call_module` runs it under (None: not timed on
+        its own, e.g. backward inside the strategy's); None without a profiler."""
+        return self._module_timers
+
+    @property
     def profiler(self) -> Any:
         """The profiler the calls are timed with, or None (the loops time their own steps with it)."""
         return self._profiler
@@ -366,12 +382,13 @@ class HookDispatcher:
         """
         return partial(self.timer(action), fn)
 
-    def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+    def _transfer_chain(self, batch: Any, device: torch.device, dataloader_idx: int,
+                        chain: tuple[tuple[str, Callable[..., Any]], ...] | None = None) -> Any:
         ctx = self._ctx
         prev = ctx.fx
         try:
             # the context names each hook while it runs; nothing else runs between them (runs every batch)
-            for name, fn in self._transfer:
+            for name, fn in self._transfer if chain is None else chain:
                 ctx.fx = name
                 if name == "transfer_batch_to_device":
                     batch = fn(batch, device, dataloader_idx)
@@ -380,6 +397,14 @@ class HookDispatcher:
         finally:
             ctx.fx = prev
         return batch
+
+    def _profiled_transfer(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if self._transfer_before:
+            batch = self._transfer_chain(batch, device, dataloader_idx, self._transfer_before)
+        return self._timed_on_device(batch, device, dataloader_idx)
+
+    def _chain_on_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return self._transfer_chain(batch, device, dataloader_idx, self._transfer_on_device)
 
     # -- checkpoint state ---------------------------------------------------------------------------
     def collect_states(self, callbacks: bool = True) -> tuple[dict[str, Any], dict[str, Any] | None]:

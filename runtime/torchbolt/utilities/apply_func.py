@@ -58,7 +58,8 @@ def move_data_to_device(batch: Any, device: torch.device | str) -> Any:
         for t in batch:
             if not isinstance(t, Tensor):
                 break
-            moved.append(t.to(device, non_blocking=non_blocking))
+            # already there: `to` would return the tensor itself, after a call into torch
+            moved.append(t if t.device == device else t.to(device, non_blocking=non_blocking))
         else:
             return kind(moved)
 
