@@ -3,11 +3,11 @@ Python function calls, calls into C, and torch operator dispatches per training 
 
 Timings on a shared machine drift by more than the margins of the overhead targets; these counts do not
 move between runs (same code, same inputs, same counts), so they show what a change to the loop saves.
-Each count is (count of a 300-step fit - count of a 100-step fit) / 200, which removes everything that runs
+Each count is (count of a 300-step fit - count of a 100-step fit) / 200 (by default), which removes everything that runs
 once per fit (Trainer construction, setup, teardown). Instructions are counted with `sys.settrace` opcode
 events, calls with `sys.setprofile`, torch operators with a TorchDispatchMode.
 
-    python bench/step_instructions.py [--no-lightning]
+    python bench/step_instructions.py [--no-lightning] [--short 100] [--long 300]
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).parent))
 import overhead  # noqa: E402  (the same variants, model and data as the timed benchmark)
-
-SHORT, LONG = 100, 300
 
 
 def _instructions(run: Callable[[], Any]) -> dict[str, int]:
@@ -71,26 +69,31 @@ def _torch_ops(run: Callable[[], Any]) -> int:
     return mode.count
 
 
-def per_step(variant: Callable[[Any], Any]) -> dict[str, float]:
+def per_step(variant: Callable[[Any], Any], short_steps: int = 100, long_steps: int = 300) -> dict[str, float]:
     """The variant's counts per training step (see the module docstring)."""
-    short, long_ = overhead.make_data(SHORT), overhead.make_data(LONG)
+    short, long_ = overhead.make_data(short_steps), overhead.make_data(long_steps)
+    steps = long_steps - short_steps
     variant(short)  # first run: lazy imports and caches
     out: dict[str, float] = {}
     a, b = _instructions(lambda: variant(short)), _instructions(lambda: variant(long_))
     for key in a:
-        out[key] = (b[key] - a[key]) / (LONG - SHORT)
-    out["torch ops"] = (_torch_ops(lambda: variant(long_)) - _torch_ops(lambda: variant(short))) / (LONG - SHORT)
+        out[key] = (b[key] - a[key]) / steps
+    out["torch ops"] = (_torch_ops(lambda: variant(long_)) - _torch_ops(lambda: variant(short))) / steps
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-lightning", action="store_true", help="skip Lightning's rows")
+    parser.add_argument("--short", type=int, default=100, help="steps of the short fit")
+    parser.add_argument("--long", type=int, default=300, help="steps of the long fit")
     args = parser.parse_args(argv)
+    if not 0 < args.short < args.long:
+        parser.error("need 0 < --short < --long")
     torch.set_num_threads(1)
     rows = collections.OrderedDict()
     for name, variant in overhead.variants(include_lightning=not args.no_lightning).items():
-        rows[name] = per_step(variant)
+        rows[name] = per_step(variant, args.short, args.long)
         print(f"  {name}: done", file=sys.stderr)
     base = rows["hand-written loop"]["instructions"]
     print("| variant | bytecode instructions / step | vs hand-written | Python calls / step | C calls / step | "

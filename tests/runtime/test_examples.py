@@ -109,3 +109,17 @@ def test_overhead_benchmark_script_runs() -> None:
     rows = [line.split("|")[1].strip() for line in out.stdout.splitlines() if line.startswith("| ")]
     assert rows[1:] == ["hand-written loop", "torchbolt bare", "torchbolt Trainer()", "torchbolt bare + SimpleProfiler"]
     assert "Targets (issues 2 and 12)" in out.stdout
+
+
+def test_step_instruction_counter_runs_and_counts_the_loop() -> None:
+    """Smoke test of bench/step_instructions.py on short fits: every variant does at least the hand-written
+    loop's Python work per step (the counts are deterministic; no time is measured)."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "step_instructions.py"), "--no-lightning", "--short",
+                          "4", "--long", "12"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in out.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| variant")}
+    assert list(rows) == ["hand-written loop", "torchbolt bare", "torchbolt Trainer()", "torchbolt bare + SimpleProfiler"]
+    instructions = {name: float(cells[0]) for name, cells in rows.items()}
+    assert instructions["hand-written loop"] > 1000
+    assert all(n >= instructions["hand-written loop"] for n in instructions.values())
