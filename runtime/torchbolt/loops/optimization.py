@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import (
+    _global_optimizer_pre_hooks as _global_step_pre_hooks,  # a dict torch mutates
+)
 
 from torchbolt.loops._common import split_training_output
 from torchbolt.utilities.exceptions import MisconfigurationException
@@ -29,7 +32,6 @@ _CLOSURE_FIRST = frozenset({
     torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.ASGD, torch.optim.Rprop,
     torch.optim.SparseAdam,
 })
-from torch.optim.optimizer import _global_optimizer_pre_hooks as _global_step_pre_hooks  # noqa: E402 (mutated in place)
 
 
 class Optimization:
