@@ -121,10 +121,9 @@ class HookDispatcher:
         self.backward_action = self.batch_to_device_action = ""
         self.backward_timer: Callable[..., Any] | None = None
         #: `transfer_batch(batch, device, dataloader_idx)`: on_before_batch_transfer, transfer_batch_to_device,
-        #: on_after_batch_transfer (those that run); with a profiler the last two are timed as the strategy's
-        #: batch_to_device (what Lightning's strategy runs; the first one runs before it, timed on its own)
-        #: (what Lightning's strategy times around the three hooks). Bound per entry point: no call level of
-        #: its own on every batch.
+        #: on_after_batch_transfer (those that run). With a profiler the last two are timed together as the
+        #: strategy's batch_to_device, which is what Lightning's strategy runs; the first one runs before it,
+        #: timed on its own. Bound per entry point: no call level of its own on every batch.
         self.transfer_batch: Callable[[Any, torch.device, int], Any] = self._transfer_chain
 
     def bind(
