@@ -149,11 +149,8 @@ class Optimization:
         plan = loops.plan
         hooks = loops.hooks
         general = self.automatic_step
-        module = trainer.lightning_module
-        assert module is not None
-        ctx = hooks.ctx
-        optimizer = trainer.optimizers[0]
-        stepped = self.lightning_optimizers[0]._optimizer
+        module, ctx, optimizer, stepped, zero_grad_total, zero_grad_current, step_total, step_current = \
+            self._epoch_bindings()
         timers = hooks.module_timers
         assert timers is not None
         timed_training_step = timers["training_step"]
@@ -169,11 +166,6 @@ class Optimization:
         after_backward = callers["on_after_backward"]
         before_optimizer_step = callers["on_before_optimizer_step"] if plan.before_optimizer_step else None
         epoch = trainer.current_epoch  # fixed while the epoch's batches run
-        optim_progress = loops.state.fit.optim
-        zero_grad_total = optim_progress.zero_grad.total
-        zero_grad_current = optim_progress.zero_grad.current
-        step_total = optim_progress.step.total
-        step_current = optim_progress.step.current
         is_grad_enabled = torch.is_grad_enabled
         batch_args: tuple[Any, ...] = ()
         batch_index = 0
@@ -278,16 +270,8 @@ class Optimization:
         trainer = loops.trainer
         fit = loops.fit
         general = self.automatic_step
-        module = trainer.lightning_module
-        assert module is not None
-        ctx = loops.hooks.ctx
-        optimizer = trainer.optimizers[0]
-        stepped = self.lightning_optimizers[0]._optimizer
-        optim_progress = loops.state.fit.optim
-        zero_grad_total = optim_progress.zero_grad.total
-        zero_grad_current = optim_progress.zero_grad.current
-        step_total = optim_progress.step.total
-        step_current = optim_progress.step.current
+        module, ctx, optimizer, stepped, zero_grad_total, zero_grad_current, step_total, step_current = \
+            self._epoch_bindings()
         is_grad_enabled = torch.is_grad_enabled
         # torch's own optimizers evaluate the closure once, under enable_grad, before updating: for them the
         # closure runs here and the optimizer steps without it (as a hand-written loop does), unless a step
@@ -374,6 +358,18 @@ class Optimization:
             return {"loss": loss, **step_extra} if step_extra else {"loss": loss}
 
         return step
+
+    def _epoch_bindings(self) -> tuple[Any, ...]:
+        """What both epoch-bound steps read on every batch: the module, the hook context, the optimizer
+        (as `trainer.optimizers` has it, and the one the LightningOptimizer steps), and the zero_grad and
+        step progress counters (total, current)."""
+        loops = self._loops
+        trainer = loops.trainer
+        module = trainer.lightning_module
+        assert module is not None
+        progress = loops.state.fit.optim
+        return (module, loops.hooks.ctx, trainer.optimizers[0], self.lightning_optimizers[0]._optimizer,
+                progress.zero_grad.total, progress.zero_grad.current, progress.step.total, progress.step.current)
 
     def _warn_none_once(self) -> None:
         if not self._warned_none:
